@@ -1,0 +1,139 @@
+package fsm
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// CommandType is the first byte of every Raft log entry skiff writes. The
+// list is append-only: a value once shipped keeps its meaning forever, so an
+// old log replays the same way on a newer binary.
+type CommandType byte
+
+const (
+	CmdRegisterNode CommandType = iota + 1
+	CmdApplyService
+	CmdDeleteService
+	CmdCommitPlan
+	CmdUpdateTaskStatus
+	CmdDeleteTasks
+	CmdRegisterTaskDefinition
+)
+
+func (c CommandType) String() string {
+	switch c {
+	case CmdRegisterNode:
+		return "RegisterNode"
+	case CmdApplyService:
+		return "ApplyService"
+	case CmdDeleteService:
+		return "DeleteService"
+	case CmdCommitPlan:
+		return "CommitPlan"
+	case CmdUpdateTaskStatus:
+		return "UpdateTaskStatus"
+	case CmdDeleteTasks:
+		return "DeleteTasks"
+	case CmdRegisterTaskDefinition:
+		return "RegisterTaskDefinition"
+	}
+	return "CommandType(" + strconv.Itoa(int(c)) + ")"
+}
+
+// RegisterNode adds a node or refreshes its address, resources and
+// attributes. Status and eligibility of a known node are kept.
+type RegisterNode struct {
+	Node Node  `json:"node"`
+	At   int64 `json:"at"`
+}
+
+// ApplyService creates or updates a service. When TaskDefinition is set and
+// differs from the family's newest revision, a new revision is registered in
+// the same entry, so a service never points at a definition that does not
+// exist.
+type ApplyService struct {
+	Service        Service         `json:"service"`
+	TaskDefinition *TaskDefinition `json:"taskDefinition,omitempty"`
+	At             int64           `json:"at"`
+}
+
+// DeleteService removes a service and asks all its tasks to stop.
+type DeleteService struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+	At     int64  `json:"at"`
+}
+
+// CommitPlan commits one scheduling decision in one entry: new placements
+// and tasks to stop. A placement whose id already exists is skipped, so the
+// leader never overwrites what a node has reported about a task.
+type CommitPlan struct {
+	Place []Task     `json:"place,omitempty"`
+	Stop  []TaskStop `json:"stop,omitempty"`
+	At    int64      `json:"at"`
+}
+
+// TaskStop asks for one task to stop, and says why.
+type TaskStop struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+}
+
+// TaskStatusUpdate is one node's report of one task.
+type TaskStatusUpdate struct {
+	ID         string           `json:"id"`
+	Node       string           `json:"node"`
+	LastStatus string           `json:"lastStatus"`
+	Containers []ContainerState `json:"containers,omitempty"`
+	StopReason string           `json:"stoppedReason,omitempty"`
+	At         int64            `json:"at"`
+}
+
+// UpdateTaskStatus carries a batch of node reports.
+type UpdateTaskStatus struct {
+	Updates []TaskStatusUpdate `json:"updates"`
+}
+
+// DeleteTasks forgets stopped tasks (garbage collection).
+type DeleteTasks struct {
+	IDs []string `json:"ids"`
+}
+
+// RegisterTaskDefinition registers a definition for one-off tasks, reusing
+// the newest revision of the family when it is identical.
+type RegisterTaskDefinition struct {
+	TaskDefinition TaskDefinition `json:"taskDefinition"`
+}
+
+// Encode frames a command as [type byte][JSON body]. JSON keeps the log
+// readable with ordinary tools and is fast enough for batched entries.
+func Encode(t CommandType, body any) ([]byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", t, err)
+	}
+	out := make([]byte, 1+len(b))
+	out[0] = byte(t)
+	copy(out[1:], b)
+	return out, nil
+}
+
+// TaskDefRef formats a task definition reference.
+func TaskDefRef(family string, revision int) string {
+	return family + ":" + strconv.Itoa(revision)
+}
+
+// ParseTaskDefRef splits "family:revision".
+func ParseTaskDefRef(ref string) (family string, revision int, err error) {
+	i := strings.LastIndexByte(ref, ':')
+	if i <= 0 {
+		return "", 0, fmt.Errorf("task definition reference %q: want family:revision", ref)
+	}
+	revision, err = strconv.Atoi(ref[i+1:])
+	if err != nil || revision < 1 {
+		return "", 0, fmt.Errorf("task definition reference %q: revision must be a positive number", ref)
+	}
+	return ref[:i], revision, nil
+}

@@ -1,0 +1,188 @@
+// Package fsm holds skiff's cluster state: the types, the typed commands that
+// change them, the go-memdb state store and the raft.FSM glue (Apply,
+// Snapshot, Restore). It imports nothing else of skiff's, so every other
+// package can depend on it.
+package fsm
+
+// Task statuses, named as ECS names them.
+const (
+	StatusPending = "PENDING"
+	StatusRunning = "RUNNING"
+	StatusStopped = "STOPPED"
+)
+
+// Node statuses and eligibility.
+const (
+	NodeReady = "ready"
+	NodeDown  = "down"
+
+	EligibilityEligible   = "eligible"
+	EligibilityIneligible = "ineligible"
+)
+
+// Node is one container instance: a host running a skiff agent.
+type Node struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Address     string            `json:"address"`
+	APIAddress  string            `json:"apiAddress"`
+	CPU         int64             `json:"cpu"`
+	MemoryMiB   int64             `json:"memory"`
+	Attributes  map[string]string `json:"attributes,omitempty"`
+	Status      string            `json:"status"`
+	Eligibility string            `json:"eligibility"`
+	// PortRange is the inclusive range dynamic host ports are taken from.
+	PortMin int `json:"portMin"`
+	PortMax int `json:"portMax"`
+	// UpdatedAt is the leader's clock when the node was last registered.
+	UpdatedAt int64 `json:"updatedAt"`
+}
+
+// KeyValue is an ECS environment entry.
+type KeyValue struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// PortMapping maps a container port to a host port. HostPort 0 asks the
+// scheduler for a dynamic port.
+type PortMapping struct {
+	ContainerPort int    `json:"containerPort"`
+	HostPort      int    `json:"hostPort"`
+	Protocol      string `json:"protocol,omitempty"`
+}
+
+// ContainerDependency is an ECS dependsOn entry.
+type ContainerDependency struct {
+	ContainerName string `json:"containerName"`
+	Condition     string `json:"condition"`
+}
+
+// HealthCheck is an ECS container health check. Durations are seconds.
+type HealthCheck struct {
+	Command     []string `json:"command"`
+	Interval    int      `json:"interval,omitempty"`
+	Timeout     int      `json:"timeout,omitempty"`
+	Retries     int      `json:"retries,omitempty"`
+	StartPeriod int      `json:"startPeriod,omitempty"`
+}
+
+// ContainerDefinition is one container of a task definition.
+type ContainerDefinition struct {
+	Name             string                `json:"name"`
+	Image            string                `json:"image"`
+	CPU              int64                 `json:"cpu,omitempty"`
+	Memory           int64                 `json:"memory,omitempty"`
+	Essential        *bool                 `json:"essential,omitempty"`
+	EntryPoint       []string              `json:"entryPoint,omitempty"`
+	Command          []string              `json:"command,omitempty"`
+	Environment      []KeyValue            `json:"environment,omitempty"`
+	PortMappings     []PortMapping         `json:"portMappings,omitempty"`
+	DependsOn        []ContainerDependency `json:"dependsOn,omitempty"`
+	Links            []string              `json:"links,omitempty"`
+	HealthCheck      *HealthCheck          `json:"healthCheck,omitempty"`
+	WorkingDirectory string                `json:"workingDirectory,omitempty"`
+	User             string                `json:"user,omitempty"`
+	StopTimeout      int                   `json:"stopTimeout,omitempty"`
+	DockerLabels     map[string]string     `json:"dockerLabels,omitempty"`
+}
+
+// IsEssential reports whether the container's exit stops its task. ECS
+// treats a missing essential flag as true.
+func (c *ContainerDefinition) IsEssential() bool { return c.Essential == nil || *c.Essential }
+
+// TaskDefinition is an immutable, versioned recipe for a task.
+type TaskDefinition struct {
+	Family               string                `json:"family"`
+	Revision             int                   `json:"revision"`
+	ContainerDefinitions []ContainerDefinition `json:"containerDefinitions"`
+}
+
+// Ref is the definition's reference, "family:revision".
+func (t *TaskDefinition) Ref() string { return TaskDefRef(t.Family, t.Revision) }
+
+// CPU is the sum of the containers' cpu units.
+func (t *TaskDefinition) CPU() int64 {
+	var n int64
+	for i := range t.ContainerDefinitions {
+		n += t.ContainerDefinitions[i].CPU
+	}
+	return n
+}
+
+// MemoryMiB is the sum of the containers' hard memory limits.
+func (t *TaskDefinition) MemoryMiB() int64 {
+	var n int64
+	for i := range t.ContainerDefinitions {
+		n += t.ContainerDefinitions[i].Memory
+	}
+	return n
+}
+
+// PlacementStrategy is an ECS placement strategy: binpack (field memory or
+// cpu), spread (field node or attribute:KEY) or random.
+type PlacementStrategy struct {
+	Type  string `json:"type"`
+	Field string `json:"field,omitempty"`
+}
+
+// PlacementConstraint is an ECS placement constraint: distinctInstance, or
+// memberOf with an expression "attribute:KEY == VALUE" or "!=".
+type PlacementConstraint struct {
+	Type       string `json:"type"`
+	Expression string `json:"expression,omitempty"`
+}
+
+// RestartPolicy bounds how quickly a service's failed tasks are replaced.
+type RestartPolicy struct {
+	// MaxBackoffSeconds caps the delay between replacements of a service
+	// whose tasks keep failing; the delay doubles from one second.
+	MaxBackoffSeconds int `json:"maxBackoffSeconds,omitempty"`
+}
+
+// Service keeps DesiredCount copies of a task definition running.
+type Service struct {
+	Name                 string                `json:"name"`
+	TaskDefinition       string                `json:"taskDefinition"`
+	DesiredCount         int                   `json:"desiredCount"`
+	PlacementStrategy    []PlacementStrategy   `json:"placementStrategy,omitempty"`
+	PlacementConstraints []PlacementConstraint `json:"placementConstraints,omitempty"`
+	RestartPolicy        RestartPolicy         `json:"restartPolicy"`
+	CreatedAt            int64                 `json:"createdAt"`
+	UpdatedAt            int64                 `json:"updatedAt"`
+}
+
+// ContainerState is what a node last saw of one container of a task.
+type ContainerState struct {
+	Name       string `json:"name"`
+	Status     string `json:"status"`
+	Health     string `json:"health,omitempty"`
+	ExitCode   *int   `json:"exitCode,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	DockerID   string `json:"dockerId,omitempty"`
+}
+
+// Task is one placed copy of a task definition.
+type Task struct {
+	ID             string            `json:"id"`
+	Service        string            `json:"service,omitempty"`
+	TaskDefinition string            `json:"taskDefinition"`
+	Node           string            `json:"node"`
+	DesiredStatus  string            `json:"desiredStatus"`
+	LastStatus     string            `json:"lastStatus"`
+	CPU            int64             `json:"cpu"`
+	MemoryMiB      int64             `json:"memory"`
+	HostPorts      []int             `json:"hostPorts,omitempty"`
+	Containers     []ContainerState  `json:"containers,omitempty"`
+	StopReason     string            `json:"stoppedReason,omitempty"`
+	CreatedAt      int64             `json:"createdAt"`
+	StartedAt      int64             `json:"startedAt,omitempty"`
+	StoppedAt      int64             `json:"stoppedAt,omitempty"`
+}
+
+// Terminal reports whether the task will never run again.
+func (t *Task) Terminal() bool { return t.LastStatus == StatusStopped }
+
+// Active reports whether the task holds resources on its node: it is wanted
+// running, or it has not yet been seen to stop.
+func (t *Task) Active() bool { return t.LastStatus != StatusStopped }
