@@ -154,30 +154,30 @@ type Service struct {
 
 // ContainerState is what a node last saw of one container of a task.
 type ContainerState struct {
-	Name       string `json:"name"`
-	Status     string `json:"status"`
-	Health     string `json:"health,omitempty"`
-	ExitCode   *int   `json:"exitCode,omitempty"`
-	Reason     string `json:"reason,omitempty"`
-	DockerID   string `json:"dockerId,omitempty"`
+	Name     string `json:"name"`
+	Status   string `json:"status"`
+	Health   string `json:"health,omitempty"`
+	ExitCode *int   `json:"exitCode,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	DockerID string `json:"dockerId,omitempty"`
 }
 
 // Task is one placed copy of a task definition.
 type Task struct {
-	ID             string            `json:"id"`
-	Service        string            `json:"service,omitempty"`
-	TaskDefinition string            `json:"taskDefinition"`
-	Node           string            `json:"node"`
-	DesiredStatus  string            `json:"desiredStatus"`
-	LastStatus     string            `json:"lastStatus"`
-	CPU            int64             `json:"cpu"`
-	MemoryMiB      int64             `json:"memory"`
-	HostPorts      []int             `json:"hostPorts,omitempty"`
-	Containers     []ContainerState  `json:"containers,omitempty"`
-	StopReason     string            `json:"stoppedReason,omitempty"`
-	CreatedAt      int64             `json:"createdAt"`
-	StartedAt      int64             `json:"startedAt,omitempty"`
-	StoppedAt      int64             `json:"stoppedAt,omitempty"`
+	ID             string           `json:"id"`
+	Service        string           `json:"service,omitempty"`
+	TaskDefinition string           `json:"taskDefinition"`
+	Node           string           `json:"node"`
+	DesiredStatus  string           `json:"desiredStatus"`
+	LastStatus     string           `json:"lastStatus"`
+	CPU            int64            `json:"cpu"`
+	MemoryMiB      int64            `json:"memory"`
+	HostPorts      []int            `json:"hostPorts,omitempty"`
+	Containers     []ContainerState `json:"containers,omitempty"`
+	StopReason     string           `json:"stoppedReason,omitempty"`
+	CreatedAt      int64            `json:"createdAt"`
+	StartedAt      int64            `json:"startedAt,omitempty"`
+	StoppedAt      int64            `json:"stoppedAt,omitempty"`
 }
 
 // Terminal reports whether the task will never run again.

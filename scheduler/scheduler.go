@@ -1,0 +1,354 @@
+// Package scheduler decides where tasks run. It is pure: it reads a view of
+// the state, never writes it, and explains every task it cannot place. It
+// imports only skiff's fsm types.
+package scheduler
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/skiff-run/skiff/fsm"
+)
+
+// View is the read-only state the scheduler needs; *fsm.State satisfies it.
+type View interface {
+	Nodes() []*fsm.Node
+	TasksByNode(node string) []*fsm.Task
+}
+
+// Job asks for Count more copies of a task definition.
+type Job struct {
+	// Service is the service the tasks belong to, or empty for one-off
+	// tasks. Spread and distinctInstance count the service's tasks.
+	Service     string
+	TaskDef     *fsm.TaskDefinition
+	Count       int
+	Strategy    []fsm.PlacementStrategy
+	Constraints []fsm.PlacementConstraint
+	// Releasing lists tasks that the same plan stops; their resources
+	// count as free.
+	Releasing map[string]bool
+	// Seed drives the random strategy, so that a plan is reproducible.
+	Seed uint64
+}
+
+// Placement puts one task on a node with the host ports it was given, in
+// the order of the definition's port mappings.
+type Placement struct {
+	Node      string
+	HostPorts []int
+}
+
+// Failure says why Count tasks could not be placed.
+type Failure struct {
+	Count  int
+	Reason string
+}
+
+// Plan is the scheduler's answer.
+type Plan struct {
+	Placements []Placement
+	Failure    *Failure
+}
+
+// nodeState is one node's remaining capacity during planning.
+type nodeState struct {
+	node      *fsm.Node
+	idx       int
+	cpuFree   int64
+	memFree   int64
+	ports     map[int]bool
+	portNext  int
+	svcTasks  int
+	attrGroup int // index into groupCounts for attribute spread, or -1
+}
+
+// need is what one task asks of a node.
+type need struct {
+	cpu, mem    int64
+	static      []int // host ports that must be free, by mapping position
+	dynamic     int   // count of host ports to allocate
+	mappingPort []int // hostPort of each mapping, 0 for dynamic
+}
+
+func (n *need) isStatic(port int) bool {
+	for _, s := range n.static {
+		if s == port {
+			return true
+		}
+	}
+	return false
+}
+
+func needOf(td *fsm.TaskDefinition) need {
+	n := need{cpu: td.CPU(), mem: td.MemoryMiB()}
+	for _, c := range td.ContainerDefinitions {
+		for _, pm := range c.PortMappings {
+			n.mappingPort = append(n.mappingPort, pm.HostPort)
+			if pm.HostPort == 0 {
+				n.dynamic++
+			} else {
+				n.static = append(n.static, pm.HostPort)
+			}
+		}
+	}
+	return n
+}
+
+// Place plans job against the view. The result depends only on its inputs.
+func Place(v View, job Job) Plan {
+	var plan Plan
+	if job.Count <= 0 {
+		return plan
+	}
+	nodes := v.Nodes()
+	if len(nodes) == 0 {
+		plan.Failure = &Failure{Count: job.Count, Reason: "no nodes are registered"}
+		return plan
+	}
+	p, err := newPlanner(v, nodes, job)
+	if err != nil {
+		plan.Failure = &Failure{Count: job.Count, Reason: err.Error()}
+		return plan
+	}
+	for placed := 0; placed < job.Count; placed++ {
+		ns := p.pick(placed)
+		if ns == nil {
+			plan.Failure = &Failure{Count: job.Count - placed, Reason: p.explain()}
+			break
+		}
+		plan.Placements = append(plan.Placements, p.commit(ns))
+	}
+	return plan
+}
+
+type planner struct {
+	job         Job
+	need        need
+	nodes       []*nodeState
+	filters     []filter
+	strategies  []strategy
+	groupCounts []int
+	binpack     *sortedIndex // set when the only strategy is binpack
+}
+
+func newPlanner(v View, nodes []*fsm.Node, job Job) (*planner, error) {
+	p := &planner{job: job, need: needOf(job.TaskDef)}
+	var err error
+	if p.filters, err = buildFilters(job.Constraints); err != nil {
+		return nil, err
+	}
+	strat := job.Strategy
+	if len(strat) == 0 {
+		strat = []fsm.PlacementStrategy{{Type: "binpack", Field: "memory"}}
+	}
+	if p.strategies, err = buildStrategies(strat, job.Seed); err != nil {
+		return nil, err
+	}
+	groups := map[string]int{}
+	spreadAttr := ""
+	for _, s := range p.strategies {
+		if sp, ok := s.(spreadAttribute); ok {
+			spreadAttr = sp.key
+		}
+	}
+	p.nodes = make([]*nodeState, len(nodes))
+	for i, n := range nodes {
+		ns := &nodeState{node: n, idx: i, cpuFree: n.CPU, memFree: n.MemoryMiB, portNext: n.PortMin, attrGroup: -1}
+		for _, t := range v.TasksByNode(n.ID) {
+			if !t.Active() || job.Releasing[t.ID] {
+				continue
+			}
+			ns.cpuFree -= t.CPU
+			ns.memFree -= t.MemoryMiB
+			for _, hp := range t.HostPorts {
+				if ns.ports == nil {
+					ns.ports = map[int]bool{}
+				}
+				ns.ports[hp] = true
+			}
+			if job.Service != "" && t.Service == job.Service && t.DesiredStatus == fsm.StatusRunning {
+				ns.svcTasks++
+			}
+		}
+		if spreadAttr != "" {
+			val := n.Attributes[spreadAttr]
+			g, ok := groups[val]
+			if !ok {
+				g = len(p.groupCounts)
+				groups[val] = g
+				p.groupCounts = append(p.groupCounts, 0)
+			}
+			ns.attrGroup = g
+			p.groupCounts[g] += ns.svcTasks
+		}
+		p.nodes[i] = ns
+	}
+	if b, ok := p.strategies[0].(binpack); ok && len(p.strategies) == 1 {
+		p.binpack = newSortedIndex(p.nodes, b)
+	}
+	return p, nil
+}
+
+// fits runs the filters and the resource checks; it returns "" when the
+// task fits, else the name of the first check that failed.
+func (p *planner) fits(ns *nodeState) string {
+	if ns.node.Status != fsm.NodeReady {
+		return "node is " + ns.node.Status
+	}
+	if ns.node.Eligibility != fsm.EligibilityEligible {
+		return "node is " + ns.node.Eligibility
+	}
+	for _, f := range p.filters {
+		if !f.ok(ns) {
+			return f.String()
+		}
+	}
+	if ns.cpuFree < p.need.cpu {
+		return "cpu"
+	}
+	if ns.memFree < p.need.mem {
+		return "memory"
+	}
+	for _, hp := range p.need.static {
+		if ns.ports[hp] {
+			return fmt.Sprintf("host port %d in use", hp)
+		}
+	}
+	if p.need.dynamic > 0 && p.freeDynamic(ns) < p.need.dynamic {
+		return "dynamic host ports"
+	}
+	return ""
+}
+
+// freeDynamic counts free ports in the node's range, stopping once enough
+// are found.
+func (p *planner) freeDynamic(ns *nodeState) int {
+	n := 0
+	for port := ns.portNext; port <= ns.node.PortMax && n < p.need.dynamic; port++ {
+		if !ns.ports[port] && !p.need.isStatic(port) {
+			n++
+		}
+	}
+	return n
+}
+
+// pick returns the best node for the next task, or nil.
+func (p *planner) pick(ordinal int) *nodeState {
+	if p.binpack != nil {
+		return p.binpack.first(p.need, func(ns *nodeState) bool { return p.fits(ns) == "" })
+	}
+	var best *nodeState
+	for _, ns := range p.nodes {
+		if p.fits(ns) != "" {
+			continue
+		}
+		if best == nil || p.better(ns, best, ordinal) {
+			best = ns
+		}
+	}
+	return best
+}
+
+// better compares two feasible nodes by the strategies in order; ties fall
+// to the node listed first.
+func (p *planner) better(a, b *nodeState, ordinal int) bool {
+	for _, s := range p.strategies {
+		sa, sb := s.score(p, a, ordinal), s.score(p, b, ordinal)
+		if sa != sb {
+			return sa < sb
+		}
+	}
+	return a.idx < b.idx
+}
+
+// commit takes the task's resources from the node.
+func (p *planner) commit(ns *nodeState) Placement {
+	ns.cpuFree -= p.need.cpu
+	ns.memFree -= p.need.mem
+	pl := Placement{Node: ns.node.ID}
+	if len(p.need.mappingPort) > 0 {
+		if ns.ports == nil {
+			ns.ports = map[int]bool{}
+		}
+		pl.HostPorts = make([]int, len(p.need.mappingPort))
+		// Static ports are taken first so that a dynamic one never lands
+		// on a port this same task names.
+		for i, hp := range p.need.mappingPort {
+			if hp != 0 {
+				ns.ports[hp] = true
+				pl.HostPorts[i] = hp
+			}
+		}
+		for i, hp := range p.need.mappingPort {
+			if hp == 0 {
+				for ns.ports[ns.portNext] {
+					ns.portNext++
+				}
+				ns.ports[ns.portNext] = true
+				pl.HostPorts[i] = ns.portNext
+			}
+		}
+	}
+	ns.svcTasks++
+	if ns.attrGroup >= 0 {
+		p.groupCounts[ns.attrGroup]++
+	}
+	if p.binpack != nil {
+		p.binpack.update(ns)
+	}
+	return pl
+}
+
+// explain tells why no node can take one more task, counting nodes by the
+// first check each failed, e.g. "0 of 3 nodes can run web:1 (cpu 64, memory
+// 512 MiB): 2 lack memory (most free: 256 MiB); 1 excluded by constraint
+// memberOf attribute:zone == a".
+func (p *planner) explain() string {
+	counts := map[string]int{}
+	var order []string
+	var mostMem, mostCPU int64 = -1, -1
+	for _, ns := range p.nodes {
+		why := p.fits(ns)
+		if counts[why] == 0 {
+			order = append(order, why)
+		}
+		counts[why]++
+		if ns.node.Status == fsm.NodeReady && ns.memFree > mostMem {
+			mostMem = ns.memFree
+		}
+		if ns.node.Status == fsm.NodeReady && ns.cpuFree > mostCPU {
+			mostCPU = ns.cpuFree
+		}
+	}
+	sort.SliceStable(order, func(i, j int) bool { return counts[order[i]] > counts[order[j]] })
+	parts := make([]string, 0, len(order))
+	for _, why := range order {
+		n := counts[why]
+		noun := plural(n, "node")
+		switch why {
+		case "memory":
+			parts = append(parts, fmt.Sprintf("%d %s lack memory (need %d MiB, most free %d MiB)", n, noun, p.need.mem, mostMem))
+		case "cpu":
+			parts = append(parts, fmt.Sprintf("%d %s lack cpu (need %d units, most free %d)", n, noun, p.need.cpu, mostCPU))
+		case "dynamic host ports":
+			parts = append(parts, fmt.Sprintf("%d %s have no free dynamic host port", n, noun))
+		default:
+			if strings.HasPrefix(why, "node is") || strings.HasPrefix(why, "host port") {
+				parts = append(parts, fmt.Sprintf("%d %s: %s", n, noun, why))
+			} else {
+				parts = append(parts, fmt.Sprintf("%d %s excluded by constraint %s", n, noun, why))
+			}
+		}
+	}
+	return fmt.Sprintf("0 of %d %s can run %s (cpu %d, memory %d MiB): %s",
+		len(p.nodes), plural(len(p.nodes), "node"), p.job.TaskDef.Ref(), p.need.cpu, p.need.mem, strings.Join(parts, "; "))
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}

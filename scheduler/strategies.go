@@ -1,0 +1,166 @@
+package scheduler
+
+import (
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strings"
+
+	"github.com/skiff-run/skiff/fsm"
+)
+
+// strategy scores a feasible node; lower is better.
+type strategy interface {
+	score(p *planner, ns *nodeState, ordinal int) int64
+}
+
+// binpack prefers the node with the least of a resource left (memory, or
+// cpu), so that whole nodes stay free for large tasks.
+type binpack struct{ cpu bool }
+
+func (b binpack) key(ns *nodeState) int64 {
+	if b.cpu {
+		return ns.cpuFree
+	}
+	return ns.memFree
+}
+
+// want is how much of the resource one task takes.
+func (b binpack) want(n need) int64 {
+	if b.cpu {
+		return n.cpu
+	}
+	return n.mem
+}
+
+func (b binpack) score(_ *planner, ns *nodeState, _ int) int64 { return b.key(ns) }
+
+// spreadNode prefers the node with the fewest tasks of the service.
+type spreadNode struct{}
+
+func (spreadNode) score(_ *planner, ns *nodeState, _ int) int64 { return int64(ns.svcTasks) }
+
+// spreadAttribute prefers nodes whose attribute value has the fewest tasks
+// of the service.
+type spreadAttribute struct{ key string }
+
+func (spreadAttribute) score(p *planner, ns *nodeState, _ int) int64 {
+	return int64(p.groupCounts[ns.attrGroup])
+}
+
+// random orders nodes by a hash of the seed, the task's ordinal and the
+// node id: uniform enough, and the same inputs give the same plan.
+type random struct{ seed uint64 }
+
+func (r random) score(_ *planner, ns *nodeState, ordinal int) int64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%d/%s", r.seed, ordinal, ns.node.ID)
+	return int64(h.Sum64() >> 1)
+}
+
+// ValidateStrategy reports whether the scheduler understands s.
+func ValidateStrategy(s fsm.PlacementStrategy) error {
+	_, err := buildStrategy(s, 0)
+	return err
+}
+
+func buildStrategy(s fsm.PlacementStrategy, seed uint64) (strategy, error) {
+	switch s.Type {
+	case "binpack":
+		switch s.Field {
+		case "", "memory":
+			return binpack{}, nil
+		case "cpu":
+			return binpack{cpu: true}, nil
+		}
+		return nil, fmt.Errorf("binpack field %q: want memory or cpu", s.Field)
+	case "spread":
+		switch s.Field {
+		case "", "node", "host", "instanceId":
+			return spreadNode{}, nil
+		}
+		if k, ok := strings.CutPrefix(s.Field, "attribute:"); ok && k != "" {
+			return spreadAttribute{key: k}, nil
+		}
+		return nil, fmt.Errorf("spread field %q: want node or attribute:KEY", s.Field)
+	case "random":
+		if s.Field != "" {
+			return nil, fmt.Errorf("random takes no field")
+		}
+		return random{seed: seed}, nil
+	}
+	return nil, fmt.Errorf("type %q: want binpack, spread or random", s.Type)
+}
+
+func buildStrategies(ss []fsm.PlacementStrategy, seed uint64) ([]strategy, error) {
+	out := make([]strategy, 0, len(ss))
+	attr := ""
+	for _, s := range ss {
+		st, err := buildStrategy(s, seed)
+		if err != nil {
+			return nil, fmt.Errorf("placement strategy: %w", err)
+		}
+		if sa, ok := st.(spreadAttribute); ok {
+			if attr != "" && attr != sa.key {
+				return nil, fmt.Errorf("placement strategy: spread over two attributes (%s, %s) is not supported", attr, sa.key)
+			}
+			attr = sa.key
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// sortedIndex keeps nodes ordered by a binpack key (then by list position)
+// so that the best fit is found by binary search instead of a full scan.
+// Placing a task only lowers the chosen node's key, so one short move keeps
+// the order.
+type sortedIndex struct {
+	by    binpack
+	order []*nodeState
+	pos   []int // pos[ns.idx] is ns's position in order
+}
+
+func newSortedIndex(nodes []*nodeState, by binpack) *sortedIndex {
+	s := &sortedIndex{by: by, order: append([]*nodeState(nil), nodes...), pos: make([]int, len(nodes))}
+	sort.Slice(s.order, func(i, j int) bool { return s.less(s.order[i], s.order[j]) })
+	for i, ns := range s.order {
+		s.pos[ns.idx] = i
+	}
+	return s
+}
+
+func (s *sortedIndex) less(a, b *nodeState) bool {
+	ka, kb := s.by.key(a), s.by.key(b)
+	if ka != kb {
+		return ka < kb
+	}
+	return a.idx < b.idx
+}
+
+// first returns the first node, in key order, whose key covers the need
+// and that passes ok.
+func (s *sortedIndex) first(n need, ok func(*nodeState) bool) *nodeState {
+	want := s.by.want(n)
+	i := sort.Search(len(s.order), func(i int) bool { return s.by.key(s.order[i]) >= want })
+	for ; i < len(s.order); i++ {
+		if ok(s.order[i]) {
+			return s.order[i]
+		}
+	}
+	return nil
+}
+
+// update moves ns left to its new place after its key went down.
+func (s *sortedIndex) update(ns *nodeState) {
+	from := s.pos[ns.idx]
+	to := sort.Search(from, func(i int) bool { return s.less(ns, s.order[i]) })
+	if to == from {
+		return
+	}
+	copy(s.order[to+1:from+1], s.order[to:from])
+	s.order[to] = ns
+	for i := to; i <= from; i++ {
+		s.pos[s.order[i].idx] = i
+	}
+}
