@@ -1,0 +1,413 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/skiff-run/skiff/fsm"
+)
+
+// Docker runs tasks on a Docker Engine.
+type Docker struct {
+	cli *client.Client
+	// PullTimeout bounds an image pull, so that a missing image fails its
+	// task instead of hanging it.
+	PullTimeout time.Duration
+	// DependencyTimeout bounds the wait for a dependsOn condition.
+	DependencyTimeout time.Duration
+}
+
+// NewDocker connects to the engine named by the environment (DOCKER_HOST,
+// or the default socket), negotiating the API version so that older
+// engines work.
+func NewDocker() (*Docker, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	return &Docker{cli: cli, PullTimeout: 30 * time.Second, DependencyTimeout: 2 * time.Minute}, nil
+}
+
+// Ping checks that the engine answers.
+func (d *Docker) Ping(ctx context.Context) error {
+	_, err := d.cli.Ping(ctx)
+	return err
+}
+
+// Close releases the client.
+func (d *Docker) Close() error { return d.cli.Close() }
+
+func taskFilter(node, taskID string) filters.Args {
+	f := filters.NewArgs(filters.Arg("label", LabelNode+"="+node))
+	if taskID != "" {
+		f.Add("label", LabelTask+"="+taskID)
+	}
+	return f
+}
+
+// ensureImage makes sure the image is local, pulling it if it is not.
+func (d *Docker) ensureImage(ctx context.Context, ref string) error {
+	if _, err := d.cli.ImageInspect(ctx, ref); err == nil {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, d.PullTimeout)
+	defer cancel()
+	rc, err := d.cli.ImagePull(pctx, ref, image.PullOptions{})
+	if err == nil {
+		_, err = io.Copy(io.Discard, rc)
+		rc.Close()
+	}
+	if err == nil {
+		_, err = d.cli.ImageInspect(ctx, ref)
+	}
+	if err != nil {
+		return fmt.Errorf("image %s not found locally and pull failed: %v", ref, err)
+	}
+	return nil
+}
+
+// Start implements Runtime.
+func (d *Docker) Start(ctx context.Context, spec TaskSpec) error {
+	order, err := StartOrder(spec.Def)
+	if err != nil {
+		return err
+	}
+	for _, cd := range order {
+		if err := d.ensureImage(ctx, cd.Image); err != nil {
+			return err
+		}
+	}
+	if err := d.Remove(ctx, spec.Node, spec.Task.ID); err != nil {
+		return err
+	}
+	netName := NetworkName(spec.Task.ID)
+	labels := map[string]string{LabelNode: spec.Node, LabelTask: spec.Task.ID, LabelService: spec.Task.Service}
+	if _, err := d.cli.NetworkCreate(ctx, netName, network.CreateOptions{Driver: "bridge", Labels: labels}); err != nil {
+		return fmt.Errorf("create network %s: %w", netName, err)
+	}
+	ports := spec.Task.HostPorts
+	for _, cd := range order {
+		if err := d.waitDependencies(ctx, spec, cd); err != nil {
+			return err
+		}
+		cfg, hc, nc, err := containerConfig(spec, cd, labels, netName, portsFor(spec.Def, cd.Name, ports))
+		if err != nil {
+			return err
+		}
+		created, err := d.cli.ContainerCreate(ctx, cfg, hc, nc, nil, ContainerName(spec.Task.ID, cd.Name))
+		if err != nil {
+			return fmt.Errorf("create container %s: %w", cd.Name, err)
+		}
+		if err := d.cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+			return fmt.Errorf("start container %s: %w", cd.Name, err)
+		}
+	}
+	return nil
+}
+
+// portsFor picks a container's host ports out of the task's flat list,
+// which follows the order of the definition's port mappings.
+func portsFor(def *fsm.TaskDefinition, name string, hostPorts []int) []int {
+	i := 0
+	for _, cd := range def.ContainerDefinitions {
+		n := len(cd.PortMappings)
+		if cd.Name == name {
+			if i+n > len(hostPorts) {
+				return nil
+			}
+			return hostPorts[i : i+n]
+		}
+		i += n
+	}
+	return nil
+}
+
+func containerConfig(spec TaskSpec, cd *fsm.ContainerDefinition, base map[string]string, netName string, hostPorts []int) (*container.Config, *container.HostConfig, *network.NetworkingConfig, error) {
+	labels := map[string]string{}
+	for k, v := range cd.DockerLabels {
+		labels[k] = v
+	}
+	for k, v := range base {
+		labels[k] = v
+	}
+	labels[LabelContainer] = cd.Name
+	cfg := &container.Config{
+		Image:        cd.Image,
+		Cmd:          cd.Command,
+		Entrypoint:   cd.EntryPoint,
+		Labels:       labels,
+		WorkingDir:   cd.WorkingDirectory,
+		User:         cd.User,
+		ExposedPorts: nat.PortSet{},
+	}
+	for _, e := range cd.Environment {
+		cfg.Env = append(cfg.Env, e.Name+"="+e.Value)
+	}
+	if cd.StopTimeout > 0 {
+		t := cd.StopTimeout
+		cfg.StopTimeout = &t
+	}
+	if h := cd.HealthCheck; h != nil {
+		cfg.Healthcheck = &container.HealthConfig{
+			Test:        h.Command,
+			Interval:    seconds(h.Interval),
+			Timeout:     seconds(h.Timeout),
+			Retries:     h.Retries,
+			StartPeriod: seconds(h.StartPeriod),
+		}
+	}
+	hc := &container.HostConfig{
+		NetworkMode:  container.NetworkMode(netName),
+		PortBindings: nat.PortMap{},
+		Resources: container.Resources{
+			Memory:    cd.Memory * 1024 * 1024,
+			CPUShares: cd.CPU,
+		},
+	}
+	// Docker refuses fewer than 2 cpu shares; ECS lets 0 mean "no reservation".
+	if hc.CPUShares == 1 {
+		hc.CPUShares = 2
+	}
+	for i, pm := range cd.PortMappings {
+		proto := pm.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		p, err := nat.NewPort(proto, strconv.Itoa(pm.ContainerPort))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("container %s port %d: %w", cd.Name, pm.ContainerPort, err)
+		}
+		cfg.ExposedPorts[p] = struct{}{}
+		if i < len(hostPorts) {
+			hc.PortBindings[p] = append(hc.PortBindings[p], nat.PortBinding{HostPort: strconv.Itoa(hostPorts[i])})
+		}
+	}
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		netName: {Aliases: []string{cd.Name}},
+	}}
+	return cfg, hc, nc, nil
+}
+
+func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// waitDependencies blocks until every dependsOn condition of cd holds.
+func (d *Docker) waitDependencies(ctx context.Context, spec TaskSpec, cd *fsm.ContainerDefinition) error {
+	for _, dep := range cd.DependsOn {
+		if dep.Condition == "" || dep.Condition == "START" {
+			continue
+		}
+		name := ContainerName(spec.Task.ID, dep.ContainerName)
+		deadline := time.Now().Add(d.DependencyTimeout)
+		for {
+			info, err := d.cli.ContainerInspect(ctx, name)
+			if err != nil {
+				return fmt.Errorf("dependency %s of %s: %w", dep.ContainerName, cd.Name, err)
+			}
+			met, failed := conditionMet(dep.Condition, info.State)
+			if failed != "" {
+				return fmt.Errorf("container %s: dependency %s %s", cd.Name, dep.ContainerName, failed)
+			}
+			if met {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("container %s: dependency %s not %s after %s", cd.Name, dep.ContainerName, dep.Condition, d.DependencyTimeout)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// conditionMet tells whether a dependsOn condition holds for a container's
+// state, or why it never will.
+func conditionMet(cond string, st *container.State) (met bool, failed string) {
+	if st == nil {
+		return false, ""
+	}
+	switch cond {
+	case "HEALTHY":
+		if st.Health == nil {
+			return false, "has no health check"
+		}
+		if st.Status == "exited" {
+			return false, "exited before it was healthy"
+		}
+		return st.Health.Status == "healthy", ""
+	case "COMPLETE":
+		return st.Status == "exited", ""
+	case "SUCCESS":
+		if st.Status == "exited" && st.ExitCode != 0 {
+			return false, fmt.Sprintf("exited with code %d", st.ExitCode)
+		}
+		return st.Status == "exited", ""
+	}
+	return false, "has unknown condition " + cond
+}
+
+// Stop implements Runtime.
+func (d *Docker) Stop(ctx context.Context, node, taskID string, timeout time.Duration) error {
+	list, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: taskFilter(node, taskID)})
+	if err != nil {
+		return err
+	}
+	secs := int(timeout / time.Second)
+	var errs []error
+	for _, c := range list {
+		if c.State != container.StateRunning && c.State != container.StateRestarting && c.State != container.StatePaused {
+			continue
+		}
+		if err := d.cli.ContainerStop(ctx, c.ID, container.StopOptions{Timeout: &secs}); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Remove implements Runtime.
+func (d *Docker) Remove(ctx context.Context, node, taskID string) error {
+	list, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: taskFilter(node, taskID)})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range list {
+		if err := d.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	nets, err := d.cli.NetworkList(ctx, network.ListOptions{Filters: taskFilter(node, taskID)})
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, n := range nets {
+		if err := d.cli.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// List implements Runtime. Exit codes are read by inspecting exited
+// containers; health comes from the list's status text.
+func (d *Docker) List(ctx context.Context, node string) ([]Observed, error) {
+	list, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: taskFilter(node, "")})
+	if err != nil {
+		return nil, err
+	}
+	byTask := map[string]*Observed{}
+	var order []string
+	for _, c := range list {
+		id := c.Labels[LabelTask]
+		o := byTask[id]
+		if o == nil {
+			o = &Observed{TaskID: id, Service: c.Labels[LabelService]}
+			byTask[id] = o
+			order = append(order, id)
+		}
+		cs := fsm.ContainerState{Name: c.Labels[LabelContainer], DockerID: shortID(c.ID), Health: healthOf(c.Status)}
+		switch c.State {
+		case container.StateRunning, container.StatePaused, container.StateRestarting:
+			cs.Status = StateRunning
+		case container.StateExited, container.StateDead:
+			cs.Status = StateExited
+			if info, err := d.cli.ContainerInspect(ctx, c.ID); err == nil && info.State != nil {
+				code := info.State.ExitCode
+				cs.ExitCode = &code
+				if info.State.OOMKilled {
+					cs.Reason = "out of memory"
+				} else if info.State.Error != "" {
+					cs.Reason = info.State.Error
+				}
+			}
+		default:
+			cs.Status = StateCreated
+		}
+		o.Containers = append(o.Containers, cs)
+	}
+	out := make([]Observed, 0, len(order))
+	for _, id := range order {
+		out = append(out, *byTask[id])
+	}
+	return out, nil
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func healthOf(status string) string {
+	switch {
+	case strings.Contains(status, "(healthy)"):
+		return "healthy"
+	case strings.Contains(status, "(unhealthy)"):
+		return "unhealthy"
+	case strings.Contains(status, "(health: starting)"):
+		return "starting"
+	}
+	return ""
+}
+
+// Logs implements Runtime.
+func (d *Docker) Logs(ctx context.Context, node, taskID, name string, follow bool, w io.Writer) error {
+	rc, err := d.cli.ContainerLogs(ctx, ContainerName(taskID, name), container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = stdcopy.StdCopy(w, w, rc)
+	return err
+}
+
+// Changes implements Notifier from the engine's event stream. When the
+// stream breaks it reconnects after a second; the agent's periodic resync
+// covers the gap.
+func (d *Docker) Changes(ctx context.Context, node string) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	go func() {
+		for ctx.Err() == nil {
+			f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("label", LabelNode+"="+node))
+			msgs, errs := d.cli.Events(ctx, events.ListOptions{Filters: f})
+		stream:
+			for {
+				select {
+				case <-msgs:
+					select {
+					case out <- struct{}{}:
+					default:
+					}
+				case <-errs:
+					break stream
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return out
+}

@@ -1,0 +1,167 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/skiff-run/skiff/fsm"
+)
+
+// Fake is an in-memory Runtime for tests and simulated nodes. Containers
+// start at once and run until Stop, Exit or Remove. It is safe for
+// concurrent use, and one Fake may serve several nodes.
+type Fake struct {
+	mu      sync.Mutex
+	tasks   map[string]*fakeTask // by task id
+	missing map[string]bool      // images that cannot be had
+	starts  int
+	changed chan struct{}
+}
+
+type fakeTask struct {
+	node       string
+	service    string
+	containers []fsm.ContainerState
+}
+
+// NewFake returns an empty fake engine.
+func NewFake() *Fake {
+	return &Fake{tasks: map[string]*fakeTask{}, missing: map[string]bool{}, changed: make(chan struct{}, 1)}
+}
+
+// MissingImage makes Start fail for tasks that use ref, as an engine does
+// for an image that is not local and cannot be pulled.
+func (f *Fake) MissingImage(ref string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.missing[ref] = true
+}
+
+// Starts counts successful Start calls, for tests that look for duplicates.
+func (f *Fake) Starts() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.starts
+}
+
+func (f *Fake) notify() {
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Start implements Runtime.
+func (f *Fake) Start(_ context.Context, spec TaskSpec) error {
+	order, err := StartOrder(spec.Def)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, cd := range order {
+		if f.missing[cd.Image] {
+			return fmt.Errorf("image %s not found locally and pull failed: no such image", cd.Image)
+		}
+	}
+	ft := &fakeTask{node: spec.Node, service: spec.Task.Service}
+	for _, cd := range order {
+		ft.containers = append(ft.containers, fsm.ContainerState{Name: cd.Name, Status: StateRunning, DockerID: "fake-" + spec.Task.ID + "-" + cd.Name})
+	}
+	f.tasks[spec.Task.ID] = ft
+	f.starts++
+	f.notify()
+	return nil
+}
+
+// Exit makes one container of a task exit with code, as if its process
+// ended.
+func (f *Fake) Exit(taskID, container string, code int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ft := f.tasks[taskID]; ft != nil {
+		for i := range ft.containers {
+			if ft.containers[i].Name == container {
+				c := code
+				ft.containers[i].Status, ft.containers[i].ExitCode = StateExited, &c
+			}
+		}
+	}
+	f.notify()
+}
+
+// Running counts running containers per task id, across all nodes.
+func (f *Fake) Running() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]int{}
+	for id, ft := range f.tasks {
+		for _, c := range ft.containers {
+			if c.Status == StateRunning {
+				out[id]++
+			}
+		}
+	}
+	return out
+}
+
+// Stop implements Runtime; stopped containers exit with code 143, as a
+// process ended by SIGTERM does.
+func (f *Fake) Stop(_ context.Context, node, taskID string, _ time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ft := f.tasks[taskID]; ft != nil && ft.node == node {
+		for i := range ft.containers {
+			if ft.containers[i].Status == StateRunning {
+				code := 143
+				ft.containers[i].Status, ft.containers[i].ExitCode = StateExited, &code
+			}
+		}
+	}
+	f.notify()
+	return nil
+}
+
+// Remove implements Runtime.
+func (f *Fake) Remove(_ context.Context, node, taskID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ft := f.tasks[taskID]; ft != nil && ft.node == node {
+		delete(f.tasks, taskID)
+	}
+	return nil
+}
+
+// List implements Runtime.
+func (f *Fake) List(_ context.Context, node string) ([]Observed, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Observed
+	for id, ft := range f.tasks {
+		if ft.node == node {
+			out = append(out, Observed{TaskID: id, Service: ft.service, Containers: append([]fsm.ContainerState(nil), ft.containers...)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].TaskID < out[j].TaskID })
+	return out, nil
+}
+
+// Logs implements Runtime with one line per call.
+func (f *Fake) Logs(_ context.Context, node, taskID, container string, _ bool, w io.Writer) error {
+	f.mu.Lock()
+	ft := f.tasks[taskID]
+	f.mu.Unlock()
+	if ft == nil || ft.node != node {
+		return fmt.Errorf("no container %s in task %s", container, taskID)
+	}
+	_, err := fmt.Fprintf(w, "fake log of %s/%s\n", taskID, container)
+	return err
+}
+
+// Changes implements Notifier. A Fake serving several nodes wakes one of
+// them per change; the others see it at their next periodic resync.
+func (f *Fake) Changes(_ context.Context, _ string) <-chan struct{} { return f.changed }
