@@ -44,8 +44,10 @@ func (f *FSM) Watch() <-chan struct{} {
 // ErrNotFound marks a command that names something the state lacks.
 var ErrNotFound = errors.New("not found")
 
-// Apply implements raft.FSM. It returns nil or an error describing why the
-// command was refused; a refused command changes nothing.
+// Apply implements raft.FSM. It returns the command's result (the task
+// definition reference for RegisterTaskDefinition and ApplyService, else
+// nil), or an error saying why the command was refused; a refused command
+// changes nothing.
 func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
@@ -62,12 +64,13 @@ func (f *FSM) ApplyCommand(index uint64, data []byte) any {
 	txn := f.db.Txn(true)
 	defer txn.Abort()
 	w := &writer{txn: txn}
-	if err := w.dispatch(CommandType(data[0]), data[1:]); err != nil {
+	res, err := w.dispatch(CommandType(data[0]), data[1:])
+	if err != nil {
 		f.setIndex(index, nil)
 		return err
 	}
 	f.setIndex(index, txn)
-	return nil
+	return res
 }
 
 // setIndex commits txn (when not nil), records the index and wakes watchers,
@@ -95,12 +98,12 @@ func decode(t CommandType, body []byte, v any) {
 // writer applies commands inside one write transaction.
 type writer struct{ txn *memdb.Txn }
 
-func (w *writer) dispatch(t CommandType, body []byte) error {
+func (w *writer) dispatch(t CommandType, body []byte) (any, error) {
 	switch t {
 	case CmdRegisterNode:
 		var c RegisterNode
 		decode(t, body, &c)
-		return w.registerNode(&c)
+		return nil, w.registerNode(&c)
 	case CmdApplyService:
 		var c ApplyService
 		decode(t, body, &c)
@@ -108,24 +111,23 @@ func (w *writer) dispatch(t CommandType, body []byte) error {
 	case CmdDeleteService:
 		var c DeleteService
 		decode(t, body, &c)
-		return w.deleteService(&c)
+		return nil, w.deleteService(&c)
 	case CmdCommitPlan:
 		var c CommitPlan
 		decode(t, body, &c)
-		return w.commitPlan(&c)
+		return nil, w.commitPlan(&c)
 	case CmdUpdateTaskStatus:
 		var c UpdateTaskStatus
 		decode(t, body, &c)
-		return w.updateTaskStatus(&c)
+		return nil, w.updateTaskStatus(&c)
 	case CmdDeleteTasks:
 		var c DeleteTasks
 		decode(t, body, &c)
-		return w.deleteTasks(&c)
+		return nil, w.deleteTasks(&c)
 	case CmdRegisterTaskDefinition:
 		var c RegisterTaskDefinition
 		decode(t, body, &c)
-		_, err := w.registerTaskDefinition(&c.TaskDefinition)
-		return err
+		return w.registerTaskDefinition(&c.TaskDefinition)
 	}
 	panic(fmt.Sprintf("fsm: unknown command type %d", t))
 }
@@ -200,24 +202,24 @@ func (w *writer) registerTaskDefinition(td *TaskDefinition) (string, error) {
 	return n.Ref(), nil
 }
 
-func (w *writer) applyService(c *ApplyService) error {
+func (w *writer) applyService(c *ApplyService) (string, error) {
 	s := c.Service
 	if s.Name == "" {
-		return errors.New("service name is empty")
+		return "", errors.New("service name is empty")
 	}
 	if c.TaskDefinition != nil {
 		ref, err := w.registerTaskDefinition(c.TaskDefinition)
 		if err != nil {
-			return err
+			return "", err
 		}
 		s.TaskDefinition = ref
 	} else {
 		family, rev, err := ParseTaskDefRef(s.TaskDefinition)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if w.get(tableTaskDefs, family, rev) == nil {
-			return fmt.Errorf("task definition %s: %w", s.TaskDefinition, ErrNotFound)
+			return "", fmt.Errorf("task definition %s: %w", s.TaskDefinition, ErrNotFound)
 		}
 	}
 	s.CreatedAt = c.At
@@ -226,7 +228,7 @@ func (w *writer) applyService(c *ApplyService) error {
 	}
 	s.UpdatedAt = c.At
 	w.insert(tableServices, &s)
-	return nil
+	return s.TaskDefinition, nil
 }
 
 func (w *writer) deleteService(c *DeleteService) error {
@@ -301,6 +303,9 @@ func (w *writer) updateTaskStatus(c *UpdateTaskStatus) error {
 			t.StartedAt = u.At
 		}
 		if u.LastStatus == StatusStopped {
+			// A task that stops while still wanted has failed; the
+			// leader backs off before replacing failed tasks.
+			t.Failed = t.DesiredStatus == StatusRunning
 			t.DesiredStatus = StatusStopped
 			t.StoppedAt = u.At
 			if t.StopReason == "" {

@@ -27,8 +27,21 @@ func apply(t *testing.T, f *FSM, idx uint64, ct CommandType, body any) any {
 
 func mustApply(t *testing.T, f *FSM, idx uint64, ct CommandType, body any) {
 	t.Helper()
-	if res := apply(t, f, idx, ct, body); res != nil {
-		t.Fatalf("%s at %d: %v", ct, idx, res)
+	if err, ok := apply(t, f, idx, ct, body).(error); ok {
+		t.Fatalf("%s at %d: %v", ct, idx, err)
+	}
+}
+
+func TestApplyReturnsTaskDefinitionRef(t *testing.T) {
+	f := New()
+	if got := apply(t, f, 1, CmdRegisterTaskDefinition, RegisterTaskDefinition{TaskDefinition: *webDef("a:1")}); got != "web:1" {
+		t.Fatalf("register: %v", got)
+	}
+	if got := apply(t, f, 2, CmdRegisterTaskDefinition, RegisterTaskDefinition{TaskDefinition: *webDef("a:1")}); got != "web:1" {
+		t.Fatalf("identical register: %v", got)
+	}
+	if got := apply(t, f, 3, CmdApplyService, ApplyService{Service: Service{Name: "web"}, TaskDefinition: webDef("a:2")}); got != "web:2" {
+		t.Fatalf("apply service: %v", got)
 	}
 }
 

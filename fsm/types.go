@@ -175,9 +175,11 @@ type Task struct {
 	HostPorts      []int            `json:"hostPorts,omitempty"`
 	Containers     []ContainerState `json:"containers,omitempty"`
 	StopReason     string           `json:"stoppedReason,omitempty"`
-	CreatedAt      int64            `json:"createdAt"`
-	StartedAt      int64            `json:"startedAt,omitempty"`
-	StoppedAt      int64            `json:"stoppedAt,omitempty"`
+	// Failed is set when the task stopped without being asked to.
+	Failed    bool  `json:"failed,omitempty"`
+	CreatedAt int64 `json:"createdAt"`
+	StartedAt int64 `json:"startedAt,omitempty"`
+	StoppedAt int64 `json:"stoppedAt,omitempty"`
 }
 
 // Terminal reports whether the task will never run again.

@@ -130,21 +130,21 @@ func (n *Node) LeaderID() string {
 	return string(id)
 }
 
-// Apply commits a framed command and returns once this node's FSM applied
-// it. The error is either a Raft failure (ErrNotLeader among them) or the
-// FSM's refusal of the command.
-func (n *Node) Apply(cmd []byte, timeout time.Duration) error {
+// Apply commits a framed command and returns, once this node's FSM applied
+// it, what the FSM answered. The error is either a Raft failure
+// (ErrNotLeader among them) or the FSM's refusal of the command.
+func (n *Node) Apply(cmd []byte, timeout time.Duration) (any, error) {
 	fut := n.Raft.Apply(cmd, timeout)
 	if err := fut.Error(); err != nil {
 		if errors.Is(err, hraft.ErrNotLeader) || errors.Is(err, hraft.ErrLeadershipLost) {
-			return ErrNotLeader
+			return nil, ErrNotLeader
 		}
-		return fmt.Errorf("raft apply: %w", err)
+		return nil, fmt.Errorf("raft apply: %w", err)
 	}
 	if err, ok := fut.Response().(error); ok {
-		return err
+		return nil, err
 	}
-	return nil
+	return fut.Response(), nil
 }
 
 // WaitLeader blocks until some node leads or the timeout passes.

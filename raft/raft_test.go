@@ -45,11 +45,11 @@ func mustEncode(t testing.TB, ct fsm.CommandType, body any) []byte {
 func TestRestartResumesState(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
 	n := openLeader(t, dir, addr)
-	if err := n.Apply(mustEncode(t, fsm.CmdRegisterNode, fsm.RegisterNode{Node: fsm.Node{ID: "n1", Name: "one"}}), time.Second); err != nil {
+	if _, err := n.Apply(mustEncode(t, fsm.CmdRegisterNode, fsm.RegisterNode{Node: fsm.Node{ID: "n1", Name: "one"}}), time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// A refused command comes back as the FSM's error.
-	err := n.Apply(mustEncode(t, fsm.CmdDeleteService, fsm.DeleteService{Name: "nope"}), time.Second)
+	_, err := n.Apply(mustEncode(t, fsm.CmdDeleteService, fsm.DeleteService{Name: "nope"}), time.Second)
 	if err == nil {
 		t.Fatal("deleting an unknown service was accepted")
 	}
@@ -79,7 +79,7 @@ func BenchmarkCommitTaskUpdates(b *testing.B) {
 			for i := range tasks {
 				tasks[i] = fsm.Task{ID: fmt.Sprintf("task-%06d", i), Service: "web", TaskDefinition: "web:1", Node: "n1", DesiredStatus: fsm.StatusRunning, LastStatus: fsm.StatusPending}
 			}
-			if err := n.Apply(mustEncode(b, fsm.CmdCommitPlan, fsm.CommitPlan{Place: tasks}), 10*time.Second); err != nil {
+			if _, err := n.Apply(mustEncode(b, fsm.CmdCommitPlan, fsm.CommitPlan{Place: tasks}), 10*time.Second); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
@@ -89,7 +89,7 @@ func BenchmarkCommitTaskUpdates(b *testing.B) {
 					ups[j] = fsm.TaskStatusUpdate{ID: tasks[j].ID, Node: "n1", LastStatus: fsm.StatusRunning, At: int64(i),
 						Containers: []fsm.ContainerState{{Name: "app", Status: "running"}}}
 				}
-				if err := n.Apply(mustEncode(b, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: ups}), 10*time.Second); err != nil {
+				if _, err := n.Apply(mustEncode(b, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: ups}), 10*time.Second); err != nil {
 					b.Fatal(err)
 				}
 			}

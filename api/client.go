@@ -1,0 +1,183 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/skiff-run/skiff/fsm"
+)
+
+// Client calls a skiff agent's API. It is safe for concurrent use.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// NewClient returns a client for an agent address such as
+// "http://127.0.0.1:7070" (a bare host:port is taken as http).
+func NewClient(addr string) *Client {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return &Client{base: strings.TrimRight(addr, "/"), http: &http.Client{}}
+}
+
+// Error is an API error answer: the status, and the field at fault.
+type Error struct {
+	Status  int
+	Field   string
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" && e.Field != "body" {
+		return fmt.Sprintf("%s: %s", e.Field, e.Message)
+	}
+	return e.Message
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	resp, err := c.send(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// send performs a request and turns a non-2xx answer into *Error.
+func (c *Client) send(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the skiff agent at %s: %w", c.base, err)
+	}
+	if resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	var fe FieldError
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(raw, &fe) != nil || fe.Message == "" {
+		fe.Message = strings.TrimSpace(string(raw))
+	}
+	return nil, &Error{Status: resp.StatusCode, Field: fe.Field, Message: fe.Message}
+}
+
+// Health asks the agent how it is.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var h Health
+	return h, c.do(ctx, http.MethodGet, "/v1/health", nil, &h)
+}
+
+// Nodes lists the nodes.
+func (c *Client) Nodes(ctx context.Context) ([]*fsm.Node, error) {
+	var out []*fsm.Node
+	return out, c.do(ctx, http.MethodGet, "/v1/nodes", nil, &out)
+}
+
+// TaskDefinitions lists every registered revision.
+func (c *Client) TaskDefinitions(ctx context.Context) ([]*fsm.TaskDefinition, error) {
+	var out []*fsm.TaskDefinition
+	return out, c.do(ctx, http.MethodGet, "/v1/taskdefs", nil, &out)
+}
+
+// Services lists the services.
+func (c *Client) Services(ctx context.Context) ([]*fsm.Service, error) {
+	var out []*fsm.Service
+	return out, c.do(ctx, http.MethodGet, "/v1/services", nil, &out)
+}
+
+// ApplyService sends a service file; name must be the file's service name.
+func (c *Client) ApplyService(ctx context.Context, name string, file []byte) (ApplyResult, error) {
+	var out ApplyResult
+	return out, c.do(ctx, http.MethodPut, "/v1/services/"+url.PathEscape(name), file, &out)
+}
+
+// DeleteService removes a service and stops its tasks.
+func (c *Client) DeleteService(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/services/"+url.PathEscape(name), nil, nil)
+}
+
+// Scale sets a service's desired count.
+func (c *Client) Scale(ctx context.Context, name string, count int) (*fsm.Service, error) {
+	body, _ := json.Marshal(ScaleRequest{DesiredCount: &count})
+	var out fsm.Service
+	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(name)+"/scale", body, &out)
+}
+
+// Tasks lists tasks, of one service when service is set, and stopped ones
+// too when all is set.
+func (c *Client) Tasks(ctx context.Context, service string, all bool) ([]*fsm.Task, error) {
+	q := url.Values{}
+	if service != "" {
+		q.Set("service", service)
+	}
+	if all {
+		q.Set("all", "1")
+	}
+	var out []*fsm.Task
+	return out, c.do(ctx, http.MethodGet, "/v1/tasks?"+q.Encode(), nil, &out)
+}
+
+// Task fetches one task.
+func (c *Client) Task(ctx context.Context, id string) (*fsm.Task, error) {
+	var out fsm.Task
+	return &out, c.do(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(id), nil, &out)
+}
+
+// Run starts count one-off tasks of a task definition given as ECS JSON.
+func (c *Client) Run(ctx context.Context, taskDef []byte, count int) (RunResult, error) {
+	body, err := json.Marshal(RunRequest{TaskDefinition: taskDef, Count: count})
+	if err != nil {
+		return RunResult{}, err
+	}
+	var out RunResult
+	return out, c.do(ctx, http.MethodPost, "/v1/tasks", body, &out)
+}
+
+// Stop asks for a task to stop.
+func (c *Client) Stop(ctx context.Context, id string) (*fsm.Task, error) {
+	var out fsm.Task
+	return &out, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/stop", nil, &out)
+}
+
+// Logs copies a task container's output to w.
+func (c *Client) Logs(ctx context.Context, id, container string, follow bool, w io.Writer) error {
+	q := url.Values{}
+	if container != "" {
+		q.Set("container", container)
+	}
+	if follow {
+		q.Set("follow", "true")
+	}
+	resp, err := c.send(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	return err
+}

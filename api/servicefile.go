@@ -1,0 +1,409 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/runtime"
+	"github.com/skiff-run/skiff/scheduler"
+)
+
+// MaxBodyBytes caps a request body or service file.
+const MaxBodyBytes = 1 << 20
+
+// Limits that separate a real definition from a typo or an absurd one.
+const (
+	MaxDesiredCount  = 100_000
+	MaxContainers    = 10
+	MaxCPUUnits      = 65_536    // 64 vCPU in ECS units
+	MaxMemoryMiB     = 1_048_576 // 1 TiB
+	MinMemoryMiB     = 6         // the least Docker accepts
+	MaxStrategies    = 5
+	MaxConstraints   = 10
+	MaxBackoffLimit  = 3600
+	MaxStopTimeout   = 120
+	maxNameLength    = 255
+	maxRunTaskCount  = 1000
+	defaultRunMemory = 128
+)
+
+// FieldError is bad input: the field at fault, as a JSON path, and what was
+// expected there.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"error"`
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ServiceFile is the document `skiff apply` takes: an ECS service whose
+// taskDefinition is inline, in ECS field names.
+type ServiceFile struct {
+	Service              string                    `json:"service"`
+	ServiceName          string                    `json:"serviceName"`
+	DesiredCount         *int                      `json:"desiredCount"`
+	PlacementStrategy    []fsm.PlacementStrategy   `json:"placementStrategy"`
+	PlacementConstraints []fsm.PlacementConstraint `json:"placementConstraints"`
+	RestartPolicy        fsm.RestartPolicy         `json:"restartPolicy"`
+	TaskDefinition       *fsm.TaskDefinition       `json:"taskDefinition"`
+}
+
+// shape lists the fields skiff acts on (with the shape of their contents)
+// and the ECS fields it accepts but ignores, for one JSON object.
+type shape struct {
+	acted   map[string]*shape
+	ignored []string
+}
+
+var (
+	portMappingShape = &shape{acted: map[string]*shape{"containerPort": nil, "hostPort": nil, "protocol": nil},
+		ignored: []string{"name", "appProtocol", "containerPortRange"}}
+	containerShape = &shape{
+		acted: map[string]*shape{
+			"name": nil, "image": nil, "cpu": nil, "memory": nil, "essential": nil, "entryPoint": nil,
+			"command": nil, "links": nil, "workingDirectory": nil, "user": nil, "stopTimeout": nil, "dockerLabels": nil,
+			"environment":  {acted: map[string]*shape{"name": nil, "value": nil}},
+			"portMappings": portMappingShape,
+			"dependsOn":    {acted: map[string]*shape{"containerName": nil, "condition": nil}},
+			"healthCheck":  {acted: map[string]*shape{"command": nil, "interval": nil, "timeout": nil, "retries": nil, "startPeriod": nil}},
+		},
+		ignored: []string{"repositoryCredentials", "memoryReservation", "restartPolicy", "environmentFiles", "mountPoints",
+			"volumesFrom", "linuxParameters", "secrets", "startTimeout", "versionConsistency", "hostname", "disableNetworking",
+			"privileged", "readonlyRootFilesystem", "dnsServers", "dnsSearchDomains", "extraHosts", "dockerSecurityOptions",
+			"interactive", "pseudoTerminal", "ulimits", "logConfiguration", "systemControls", "resourceRequirements",
+			"firelensConfiguration", "credentialSpecs"},
+	}
+	taskDefShape = &shape{
+		acted: map[string]*shape{"family": nil, "containerDefinitions": containerShape},
+		ignored: []string{"taskRoleArn", "executionRoleArn", "networkMode", "volumes", "placementConstraints",
+			"requiresCompatibilities", "cpu", "memory", "tags", "pidMode", "ipcMode", "proxyConfiguration",
+			"inferenceAccelerators", "ephemeralStorage", "runtimePlatform", "enableFaultInjection",
+			"taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities", "registeredAt",
+			"registeredBy", "deregisteredAt"},
+	}
+	serviceShape = &shape{
+		acted: map[string]*shape{
+			"service": nil, "serviceName": nil, "desiredCount": nil,
+			"placementStrategy":    {acted: map[string]*shape{"type": nil, "field": nil}},
+			"placementConstraints": {acted: map[string]*shape{"type": nil, "expression": nil}},
+			"restartPolicy":        {acted: map[string]*shape{"maxBackoffSeconds": nil}},
+			"taskDefinition":       taskDefShape,
+		},
+		ignored: []string{"cluster", "loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
+			"platformVersion", "role", "deploymentConfiguration", "networkConfiguration", "healthCheckGracePeriodSeconds",
+			"schedulingStrategy", "deploymentController", "tags", "enableECSManagedTags", "propagateTags",
+			"enableExecuteCommand", "serviceConnectConfiguration", "volumeConfigurations", "clientToken",
+			"availabilityZoneRebalancing"},
+	}
+)
+
+// checkFields walks raw JSON against a shape: ignored ECS fields become
+// warnings, fields neither ECS nor skiff knows become an error.
+func checkFields(raw json.RawMessage, sh *shape, path string, warnings *[]string) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || sh == nil {
+		return nil
+	}
+	switch raw[0] {
+	case '[':
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return fieldErr(path, "expected an array")
+		}
+		for i, it := range items {
+			if err := checkFields(it, sh, fmt.Sprintf("%s[%d]", path, i), warnings); err != nil {
+				return err
+			}
+		}
+		return nil
+	case '{':
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return fieldErr(path, "expected an object")
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := join(path, k)
+			if child, ok := sh.acted[k]; ok {
+				if err := checkFields(obj[k], child, p, warnings); err != nil {
+					return err
+				}
+				continue
+			}
+			if contains(sh.ignored, k) {
+				*warnings = append(*warnings, p+" is an ECS field skiff does not act on yet; it is ignored")
+				continue
+			}
+			return fieldErr(p, "unknown field (not an ECS or skiff field; check the spelling)")
+		}
+	}
+	return nil
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeStrict decodes raw after checking its fields against sh, turning
+// JSON errors into FieldErrors.
+func decodeStrict(raw []byte, sh *shape, v any) ([]string, error) {
+	if len(raw) > MaxBodyBytes {
+		return nil, fieldErr("body", "larger than %d bytes", MaxBodyBytes)
+	}
+	if !json.Valid(raw) {
+		var probe any
+		err := json.Unmarshal(raw, &probe)
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fieldErr("body", "malformed JSON at byte %d: %v", se.Offset, se)
+		}
+		return nil, fieldErr("body", "malformed JSON: %v", err)
+	}
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+		return nil, fieldErr("body", "expected a JSON object")
+	}
+	var warnings []string
+	if err := checkFields(raw, sh, "", &warnings); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, fieldErr(te.Field, "expected %s, got %s", te.Type.String(), te.Value)
+		}
+		return nil, fieldErr("body", "%v", err)
+	}
+	return warnings, nil
+}
+
+// DecodeServiceFile parses and validates a service file. It returns the
+// service, its task definition, and warnings about ECS fields it ignores.
+func DecodeServiceFile(raw []byte) (*fsm.Service, *fsm.TaskDefinition, []string, error) {
+	var f ServiceFile
+	warnings, err := decodeStrict(raw, serviceShape, &f)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	name := f.Service
+	switch {
+	case name == "" && f.ServiceName == "":
+		return nil, nil, nil, fieldErr("service", "required: the service's name")
+	case name != "" && f.ServiceName != "" && name != f.ServiceName:
+		return nil, nil, nil, fieldErr("serviceName", "differs from service (%q vs %q); give one", f.ServiceName, name)
+	case name == "":
+		name = f.ServiceName
+	}
+	if err := checkName("service", name); err != nil {
+		return nil, nil, nil, err
+	}
+	if f.DesiredCount == nil {
+		return nil, nil, nil, fieldErr("desiredCount", "required: a whole number from 0 to %d", MaxDesiredCount)
+	}
+	if *f.DesiredCount < 0 || *f.DesiredCount > MaxDesiredCount {
+		return nil, nil, nil, fieldErr("desiredCount", "%d is out of range: expected 0 to %d", *f.DesiredCount, MaxDesiredCount)
+	}
+	if f.TaskDefinition == nil {
+		return nil, nil, nil, fieldErr("taskDefinition", "required: an ECS task definition")
+	}
+	if err := ValidateTaskDefinition(f.TaskDefinition, "taskDefinition"); err != nil {
+		return nil, nil, nil, err
+	}
+	if len(f.PlacementStrategy) > MaxStrategies {
+		return nil, nil, nil, fieldErr("placementStrategy", "at most %d strategies", MaxStrategies)
+	}
+	for i, s := range f.PlacementStrategy {
+		if err := scheduler.ValidateStrategy(s); err != nil {
+			return nil, nil, nil, fieldErr(fmt.Sprintf("placementStrategy[%d]", i), "%v", err)
+		}
+	}
+	if len(f.PlacementConstraints) > MaxConstraints {
+		return nil, nil, nil, fieldErr("placementConstraints", "at most %d constraints", MaxConstraints)
+	}
+	for i, c := range f.PlacementConstraints {
+		if err := scheduler.ValidateConstraint(c); err != nil {
+			return nil, nil, nil, fieldErr(fmt.Sprintf("placementConstraints[%d]", i), "%v", err)
+		}
+	}
+	if b := f.RestartPolicy.MaxBackoffSeconds; b < 0 || b > MaxBackoffLimit {
+		return nil, nil, nil, fieldErr("restartPolicy.maxBackoffSeconds", "%d is out of range: expected 0 to %d", b, MaxBackoffLimit)
+	}
+	svc := &fsm.Service{
+		Name:                 name,
+		DesiredCount:         *f.DesiredCount,
+		PlacementStrategy:    f.PlacementStrategy,
+		PlacementConstraints: f.PlacementConstraints,
+		RestartPolicy:        f.RestartPolicy,
+	}
+	return svc, f.TaskDefinition, warnings, nil
+}
+
+// DecodeTaskDefinition parses and validates a bare ECS task definition, as
+// `aws ecs register-task-definition --cli-input-json` takes it.
+func DecodeTaskDefinition(raw []byte) (*fsm.TaskDefinition, []string, error) {
+	var td fsm.TaskDefinition
+	warnings, err := decodeStrict(raw, taskDefShape, &td)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ValidateTaskDefinition(&td, ""); err != nil {
+		return nil, nil, err
+	}
+	return &td, warnings, nil
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+
+func checkName(field, name string) error {
+	if name == "" {
+		return fieldErr(field, "required")
+	}
+	if len(name) > maxNameLength || !nameRE.MatchString(name) {
+		return fieldErr(field, "%q: expected up to %d letters, digits, hyphens and underscores, starting with a letter or digit", name, maxNameLength)
+	}
+	return nil
+}
+
+// ValidateTaskDefinition checks a definition; path prefixes field names.
+func ValidateTaskDefinition(td *fsm.TaskDefinition, path string) error {
+	if err := checkName(join(path, "family"), td.Family); err != nil {
+		return err
+	}
+	cp := join(path, "containerDefinitions")
+	if n := len(td.ContainerDefinitions); n == 0 || n > MaxContainers {
+		return fieldErr(cp, "expected 1 to %d containers, got %d", MaxContainers, n)
+	}
+	names := map[string]*fsm.ContainerDefinition{}
+	hostPorts := map[int]string{}
+	essential := false
+	for i := range td.ContainerDefinitions {
+		cd := &td.ContainerDefinitions[i]
+		p := fmt.Sprintf("%s[%d]", cp, i)
+		if err := checkName(p+".name", cd.Name); err != nil {
+			return err
+		}
+		if names[cd.Name] != nil {
+			return fieldErr(p+".name", "duplicate container name %q", cd.Name)
+		}
+		names[cd.Name] = cd
+		if strings.TrimSpace(cd.Image) == "" || strings.ContainsAny(cd.Image, " \t\n") {
+			return fieldErr(p+".image", "required: an image reference such as repo/name:tag")
+		}
+		if cd.CPU < 0 || cd.CPU > MaxCPUUnits {
+			return fieldErr(p+".cpu", "%d is out of range: expected 0 to %d cpu units (1024 = one core)", cd.CPU, MaxCPUUnits)
+		}
+		if cd.Memory != 0 && (cd.Memory < MinMemoryMiB || cd.Memory > MaxMemoryMiB) {
+			return fieldErr(p+".memory", "%d is out of range: expected 0 (no limit) or %d to %d MiB", cd.Memory, MinMemoryMiB, MaxMemoryMiB)
+		}
+		if cd.StopTimeout < 0 || cd.StopTimeout > MaxStopTimeout {
+			return fieldErr(p+".stopTimeout", "%d is out of range: expected 0 to %d seconds", cd.StopTimeout, MaxStopTimeout)
+		}
+		essential = essential || cd.IsEssential()
+		for j, e := range cd.Environment {
+			if e.Name == "" || strings.ContainsAny(e.Name, "=\x00") {
+				return fieldErr(fmt.Sprintf("%s.environment[%d].name", p, j), "required: a variable name without '='")
+			}
+		}
+		seen := map[string]bool{}
+		for j, pm := range cd.PortMappings {
+			pp := fmt.Sprintf("%s.portMappings[%d]", p, j)
+			if pm.ContainerPort < 1 || pm.ContainerPort > 65535 {
+				return fieldErr(pp+".containerPort", "%d is out of range: expected 1 to 65535", pm.ContainerPort)
+			}
+			if pm.HostPort < 0 || pm.HostPort > 65535 {
+				return fieldErr(pp+".hostPort", "%d is out of range: expected 0 (dynamic) or 1 to 65535", pm.HostPort)
+			}
+			if pm.Protocol != "" && pm.Protocol != "tcp" && pm.Protocol != "udp" {
+				return fieldErr(pp+".protocol", "%q: expected tcp or udp", pm.Protocol)
+			}
+			key := fmt.Sprintf("%d/%s", pm.ContainerPort, pm.Protocol)
+			if seen[key] {
+				return fieldErr(pp+".containerPort", "port %d is mapped twice in this container", pm.ContainerPort)
+			}
+			seen[key] = true
+			if pm.HostPort != 0 {
+				if other, dup := hostPorts[pm.HostPort]; dup {
+					return fieldErr(pp+".hostPort", "host port %d is already used by %s", pm.HostPort, other)
+				}
+				hostPorts[pm.HostPort] = pp
+			}
+		}
+		if h := cd.HealthCheck; h != nil {
+			hp := p + ".healthCheck"
+			if len(h.Command) < 2 || (h.Command[0] != "CMD" && h.Command[0] != "CMD-SHELL") {
+				return fieldErr(hp+".command", `expected ["CMD", "prog", "arg"...] or ["CMD-SHELL", "command"]`)
+			}
+			for _, r := range []struct {
+				name     string
+				v, lo, h int
+			}{{"interval", h.Interval, 5, 300}, {"timeout", h.Timeout, 2, 60}, {"retries", h.Retries, 1, 10}, {"startPeriod", h.StartPeriod, 0, 300}} {
+				if r.v != 0 && (r.v < r.lo || r.v > r.h) {
+					return fieldErr(hp+"."+r.name, "%d is out of range: expected %d to %d", r.v, r.lo, r.h)
+				}
+			}
+		}
+	}
+	if !essential {
+		return fieldErr(cp, "at least one container must be essential")
+	}
+	for i := range td.ContainerDefinitions {
+		cd := &td.ContainerDefinitions[i]
+		p := fmt.Sprintf("%s[%d]", cp, i)
+		for j, d := range cd.DependsOn {
+			dp := fmt.Sprintf("%s.dependsOn[%d]", p, j)
+			target := names[d.ContainerName]
+			if target == nil || d.ContainerName == cd.Name {
+				return fieldErr(dp+".containerName", "%q is not another container of this task definition", d.ContainerName)
+			}
+			switch d.Condition {
+			case "START", "COMPLETE", "SUCCESS":
+			case "HEALTHY":
+				if target.HealthCheck == nil {
+					return fieldErr(dp+".condition", "HEALTHY needs a healthCheck on container %q", d.ContainerName)
+				}
+			default:
+				return fieldErr(dp+".condition", "%q: expected START, COMPLETE, SUCCESS or HEALTHY", d.Condition)
+			}
+		}
+		for j, l := range cd.Links {
+			name, _, _ := strings.Cut(l, ":")
+			if names[name] == nil || name == cd.Name {
+				return fieldErr(fmt.Sprintf("%s.links[%d]", p, j), "%q is not another container of this task definition", l)
+			}
+		}
+	}
+	if _, err := runtime.StartOrder(td); err != nil {
+		return fieldErr(cp, "%v", err)
+	}
+	return nil
+}
