@@ -1,0 +1,29 @@
+package agent
+
+import (
+	"bufio"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+)
+
+// hostResources reports the host's cpu units (1024 per core) and memory in
+// MiB, read from /proc/meminfo; memory is 0 where that file is missing.
+func hostResources() (cpu, memMiB int64) {
+	cpu = int64(goruntime.NumCPU()) * 1024
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return cpu, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kib, _ := strconv.ParseInt(fields[1], 10, 64)
+			return cpu, kib / 1024
+		}
+	}
+	return cpu, 0
+}
