@@ -105,8 +105,8 @@ func (c *Client) TaskDefinitions(ctx context.Context) ([]*fsm.TaskDefinition, er
 }
 
 // Services lists the services.
-func (c *Client) Services(ctx context.Context) ([]*fsm.Service, error) {
-	var out []*fsm.Service
+func (c *Client) Services(ctx context.Context) ([]ServiceStatus, error) {
+	var out []ServiceStatus
 	return out, c.do(ctx, http.MethodGet, "/v1/services", nil, &out)
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/skiff-run/skiff/fsm"
 )
@@ -29,6 +30,9 @@ type Backend interface {
 	// RunTasks starts one-off tasks; failure explains any it could not place.
 	RunTasks(ctx context.Context, td *fsm.TaskDefinition, count int) (tasks []*fsm.Task, failure string, err error)
 	StopTask(ctx context.Context, id string) error
+	// PlacementFailure says why the service's tasks could not all be
+	// placed, or "" when they could.
+	PlacementFailure(service string) string
 	Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error
 }
 
@@ -60,6 +64,15 @@ type RunResult struct {
 	Tasks    []*fsm.Task `json:"tasks"`
 	Failure  string      `json:"failure,omitempty"`
 	Warnings []string    `json:"warnings,omitempty"`
+}
+
+// ServiceStatus is a service with the counts of its tasks, as listed by
+// GET /v1/services.
+type ServiceStatus struct {
+	fsm.Service
+	Running int    `json:"runningCount"`
+	Pending int    `json:"pendingCount"`
+	Message string `json:"message,omitempty"`
 }
 
 // ScaleRequest is the body of POST /v1/services/{name}/scale.
@@ -152,17 +165,37 @@ func (s *server) taskdefs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, nonNil(s.b.State().TaskDefinitions()))
 }
 
+func (s *server) status(st *fsm.State, svc *fsm.Service) ServiceStatus {
+	out := ServiceStatus{Service: *svc, Message: s.b.PlacementFailure(svc.Name)}
+	for _, t := range st.TasksByService(svc.Name) {
+		switch {
+		case t.DesiredStatus != fsm.StatusRunning:
+		case t.LastStatus == fsm.StatusRunning:
+			out.Running++
+		case t.LastStatus == fsm.StatusPending:
+			out.Pending++
+		}
+	}
+	return out
+}
+
 func (s *server) services(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, nonNil(s.b.State().Services()))
+	st := s.b.State()
+	out := []ServiceStatus{}
+	for _, svc := range st.Services() {
+		out = append(out, s.status(st, svc))
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) service(w http.ResponseWriter, r *http.Request) {
-	svc := s.b.State().Service(r.PathValue("name"))
+	st := s.b.State()
+	svc := st.Service(r.PathValue("name"))
 	if svc == nil {
 		s.writeErr(w, r, fmt.Errorf("service %s: %w", r.PathValue("name"), ErrNotFound))
 		return
 	}
-	writeJSON(w, http.StatusOK, svc)
+	writeJSON(w, http.StatusOK, s.status(st, svc))
 }
 
 func (s *server) applyService(w http.ResponseWriter, r *http.Request) {
@@ -236,10 +269,33 @@ func (s *server) tasks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// resolveTask finds a task by its id or by a unique prefix of it, so that
+// people can type the short ids `skiff ps` shows.
+func resolveTask(st *fsm.State, id string) (*fsm.Task, error) {
+	if t := st.Task(id); t != nil {
+		return t, nil
+	}
+	var found *fsm.Task
+	if id != "" {
+		for _, t := range st.Tasks() {
+			if strings.HasPrefix(t.ID, id) {
+				if found != nil {
+					return nil, fieldErr("id", "%q matches more than one task; give more of the id", id)
+				}
+				found = t
+			}
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("task %s: %w", id, ErrNotFound)
+	}
+	return found, nil
+}
+
 func (s *server) task(w http.ResponseWriter, r *http.Request) {
-	t := s.b.State().Task(r.PathValue("id"))
-	if t == nil {
-		s.writeErr(w, r, fmt.Errorf("task %s: %w", r.PathValue("id"), ErrNotFound))
+	t, err := resolveTask(s.b.State(), r.PathValue("id"))
+	if err != nil {
+		s.writeErr(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, t)
@@ -285,11 +341,16 @@ func (s *server) run(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) stop(w http.ResponseWriter, r *http.Request) {
-	if err := s.b.StopTask(r.Context(), r.PathValue("id")); err != nil {
+	t, err := resolveTask(s.b.State(), r.PathValue("id"))
+	if err != nil {
 		s.writeErr(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.b.State().Task(r.PathValue("id")))
+	if err := s.b.StopTask(r.Context(), t.ID); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.b.State().Task(t.ID))
 }
 
 func (s *server) logs(w http.ResponseWriter, r *http.Request) {
@@ -299,7 +360,12 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 	if f, ok := w.(http.Flusher); ok {
 		fw.f = f
 	}
-	if err := s.b.Logs(r.Context(), r.PathValue("id"), r.URL.Query().Get("container"), follow, fw); err != nil {
+	t, err := resolveTask(s.b.State(), r.PathValue("id"))
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	if err := s.b.Logs(r.Context(), t.ID, r.URL.Query().Get("container"), follow, fw); err != nil {
 		if fw.wrote {
 			s.log.Warn("log stream ended", "task", r.PathValue("id"), "err", err)
 			return

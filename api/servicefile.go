@@ -19,18 +19,17 @@ const MaxBodyBytes = 1 << 20
 
 // Limits that separate a real definition from a typo or an absurd one.
 const (
-	MaxDesiredCount  = 100_000
-	MaxContainers    = 10
-	MaxCPUUnits      = 65_536    // 64 vCPU in ECS units
-	MaxMemoryMiB     = 1_048_576 // 1 TiB
-	MinMemoryMiB     = 6         // the least Docker accepts
-	MaxStrategies    = 5
-	MaxConstraints   = 10
-	MaxBackoffLimit  = 3600
-	MaxStopTimeout   = 120
-	maxNameLength    = 255
-	maxRunTaskCount  = 1000
-	defaultRunMemory = 128
+	MaxDesiredCount = 100_000
+	MaxContainers   = 10
+	MaxCPUUnits     = 65_536    // 64 vCPU in ECS units
+	MaxMemoryMiB    = 1_048_576 // 1 TiB
+	MinMemoryMiB    = 6         // the least Docker accepts
+	MaxStrategies   = 5
+	MaxConstraints  = 10
+	MaxBackoffLimit = 3600
+	MaxStopTimeout  = 120
+	maxNameLength   = 255
+	maxRunTaskCount = 1000
 )
 
 // FieldError is bad input: the field at fault, as a JSON path, and what was

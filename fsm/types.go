@@ -94,7 +94,7 @@ func (c *ContainerDefinition) IsEssential() bool { return c.Essential == nil || 
 // TaskDefinition is an immutable, versioned recipe for a task.
 type TaskDefinition struct {
 	Family               string                `json:"family"`
-	Revision             int                   `json:"revision"`
+	Revision             int                   `json:"revision,omitempty"`
 	ContainerDefinitions []ContainerDefinition `json:"containerDefinitions"`
 }
 
