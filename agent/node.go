@@ -49,11 +49,20 @@ func (a *Agent) nodeLoop() {
 	}
 	tick := time.NewTicker(a.cfg.Resync)
 	defer tick.Stop()
+	// After a restart the replica starts empty and fills as Raft replays
+	// the log. Acting on it before then would remove the containers of
+	// tasks not yet replayed, so the loop waits until everything that was
+	// in the local log at start has been applied.
+	caughtUp := false
+	startIndex := a.raft.Raft.LastIndex()
 	for {
 		watch := a.fsm.Watch()
-		a.register()
-		if err := a.syncNode(); err != nil && a.ctx.Err() == nil {
-			a.log.Warn("node sync", "err", err)
+		caughtUp = caughtUp || a.raft.Raft.AppliedIndex() >= startIndex
+		if caughtUp {
+			a.register()
+			if err := a.syncNode(); err != nil && a.ctx.Err() == nil {
+				a.log.Warn("node sync", "err", err)
+			}
 		}
 		select {
 		case <-a.ctx.Done():

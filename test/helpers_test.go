@@ -1,0 +1,231 @@
+// Package test holds skiff's cross-package tests: Docker end-to-end runs of
+// an in-process agent against the local engine, using a FROM scratch image
+// built from ./testapp.
+package test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+
+	"github.com/skiff-run/skiff/agent"
+	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/runtime"
+)
+
+const testImage = "skiff-testapp:latest"
+
+// dockerClient returns an engine client, or skips the test where no engine
+// answers, unless SKIFF_REQUIRE_DOCKER=1 makes that a failure (as in CI).
+func dockerClient(t *testing.T) *client.Client {
+	t.Helper()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = cli.Ping(ctx)
+		cancel()
+	}
+	if err != nil {
+		if os.Getenv("SKIFF_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("SKIFF_REQUIRE_DOCKER=1 but the Docker Engine does not answer: %v", err)
+		}
+		t.Skipf("skipping: no Docker Engine answers (%v); set SKIFF_REQUIRE_DOCKER=1 to make this a failure", err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+var (
+	imageOnce sync.Once
+	imageErr  error
+)
+
+// buildTestImage builds skiff-testapp:latest FROM scratch from a static
+// build of ./testapp, once per test process.
+func buildTestImage(t *testing.T) {
+	t.Helper()
+	imageOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "skiff-testapp")
+		if err != nil {
+			imageErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, "testapp"), "./testapp")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			imageErr = fmt.Errorf("go build testapp: %v\n%s", err, out)
+			return
+		}
+		df := "FROM scratch\nCOPY testapp /testapp\nCMD [\"/testapp\", \"serve\"]\n"
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+			imageErr = err
+			return
+		}
+		if out, err := exec.Command("docker", "build", "-q", "-t", testImage, dir).CombinedOutput(); err != nil {
+			imageErr = fmt.Errorf("docker build: %v\n%s", err, out)
+		}
+	})
+	if imageErr != nil {
+		t.Fatal(imageErr)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// dockerAgent is an in-process agent on the real engine.
+type dockerAgent struct {
+	t        *testing.T
+	cli      *client.Client
+	dir      string
+	raftAddr string
+	a        *agent.Agent
+	c        *api.Client
+}
+
+// startDockerAgent starts a one-node agent on a fresh data dir. Every
+// container and network it made is removed when the test ends, pass or
+// fail.
+func startDockerAgent(t *testing.T) *dockerAgent {
+	cli := dockerClient(t)
+	buildTestImage(t)
+	d := &dockerAgent{t: t, cli: cli, dir: t.TempDir(), raftAddr: freePort(t)}
+	d.start()
+	id := d.a.ID()
+	t.Cleanup(func() {
+		if d.a != nil {
+			d.a.Close()
+		}
+		cleanupNode(cli, id)
+	})
+	return d
+}
+
+func (d *dockerAgent) start() {
+	d.t.Helper()
+	rt, err := runtime.NewDocker()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	rt.PullTimeout = 20 * time.Second
+	d.a, err = agent.New(agent.Config{Name: "e2e", DataDir: d.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: d.raftAddr,
+		Bootstrap: true, CPU: 4096, MemoryMiB: 4096, Runtime: rt, Resync: time.Second, PortMin: 42000, PortMax: 42999})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.c = api.NewClient(d.a.HTTPAddr())
+	// The agent serves as soon as it starts; wait until it leads and has
+	// registered its node, as a person would before the first apply.
+	eventually(d.t, 30*time.Second, func() (bool, string) {
+		nodes, err := d.c.Nodes(context.Background())
+		h, herr := d.c.Health(context.Background())
+		return err == nil && herr == nil && h.IsLeader && len(nodes) == 1, fmt.Sprintf("health %+v %v, nodes %d", h, herr, len(nodes))
+	})
+}
+
+func (d *dockerAgent) restart() {
+	d.t.Helper()
+	if err := d.a.Close(); err != nil {
+		d.t.Fatalf("close agent: %v", err)
+	}
+	d.a = nil
+	d.start()
+}
+
+// cleanupNode removes every container and network labelled with the node.
+func cleanupNode(cli *client.Client, node string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f := filters.NewArgs(filters.Arg("label", runtime.LabelNode+"="+node))
+	if list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f}); err == nil {
+		for _, c := range list {
+			_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+		}
+	}
+	if nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: f}); err == nil {
+		for _, n := range nets {
+			_ = cli.NetworkRemove(ctx, n.ID)
+		}
+	}
+}
+
+// containers lists the agent's containers by state ("running" or "").
+func (d *dockerAgent) containers(state string) []container.Summary {
+	d.t.Helper()
+	f := filters.NewArgs(filters.Arg("label", runtime.LabelNode+"="+d.a.ID()))
+	if state != "" {
+		f.Add("status", state)
+	}
+	list, err := d.cli.ContainerList(context.Background(), container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return list
+}
+
+// eventually polls cond until it holds or the timeout passes, then fails
+// with the last description cond gave.
+func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, desc := cond()
+		if ok {
+			return
+		}
+		last = desc
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s: %s", timeout, last)
+}
+
+// running returns the service's tasks whose desired and last status are
+// RUNNING.
+func (d *dockerAgent) running(service string) []*fsm.Task {
+	d.t.Helper()
+	ts, err := d.c.Tasks(context.Background(), service, false)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	var out []*fsm.Task
+	for _, t := range ts {
+		if t.DesiredStatus == fsm.StatusRunning && t.LastStatus == fsm.StatusRunning {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func httpGet(url string) (string, error) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
