@@ -1,0 +1,218 @@
+package agent
+
+import (
+	"context"
+
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/runtime"
+)
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type harness struct {
+	t        *testing.T
+	dir      string
+	raftAddr string
+	rt       *runtime.Fake
+	a        *Agent
+}
+
+func newHarness(t *testing.T) *harness {
+	h := &harness{t: t, dir: t.TempDir(), raftAddr: freeAddr(t), rt: runtime.NewFake()}
+	h.start()
+	t.Cleanup(func() {
+		if h.a != nil {
+			h.a.Close()
+		}
+	})
+	return h
+}
+
+func (h *harness) start() {
+	var err error
+	h.a, err = New(Config{Name: "test", DataDir: h.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: h.raftAddr, Bootstrap: true,
+		CPU: 1024, MemoryMiB: 1024, Runtime: h.rt, Resync: 100 * time.Millisecond})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.wait("leader with its node registered", func(st *fsm.State) bool { return h.a.raft.IsLeader() && st.Node(h.a.ID()) != nil })
+}
+
+func (h *harness) wait(what string, cond func(st *fsm.State) bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond(h.a.State()) {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func running(st *fsm.State, svc string) []*fsm.Task {
+	var out []*fsm.Task
+	for _, t := range st.TasksByService(svc) {
+		if t.DesiredStatus == fsm.StatusRunning && t.LastStatus == fsm.StatusRunning {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func def(family string, mem int64) *fsm.TaskDefinition {
+	return &fsm.TaskDefinition{Family: family, ContainerDefinitions: []fsm.ContainerDefinition{{Name: "app", Image: "img", Memory: mem}}}
+}
+
+func TestServiceIsKeptAtDesiredCount(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if _, err := h.a.ApplyService(ctx, &fsm.Service{Name: "web", DesiredCount: 3}, def("web", 100)); err != nil {
+		t.Fatal(err)
+	}
+	h.wait("3 running", func(st *fsm.State) bool { return len(running(st, "web")) == 3 })
+
+	// An essential container exits: the task stops with the exit code and
+	// is replaced.
+	victim := running(h.a.State(), "web")[0]
+	h.rt.Exit(victim.ID, "app", 3)
+	h.wait("victim stopped and replaced", func(st *fsm.State) bool {
+		v := st.Task(victim.ID)
+		return v.LastStatus == fsm.StatusStopped && len(running(st, "web")) == 3
+	})
+	v := h.a.State().Task(victim.ID)
+	if !v.Failed || v.StopReason != "essential container app exited with code 3" {
+		t.Fatalf("victim: %+v", v)
+	}
+
+	if err := h.a.ScaleService(ctx, "web", 1); err != nil {
+		t.Fatal(err)
+	}
+	h.wait("1 running", func(st *fsm.State) bool { return len(running(st, "web")) == 1 })
+	h.wait("2 containers stopped", func(*fsm.State) bool { return len(h.rt.Running()) == 1 })
+
+	if err := h.a.DeleteService(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	h.wait("no containers", func(*fsm.State) bool { return len(h.rt.Running()) == 0 })
+}
+
+func TestPlacementFailureIsExplained(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.a.ApplyService(context.Background(), &fsm.Service{Name: "big", DesiredCount: 3}, def("big", 400)); err != nil {
+		t.Fatal(err)
+	}
+	h.wait("2 running", func(st *fsm.State) bool { return len(running(st, "big")) == 2 })
+	deadline := time.Now().Add(5 * time.Second)
+	for h.a.PlacementFailure("big") == "" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if msg := h.a.PlacementFailure("big"); !strings.Contains(msg, "unable to place 1 task(s): 0 of 1 node can run big:1") || !strings.Contains(msg, "lack memory") {
+		t.Fatalf("message %q", msg)
+	}
+}
+
+func TestFailingTasksBackOff(t *testing.T) {
+	h := newHarness(t)
+	h.rt.MissingImage("img")
+	if _, err := h.a.ApplyService(context.Background(), &fsm.Service{Name: "bad", DesiredCount: 1, RestartPolicy: fsm.RestartPolicy{MaxBackoffSeconds: 2}}, def("bad", 10)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	n := len(h.a.State().TasksByService("bad"))
+	// Without backoff a 100 ms loop would have made dozens of attempts;
+	// with 0s, 1s, 2s, 2s... it makes a handful.
+	if n < 2 || n > 6 {
+		t.Fatalf("%d attempts in 3s", n)
+	}
+	for _, task := range h.a.State().TasksByService("bad") {
+		if task.LastStatus == fsm.StatusStopped && !strings.Contains(task.StopReason, "pull failed") {
+			t.Fatalf("reason %q", task.StopReason)
+		}
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	want := []time.Duration{0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
+	for i, w := range want {
+		if got := backoffDelay(i, fsm.RestartPolicy{MaxBackoffSeconds: 8}); got != w {
+			t.Errorf("failures %d: %s, want %s", i, got, w)
+		}
+	}
+	if got := backoffDelay(40, fsm.RestartPolicy{}); got != defaultMaxBackoff {
+		t.Errorf("cap: %s", got)
+	}
+}
+
+// TestRestartAdoptsContainers restarts the agent on the same data dir with
+// the same engine: the tasks keep running and nothing is started twice.
+func TestRestartAdoptsContainers(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.a.ApplyService(context.Background(), &fsm.Service{Name: "web", DesiredCount: 4}, def("web", 10)); err != nil {
+		t.Fatal(err)
+	}
+	h.wait("4 running", func(st *fsm.State) bool { return len(running(st, "web")) == 4 })
+	starts := h.rt.Starts()
+	id := h.a.ID()
+	if err := h.a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	if h.a.ID() != id {
+		t.Fatalf("node id changed across a restart: %s -> %s", id, h.a.ID())
+	}
+	h.wait("4 running after restart", func(st *fsm.State) bool { return len(running(st, "web")) == 4 })
+	time.Sleep(500 * time.Millisecond)
+	if got := h.rt.Starts(); got != starts {
+		t.Fatalf("restart started %d more containers", got-starts)
+	}
+	if n := len(h.rt.Running()); n != 4 {
+		t.Fatalf("%d tasks running in the engine", n)
+	}
+}
+
+func TestRunOneOffTasks(t *testing.T) {
+	h := newHarness(t)
+	tasks, failure, err := h.a.RunTasks(context.Background(), def("job", 300), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) != 3 || !strings.Contains(failure, "unable to place 1 task(s)") {
+		t.Fatalf("%d tasks, failure %q", len(tasks), failure)
+	}
+	for _, task := range tasks {
+		if task.Service != "" || task.TaskDefinition != "job:1" {
+			t.Fatalf("task %+v", task)
+		}
+	}
+	h.wait("3 one-off tasks running", func(st *fsm.State) bool {
+		n := 0
+		for _, task := range st.Tasks() {
+			if task.LastStatus == fsm.StatusRunning {
+				n++
+			}
+		}
+		return n == 3
+	})
+	if err := h.a.StopTask(context.Background(), tasks[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	h.wait("stopped", func(st *fsm.State) bool { return st.Task(tasks[0].ID).LastStatus == fsm.StatusStopped })
+	if got := h.a.State().Task(tasks[0].ID); got.Failed || got.StopReason != "stopped by user" {
+		t.Fatalf("stopped task: %+v", got)
+	}
+	if err := h.a.StopTask(context.Background(), "nope"); err == nil {
+		t.Fatal("stopping an unknown task succeeded")
+	}
+}
