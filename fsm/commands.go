@@ -20,6 +20,7 @@ const (
 	CmdUpdateTaskStatus
 	CmdDeleteTasks
 	CmdRegisterTaskDefinition
+	CmdSetNodeStatus
 )
 
 func (c CommandType) String() string {
@@ -38,6 +39,8 @@ func (c CommandType) String() string {
 		return "DeleteTasks"
 	case CmdRegisterTaskDefinition:
 		return "RegisterTaskDefinition"
+	case CmdSetNodeStatus:
+		return "SetNodeStatus"
 	}
 	return "CommandType(" + strconv.Itoa(int(c)) + ")"
 }
@@ -105,6 +108,17 @@ type DeleteTasks struct {
 // the newest revision of the family when it is identical.
 type RegisterTaskDefinition struct {
 	TaskDefinition TaskDefinition `json:"taskDefinition"`
+}
+
+// SetNodeStatus changes a node's status or eligibility; an empty field is
+// left as it is. A node marked down loses its tasks: each active task becomes
+// LOST, so that its service places a replacement elsewhere.
+type SetNodeStatus struct {
+	ID          string `json:"id"`
+	Status      string `json:"status,omitempty"`
+	Eligibility string `json:"eligibility,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	At          int64  `json:"at"`
 }
 
 // Encode frames a command as [type byte][JSON body]. JSON keeps the log

@@ -128,6 +128,10 @@ func (w *writer) dispatch(t CommandType, body []byte) (any, error) {
 		var c RegisterTaskDefinition
 		decode(t, body, &c)
 		return w.registerTaskDefinition(&c.TaskDefinition)
+	case CmdSetNodeStatus:
+		var c SetNodeStatus
+		decode(t, body, &c)
+		return nil, w.setNodeStatus(&c)
 	}
 	panic(fmt.Sprintf("fsm: unknown command type %d", t))
 }
@@ -162,6 +166,54 @@ func (w *writer) registerNode(c *RegisterNode) error {
 	}
 	n.UpdatedAt = c.At
 	w.insert(tableNodes, &n)
+	return nil
+}
+
+func (w *writer) setNodeStatus(c *SetNodeStatus) error {
+	old, ok := w.get(tableNodes, c.ID).(*Node)
+	if !ok {
+		return fmt.Errorf("node %s: %w", c.ID, ErrNotFound)
+	}
+	switch c.Status {
+	case "", NodeReady, NodeDown:
+	default:
+		return fmt.Errorf("node status %q: want %s or %s", c.Status, NodeReady, NodeDown)
+	}
+	switch c.Eligibility {
+	case "", EligibilityEligible, EligibilityIneligible:
+	default:
+		return fmt.Errorf("node eligibility %q: want %s or %s", c.Eligibility, EligibilityEligible, EligibilityIneligible)
+	}
+	n := *old
+	if c.Status != "" {
+		n.Status = c.Status
+	}
+	if c.Eligibility != "" {
+		n.Eligibility = c.Eligibility
+	}
+	n.UpdatedAt = c.At
+	w.insert(tableNodes, &n)
+	if c.Status != NodeDown || old.Status == NodeDown {
+		return nil
+	}
+	it, err := w.txn.Get(tableTasks, "node", c.ID)
+	if err != nil {
+		panic(fmt.Sprintf("fsm: read tasks: %v", err))
+	}
+	var lost []*Task
+	for o := it.Next(); o != nil; o = it.Next() {
+		if t := o.(*Task); t.Active() {
+			lost = append(lost, t)
+		}
+	}
+	for _, old := range lost {
+		t := *old
+		t.LastStatus, t.DesiredStatus, t.StoppedAt = StatusLost, StatusStopped, c.At
+		if t.StopReason == "" {
+			t.StopReason = c.Reason
+		}
+		w.insert(tableTasks, &t)
+	}
 	return nil
 }
 

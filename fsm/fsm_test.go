@@ -193,3 +193,35 @@ func TestCorruptEntryPanics(t *testing.T) {
 	}()
 	New().ApplyCommand(1, []byte{byte(CmdCommitPlan), '{', 'x'})
 }
+
+func TestNodeDownLosesTasks(t *testing.T) {
+	f := New()
+	mustApply(t, f, 1, CmdRegisterNode, RegisterNode{Node: Node{ID: "n1"}})
+	mustApply(t, f, 2, CmdCommitPlan, CommitPlan{Place: []Task{
+		{ID: "t1", Node: "n1", DesiredStatus: StatusRunning, LastStatus: StatusRunning},
+		{ID: "t2", Node: "n1", DesiredStatus: StatusStopped, LastStatus: StatusStopped},
+	}})
+	mustApply(t, f, 3, CmdSetNodeStatus, SetNodeStatus{ID: "n1", Status: NodeDown, Reason: "node n1 is down", At: 9})
+	s := f.State()
+	if n := s.Node("n1"); n.Status != NodeDown || n.Eligibility != EligibilityEligible {
+		t.Fatalf("node %+v", n)
+	}
+	if t1 := s.Task("t1"); t1.LastStatus != StatusLost || t1.DesiredStatus != StatusStopped || t1.StopReason != "node n1 is down" || t1.Active() {
+		t.Fatalf("t1 %+v", t1)
+	}
+	if t2 := s.Task("t2"); t2.LastStatus != StatusStopped {
+		t.Fatalf("a stopped task was lost: %+v", t2)
+	}
+	// A report from the returning node does not revive a lost task.
+	mustApply(t, f, 4, CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t1", Node: "n1", LastStatus: StatusRunning}}})
+	if f.State().Task("t1").LastStatus != StatusLost {
+		t.Fatal("lost task revived")
+	}
+	mustApply(t, f, 5, CmdSetNodeStatus, SetNodeStatus{ID: "n1", Status: NodeReady, Eligibility: EligibilityIneligible})
+	if n := f.State().Node("n1"); n.Status != NodeReady || n.Eligibility != EligibilityIneligible {
+		t.Fatalf("node %+v", n)
+	}
+	if _, ok := apply(t, f, 6, CmdSetNodeStatus, SetNodeStatus{ID: "n1", Status: "sleepy"}).(error); !ok {
+		t.Fatal("bad status accepted")
+	}
+}

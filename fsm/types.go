@@ -9,6 +9,9 @@ const (
 	StatusPending = "PENDING"
 	StatusRunning = "RUNNING"
 	StatusStopped = "STOPPED"
+	// StatusLost marks a task whose node went down: nobody can say whether
+	// it still runs. Its service replaces it; its node stops it on return.
+	StatusLost = "LOST"
 )
 
 // Node statuses and eligibility.
@@ -182,9 +185,10 @@ type Task struct {
 	StoppedAt int64 `json:"stoppedAt,omitempty"`
 }
 
-// Terminal reports whether the task will never run again.
-func (t *Task) Terminal() bool { return t.LastStatus == StatusStopped }
+// Terminal reports whether the task is over: stopped, or lost with its
+// node. Nothing a node reports about it changes it any more.
+func (t *Task) Terminal() bool { return t.LastStatus == StatusStopped || t.LastStatus == StatusLost }
 
-// Active reports whether the task holds resources on its node: it is wanted
-// running, or it has not yet been seen to stop.
-func (t *Task) Active() bool { return t.LastStatus != StatusStopped }
+// Active reports whether the task holds resources on its node: it is not
+// over yet.
+func (t *Task) Active() bool { return !t.Terminal() }
