@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"regexp"
@@ -88,17 +89,24 @@ func agentCommand() *cli.Command {
 		Usage:     "run the agent in the foreground (logs to stderr; SIGINT or SIGTERM stops it)",
 		ArgsUsage: " ",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "dev", Usage: "one-node cluster on 127.0.0.1 that bootstraps itself"},
-			&cli.BoolFlag{Name: "bootstrap", Usage: "form a new one-node cluster when the data dir is empty (implied by --dev)"},
+			&cli.BoolFlag{Name: "dev", Usage: "one-node cluster on 127.0.0.1 that bootstraps itself (implies --bind 127.0.0.1 --bootstrap-expect 1)"},
 			&cli.StringFlag{Name: "data-dir", Value: "skiff-data", Usage: "where the node id, the Raft log and snapshots live"},
-			&cli.StringFlag{Name: "http-addr", Usage: "API listen address (default 127.0.0.1:7070 with --dev, else 0.0.0.0:7070)"},
-			&cli.StringFlag{Name: "raft-addr", Usage: "Raft listen address (default 127.0.0.1:7071 with --dev, else 0.0.0.0:7071)"},
-			&cli.StringFlag{Name: "advertise", Usage: "IP other agents reach this one on"},
+			&cli.StringFlag{Name: "bind", Usage: "IP to listen on (default 0.0.0.0, or 127.0.0.1 with --dev)"},
+			&cli.StringFlag{Name: "advertise", Usage: "IP other agents reach this one on (default: the bind IP, or a private IP of the host)"},
+			&cli.IntFlag{Name: "http-port", Value: 7070, Usage: "API port"},
+			&cli.IntFlag{Name: "raft-port", Value: 7071, Usage: "Raft port"},
+			&cli.IntFlag{Name: "gossip-port", Value: 7946, Usage: "gossip port (UDP and TCP)"},
+			&cli.StringSliceFlag{Name: "join", Usage: "HOST[:PORT] of any member to join; retried with backoff until one answers (repeatable)"},
+			&cli.IntFlag{Name: "bootstrap-expect", Usage: "how many agents form a new cluster together (default 3, or 1 with --dev)"},
+			&cli.IntFlag{Name: "voters", Value: 3, Usage: "how many Raft voters the leader keeps: 3 or 5; later agents are non-voting replicas"},
+			&cli.BoolFlag{Name: "leave-on-terminate", Usage: "on SIGTERM, leave the cluster gracefully (hand over leadership, move tasks away) before stopping"},
 			&cli.StringFlag{Name: "name", Usage: "node name (default: the host name)"},
-			&cli.StringSliceFlag{Name: "attr", Usage: "node attribute KEY=VALUE for placement constraints (repeatable)"},
+			&cli.StringSliceFlag{Name: "attr", Usage: "node attribute KEY=VALUE for placement constraints and spread (repeatable)"},
 			&cli.Int64Flag{Name: "cpu", Usage: "cpu units this node offers, 1024 per core (default: all cores)"},
 			&cli.Int64Flag{Name: "memory", Usage: "MiB of memory this node offers (default: all memory)"},
 			&cli.StringFlag{Name: "port-range", Value: "20000-32767", Usage: "range of dynamic host ports"},
+			&cli.DurationFlag{Name: "probe-interval", Value: 500 * time.Millisecond, Usage: "gossip probe interval; a dead host is found after about 4-5 intervals"},
+			&cli.DurationFlag{Name: "down-after", Value: time.Second, Usage: "how long a host must be dead in gossip before its tasks are placed elsewhere"},
 			&cli.StringFlag{Name: "runtime", Value: "docker", Usage: "docker, or fake for simulated containers that only exist in memory"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
@@ -111,12 +119,35 @@ func agentAction(c *cli.Context) error {
 		return err
 	}
 	dev := c.Bool("dev")
-	httpAddr, raftAddr := c.String("http-addr"), c.String("raft-addr")
-	if httpAddr == "" {
-		httpAddr = map[bool]string{true: "127.0.0.1:7070", false: "0.0.0.0:7070"}[dev]
+	bind, expect := c.String("bind"), c.Int("bootstrap-expect")
+	if bind == "" {
+		bind = map[bool]string{true: "127.0.0.1", false: "0.0.0.0"}[dev]
 	}
-	if raftAddr == "" {
-		raftAddr = map[bool]string{true: "127.0.0.1:7071", false: "0.0.0.0:7071"}[dev]
+	if net.ParseIP(bind) == nil {
+		return fmt.Errorf("--bind %q: expected an IP address", bind)
+	}
+	if a := c.String("advertise"); a != "" && net.ParseIP(a) == nil {
+		return fmt.Errorf("--advertise %q: expected an IP address", a)
+	}
+	if expect == 0 {
+		expect = map[bool]int{true: 1, false: 3}[dev]
+	}
+	if expect < 1 {
+		return fmt.Errorf("--bootstrap-expect %d: expected 1 or more", expect)
+	}
+	if v := c.Int("voters"); v != 3 && v != 5 {
+		return fmt.Errorf("--voters %d: expected 3 or 5", v)
+	}
+	usedBy := map[int]string{}
+	for _, f := range []string{"http-port", "raft-port", "gossip-port"} {
+		p := c.Int(f)
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("--%s %d: expected 1 to 65535", f, p)
+		}
+		if other, dup := usedBy[p]; dup {
+			return fmt.Errorf("--%s %d: already used by --%s", f, p, other)
+		}
+		usedBy[p] = f
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
@@ -154,10 +185,12 @@ func agentAction(c *cli.Context) error {
 	default:
 		return fmt.Errorf("--runtime: %q: expected docker or fake", c.String("runtime"))
 	}
+	hostPort := func(flag string) string { return net.JoinHostPort(bind, strconv.Itoa(c.Int(flag))) }
 	a, err := agent.New(agent.Config{
-		Name: c.String("name"), DataDir: c.String("data-dir"), HTTPAddr: httpAddr, RaftAddr: raftAddr,
-		Advertise: c.String("advertise"), Bootstrap: dev || c.Bool("bootstrap"), CPU: c.Int64("cpu"),
-		MemoryMiB: c.Int64("memory"), Attributes: attrs, PortMin: pmin, PortMax: pmax, Runtime: rt,
+		Name: c.String("name"), DataDir: c.String("data-dir"), HTTPAddr: hostPort("http-port"), RaftAddr: hostPort("raft-port"),
+		GossipAddr: hostPort("gossip-port"), Advertise: c.String("advertise"), Join: c.StringSlice("join"),
+		BootstrapExpect: expect, Voters: c.Int("voters"), ProbeInterval: c.Duration("probe-interval"), DownAfter: c.Duration("down-after"),
+		CPU: c.Int64("cpu"), MemoryMiB: c.Int64("memory"), Attributes: attrs, PortMin: pmin, PortMax: pmax, Runtime: rt,
 		Logger: log, RaftLog: os.Stderr,
 	})
 	if err != nil {
@@ -165,8 +198,19 @@ func agentAction(c *cli.Context) error {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
-	log.Info("shutting down", "signal", s.String())
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+		if s == syscall.SIGTERM && c.Bool("leave-on-terminate") {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if err := a.Leave(ctx); err != nil {
+				log.Warn("leave", "err", err)
+			}
+			cancel()
+		}
+	case <-a.Done():
+		log.Info("left the cluster; shutting down")
+	}
 	return a.Close()
 }
 

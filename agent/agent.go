@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/gossip"
 	"github.com/skiff-run/skiff/raft"
 	"github.com/skiff-run/skiff/runtime"
 )
@@ -39,11 +41,31 @@ type Config struct {
 	HTTPAddr string
 	// RaftAddr is where Raft listens, e.g. "127.0.0.1:7071".
 	RaftAddr string
+	// GossipAddr is where the gossip ring listens (UDP and TCP), e.g.
+	// "127.0.0.1:7946".
+	GossipAddr string
 	// Advertise is the IP other agents reach this one on; it defaults to
-	// the host part of RaftAddr.
+	// the host part of RaftAddr, or a private IP when that is 0.0.0.0.
 	Advertise string
-	// Bootstrap forms a new one-voter cluster when there is no state.
-	Bootstrap bool
+	// Join lists members to join (HOST or HOST:PORT); the agent retries
+	// until one answers.
+	Join []string
+	// BootstrapExpect is how many agents form a new cluster together. 1
+	// bootstraps alone at once; more wait until that many see each other.
+	BootstrapExpect int
+	// Voters is how many voters the leader keeps (3 or 5).
+	Voters int
+	// ProbeInterval tunes gossip failure detection; see gossip.Config.
+	ProbeInterval time.Duration
+	// DownAfter is how long a node must be dead in gossip before the
+	// leader marks it down and re-places its tasks.
+	DownAfter time.Duration
+	// PromoteAfter is how long a voter must be dead before a non-voter
+	// takes its place.
+	PromoteAfter time.Duration
+	// RemoveAfter is how long a member may stay dead before it is removed
+	// from Raft.
+	RemoveAfter time.Duration
 	// CPU (units, 1024 per core) and MemoryMiB are what this node offers;
 	// zero means what the host has.
 	CPU       int64
@@ -70,6 +92,7 @@ type Agent struct {
 	log    *slog.Logger
 	fsm    *fsm.FSM
 	raft   *raft.Node
+	ring   *gossip.Ring
 	rt     runtime.Runtime
 	http   *http.Server
 	httpLn net.Listener
@@ -81,10 +104,12 @@ type Agent struct {
 	leader *leaderState // guarded by planMu
 	node   *nodeState   // owned by the node loop
 
-	kick   chan struct{} // wakes the leader loop
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	kick      chan struct{} // wakes the leader loop
+	left      chan struct{} // closed by Leave
+	leaveOnce sync.Once
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 // New starts an agent: it opens Raft on the data dir, starts the HTTP API
@@ -98,6 +123,27 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.Resync == 0 {
 		cfg.Resync = 2 * time.Second
+	}
+	if cfg.BootstrapExpect == 0 {
+		cfg.BootstrapExpect = 1
+	}
+	if cfg.Voters == 0 {
+		cfg.Voters = 3
+	}
+	if cfg.Voters != 3 && cfg.Voters != 5 {
+		return nil, fmt.Errorf("agent: voters must be 3 or 5, not %d", cfg.Voters)
+	}
+	if cfg.DownAfter == 0 {
+		cfg.DownAfter = time.Second
+	}
+	if cfg.PromoteAfter == 0 {
+		cfg.PromoteAfter = 10 * time.Second
+	}
+	if cfg.RemoveAfter == 0 {
+		cfg.RemoveAfter = 30 * time.Minute
+	}
+	if cfg.GossipAddr == "" {
+		return nil, errors.New("agent: no gossip address")
 	}
 	if cfg.PortMin == 0 && cfg.PortMax == 0 {
 		cfg.PortMin, cfg.PortMax = 20000, 32767
@@ -121,10 +167,14 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	ip, err := advertiseIP(cfg)
+	if err != nil {
+		return nil, err
+	}
 	a := &Agent{cfg: cfg, id: id, log: cfg.Logger.With("node", cfg.Name), fsm: fsm.New(), rt: cfg.Runtime,
-		leader: newLeaderState(), node: newNodeState(), kick: make(chan struct{}, 1)}
+		leader: newLeaderState(), node: newNodeState(), kick: make(chan struct{}, 1), left: make(chan struct{})}
 	a.raft, err = raft.Open(raft.Config{NodeID: id, DataDir: filepath.Join(cfg.DataDir, "raft"), BindAddr: cfg.RaftAddr,
-		Advertise: advertiseAddr(cfg), Bootstrap: cfg.Bootstrap, LogOutput: cfg.RaftLog}, a.fsm)
+		Advertise: net.JoinHostPort(ip, strconv.Itoa(portOf(cfg.RaftAddr))), Bootstrap: cfg.BootstrapExpect == 1, LogOutput: cfg.RaftLog}, a.fsm)
 	if err != nil {
 		return nil, err
 	}
@@ -133,9 +183,15 @@ func New(cfg Config) (*Agent, error) {
 		a.raft.Close()
 		return nil, fmt.Errorf("agent: listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	a.http = &http.Server{Handler: api.NewHandler(a, a.log), ReadHeaderTimeout: 10 * time.Second}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	a.wg.Add(3)
+	if err := a.startGossip(ip); err != nil {
+		a.cancel()
+		a.httpLn.Close()
+		a.raft.Close()
+		return nil, err
+	}
+	a.http = &http.Server{Handler: api.NewHandler(a, a.log), ReadHeaderTimeout: 10 * time.Second}
+	a.wg.Add(4)
 	go func() {
 		defer a.wg.Done()
 		if err := a.http.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -144,19 +200,9 @@ func New(cfg Config) (*Agent, error) {
 	}()
 	go func() { defer a.wg.Done(); a.leaderLoop() }()
 	go func() { defer a.wg.Done(); a.nodeLoop() }()
+	go func() { defer a.wg.Done(); a.clusterLoop() }()
 	a.log.Info("agent started", "id", id, "http", a.httpLn.Addr().String(), "raft", a.raft.Addr(), "cpu", cfg.CPU, "memoryMiB", cfg.MemoryMiB)
 	return a, nil
-}
-
-func advertiseAddr(cfg Config) string {
-	if cfg.Advertise == "" {
-		return ""
-	}
-	_, port, err := net.SplitHostPort(cfg.RaftAddr)
-	if err != nil {
-		return ""
-	}
-	return net.JoinHostPort(cfg.Advertise, port)
 }
 
 // nodeID reads the node's permanent id from the data dir, creating it on
@@ -188,8 +234,10 @@ func (a *Agent) ID() string { return a.id }
 // HTTPAddr is the address the API listens on.
 func (a *Agent) HTTPAddr() string { return a.httpLn.Addr().String() }
 
-// Close stops the loops and the API, then Raft. Containers keep running:
-// an agent that starts again on the same data dir adopts them.
+// Close stops the loops and the API, then gossip and Raft, without
+// leaving: to the others this node is dead until it comes back.
+// Containers keep running: an agent that starts again on the same data
+// dir adopts them.
 func (a *Agent) Close() error {
 	a.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -197,7 +245,7 @@ func (a *Agent) Close() error {
 	herr := a.http.Shutdown(ctx)
 	a.wg.Wait()
 	a.node.wait()
-	return errors.Join(herr, a.raft.Close())
+	return errors.Join(herr, a.ring.Shutdown(), a.raft.Close())
 }
 
 // State implements api.Backend.
@@ -215,9 +263,9 @@ func (a *Agent) Health() api.Health {
 		Index: st.Index(), Version: Version}
 }
 
-// write commits one command through the leader and returns the FSM's
-// result. Only the leader can write; other agents answer that no leader is
-// available to them.
+// write commits one command and returns the FSM's result. On a follower,
+// the commands of its own loops are forwarded to the leader; anything else
+// is refused, because user requests reach the leader as HTTP requests.
 func (a *Agent) write(t fsm.CommandType, body any) (any, error) {
 	cmd, err := fsm.Encode(t, body)
 	if err != nil {
@@ -225,6 +273,9 @@ func (a *Agent) write(t fsm.CommandType, body any) (any, error) {
 	}
 	res, err := a.raft.Apply(cmd, 10*time.Second)
 	if errors.Is(err, raft.ErrNotLeader) {
+		if forwardable[t] {
+			return a.forward(cmd)
+		}
 		return nil, fmt.Errorf("%w: this agent is not the leader (leader: %q)", api.ErrUnavailable, a.raft.LeaderID())
 	}
 	return res, err
@@ -288,7 +339,7 @@ func (a *Agent) Logs(ctx context.Context, id, container string, follow bool, w i
 		return fmt.Errorf("task %s: %w", id, api.ErrNotFound)
 	}
 	if t.Node != a.id {
-		return fmt.Errorf("%w: task %s runs on node %s; ask that node's agent", api.ErrUnavailable, id, t.Node)
+		return fmt.Errorf("%w: task %s runs on node %s", api.ErrUnavailable, id, t.Node)
 	}
 	if container == "" {
 		if td := st.TaskDefinition(t.TaskDefinition); td != nil {

@@ -22,15 +22,16 @@ func freeAddr(t *testing.T) string {
 }
 
 type harness struct {
-	t        *testing.T
-	dir      string
-	raftAddr string
-	rt       *runtime.Fake
-	a        *Agent
+	t          *testing.T
+	dir        string
+	raftAddr   string
+	gossipAddr string
+	rt         *runtime.Fake
+	a          *Agent
 }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{t: t, dir: t.TempDir(), raftAddr: freeAddr(t), rt: runtime.NewFake()}
+	h := &harness{t: t, dir: t.TempDir(), raftAddr: freeAddr(t), gossipAddr: freeAddr(t), rt: runtime.NewFake()}
 	h.start()
 	t.Cleanup(func() {
 		if h.a != nil {
@@ -42,7 +43,7 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) start() {
 	var err error
-	h.a, err = New(Config{Name: "test", DataDir: h.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: h.raftAddr, Bootstrap: true,
+	h.a, err = New(Config{Name: "test", DataDir: h.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: h.raftAddr, GossipAddr: h.gossipAddr,
 		CPU: 1024, MemoryMiB: 1024, Runtime: h.rt, Resync: 100 * time.Millisecond})
 	if err != nil {
 		h.t.Fatal(err)

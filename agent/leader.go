@@ -115,7 +115,10 @@ func (a *Agent) reconcileService(name string) error {
 	if td == nil {
 		return fmt.Errorf("task definition %s is missing", svc.TaskDefinition)
 	}
-	var current, old []*fsm.Task
+	// current tasks run the service's definition on eligible nodes;
+	// migrating ones run it on drained nodes and stop once enough
+	// replacements run; old ones run an earlier revision and stop now.
+	var current, migrating, old []*fsm.Task
 	nowT := time.Now()
 	bo := a.leader.backoff[name]
 	if bo == nil {
@@ -134,10 +137,13 @@ func (a *Agent) reconcileService(name string) error {
 		if t.LastStatus == fsm.StatusRunning && t.StartedAt > 0 && nowT.Sub(time.UnixMilli(t.StartedAt)) >= stableAfter {
 			bo.failures = 0
 		}
-		if t.TaskDefinition == svc.TaskDefinition {
-			current = append(current, t)
-		} else {
+		switch n := st.Node(t.Node); {
+		case t.TaskDefinition != svc.TaskDefinition:
 			old = append(old, t)
+		case n != nil && n.Eligibility != fsm.EligibilityEligible:
+			migrating = append(migrating, t)
+		default:
+			current = append(current, t)
 		}
 	}
 	plan := fsm.CommitPlan{At: nowT.UnixMilli()}
@@ -158,6 +164,18 @@ func (a *Agent) reconcileService(name string) error {
 		})
 		for _, t := range current[:extra] {
 			plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: "scaled down"})
+		}
+		current = current[extra:]
+	}
+	runningCurrent := 0
+	for _, t := range current {
+		if t.LastStatus == fsm.StatusRunning {
+			runningCurrent++
+		}
+	}
+	if runningCurrent >= svc.DesiredCount {
+		for _, t := range migrating {
+			plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: "node drained; replacement running"})
 		}
 	}
 	missing := svc.DesiredCount - len(current)

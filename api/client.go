@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/gossip"
+	"github.com/skiff-run/skiff/raft"
 )
 
 // Client calls a skiff agent's API. It is safe for concurrent use.
@@ -180,4 +182,28 @@ func (c *Client) Logs(ctx context.Context, id, container string, follow bool, w 
 	defer resp.Body.Close()
 	_, err = io.Copy(w, resp.Body)
 	return err
+}
+
+// Members lists the gossip view of the cluster.
+func (c *Client) Members(ctx context.Context) ([]gossip.Member, error) {
+	var out []gossip.Member
+	return out, c.do(ctx, http.MethodGet, "/v1/members", nil, &out)
+}
+
+// RaftPeers lists the Raft configuration.
+func (c *Client) RaftPeers(ctx context.Context) ([]raft.Peer, error) {
+	var out []raft.Peer
+	return out, c.do(ctx, http.MethodGet, "/v1/raft/peers", nil, &out)
+}
+
+// Drain makes a node ineligible (enable) or eligible again.
+func (c *Client) Drain(ctx context.Context, node string, enable bool) (*fsm.Node, error) {
+	body, _ := json.Marshal(DrainRequest{Enable: enable})
+	var out fsm.Node
+	return &out, c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(node)+"/drain", body, &out)
+}
+
+// Leave asks the agent to leave the cluster and stop.
+func (c *Client) Leave(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/leave", nil, nil)
 }

@@ -11,10 +11,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/gossip"
+	"github.com/skiff-run/skiff/raft"
 )
 
 // Backend is what the API needs from the agent. Implementations are safe
@@ -33,6 +37,18 @@ type Backend interface {
 	// PlacementFailure says why the service's tasks could not all be
 	// placed, or "" when they could.
 	PlacementFailure(service string) string
+	// IsLeader tells whether this agent leads; LeaderAPI and NodeAPI give
+	// API addresses ("" when unknown) to forward requests to.
+	IsLeader() bool
+	LeaderAPI() string
+	NodeAPI(node string) string
+	// ApplyInternal commits a command forwarded by another agent's loops.
+	ApplyInternal(cmd []byte) (any, error)
+	Members() []gossip.Member
+	RaftPeers() ([]raft.Peer, error)
+	Drain(ctx context.Context, node string, enable bool) (*fsm.Node, error)
+	// Leave leaves the cluster gracefully; the agent then stops.
+	Leave(ctx context.Context) error
 	Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error
 }
 
@@ -75,6 +91,21 @@ type ServiceStatus struct {
 	Message string `json:"message,omitempty"`
 }
 
+// InternalApplyPath is where agents forward their loops' commands to the
+// leader.
+const InternalApplyPath = "/v1/internal/apply"
+
+// ApplyAnswer is the leader's answer to a forwarded command.
+type ApplyAnswer struct {
+	Result any    `json:"result,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// DrainRequest is the body of POST /v1/nodes/{id}/drain.
+type DrainRequest struct {
+	Enable bool `json:"enable"`
+}
+
 // ScaleRequest is the body of POST /v1/services/{name}/scale.
 type ScaleRequest struct {
 	DesiredCount *int `json:"desiredCount"`
@@ -103,7 +134,55 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/tasks/{id}", s.task)
 	mux.HandleFunc("POST /v1/tasks/{id}/stop", s.stop)
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", s.logs)
-	return mux
+	mux.HandleFunc("GET /v1/members", s.members)
+	mux.HandleFunc("GET /v1/raft/peers", s.peers)
+	mux.HandleFunc("POST /v1/nodes/{id}/drain", s.drain)
+	mux.HandleFunc("POST /v1/leave", s.leave)
+	mux.HandleFunc("POST "+InternalApplyPath, s.internalApply)
+	return s.forwarding(mux)
+}
+
+// forwardedHeader marks a request one agent passed to another, so that a
+// request is forwarded at most once.
+const forwardedHeader = "X-Skiff-Forwarded"
+
+// forwarding sends writes, and reads that ask for ?consistent, to the
+// leader; every other read is served from the local replica. Requests that
+// concern this agent itself (leave, logs, forwarded commands) stay here.
+func (s *server) forwarding(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		local := r.URL.Path == "/v1/leave" || r.URL.Path == InternalApplyPath || strings.HasSuffix(r.URL.Path, "/logs")
+		wantsLeader := r.Method != http.MethodGet || r.URL.Query().Has("consistent")
+		if local || !wantsLeader || s.b.IsLeader() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.proxy(w, r, s.b.LeaderAPI(), "leader")
+	})
+}
+
+// proxy passes the request to another agent's API.
+func (s *server) proxy(w http.ResponseWriter, r *http.Request, addr, who string) {
+	if r.Header.Get(forwardedHeader) != "" {
+		s.writeErr(w, r, fmt.Errorf("%w: the request was forwarded here, but this agent cannot serve it either", ErrUnavailable))
+		return
+	}
+	if addr == "" {
+		s.writeErr(w, r, fmt.Errorf("%w: no %s is known yet; try again shortly", ErrUnavailable, who))
+		return
+	}
+	target := &url.URL{Scheme: "http", Host: addr}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Header.Set(forwardedHeader, "1")
+		},
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.writeErr(w, r, fmt.Errorf("%w: forwarding to the %s at %s: %v", ErrUnavailable, who, addr, err))
+		},
+	}
+	rp.ServeHTTP(w, r)
 }
 
 type server struct {
@@ -365,6 +444,11 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
+	// Logs live with the engine that runs the task.
+	if self := s.b.Health().Node; t.Node != self {
+		s.proxy(w, r, s.b.NodeAPI(t.Node), "node running the task")
+		return
+	}
 	if err := s.b.Logs(r.Context(), t.ID, r.URL.Query().Get("container"), follow, fw); err != nil {
 		if fw.wrote {
 			s.log.Warn("log stream ended", "task", r.PathValue("id"), "err", err)
@@ -372,6 +456,67 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 		}
 		s.writeErr(w, r, err)
 	}
+}
+
+func (s *server) members(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, nonNil(s.b.Members()))
+}
+
+func (s *server) peers(w http.ResponseWriter, r *http.Request) {
+	peers, err := s.b.RaftPeers()
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, nonNil(peers))
+}
+
+func (s *server) drain(w http.ResponseWriter, r *http.Request) {
+	raw, err := readBody(w, r)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	var req DrainRequest
+	if _, err := decodeStrict(raw, &shape{acted: map[string]*shape{"enable": nil}}, &req); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	n, err := s.b.Drain(r.Context(), r.PathValue("id"), req.Enable)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, n)
+}
+
+func (s *server) leave(w http.ResponseWriter, r *http.Request) {
+	if err := s.b.Leave(r.Context()); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.b.Health())
+}
+
+func (s *server) internalApply(w http.ResponseWriter, r *http.Request) {
+	raw, err := readBody(w, r)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	res, err := s.b.ApplyInternal(raw)
+	if err != nil {
+		var fe *FieldError
+		status := http.StatusOK
+		if errors.As(err, &fe) {
+			status = http.StatusBadRequest
+		} else if errors.Is(err, ErrUnavailable) {
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, ApplyAnswer{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, ApplyAnswer{Result: res})
 }
 
 // flushWriter flushes after every write so that followed logs arrive as

@@ -40,7 +40,16 @@ type Node struct {
 	Raft      *hraft.Raft
 	FSM       *fsm.FSM
 	store     *raftboltdb.BoltStore
+	snaps     *hraft.FileSnapshotStore
 	transport *hraft.NetworkTransport
+}
+
+// Peer is one server of the Raft configuration.
+type Peer struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Voter   bool   `json:"voter"`
+	Leader  bool   `json:"leader"`
 }
 
 // ErrNotLeader is returned by Apply on a node that is not the leader.
@@ -100,7 +109,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("raft: start: %w", err)
 	}
-	n := &Node{Raft: r, FSM: f, store: store, transport: transport}
+	n := &Node{Raft: r, FSM: f, store: store, snaps: snaps, transport: transport}
 	if cfg.Bootstrap {
 		has, err := hraft.HasExistingState(store, store, snaps)
 		if err != nil {
@@ -117,6 +126,62 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	}
 	return n, nil
 }
+
+// HasState reports whether this node has ever been part of a cluster.
+func (n *Node) HasState() (bool, error) {
+	return hraft.HasExistingState(n.store, n.store, n.snaps)
+}
+
+// BootstrapWith forms a new cluster whose voters are peers (id -> address).
+// Every member of a new cluster may call it with the same peers; a node
+// that already has state refuses.
+func (n *Node) BootstrapWith(peers map[string]string) error {
+	cfg := hraft.Configuration{}
+	for id, addr := range peers {
+		cfg.Servers = append(cfg.Servers, hraft.Server{ID: hraft.ServerID(id), Address: hraft.ServerAddress(addr), Suffrage: hraft.Voter})
+	}
+	return n.Raft.BootstrapCluster(cfg).Error()
+}
+
+// Peers returns the current configuration.
+func (n *Node) Peers() ([]Peer, error) {
+	fut := n.Raft.GetConfiguration()
+	if err := fut.Error(); err != nil {
+		return nil, err
+	}
+	leader := n.LeaderID()
+	var out []Peer
+	for _, s := range fut.Configuration().Servers {
+		out = append(out, Peer{ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == hraft.Voter, Leader: string(s.ID) == leader})
+	}
+	return out, nil
+}
+
+// AddVoter adds a voter, promotes a non-voter, or updates a voter's
+// address. Only the leader may call it.
+func (n *Node) AddVoter(id, addr string) error {
+	return n.Raft.AddVoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, 10*time.Second).Error()
+}
+
+// AddNonvoter adds a read replica or updates its address. Only the leader
+// may call it.
+func (n *Node) AddNonvoter(id, addr string) error {
+	return n.Raft.AddNonvoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, 10*time.Second).Error()
+}
+
+// Demote turns a voter into a non-voter. Only the leader may call it.
+func (n *Node) Demote(id string) error {
+	return n.Raft.DemoteVoter(hraft.ServerID(id), 0, 10*time.Second).Error()
+}
+
+// Remove takes a server out of the configuration. Only the leader may call
+// it.
+func (n *Node) Remove(id string) error {
+	return n.Raft.RemoveServer(hraft.ServerID(id), 0, 10*time.Second).Error()
+}
+
+// TransferLeadership hands leadership to another voter and waits for it.
+func (n *Node) TransferLeadership() error { return n.Raft.LeadershipTransfer().Error() }
 
 // Addr is the address peers reach this node on.
 func (n *Node) Addr() string { return string(n.transport.LocalAddr()) }

@@ -97,12 +97,13 @@ func freePort(t *testing.T) string {
 
 // dockerAgent is an in-process agent on the real engine.
 type dockerAgent struct {
-	t        *testing.T
-	cli      *client.Client
-	dir      string
-	raftAddr string
-	a        *agent.Agent
-	c        *api.Client
+	t          *testing.T
+	cli        *client.Client
+	dir        string
+	raftAddr   string
+	gossipAddr string
+	a          *agent.Agent
+	c          *api.Client
 }
 
 // startDockerAgent starts a one-node agent on a fresh data dir. Every
@@ -111,7 +112,7 @@ type dockerAgent struct {
 func startDockerAgent(t *testing.T) *dockerAgent {
 	cli := dockerClient(t)
 	buildTestImage(t)
-	d := &dockerAgent{t: t, cli: cli, dir: t.TempDir(), raftAddr: freePort(t)}
+	d := &dockerAgent{t: t, cli: cli, dir: t.TempDir(), raftAddr: freePort(t), gossipAddr: freePort(t)}
 	d.start()
 	id := d.a.ID()
 	t.Cleanup(func() {
@@ -131,7 +132,7 @@ func (d *dockerAgent) start() {
 	}
 	rt.PullTimeout = 20 * time.Second
 	d.a, err = agent.New(agent.Config{Name: "e2e", DataDir: d.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: d.raftAddr,
-		Bootstrap: true, CPU: 4096, MemoryMiB: 4096, Runtime: rt, Resync: time.Second, PortMin: 42000, PortMax: 42999})
+		GossipAddr: d.gossipAddr, CPU: 4096, MemoryMiB: 4096, Runtime: rt, Resync: time.Second, PortMin: 42000, PortMax: 42999})
 	if err != nil {
 		d.t.Fatal(err)
 	}
