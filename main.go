@@ -43,6 +43,7 @@ func newApp() *cli.App {
 		Version: agent.Version,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "http://127.0.0.1:7070", EnvVars: []string{"SKIFF_ADDR"}, Usage: "the agent API to talk to"},
+			&cli.BoolFlag{Name: "consistent", Usage: "read through the leader instead of the agent's local replica"},
 		},
 		Commands: []*cli.Command{
 			agentCommand(),
@@ -69,11 +70,23 @@ func newApp() *cli.App {
 				Action: logsAction},
 			{Name: "nodes", Usage: "list nodes", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag}, Action: nodesAction},
 			{Name: "taskdefs", Usage: "list task definition revisions", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag}, Action: taskdefsAction},
+			{Name: "members", Usage: "list the gossip view of the cluster", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag}, Action: membersAction},
+			{Name: "raft", Usage: "inspect Raft", Subcommands: []*cli.Command{
+				{Name: "peers", Usage: "list Raft servers: voters, non-voters and the leader", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag}, Action: peersAction},
+			}},
+			{Name: "drain", Usage: "move tasks off a node and keep new work off it", ArgsUsage: "NODE",
+				Flags:  []cli.Flag{&cli.BoolFlag{Name: "undo", Usage: "make the node eligible again"}},
+				Action: drainAction},
+			{Name: "leave", Usage: "make the agent at --addr leave the cluster gracefully and stop", ArgsUsage: " ", Action: leaveAction},
 		},
 	}
 }
 
-func client(c *cli.Context) *api.Client { return api.NewClient(c.String("addr")) }
+func client(c *cli.Context) *api.Client {
+	cl := api.NewClient(c.String("addr"))
+	cl.Consistent = c.Bool("consistent")
+	return cl
+}
 
 // args checks the count of positional arguments.
 func args(c *cli.Context, want int) error {
@@ -106,7 +119,7 @@ func agentCommand() *cli.Command {
 			&cli.Int64Flag{Name: "memory", Usage: "MiB of memory this node offers (default: all memory)"},
 			&cli.StringFlag{Name: "port-range", Value: "20000-32767", Usage: "range of dynamic host ports"},
 			&cli.DurationFlag{Name: "probe-interval", Value: 500 * time.Millisecond, Usage: "gossip probe interval; a dead host is found after about 4-5 intervals"},
-			&cli.DurationFlag{Name: "down-after", Value: time.Second, Usage: "how long a host must be dead in gossip before its tasks are placed elsewhere"},
+			&cli.DurationFlag{Name: "down-after", Value: 500 * time.Millisecond, Usage: "how long a host must be dead in gossip before its tasks are placed elsewhere"},
 			&cli.StringFlag{Name: "runtime", Value: "docker", Usage: "docker, or fake for simulated containers that only exist in memory"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
@@ -577,4 +590,70 @@ func taskdefsAction(c *cli.Context) error {
 		row(w, d.Ref(), strings.Join(names, " "), d.CPU(), d.MemoryMiB())
 	}
 	return w.Flush()
+}
+
+func membersAction(c *cli.Context) error {
+	if err := args(c, 0); err != nil {
+		return err
+	}
+	ms, err := client(c).Members(c.Context)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(ms)
+	}
+	w := table("NAME", "ID", "ADDRESS", "STATUS", "SINCE", "VERSION")
+	for _, m := range ms {
+		row(w, m.Name, shortID(m.ID), m.Addr, m.Status, time.Since(m.Since).Round(time.Second), m.Version)
+	}
+	return w.Flush()
+}
+
+func peersAction(c *cli.Context) error {
+	if err := args(c, 0); err != nil {
+		return err
+	}
+	cl := client(c)
+	peers, err := cl.RaftPeers(c.Context)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(peers)
+	}
+	names := map[string]string{}
+	if nodes, err := cl.Nodes(c.Context); err == nil {
+		for _, n := range nodes {
+			names[n.ID] = n.Name
+		}
+	}
+	w := table("ID", "NAME", "ADDRESS", "VOTER", "LEADER")
+	for _, p := range peers {
+		row(w, shortID(p.ID), names[p.ID], p.Address, p.Voter, p.Leader)
+	}
+	return w.Flush()
+}
+
+func drainAction(c *cli.Context) error {
+	if err := args(c, 1); err != nil {
+		return err
+	}
+	n, err := client(c).Drain(c.Context, c.Args().First(), !c.Bool("undo"))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("node %s: %s\n", n.Name, n.Eligibility)
+	return nil
+}
+
+func leaveAction(c *cli.Context) error {
+	if err := args(c, 0); err != nil {
+		return err
+	}
+	if err := client(c).Leave(c.Context); err != nil {
+		return err
+	}
+	fmt.Println("the agent left the cluster and is stopping")
+	return nil
 }

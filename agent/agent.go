@@ -134,7 +134,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: voters must be 3 or 5, not %d", cfg.Voters)
 	}
 	if cfg.DownAfter == 0 {
-		cfg.DownAfter = time.Second
+		cfg.DownAfter = 500 * time.Millisecond
 	}
 	if cfg.PromoteAfter == 0 {
 		cfg.PromoteAfter = 10 * time.Second

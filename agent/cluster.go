@@ -283,11 +283,11 @@ func (a *Agent) reconcileNodeHealth() error {
 		switch {
 		case n.Status == fsm.NodeReady && (m.Status == gossip.StatusLeft || m.Status == gossip.StatusDead && time.Since(m.Since) >= a.cfg.DownAfter):
 			reason := fmt.Sprintf("node %s is down (%s)", n.Name, m.Status)
-			a.log.Warn("marking node down", "node", n.Name, "gossip", m.Status)
+			a.log.Warn("marking node down", "down", n.Name, "gossip", m.Status)
 			_, err := a.write(fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Status: fsm.NodeDown, Reason: reason, At: now()})
 			errs = append(errs, err)
 		case n.Status == fsm.NodeDown && (m.Status == gossip.StatusAlive || n.ID == a.id):
-			a.log.Info("node is back", "node", n.Name)
+			a.log.Info("node is back", "back", n.Name)
 			_, err := a.write(fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Status: fsm.NodeReady, At: now()})
 			errs = append(errs, err)
 		}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"maps"
 	"reflect"
 	"sync"
 	"time"
@@ -81,12 +82,8 @@ func (a *Agent) nodeLoop() {
 func (a *Agent) register() {
 	want := fsm.Node{ID: a.id, Name: a.cfg.Name, Address: a.raft.Addr(), APIAddress: a.HTTPAddr(), CPU: a.cfg.CPU,
 		MemoryMiB: a.cfg.MemoryMiB, Attributes: a.cfg.Attributes, PortMin: a.cfg.PortMin, PortMax: a.cfg.PortMax}
-	if have := a.fsm.State().Node(a.id); have != nil {
-		cmp := *have
-		cmp.Status, cmp.Eligibility, cmp.UpdatedAt = "", "", 0
-		if reflect.DeepEqual(cmp, want) {
-			return
-		}
+	if have := a.fsm.State().Node(a.id); have != nil && sameRegistration(have, &want) {
+		return
 	}
 	if a.raft.LeaderID() == "" {
 		return
@@ -94,6 +91,15 @@ func (a *Agent) register() {
 	if _, err := a.write(fsm.CmdRegisterNode, fsm.RegisterNode{Node: want, At: now()}); err != nil {
 		a.log.Debug("register node", "err", err)
 	}
+}
+
+// sameRegistration compares what a node registers about itself. Maps are
+// compared by content, so that an empty attribute set equals the nil one
+// the state holds after a round trip through JSON.
+func sameRegistration(a, b *fsm.Node) bool {
+	return a.ID == b.ID && a.Name == b.Name && a.Address == b.Address && a.APIAddress == b.APIAddress &&
+		a.CPU == b.CPU && a.MemoryMiB == b.MemoryMiB && a.PortMin == b.PortMin && a.PortMax == b.PortMax &&
+		maps.Equal(a.Attributes, b.Attributes)
 }
 
 // syncNode compares the tasks assigned to this node with what the engine

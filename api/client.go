@@ -19,6 +19,9 @@ import (
 type Client struct {
 	base string
 	http *http.Client
+	// Consistent makes reads go through the leader instead of the local
+	// replica of the agent asked.
+	Consistent bool
 }
 
 // NewClient returns a client for an agent address such as
@@ -64,6 +67,13 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
+	}
+	if c.Consistent && method == http.MethodGet {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + "consistent"
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
