@@ -109,7 +109,7 @@ func Start(cfg Config) (*Ring, error) {
 	mc.ProbeTimeout = interval / 2
 	mc.GossipInterval = 100 * time.Millisecond
 	mc.PushPullInterval = 15 * time.Second
-	mc.DeadNodeReclaimTime = 10 * time.Second
+	mc.DeadNodeReclaimTime = 3 * time.Second
 	mc.Delegate = &delegate{r: r}
 	mc.Events = &events{r: r}
 	out := cfg.LogOutput
