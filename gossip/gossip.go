@@ -108,7 +108,10 @@ func Start(cfg Config) (*Ring, error) {
 	mc.ProbeInterval = interval
 	mc.ProbeTimeout = interval / 2
 	mc.GossipInterval = 100 * time.Millisecond
-	mc.PushPullInterval = 15 * time.Second
+	// A node that comes back under a new address is refused until its old
+	// entry is dead and reclaimable; a short reclaim time and frequent full
+	// state syncs (cheap on a small fleet) let it back in within seconds.
+	mc.PushPullInterval = 5 * time.Second
 	mc.DeadNodeReclaimTime = 3 * time.Second
 	mc.Delegate = &delegate{r: r}
 	mc.Events = &events{r: r}
