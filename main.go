@@ -204,7 +204,7 @@ func agentAction(c *cli.Context) error {
 		GossipAddr: hostPort("gossip-port"), Advertise: c.String("advertise"), Join: c.StringSlice("join"),
 		BootstrapExpect: expect, Voters: c.Int("voters"), ProbeInterval: c.Duration("probe-interval"), DownAfter: c.Duration("down-after"),
 		CPU: c.Int64("cpu"), MemoryMiB: c.Int64("memory"), Attributes: attrs, PortMin: pmin, PortMax: pmax, Runtime: rt,
-		Logger: log, RaftLog: os.Stderr,
+		Logger: log, RaftLog: os.Stderr, Debug: level == slog.LevelDebug,
 	})
 	if err != nil {
 		return err

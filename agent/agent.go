@@ -78,8 +78,11 @@ type Config struct {
 	Runtime runtime.Runtime
 	// Logger receives the agent's log; nil discards it.
 	Logger *slog.Logger
-	// RaftLog receives Raft's own log lines; nil discards them.
+	// RaftLog receives Raft's and gossip's own log lines; nil discards
+	// them.
 	RaftLog io.Writer
+	// Debug makes Raft and gossip log at debug level.
+	Debug bool
 	// Resync is how often the node loop re-reads the engine even when
 	// nothing announced a change; default 2s.
 	Resync time.Duration
@@ -174,7 +177,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, id: id, log: cfg.Logger.With("node", cfg.Name), fsm: fsm.New(), rt: cfg.Runtime,
 		leader: newLeaderState(), node: newNodeState(), kick: make(chan struct{}, 1), left: make(chan struct{})}
 	a.raft, err = raft.Open(raft.Config{NodeID: id, DataDir: filepath.Join(cfg.DataDir, "raft"), BindAddr: cfg.RaftAddr,
-		Advertise: net.JoinHostPort(ip, strconv.Itoa(portOf(cfg.RaftAddr))), Bootstrap: cfg.BootstrapExpect == 1, LogOutput: cfg.RaftLog}, a.fsm)
+		Advertise: net.JoinHostPort(ip, strconv.Itoa(portOf(cfg.RaftAddr))), Bootstrap: cfg.BootstrapExpect == 1, LogOutput: cfg.RaftLog, Debug: cfg.Debug}, a.fsm)
 	if err != nil {
 		return nil, err
 	}

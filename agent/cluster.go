@@ -61,7 +61,7 @@ func (a *Agent) startGossip(ip string) error {
 	a.ring, err = gossip.Start(gossip.Config{
 		Meta: gossip.Meta{ID: a.id, Name: a.cfg.Name, RaftAddr: a.raft.Addr(), APIAddr: net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String()))),
 			CPU: a.cfg.CPU, MemoryMiB: a.cfg.MemoryMiB, Attributes: a.cfg.Attributes, Version: Version, BootstrapExpect: a.cfg.BootstrapExpect},
-		BindAddr: host, BindPort: portOf(a.cfg.GossipAddr), AdvertiseAddr: ip, ProbeInterval: a.cfg.ProbeInterval, LogOutput: a.cfg.RaftLog,
+		BindAddr: host, BindPort: portOf(a.cfg.GossipAddr), AdvertiseAddr: ip, ProbeInterval: a.cfg.ProbeInterval, LogOutput: a.cfg.RaftLog, Debug: a.cfg.Debug,
 	})
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@
 package gossip
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -68,6 +69,8 @@ type Config struct {
 	ProbeInterval time.Duration
 	// LogOutput receives memberlist's log lines; nil discards them.
 	LogOutput io.Writer
+	// Debug keeps memberlist's [DEBUG] lines, which are dropped otherwise.
+	Debug bool
 }
 
 // Ring is a running membership ring. Its methods are safe for concurrent
@@ -115,9 +118,9 @@ func Start(cfg Config) (*Ring, error) {
 	mc.DeadNodeReclaimTime = 3 * time.Second
 	mc.Delegate = &delegate{r: r}
 	mc.Events = &events{r: r}
-	out := cfg.LogOutput
-	if out == nil {
-		out = io.Discard
+	var out io.Writer = io.Discard
+	if cfg.LogOutput != nil {
+		out = &levelFilter{w: cfg.LogOutput, debug: cfg.Debug}
 	}
 	mc.Logger = log.New(out, "gossip: ", log.LstdFlags)
 	ml, err := memberlist.Create(mc)
@@ -260,3 +263,17 @@ func (d *delegate) NotifyMsg([]byte)                           {}
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (d *delegate) LocalState(join bool) []byte                { return nil }
 func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
+
+// levelFilter drops memberlist's [DEBUG] lines unless debug is set. The
+// standard logger writes one line per call, so a line is never split.
+type levelFilter struct {
+	w     io.Writer
+	debug bool
+}
+
+func (f *levelFilter) Write(p []byte) (int, error) {
+	if !f.debug && bytes.Contains(p, []byte("[DEBUG]")) {
+		return len(p), nil
+	}
+	return f.w.Write(p)
+}

@@ -33,6 +33,8 @@ type Config struct {
 	Bootstrap bool
 	// LogOutput receives Raft's own log lines; nil discards them.
 	LogOutput io.Writer
+	// Debug logs Raft at debug level instead of warnings and errors only.
+	Debug bool
 }
 
 // Node is an open Raft member. Its methods are safe for concurrent use.
@@ -65,7 +67,11 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	logger := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: out, Level: hclog.Info})
+	level := hclog.Warn
+	if cfg.Debug {
+		level = hclog.Debug
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: out, Level: level})
 
 	rc := hraft.DefaultConfig()
 	rc.LocalID = hraft.ServerID(cfg.NodeID)

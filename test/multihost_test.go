@@ -1,0 +1,307 @@
+package test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+
+	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/runtime"
+)
+
+const agentImage = "skiff-agent:test"
+
+var (
+	agentImageOnce sync.Once
+	agentImageErr  error
+)
+
+// buildAgentImage builds the skiff binary statically into a FROM scratch
+// image, once per test process.
+func buildAgentImage(t *testing.T) {
+	t.Helper()
+	agentImageOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "skiff-agent")
+		if err != nil {
+			agentImageErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, "skiff"), "..")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			agentImageErr = fmt.Errorf("go build skiff: %v\n%s", err, out)
+			return
+		}
+		df := "FROM scratch\nCOPY skiff /skiff\nENTRYPOINT [\"/skiff\"]\n"
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+			agentImageErr = err
+			return
+		}
+		if out, err := exec.Command("docker", "build", "-q", "-t", agentImage, dir).CombinedOutput(); err != nil {
+			agentImageErr = fmt.Errorf("docker build: %v\n%s", err, out)
+		}
+	})
+	if agentImageErr != nil {
+		t.Fatal(agentImageErr)
+	}
+}
+
+// fleet is several skiff agents, each in its own container on a private
+// network, sharing the engine's socket.
+type fleet struct {
+	t       *testing.T
+	cli     *client.Client
+	prefix  string
+	network string
+	names   []string
+}
+
+func docker(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func newFleet(t *testing.T, n int) *fleet {
+	cli := dockerClient(t)
+	buildTestImage(t)
+	buildAgentImage(t)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	f := &fleet{t: t, cli: cli, prefix: "skiff-mh-" + hex.EncodeToString(b)}
+	f.network = f.prefix
+	docker(t, "network", "create", "--label", "skiff.test="+f.prefix, f.network)
+	t.Cleanup(f.cleanup)
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("%s-%d", f.prefix, i)
+		f.names = append(f.names, name)
+		docker(t, "run", "-d", "--name", name, "--hostname", fmt.Sprintf("node%d", i), "--network", f.network,
+			"--label", "skiff.test="+f.prefix, "-v", "/var/run/docker.sock:/var/run/docker.sock",
+			"-p", "127.0.0.1::7070", agentImage, "agent", "--name", fmt.Sprintf("node%d", i), "--data-dir", "/data",
+			"--join", f.prefix+"-1", "--bootstrap-expect", "3", "--probe-interval", "300ms", "--down-after", "500ms",
+			"--port-range", fmt.Sprintf("%d-%d", 43000+i*100, 43099+i*100), "--log-level", "warn")
+	}
+	return f
+}
+
+// cleanup removes the agents, the network, and every container and
+// network the agents made, whether the test passed or not.
+func (f *fleet) cleanup() {
+	if f.t.Failed() {
+		for _, n := range f.names {
+			out, _ := exec.Command("docker", "logs", "--tail", "40", n).CombinedOutput()
+			f.t.Logf("logs of %s:\n%s", n, out)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, n := range f.names {
+		_ = f.cli.ContainerRemove(ctx, n, container.RemoveOptions{Force: true})
+	}
+	svc := filters.NewArgs(filters.Arg("label", runtime.LabelService+"="+f.prefix))
+	if list, err := f.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: svc}); err == nil {
+		for _, c := range list {
+			_ = f.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+		}
+	}
+	if nets, err := f.cli.NetworkList(ctx, network.ListOptions{Filters: svc}); err == nil {
+		for _, n := range nets {
+			_ = f.cli.NetworkRemove(ctx, n.ID)
+		}
+	}
+	_ = f.cli.NetworkRemove(ctx, f.network)
+}
+
+// client talks to agent i (0-based) through its port published on
+// loopback.
+func (f *fleet) client(i int) *api.Client {
+	port := docker(f.t, "port", f.names[i], "7070/tcp")
+	return api.NewClient(strings.TrimSpace(strings.Split(port, "\n")[0]))
+}
+
+// leader returns the index of the agent every reachable agent names as
+// leader, skipping those in skip.
+func (f *fleet) leader(skip map[int]bool) int {
+	f.t.Helper()
+	idx := -1
+	eventually(f.t, 60*time.Second, func() (bool, string) {
+		idx = -1
+		leaders := map[string]bool{}
+		for i := range f.names {
+			if skip[i] {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			h, err := f.client(i).Health(ctx)
+			cancel()
+			if err != nil {
+				return false, fmt.Sprintf("agent %d: %v", i, err)
+			}
+			leaders[h.Leader] = true
+			if h.IsLeader {
+				idx = i
+			}
+		}
+		return idx >= 0 && len(leaders) == 1, fmt.Sprintf("leaders seen: %v", leaders)
+	})
+	return idx
+}
+
+// engineRunning counts the running containers of the test's service per
+// task id, across all agents: the ground truth for duplicates. It also
+// returns the node each task's containers are labelled with.
+func (f *fleet) engineRunning() (map[string]int, map[string]string) {
+	f.t.Helper()
+	list, err := f.cli.ContainerList(context.Background(), container.ListOptions{
+		Filters: filters.NewArgs(filters.Arg("label", runtime.LabelService+"="+f.prefix), filters.Arg("status", "running"))})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out, nodes := map[string]int{}, map[string]string{}
+	for _, c := range list {
+		out[c.Labels[runtime.LabelTask]]++
+		nodes[c.Labels[runtime.LabelTask]] = c.Labels[runtime.LabelNode]
+	}
+	return out, nodes
+}
+
+// converged waits until the service has want RUNNING tasks, each with
+// exactly one running container, none on the nodes in avoid, and no other
+// container of the service runs, except on the avoided nodes: a host that
+// is cut off keeps its containers running, since it cannot know that it is
+// considered dead.
+func (f *fleet) converged(via int, want int, avoid map[string]bool) {
+	f.t.Helper()
+	eventually(f.t, 90*time.Second, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		tasks, err := f.client(via).Tasks(ctx, f.prefix, false)
+		if err != nil {
+			return false, err.Error()
+		}
+		running := map[string]bool{}
+		for _, t := range tasks {
+			if t.DesiredStatus == fsm.StatusRunning && t.LastStatus == fsm.StatusRunning {
+				if avoid[t.Node] {
+					return false, "a task still runs on an avoided node"
+				}
+				running[t.ID] = true
+			}
+		}
+		engine, nodes := f.engineRunning()
+		live := 0
+		for id, n := range engine {
+			if n > 1 {
+				return false, fmt.Sprintf("task %s has %d running containers", id, n)
+			}
+			if avoid[nodes[id]] {
+				continue
+			}
+			if !running[id] {
+				return false, fmt.Sprintf("container of task %s runs but the task is not running", id)
+			}
+			live++
+		}
+		return len(running) == want && live == want, fmt.Sprintf("%d tasks running, %d containers", len(running), live)
+	})
+}
+
+func (f *fleet) nodeID(i int) string {
+	f.t.Helper()
+	h, err := f.client(i).Health(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return h.Node
+}
+
+// TestMultiHost runs three agent containers and takes them through a
+// leader kill, a network cut and a pause, checking leader, placement and
+// duplicates after each step.
+func TestMultiHost(t *testing.T) {
+	f := newFleet(t, 3)
+	l := f.leader(nil)
+	for i := range f.names {
+		eventually(t, 30*time.Second, func() (bool, string) {
+			nodes, err := f.client(i).Nodes(context.Background())
+			return err == nil && len(nodes) == 3, fmt.Sprintf("agent %d sees %d nodes (%v)", i, len(nodes), err)
+		})
+	}
+	svc := fmt.Sprintf(`{"service":%q,"desiredCount":3,"placementStrategy":[{"type":"spread","field":"node"}],
+	  "taskDefinition":{"family":%q,"containerDefinitions":[{"name":"app","image":%q,"memory":16,"command":["/testapp","serve"]}]}}`,
+		f.prefix, f.prefix, testImage)
+	if _, err := f.client((l+1)%3).ApplyService(context.Background(), f.prefix, []byte(svc)); err != nil {
+		t.Fatal(err)
+	}
+	f.converged(l, 3, nil)
+
+	// 1. Kill the leader's agent: a new leader accepts writes, and the
+	// tasks it ran are placed on the other two.
+	oldLeader := l
+	oldID := f.nodeID(oldLeader)
+	killed := time.Now()
+	docker(t, "kill", f.names[oldLeader])
+	l = f.leader(map[int]bool{oldLeader: true})
+	eventually(t, 30*time.Second, func() (bool, string) {
+		_, err := f.client(l).Scale(context.Background(), f.prefix, 3)
+		return err == nil, fmt.Sprint(err)
+	})
+	t.Logf("leader killed: new leader accepting writes after %s", time.Since(killed).Round(time.Millisecond))
+	// The dead agent's containers keep running, like a host that lost its
+	// agent; only the tasks on live nodes count.
+	eventually(t, 60*time.Second, func() (bool, string) {
+		tasks, err := f.client(l).Tasks(context.Background(), f.prefix, false)
+		if err != nil {
+			return false, err.Error()
+		}
+		n := 0
+		for _, task := range tasks {
+			if task.LastStatus == fsm.StatusRunning && task.Node != oldID {
+				n++
+			}
+		}
+		return n == 3, fmt.Sprintf("%d running on live nodes", n)
+	})
+	t.Logf("leader killed: its tasks running elsewhere after %s", time.Since(killed).Round(time.Millisecond))
+	// It comes back: it stops the containers of its lost tasks.
+	docker(t, "start", f.names[oldLeader])
+	f.converged(l, 3, nil)
+
+	// 2. Cut a follower off the network, then reconnect it.
+	cut := (l + 1) % 3
+	cutID := f.nodeID(cut)
+	docker(t, "network", "disconnect", f.network, f.names[cut])
+	f.converged(l, 3, map[string]bool{cutID: true})
+	docker(t, "network", "connect", f.network, f.names[cut])
+	f.converged(l, 3, nil)
+	if f.leader(nil) < 0 {
+		t.Fatal("no leader after reconnect")
+	}
+
+	// 3. Pause a follower, then unpause it.
+	paused := (f.leader(nil) + 2) % 3
+	pausedID := f.nodeID(paused)
+	docker(t, "pause", f.names[paused])
+	l = f.leader(map[int]bool{paused: true})
+	f.converged(l, 3, map[string]bool{pausedID: true})
+	docker(t, "unpause", f.names[paused])
+	f.converged(f.leader(nil), 3, nil)
+}
