@@ -31,7 +31,7 @@ const testImage = "skiff-testapp:latest"
 
 // dockerClient returns an engine client, or skips the test where no engine
 // answers, unless SKIFF_REQUIRE_DOCKER=1 makes that a failure (as in CI).
-func dockerClient(t *testing.T) *client.Client {
+func dockerClient(t testing.TB) *client.Client {
 	t.Helper()
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err == nil {
@@ -56,7 +56,7 @@ var (
 
 // buildTestImage builds skiff-testapp:latest FROM scratch from a static
 // build of ./testapp, once per test process.
-func buildTestImage(t *testing.T) {
+func buildTestImage(t testing.TB) {
 	t.Helper()
 	imageOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "skiff-testapp")
@@ -85,7 +85,7 @@ func buildTestImage(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -188,7 +188,7 @@ func (d *dockerAgent) containers(state string) []container.Summary {
 
 // eventually polls cond until it holds or the timeout passes, then fails
 // with the last description cond gave.
-func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+func eventually(t testing.TB, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +33,7 @@ var (
 
 // buildAgentImage builds the skiff binary statically into a FROM scratch
 // image, once per test process.
-func buildAgentImage(t *testing.T) {
+func buildAgentImage(t testing.TB) {
 	t.Helper()
 	agentImageOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "skiff-agent")
@@ -64,14 +65,14 @@ func buildAgentImage(t *testing.T) {
 // fleet is several skiff agents, each in its own container on a private
 // network, sharing the engine's socket.
 type fleet struct {
-	t       *testing.T
+	t       testing.TB
 	cli     *client.Client
 	prefix  string
 	network string
 	names   []string
 }
 
-func docker(t *testing.T, args ...string) string {
+func docker(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("docker", args...).CombinedOutput()
 	if err != nil {
@@ -80,7 +81,7 @@ func docker(t *testing.T, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func newFleet(t *testing.T, n int) *fleet {
+func newFleet(t testing.TB, n int) *fleet {
 	cli := dockerClient(t)
 	buildTestImage(t)
 	buildAgentImage(t)
@@ -304,4 +305,98 @@ func TestMultiHost(t *testing.T) {
 	f.converged(l, 3, map[string]bool{pausedID: true})
 	docker(t, "unpause", f.names[paused])
 	f.converged(f.leader(nil), 3, nil)
+}
+
+// BenchmarkFailover measures, on the multi-host set-up, the time from
+// `docker kill` of the leader's agent to a new leader accepting a write,
+// and from `docker kill` of a host's agent (and its containers) to its
+// tasks RUNNING elsewhere. Each iteration does both once; run with
+// -benchtime=20x for the README's figures.
+func BenchmarkFailover(b *testing.B) {
+	f := newFleet(b, 3)
+	l := f.leader(nil)
+	svc := fmt.Sprintf(`{"service":%q,"desiredCount":3,"placementStrategy":[{"type":"spread","field":"node"}],
+	  "taskDefinition":{"family":%q,"containerDefinitions":[{"name":"app","image":%q,"memory":16,"command":["/testapp","serve"]}]}}`,
+		f.prefix, f.prefix, testImage)
+	eventually(b, 60*time.Second, func() (bool, string) {
+		_, err := f.client(l).ApplyService(context.Background(), f.prefix, []byte(svc))
+		return err == nil, fmt.Sprint(err)
+	})
+	f.converged(l, 3, nil)
+	var leaderTimes, hostTimes []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		// The leader's agent dies.
+		old := f.leader(nil)
+		t0 := time.Now()
+		docker(b, "kill", f.names[old])
+		for {
+			other := (old + 1 + int(time.Since(t0)/time.Millisecond)%2) % 3
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err := f.client(other).Scale(ctx, f.prefix, 3)
+			cancel()
+			if err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		leaderTimes = append(leaderTimes, time.Since(t0))
+		docker(b, "start", f.names[old])
+		f.converged(f.leader(nil), 3, nil)
+
+		// A follower host dies: its agent and its containers.
+		l := f.leader(nil)
+		victim := (l + 1 + i%2) % 3
+		victimID := f.nodeID(victim)
+		t0 = time.Now()
+		docker(b, "kill", f.names[victim])
+		killNodeContainers(b, f, victimID)
+		eventually(b, 60*time.Second, func() (bool, string) {
+			tasks, err := f.client(l).Tasks(context.Background(), f.prefix, false)
+			if err != nil {
+				return false, err.Error()
+			}
+			n := 0
+			for _, t := range tasks {
+				if t.LastStatus == fsm.StatusRunning && t.Node != victimID {
+					n++
+				}
+			}
+			return n == 3, fmt.Sprintf("%d running elsewhere", n)
+		})
+		hostTimes = append(hostTimes, time.Since(t0))
+		docker(b, "start", f.names[victim])
+		f.converged(f.leader(nil), 3, nil)
+	}
+	b.StopTimer()
+	lm, lw := medianWorst(leaderTimes)
+	hm, hw := medianWorst(hostTimes)
+	b.ReportMetric(float64(lm.Milliseconds()), "leader-ms-median")
+	b.ReportMetric(float64(lw.Milliseconds()), "leader-ms-worst")
+	b.ReportMetric(float64(hm.Milliseconds()), "host-ms-median")
+	b.ReportMetric(float64(hw.Milliseconds()), "host-ms-worst")
+	b.Logf("%d runs: leader kill -> new leader accepting writes: median %s, worst %s; host kill -> tasks running elsewhere: median %s, worst %s",
+		b.N, lm, lw, hm, hw)
+}
+
+// killNodeContainers kills the running containers an agent started, as if
+// their host had died with it.
+func killNodeContainers(t testing.TB, f *fleet, node string) {
+	list, err := f.cli.ContainerList(context.Background(), container.ListOptions{
+		Filters: filters.NewArgs(filters.Arg("label", runtime.LabelNode+"="+node), filters.Arg("status", "running"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range list {
+		_ = f.cli.ContainerKill(context.Background(), c.ID, "KILL")
+	}
+}
+
+func medianWorst(ds []time.Duration) (time.Duration, time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2], s[len(s)-1]
 }
