@@ -366,7 +366,11 @@ func imageTaskDef(c *cli.Context) ([]byte, error) {
 		base, _, _ = strings.Cut(base, "@")
 		name = strings.Trim(nameCleaner.ReplaceAllString(base, "-"), "-_")
 	}
-	cd := fsm.ContainerDefinition{Name: name, Image: image, CPU: c.Int64("cpu"), Memory: c.Int64("memory"), Command: c.Args().Tail()}
+	cmd := c.Args().Tail()
+	if len(cmd) > 0 && cmd[0] == "--" {
+		cmd = cmd[1:]
+	}
+	cd := fsm.ContainerDefinition{Name: name, Image: image, CPU: c.Int64("cpu"), Memory: c.Int64("memory"), Command: cmd}
 	for _, kv := range c.StringSlice("env") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
