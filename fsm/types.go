@@ -168,7 +168,7 @@ type ContainerState struct {
 // Task is one placed copy of a task definition.
 type Task struct {
 	ID             string           `json:"id"`
-	Service        string           `json:"service,omitempty"`
+	Service        string           `json:"service"`
 	TaskDefinition string           `json:"taskDefinition"`
 	Node           string           `json:"node"`
 	DesiredStatus  string           `json:"desiredStatus"`
