@@ -154,6 +154,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()
 	}
+	cfg.Attributes = withBuiltinAttributes(cfg.Attributes)
 	if cfg.CPU == 0 || cfg.MemoryMiB == 0 {
 		cpu, mem := hostResources()
 		if cfg.CPU == 0 {

@@ -8,6 +8,19 @@ import (
 	"strings"
 )
 
+// withBuiltinAttributes adds os, arch and hostname to a copy of the
+// configured attributes; a configured value wins.
+func withBuiltinAttributes(attrs map[string]string) map[string]string {
+	out := map[string]string{"os": goruntime.GOOS, "arch": goruntime.GOARCH}
+	if h, err := os.Hostname(); err == nil {
+		out["hostname"] = h
+	}
+	for k, v := range attrs {
+		out[k] = v
+	}
+	return out
+}
+
 // hostResources reports the host's cpu units (1024 per core) and memory in
 // MiB, read from /proc/meminfo; memory is 0 where that file is missing.
 func hostResources() (cpu, memMiB int64) {
