@@ -2,46 +2,59 @@ package scheduler
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/skiff-run/skiff/fsm"
 )
 
-// BenchmarkPlace places Count tasks onto an empty cluster per iteration and
-// reports placements per second. Each iteration plans a fresh job.
+// BenchmarkPlace plans a fresh job of Count tasks onto an empty cluster
+// per iteration, for each strategy and size, and reports placements per
+// second, the heap the plan took, and how many nodes it used.
 func BenchmarkPlace(b *testing.B) {
-	cases := []struct {
-		tasks, nodes int
-		strategy     []fsm.PlacementStrategy
-		constraints  []fsm.PlacementConstraint
-		name         string
+	sizes := []struct{ tasks, nodes int }{{10_000, 100}, {100_000, 1_000}, {100_000, 5_000}, {1_000_000, 5_000}}
+	kinds := []struct {
+		name        string
+		strategy    []fsm.PlacementStrategy
+		constraints []fsm.PlacementConstraint
 	}{
-		{10_000, 100, nil, nil, "binpack"},
-		{100_000, 5_000, nil, nil, "binpack"},
-		{100_000, 5_000, nil, []fsm.PlacementConstraint{{Type: "memberOf", Expression: "attribute:zone != z1"}}, "binpack+memberOf"},
-		{10_000, 1_000, []fsm.PlacementStrategy{{Type: "spread", Field: "node"}}, nil, "spread"},
+		{"binpack", nil, nil},
+		{"spread", []fsm.PlacementStrategy{{Type: "spread", Field: "node"}}, nil},
+		{"binpack+memberOf", nil, []fsm.PlacementConstraint{{Type: "memberOf", Expression: "attribute:zone != z1"}}},
 	}
-	for _, c := range cases {
-		b.Run(fmt.Sprintf("%s/tasks=%d/nodes=%d", c.name, c.tasks, c.nodes), func(b *testing.B) {
-			v := newView()
-			for i := 0; i < c.nodes; i++ {
-				v.nodes = append(v.nodes, node(fmt.Sprintf("node-%05d", i), 4096, 8192, fmt.Sprintf("zone=z%d", i%3)))
-			}
-			// 100,000 tasks of 64 MiB need 6,250 GiB: the nodes are sized
-			// so that the cluster holds them all.
-			mem := int64(c.nodes) * 8192 / int64(c.tasks)
-			if mem > 256 {
-				mem = 256
-			}
-			td := def(1, mem)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				plan := Place(v, Job{Service: fmt.Sprintf("svc-%d", i), TaskDef: td, Count: c.tasks, Strategy: c.strategy, Constraints: c.constraints})
-				if plan.Failure != nil && len(c.constraints) == 0 {
-					b.Fatal(plan.Failure.Reason)
+	for _, k := range kinds {
+		for _, sz := range sizes {
+			b.Run(fmt.Sprintf("%s/tasks=%d/nodes=%d", k.name, sz.tasks, sz.nodes), func(b *testing.B) {
+				v := newView()
+				for i := 0; i < sz.nodes; i++ {
+					v.nodes = append(v.nodes, node(fmt.Sprintf("node-%05d", i), 1<<20, 8192, fmt.Sprintf("zone=z%d", i%3)))
 				}
-			}
-			b.ReportMetric(float64(c.tasks)*float64(b.N)/b.Elapsed().Seconds(), "placements/s")
-		})
+				// Tasks are sized so that the whole cluster holds them all
+				// (two thirds of it under memberOf).
+				mem := int64(sz.nodes) * 8192 * 2 / 3 / int64(sz.tasks)
+				td := def(1, min(mem, 256))
+				var heap uint64
+				used := 0
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					var before, after runtime.MemStats
+					runtime.ReadMemStats(&before)
+					plan := Place(v, Job{Service: fmt.Sprintf("svc-%d", i), TaskDef: td, Count: sz.tasks, Strategy: k.strategy, Constraints: k.constraints})
+					runtime.ReadMemStats(&after)
+					if plan.Failure != nil {
+						b.Fatal(plan.Failure.Reason)
+					}
+					heap = max(heap, after.TotalAlloc-before.TotalAlloc)
+					nodes := map[string]bool{}
+					for _, pl := range plan.Placements {
+						nodes[pl.Node] = true
+					}
+					used = len(nodes)
+				}
+				b.ReportMetric(float64(sz.tasks)*float64(b.N)/b.Elapsed().Seconds(), "placements/s")
+				b.ReportMetric(float64(heap)/(1<<20), "alloc-MiB")
+				b.ReportMetric(float64(used), "nodes-used")
+			})
+		}
 	}
 }

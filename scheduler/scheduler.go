@@ -130,7 +130,7 @@ type planner struct {
 	filters     []filter
 	strategies  []strategy
 	groupCounts []int
-	binpack     *sortedIndex // set when the only strategy is binpack
+	index       *sortedIndex // set when the only strategy is ordered
 }
 
 func newPlanner(v View, nodes []*fsm.Node, job Job) (*planner, error) {
@@ -185,8 +185,8 @@ func newPlanner(v View, nodes []*fsm.Node, job Job) (*planner, error) {
 		}
 		p.nodes[i] = ns
 	}
-	if b, ok := p.strategies[0].(binpack); ok && len(p.strategies) == 1 {
-		p.binpack = newSortedIndex(p.nodes, b)
+	if o, ok := p.strategies[0].(ordered); ok && len(p.strategies) == 1 {
+		p.index = newSortedIndex(p.nodes, o)
 	}
 	return p, nil
 }
@@ -236,8 +236,8 @@ func (p *planner) freeDynamic(ns *nodeState) int {
 
 // pick returns the best node for the next task, or nil.
 func (p *planner) pick(ordinal int) *nodeState {
-	if p.binpack != nil {
-		return p.binpack.first(p.need, func(ns *nodeState) bool { return p.fits(ns) == "" })
+	if p.index != nil {
+		return p.index.first(p.need, func(ns *nodeState) bool { return p.fits(ns) == "" })
 	}
 	var best *nodeState
 	for _, ns := range p.nodes {
@@ -295,8 +295,8 @@ func (p *planner) commit(ns *nodeState) Placement {
 	if ns.attrGroup >= 0 {
 		p.groupCounts[ns.attrGroup]++
 	}
-	if p.binpack != nil {
-		p.binpack.update(ns)
+	if p.index != nil {
+		p.index.update(ns)
 	}
 	return pl
 }

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"fmt"
 	"hash/fnv"
+	"math"
 	"sort"
 	"strings"
 
@@ -25,8 +26,9 @@ func (b binpack) key(ns *nodeState) int64 {
 	return ns.memFree
 }
 
-// want is how much of the resource one task takes.
-func (b binpack) want(n need) int64 {
+// floor is the least key a node that can take the task has: the amount of
+// the resource one task takes.
+func (b binpack) floor(n need) int64 {
 	if b.cpu {
 		return n.cpu
 	}
@@ -39,6 +41,11 @@ func (b binpack) score(_ *planner, ns *nodeState, _ int) int64 { return b.key(ns
 type spreadNode struct{}
 
 func (spreadNode) score(_ *planner, ns *nodeState, _ int) int64 { return int64(ns.svcTasks) }
+
+func (spreadNode) key(ns *nodeState) int64 { return int64(ns.svcTasks) }
+
+// floor is the least key of a node that can take the task: any.
+func (spreadNode) floor(need) int64 { return math.MinInt64 }
 
 // spreadAttribute prefers nodes whose attribute value has the fewest tasks
 // of the service.
@@ -111,17 +118,25 @@ func buildStrategies(ss []fsm.PlacementStrategy, seed uint64) ([]strategy, error
 	return out, nil
 }
 
-// sortedIndex keeps nodes ordered by a binpack key (then by list position)
-// so that the best fit is found by binary search instead of a full scan.
-// Placing a task only lowers the chosen node's key, so one short move keeps
-// the order.
+// ordered is a strategy whose score is a per-node key that placing a task
+// changes only on the chosen node. A planner with one such strategy keeps
+// the nodes in a sortedIndex instead of scanning them all per task.
+type ordered interface {
+	key(ns *nodeState) int64
+	floor(n need) int64
+}
+
+// sortedIndex keeps nodes ordered by an ordered strategy's key (then by
+// list position) so that the best node is found by binary search instead
+// of a full scan. Placing a task changes only the chosen node's key, so
+// one short move keeps the order.
 type sortedIndex struct {
-	by    binpack
+	by    ordered
 	order []*nodeState
 	pos   []int // pos[ns.idx] is ns's position in order
 }
 
-func newSortedIndex(nodes []*nodeState, by binpack) *sortedIndex {
+func newSortedIndex(nodes []*nodeState, by ordered) *sortedIndex {
 	s := &sortedIndex{by: by, order: append([]*nodeState(nil), nodes...), pos: make([]int, len(nodes))}
 	sort.Slice(s.order, func(i, j int) bool { return s.less(s.order[i], s.order[j]) })
 	for i, ns := range s.order {
@@ -138,10 +153,10 @@ func (s *sortedIndex) less(a, b *nodeState) bool {
 	return a.idx < b.idx
 }
 
-// first returns the first node, in key order, whose key covers the need
-// and that passes ok.
+// first returns the first node, in key order, whose key reaches the
+// strategy's floor and that passes ok.
 func (s *sortedIndex) first(n need, ok func(*nodeState) bool) *nodeState {
-	want := s.by.want(n)
+	want := s.by.floor(n)
 	i := sort.Search(len(s.order), func(i int) bool { return s.by.key(s.order[i]) >= want })
 	for ; i < len(s.order); i++ {
 		if ok(s.order[i]) {
@@ -151,16 +166,26 @@ func (s *sortedIndex) first(n need, ok func(*nodeState) bool) *nodeState {
 	return nil
 }
 
-// update moves ns left to its new place after its key went down.
+// update moves ns to its new place after its key changed.
 func (s *sortedIndex) update(ns *nodeState) {
 	from := s.pos[ns.idx]
-	to := sort.Search(from, func(i int) bool { return s.less(ns, s.order[i]) })
-	if to == from {
-		return
-	}
-	copy(s.order[to+1:from+1], s.order[to:from])
-	s.order[to] = ns
-	for i := to; i <= from; i++ {
-		s.pos[s.order[i].idx] = i
+	switch {
+	case from > 0 && s.less(ns, s.order[from-1]):
+		// The key went down: move left.
+		to := sort.Search(from, func(i int) bool { return s.less(ns, s.order[i]) })
+		copy(s.order[to+1:from+1], s.order[to:from])
+		s.order[to] = ns
+		for i := to; i <= from; i++ {
+			s.pos[s.order[i].idx] = i
+		}
+	case from < len(s.order)-1 && s.less(s.order[from+1], ns):
+		// The key went up: move right.
+		rest := s.order[from+1:]
+		to := from + sort.Search(len(rest), func(i int) bool { return s.less(ns, rest[i]) })
+		copy(s.order[from:to], s.order[from+1:to+1])
+		s.order[to] = ns
+		for i := from; i <= to; i++ {
+			s.pos[s.order[i].idx] = i
+		}
 	}
 }
