@@ -195,11 +195,33 @@ func (a *Agent) reconcileService(name string) error {
 			a.leader.failures[name] = reason
 		}
 	}
+	return a.commitPlan(plan)
+}
+
+// maxPlanEntry caps the placements committed in one log entry, so that a
+// plan for a very large service does not become a single huge entry that
+// every replica must hold in memory at once.
+const maxPlanEntry = 5000
+
+// commitPlan commits a plan, in entries of at most maxPlanEntry
+// placements; the stops go with the first.
+func (a *Agent) commitPlan(plan fsm.CommitPlan) error {
 	if len(plan.Place) == 0 && len(plan.Stop) == 0 {
 		return nil
 	}
-	_, err := a.write(fsm.CmdCommitPlan, plan)
-	return err
+	for {
+		part := plan
+		if len(part.Place) > maxPlanEntry {
+			part.Place = part.Place[:maxPlanEntry]
+		}
+		if _, err := a.write(fsm.CmdCommitPlan, part); err != nil {
+			return err
+		}
+		plan.Place, plan.Stop = plan.Place[len(part.Place):], nil
+		if len(plan.Place) == 0 {
+			return nil
+		}
+	}
 }
 
 // backoffDelay is how long to wait before replacing a service's failed
@@ -276,10 +298,8 @@ func (a *Agent) RunTasks(_ context.Context, td *fsm.TaskDefinition, count int) (
 	if p.Failure != nil {
 		failure = fmt.Sprintf("unable to place %d task(s): %s", p.Failure.Count, p.Failure.Reason)
 	}
-	if len(tasks) > 0 {
-		if _, err := a.write(fsm.CmdCommitPlan, fsm.CommitPlan{Place: tasks, At: now()}); err != nil {
-			return nil, "", err
-		}
+	if err := a.commitPlan(fsm.CommitPlan{Place: tasks, At: now()}); err != nil {
+		return nil, "", err
 	}
 	st = a.fsm.State()
 	out := make([]*fsm.Task, 0, len(tasks))

@@ -94,10 +94,17 @@ func (d *Docker) Start(ctx context.Context, spec TaskSpec) error {
 	if err := d.Remove(ctx, spec.Node, spec.Task.ID); err != nil {
 		return err
 	}
-	netName := NetworkName(spec.Task.ID)
 	labels := map[string]string{LabelNode: spec.Node, LabelTask: spec.Task.ID, LabelService: spec.Task.Service}
-	if _, err := d.cli.NetworkCreate(ctx, netName, network.CreateOptions{Driver: "bridge", Labels: labels}); err != nil {
-		return fmt.Errorf("create network %s: %w", netName, err)
+	// A task of several containers gets its own bridge network, on which
+	// they reach each other by name. A single container needs no peers and
+	// uses the default bridge, which saves a network (and its firewall
+	// rules) per task.
+	netName := "bridge"
+	if len(spec.Def.ContainerDefinitions) > 1 {
+		netName = NetworkName(spec.Task.ID)
+		if _, err := d.cli.NetworkCreate(ctx, netName, network.CreateOptions{Driver: "bridge", Labels: labels}); err != nil {
+			return fmt.Errorf("create network %s: %w", netName, err)
+		}
 	}
 	ports := spec.Task.HostPorts
 	for _, cd := range order {
@@ -196,9 +203,10 @@ func containerConfig(spec TaskSpec, cd *fsm.ContainerDefinition, base map[string
 			hc.PortBindings[p] = append(hc.PortBindings[p], nat.PortBinding{HostPort: strconv.Itoa(hostPorts[i])})
 		}
 	}
-	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-		netName: {Aliases: []string{cd.Name}},
-	}}
+	nc := &network.NetworkingConfig{}
+	if netName != "bridge" {
+		nc.EndpointsConfig = map[string]*network.EndpointSettings{netName: {Aliases: []string{cd.Name}}}
+	}
 	return cfg, hc, nc, nil
 }
 

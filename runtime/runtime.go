@@ -110,7 +110,8 @@ func TaskStatus(def *fsm.TaskDefinition, cs []fsm.ContainerState) (status, reaso
 // promise never to start a task twice.
 func ContainerName(taskID, container string) string { return "skiff-" + taskID + "-" + container }
 
-// NetworkName is the name of the task's private bridge network.
+// NetworkName is the name of the private bridge network of a task with
+// several containers.
 func NetworkName(taskID string) string { return "skiff-" + taskID }
 
 // StartOrder sorts containers so that each comes after those it depends on
