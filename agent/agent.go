@@ -352,3 +352,6 @@ func (a *Agent) Logs(ctx context.Context, id, container string, follow bool, w i
 	}
 	return a.rt.Logs(ctx, a.id, id, container, follow, w)
 }
+
+// FSM exposes the state machine, for benchmarks that measure its snapshot.
+func (a *Agent) FSM() *fsm.FSM { return a.fsm }
