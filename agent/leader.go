@@ -198,30 +198,24 @@ func (a *Agent) reconcileService(name string) error {
 	return a.commitPlan(plan)
 }
 
-// maxPlanEntry caps the placements committed in one log entry, so that a
-// plan for a very large service does not become a single huge entry that
-// every replica must hold in memory at once.
-const maxPlanEntry = 5000
-
-// commitPlan commits a plan, in entries of at most maxPlanEntry
-// placements; the stops go with the first.
+// commitPlan commits a plan in entries of at most fsm.MaxTasksPerEntry
+// placements and stops each. The plan was computed against the newest
+// state under planMu, so committing it in parts is safe: no other plan can
+// interleave.
 func (a *Agent) commitPlan(plan fsm.CommitPlan) error {
 	if len(plan.Place) == 0 && len(plan.Stop) == 0 {
 		return nil
 	}
-	for {
+	for len(plan.Place) > 0 || len(plan.Stop) > 0 {
 		part := plan
-		if len(part.Place) > maxPlanEntry {
-			part.Place = part.Place[:maxPlanEntry]
-		}
+		part.Place = part.Place[:min(len(part.Place), fsm.MaxTasksPerEntry)]
+		part.Stop = part.Stop[:min(len(part.Stop), fsm.MaxTasksPerEntry)]
 		if _, err := a.write(fsm.CmdCommitPlan, part); err != nil {
 			return err
 		}
-		plan.Place, plan.Stop = plan.Place[len(part.Place):], nil
-		if len(plan.Place) == 0 {
-			return nil
-		}
+		plan.Place, plan.Stop = plan.Place[len(part.Place):], plan.Stop[len(part.Stop):]
 	}
+	return nil
 }
 
 // backoffDelay is how long to wait before replacing a service's failed
@@ -274,11 +268,14 @@ func (a *Agent) collectGarbage() error {
 			delete(a.leader.counted, t.ID)
 		}
 	}
-	if len(del) == 0 {
-		return nil
+	for len(del) > 0 {
+		n := min(len(del), fsm.MaxTasksPerEntry)
+		if _, err := a.write(fsm.CmdDeleteTasks, fsm.DeleteTasks{IDs: del[:n]}); err != nil {
+			return err
+		}
+		del = del[n:]
 	}
-	_, err := a.write(fsm.CmdDeleteTasks, fsm.DeleteTasks{IDs: del})
-	return err
+	return nil
 }
 
 // RunTasks implements api.Backend: it registers the definition (or reuses

@@ -180,19 +180,20 @@ func (a *Agent) syncNode() error {
 		}
 	}
 	a.node.mu.Unlock()
-	if len(updates) == 0 {
-		return nil
-	}
-	if _, err := a.write(fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: updates}); err != nil {
-		return err
-	}
-	a.node.mu.Lock()
-	for _, u := range updates {
-		if u.LastStatus == fsm.StatusStopped {
-			delete(a.node.failed, u.ID)
+	for len(updates) > 0 {
+		batch := updates[:min(len(updates), fsm.MaxTasksPerEntry)]
+		if _, err := a.write(fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: batch}); err != nil {
+			return err
 		}
+		a.node.mu.Lock()
+		for _, u := range batch {
+			if u.LastStatus == fsm.StatusStopped {
+				delete(a.node.failed, u.ID)
+			}
+		}
+		a.node.mu.Unlock()
+		updates = updates[len(batch):]
 	}
-	a.node.mu.Unlock()
 	return nil
 }
 

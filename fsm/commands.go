@@ -121,6 +121,14 @@ type SetNodeStatus struct {
 	At          int64  `json:"at"`
 }
 
+// MaxTasksPerEntry is how many tasks one CommitPlan, UpdateTaskStatus or
+// DeleteTasks entry should carry at most. go-memdb tracks every radix node
+// a write transaction touches for its watch channels; past 8,192 it falls
+// back to walking the whole tree on commit, which makes a large entry cost
+// time in proportion to the whole state. About 20 nodes change per task,
+// so entries of 400 tasks stay on the cheap path.
+const MaxTasksPerEntry = 400
+
 // Encode frames a command as [type byte][JSON body]. JSON keeps the log
 // readable with ordinary tools and is fast enough for batched entries.
 func Encode(t CommandType, body any) ([]byte, error) {

@@ -71,7 +71,7 @@ func TestRestartResumesState(t *testing.T) {
 // bolt-backed Raft node in batches, as agents report them, and reports
 // updates per second.
 func BenchmarkCommitTaskUpdates(b *testing.B) {
-	for _, batch := range []int{1, 100, 1000} {
+	for _, batch := range []int{1, 100, fsm.MaxTasksPerEntry} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			n := openLeader(b, b.TempDir(), freeAddr(b))
 			defer n.Close()

@@ -105,7 +105,7 @@ func runControlPlane(b *testing.B, total, nodes int) {
 			break
 		}
 		for len(ups) > 0 {
-			n := min(len(ups), 5000)
+			n := min(len(ups), fsm.MaxTasksPerEntry)
 			internalApply(b, addr, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: ups[:n]})
 			ups = ups[n:]
 		}
