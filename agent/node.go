@@ -147,7 +147,7 @@ func (a *Agent) syncNode() error {
 		case a.node.failed[t.ID] != "":
 			report(t, fsm.StatusStopped, a.node.failed[t.ID], cs)
 		case o == nil && t.LastStatus == fsm.StatusPending:
-			a.startTask(st, t)
+			a.startTask(st, t, false)
 		case o == nil:
 			report(t, fsm.StatusStopped, "the task's containers disappeared from the engine", nil)
 		default:
@@ -164,9 +164,9 @@ func (a *Agent) syncNode() error {
 				a.stopTask(t.ID)
 			case status == fsm.StatusPending && t.LastStatus == fsm.StatusPending:
 				// Containers exist but no start is under way: an earlier
-				// start was interrupted by a crash. Start removes the
-				// leftovers and begins again.
-				a.startTask(st, t)
+				// start was interrupted by a crash. Remove the leftovers
+				// and begin again.
+				a.startTask(st, t, true)
 			default:
 				report(t, status, reason, cs)
 			}
@@ -226,7 +226,9 @@ func (a *Agent) op(taskID string, timeout time.Duration, fn func(ctx context.Con
 	}()
 }
 
-func (a *Agent) startTask(st *fsm.State, t *fsm.Task) {
+// startTask starts a task in the background, after removing what an
+// interrupted earlier start left when leftovers is set.
+func (a *Agent) startTask(st *fsm.State, t *fsm.Task, leftovers bool) {
 	td := st.TaskDefinition(t.TaskDefinition)
 	if td == nil {
 		a.node.failed[t.ID] = "task definition " + t.TaskDefinition + " is missing"
@@ -234,7 +236,14 @@ func (a *Agent) startTask(st *fsm.State, t *fsm.Task) {
 	}
 	spec := runtime.TaskSpec{Task: t, Def: td, Node: a.id}
 	a.log.Info("starting task", "task", t.ID, "service", t.Service, "taskDefinition", t.TaskDefinition)
-	a.op(t.ID, startTimeout, func(ctx context.Context) error { return a.rt.Start(ctx, spec) }, func(err error) {
+	a.op(t.ID, startTimeout, func(ctx context.Context) error {
+		if leftovers {
+			if err := a.rt.Remove(ctx, a.id, t.ID); err != nil {
+				return err
+			}
+		}
+		return a.rt.Start(ctx, spec)
+	}, func(err error) {
 		a.log.Warn("task failed to start", "task", t.ID, "err", err)
 		a.node.failed[t.ID] = err.Error()
 	})

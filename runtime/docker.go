@@ -91,9 +91,6 @@ func (d *Docker) Start(ctx context.Context, spec TaskSpec) error {
 			return err
 		}
 	}
-	if err := d.Remove(ctx, spec.Node, spec.Task.ID); err != nil {
-		return err
-	}
 	labels := map[string]string{LabelNode: spec.Node, LabelTask: spec.Task.ID, LabelService: spec.Task.Service}
 	// A task of several containers gets its own bridge network, on which
 	// they reach each other by name. A single container needs no peers and

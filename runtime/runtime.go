@@ -48,8 +48,8 @@ type Observed struct {
 // by the agent.
 type Runtime interface {
 	// Start creates the task's network and containers and starts them in
-	// dependsOn order, returning when all are started or one failed. It
-	// first removes anything left of an earlier, interrupted start.
+	// dependsOn order, returning when all are started or one failed. The
+	// caller removes anything left of an earlier, interrupted start first.
 	Start(ctx context.Context, spec TaskSpec) error
 	// Stop stops the task's running containers; they are kept, with their
 	// logs, until Remove.
