@@ -13,8 +13,9 @@ import (
 
 // How long the node loop gives the engine for one start or stop.
 const (
-	startTimeout = 5 * time.Minute
-	stopTimeout  = 30 * time.Second
+	startTimeout      = 5 * time.Minute
+	stopTimeout       = 30 * time.Second
+	maxParallelStarts = 4
 )
 
 // nodeState tracks the engine operations this node has under way. busy and
@@ -25,10 +26,14 @@ type nodeState struct {
 	failed map[string]string // start errors not yet reported, by task id
 	ops    sync.WaitGroup
 	wakeCh chan struct{}
+	// starts bounds the container starts under way at once: the engine
+	// creates containers faster a few at a time than all at once.
+	starts chan struct{}
 }
 
 func newNodeState() *nodeState {
-	return &nodeState{busy: map[string]bool{}, failed: map[string]string{}, wakeCh: make(chan struct{}, 1)}
+	return &nodeState{busy: map[string]bool{}, failed: map[string]string{}, wakeCh: make(chan struct{}, 1),
+		starts: make(chan struct{}, maxParallelStarts)}
 }
 
 func (n *nodeState) wake() {
@@ -237,6 +242,12 @@ func (a *Agent) startTask(st *fsm.State, t *fsm.Task, leftovers bool) {
 	spec := runtime.TaskSpec{Task: t, Def: td, Node: a.id}
 	a.log.Info("starting task", "task", t.ID, "service", t.Service, "taskDefinition", t.TaskDefinition)
 	a.op(t.ID, startTimeout, func(ctx context.Context) error {
+		select {
+		case a.node.starts <- struct{}{}:
+			defer func() { <-a.node.starts }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		if leftovers {
 			if err := a.rt.Remove(ctx, a.id, t.ID); err != nil {
 				return err
