@@ -325,6 +325,9 @@ func (a *Agent) NodeAPI(id string) string {
 // LeaderAPI implements api.Backend.
 func (a *Agent) LeaderAPI() string { return a.leaderAPI() }
 
+// Barrier implements api.Backend.
+func (a *Agent) Barrier() error { return a.raft.Raft.Barrier(5 * time.Second).Error() }
+
 // IsLeader implements api.Backend.
 func (a *Agent) IsLeader() bool { return a.raft.IsLeader() }
 

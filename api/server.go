@@ -49,6 +49,9 @@ type Backend interface {
 	Drain(ctx context.Context, node string, enable bool) (*fsm.Node, error)
 	// Leave leaves the cluster gracefully; the agent then stops.
 	Leave(ctx context.Context) error
+	// Barrier returns once this leader has applied every committed entry,
+	// so that a read after it sees every acknowledged write.
+	Barrier() error
 	Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error
 }
 
@@ -153,7 +156,17 @@ func (s *server) forwarding(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		local := r.URL.Path == "/v1/leave" || r.URL.Path == InternalApplyPath || strings.HasSuffix(r.URL.Path, "/logs")
 		wantsLeader := r.Method != http.MethodGet || r.URL.Query().Has("consistent")
-		if local || !wantsLeader || s.b.IsLeader() {
+		if local || !wantsLeader {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if s.b.IsLeader() {
+			if r.Method == http.MethodGet {
+				if err := s.b.Barrier(); err != nil {
+					s.writeErr(w, r, fmt.Errorf("%w: consistent read: %v", ErrUnavailable, err))
+					return
+				}
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
