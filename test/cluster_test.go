@@ -252,6 +252,19 @@ func TestClusterLeaderKillLosesNoWrite(t *testing.T) {
 	if len(acked) != 60 {
 		t.Fatalf("only %d of 60 writes were acknowledged within 10 s each", len(acked))
 	}
+	// A consistent read through a follower sees every acknowledged write
+	// at once.
+	for _, m := range c.alive() {
+		if m == newLeader {
+			continue
+		}
+		cl := c.client(m)
+		cl.Consistent = true
+		svcs, err := cl.Services(ctx)
+		if err != nil || len(svcs) < len(acked) {
+			t.Fatalf("consistent read through %s: %d services, %v", m.name, len(svcs), err)
+		}
+	}
 	for _, m := range c.alive() {
 		eventually(t, 10*time.Second, func() (bool, string) {
 			st := m.a.State()
