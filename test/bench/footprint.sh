@@ -7,13 +7,14 @@ source "$(dirname "$0")/lib.sh"
 CPU_SECONDS=${CPU_SECONDS:-60}
 WRITE_SECONDS=${WRITE_SECONDS:-300}
 TICK=$(getconf CLK_TCK)
-PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  pkill -f "$SKIFF agent" || true
+  sleep 1
   docker ps -aq --filter label=skiff.service=footprint | xargs -r docker rm -f >/dev/null
   true
 }
 trap cleanup EXIT
+cleanup
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
@@ -56,7 +57,7 @@ for i in 1 2 3; do
 done
 wait
 sleep 1
-for i in 1 2 3; do PIDS+=("$(pgrep -f "http-port $((17300 + i*10))")"); done
+for i in 1 2 3; do PIDS+=("$(pgrep -f "$SKIFF agent .*--http-port $((17300 + i*10))")"); done
 service_file footprint 50 | SKIFF_ADDR=127.0.0.1:17310 "$SKIFF" apply -f - >/dev/null
 wait_count skiff.service=footprint 50
 measure "three nodes, 50 tasks" "${PIDS[@]}"
