@@ -81,7 +81,6 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	rc.HeartbeatTimeout = 500 * time.Millisecond
 	rc.ElectionTimeout = 500 * time.Millisecond
 	rc.LeaderLeaseTimeout = 250 * time.Millisecond
-	rc.CommitTimeout = 5 * time.Millisecond
 	rc.SnapshotThreshold = 16384
 	rc.TrailingLogs = 10240
 
