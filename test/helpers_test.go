@@ -49,41 +49,51 @@ func dockerClient(t testing.TB) *client.Client {
 	return cli
 }
 
+// staticImage builds, once per test process, a FROM scratch image named
+// tag holding the static build of the Go package pkg as /bin, with the
+// given Dockerfile lines after the COPY.
+type staticImage struct {
+	tag, pkg, bin, tail string
+	once                sync.Once
+	err                 error
+}
+
 var (
-	imageOnce sync.Once
-	imageErr  error
+	testappImage = &staticImage{tag: testImage, pkg: "./testapp", bin: "testapp", tail: `CMD ["/testapp", "serve"]`}
+	skiffImage   = &staticImage{tag: agentImage, pkg: "..", bin: "skiff", tail: `ENTRYPOINT ["/skiff"]`}
 )
 
-// buildTestImage builds skiff-testapp:latest FROM scratch from a static
-// build of ./testapp, once per test process.
-func buildTestImage(t testing.TB) {
+func (im *staticImage) build(t testing.TB) {
 	t.Helper()
-	imageOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "skiff-testapp")
+	im.once.Do(func() {
+		dir, err := os.MkdirTemp("", "skiff-image")
 		if err != nil {
-			imageErr = err
+			im.err = err
 			return
 		}
 		defer os.RemoveAll(dir)
-		build := exec.Command("go", "build", "-o", filepath.Join(dir, "testapp"), "./testapp")
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, im.bin), im.pkg)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
-			imageErr = fmt.Errorf("go build testapp: %v\n%s", err, out)
+			im.err = fmt.Errorf("go build %s: %v\n%s", im.pkg, err, out)
 			return
 		}
-		df := "FROM scratch\nCOPY testapp /testapp\nCMD [\"/testapp\", \"serve\"]\n"
+		df := fmt.Sprintf("FROM scratch\nCOPY %s /%s\n%s\n", im.bin, im.bin, im.tail)
 		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
-			imageErr = err
+			im.err = err
 			return
 		}
-		if out, err := exec.Command("docker", "build", "-q", "-t", testImage, dir).CombinedOutput(); err != nil {
-			imageErr = fmt.Errorf("docker build: %v\n%s", err, out)
+		if out, err := exec.Command("docker", "build", "-q", "-t", im.tag, dir).CombinedOutput(); err != nil {
+			im.err = fmt.Errorf("docker build %s: %v\n%s", im.tag, err, out)
 		}
 	})
-	if imageErr != nil {
-		t.Fatal(imageErr)
+	if im.err != nil {
+		t.Fatal(im.err)
 	}
 }
+
+// buildTestImage builds skiff-testapp:latest from ./testapp.
+func buildTestImage(t testing.TB) { testappImage.build(t) }
 
 func freePort(t testing.TB) string {
 	t.Helper()

@@ -5,12 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,41 +23,9 @@ import (
 
 const agentImage = "skiff-agent:test"
 
-var (
-	agentImageOnce sync.Once
-	agentImageErr  error
-)
-
 // buildAgentImage builds the skiff binary statically into a FROM scratch
-// image, once per test process.
-func buildAgentImage(t testing.TB) {
-	t.Helper()
-	agentImageOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "skiff-agent")
-		if err != nil {
-			agentImageErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		build := exec.Command("go", "build", "-o", filepath.Join(dir, "skiff"), "..")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			agentImageErr = fmt.Errorf("go build skiff: %v\n%s", err, out)
-			return
-		}
-		df := "FROM scratch\nCOPY skiff /skiff\nENTRYPOINT [\"/skiff\"]\n"
-		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
-			agentImageErr = err
-			return
-		}
-		if out, err := exec.Command("docker", "build", "-q", "-t", agentImage, dir).CombinedOutput(); err != nil {
-			agentImageErr = fmt.Errorf("docker build: %v\n%s", err, out)
-		}
-	})
-	if agentImageErr != nil {
-		t.Fatal(agentImageErr)
-	}
-}
+// image.
+func buildAgentImage(t testing.TB) { skiffImage.build(t) }
 
 // fleet is several skiff agents, each in its own container on a private
 // network, sharing the engine's socket.
