@@ -217,18 +217,6 @@ func (n *Node) Apply(cmd []byte, timeout time.Duration) (any, error) {
 	return fut.Response(), nil
 }
 
-// WaitLeader blocks until some node leads or the timeout passes.
-func (n *Node) WaitLeader(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if n.LeaderID() != "" {
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return fmt.Errorf("raft: no leader after %s", timeout)
-}
-
 // Close shuts Raft down and closes the stores. It does not leave the
 // cluster: a closed node is a member that is down.
 func (n *Node) Close() error {
