@@ -7,11 +7,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -95,14 +97,40 @@ func (im *staticImage) build(t testing.TB) {
 // buildTestImage builds skiff-testapp:latest from ./testapp.
 func buildTestImage(t testing.TB) { testappImage.build(t) }
 
+var (
+	portsMu sync.Mutex
+	handed  = map[int]bool{}
+)
+
+// freePort returns a 127.0.0.1 address whose port is free for TCP and UDP.
+// It picks below the kernel's ephemeral range (32768 and up), so that the
+// many outgoing connections of a test cluster cannot take the port between
+// this check and the agent's listen, and never hands out a port twice.
 func freePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for tries := 0; tries < 1000; tries++ {
+		port := 10000 + rand.IntN(10000)
+		if handed[port] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		handed[port] = true
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port found")
+	return ""
 }
 
 // dockerAgent is an in-process agent on the real engine.
