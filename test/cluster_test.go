@@ -149,9 +149,11 @@ func (c *cluster) serviceRunning(svc string) []*fsm.Task {
 	return out
 }
 
-func svcFile(name string, count int) []byte {
+// svcFile is a service of one 16 MiB container of image, spread over the
+// nodes.
+func svcFile(name string, count int, image string) []byte {
 	return []byte(fmt.Sprintf(`{"service":%q,"desiredCount":%d,"placementStrategy":[{"type":"spread","field":"node"}],
-	  "taskDefinition":{"family":%q,"containerDefinitions":[{"name":"app","image":"img","memory":16}]}}`, name, count, name))
+	  "taskDefinition":{"family":%q,"containerDefinitions":[{"name":"app","image":%q,"memory":16}]}}`, name, count, name, image))
 }
 
 func TestClusterBootstrapExpectThree(t *testing.T) {
@@ -224,7 +226,7 @@ func TestClusterLeaderKillLosesNoWrite(t *testing.T) {
 			for _, m := range c.alive() {
 				cl := api.NewClient(m.a.HTTPAddr())
 				wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				_, err := cl.ApplyService(wctx, name, svcFile(name, 0))
+				_, err := cl.ApplyService(wctx, name, svcFile(name, 0, "img"))
 				cancel()
 				if err == nil {
 					mu.Lock()
@@ -285,7 +287,7 @@ func TestClusterNodeLossAndReturn(t *testing.T) {
 	c := newCluster(t, 3, 3)
 	l := c.leader()
 	ctx := context.Background()
-	if _, err := c.client(l).ApplyService(ctx, "web", svcFile("web", 6)); err != nil {
+	if _, err := c.client(l).ApplyService(ctx, "web", svcFile("web", 6, "img")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, func() (bool, string) {
@@ -339,7 +341,7 @@ func TestClusterDrain(t *testing.T) {
 	l := c.leader()
 	ctx := context.Background()
 	cl := c.client(l)
-	if _, err := cl.ApplyService(ctx, "web", svcFile("web", 3)); err != nil {
+	if _, err := cl.ApplyService(ctx, "web", svcFile("web", 3, "img")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, func() (bool, string) { return len(c.serviceRunning("web")) == 3, "waiting for 3" })

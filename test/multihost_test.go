@@ -190,6 +190,22 @@ func (f *fleet) converged(via int, want int, avoid map[string]bool) {
 	})
 }
 
+// runningElsewhere reports, through agent via, whether the service has
+// want tasks RUNNING on nodes other than node.
+func (f *fleet) runningElsewhere(via int, node string, want int) (bool, string) {
+	tasks, err := f.client(via).Tasks(context.Background(), f.prefix, false)
+	if err != nil {
+		return false, err.Error()
+	}
+	n := 0
+	for _, t := range tasks {
+		if t.LastStatus == fsm.StatusRunning && t.Node != node {
+			n++
+		}
+	}
+	return n == want, fmt.Sprintf("%d running elsewhere", n)
+}
+
 func (f *fleet) nodeID(i int) string {
 	f.t.Helper()
 	h, err := f.client(i).Health(context.Background())
@@ -211,10 +227,8 @@ func TestMultiHost(t *testing.T) {
 			return err == nil && len(nodes) == 3, fmt.Sprintf("agent %d sees %d nodes (%v)", i, len(nodes), err)
 		})
 	}
-	svc := fmt.Sprintf(`{"service":%q,"desiredCount":3,"placementStrategy":[{"type":"spread","field":"node"}],
-	  "taskDefinition":{"family":%q,"containerDefinitions":[{"name":"app","image":%q,"memory":16,"command":["/testapp","serve"]}]}}`,
-		f.prefix, f.prefix, testImage)
-	if _, err := f.client((l+1)%3).ApplyService(context.Background(), f.prefix, []byte(svc)); err != nil {
+	svc := svcFile(f.prefix, 3, testImage)
+	if _, err := f.client((l+1)%3).ApplyService(context.Background(), f.prefix, svc); err != nil {
 		t.Fatal(err)
 	}
 	f.converged(l, 3, nil)
@@ -233,19 +247,7 @@ func TestMultiHost(t *testing.T) {
 	t.Logf("leader killed: new leader accepting writes after %s", time.Since(killed).Round(time.Millisecond))
 	// The dead agent's containers keep running, like a host that lost its
 	// agent; only the tasks on live nodes count.
-	eventually(t, 60*time.Second, func() (bool, string) {
-		tasks, err := f.client(l).Tasks(context.Background(), f.prefix, false)
-		if err != nil {
-			return false, err.Error()
-		}
-		n := 0
-		for _, task := range tasks {
-			if task.LastStatus == fsm.StatusRunning && task.Node != oldID {
-				n++
-			}
-		}
-		return n == 3, fmt.Sprintf("%d running on live nodes", n)
-	})
+	eventually(t, 60*time.Second, func() (bool, string) { return f.runningElsewhere(l, oldID, 3) })
 	t.Logf("leader killed: its tasks running elsewhere after %s", time.Since(killed).Round(time.Millisecond))
 	// It comes back: it stops the containers of its lost tasks.
 	docker(t, "start", f.names[oldLeader])
@@ -280,11 +282,9 @@ func TestMultiHost(t *testing.T) {
 func BenchmarkFailover(b *testing.B) {
 	f := newFleet(b, 3)
 	l := f.leader(nil)
-	svc := fmt.Sprintf(`{"service":%q,"desiredCount":3,"placementStrategy":[{"type":"spread","field":"node"}],
-	  "taskDefinition":{"family":%q,"containerDefinitions":[{"name":"app","image":%q,"memory":16,"command":["/testapp","serve"]}]}}`,
-		f.prefix, f.prefix, testImage)
+	svc := svcFile(f.prefix, 3, testImage)
 	eventually(b, 60*time.Second, func() (bool, string) {
-		_, err := f.client(l).ApplyService(context.Background(), f.prefix, []byte(svc))
+		_, err := f.client(l).ApplyService(context.Background(), f.prefix, svc)
 		return err == nil, fmt.Sprint(err)
 	})
 	f.converged(l, 3, nil)
@@ -316,19 +316,7 @@ func BenchmarkFailover(b *testing.B) {
 		t0 = time.Now()
 		docker(b, "kill", f.names[victim])
 		killNodeContainers(b, f, victimID)
-		eventually(b, 60*time.Second, func() (bool, string) {
-			tasks, err := f.client(l).Tasks(context.Background(), f.prefix, false)
-			if err != nil {
-				return false, err.Error()
-			}
-			n := 0
-			for _, t := range tasks {
-				if t.LastStatus == fsm.StatusRunning && t.Node != victimID {
-					n++
-				}
-			}
-			return n == 3, fmt.Sprintf("%d running elsewhere", n)
-		})
+		eventually(b, 60*time.Second, func() (bool, string) { return f.runningElsewhere(l, victimID, 3) })
 		hostTimes = append(hostTimes, time.Since(t0))
 		docker(b, "start", f.names[victim])
 		f.converged(f.leader(nil), 3, nil)
