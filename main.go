@@ -23,8 +23,8 @@ import (
 
 	"github.com/skiff-run/skiff/agent"
 	"github.com/skiff-run/skiff/api"
-	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/runtime"
+	"github.com/skiff-run/skiff/structs"
 )
 
 func main() {
@@ -370,13 +370,13 @@ func imageTaskDef(c *cli.Context) ([]byte, error) {
 	if len(cmd) > 0 && cmd[0] == "--" {
 		cmd = cmd[1:]
 	}
-	cd := fsm.ContainerDefinition{Name: name, Image: image, CPU: c.Int64("cpu"), Memory: c.Int64("memory"), Command: cmd}
+	cd := structs.ContainerDefinition{Name: name, Image: image, CPU: c.Int64("cpu"), Memory: c.Int64("memory"), Command: cmd}
 	for _, kv := range c.StringSlice("env") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
 			return nil, fmt.Errorf("--env %q: expected KEY=VALUE", kv)
 		}
-		cd.Environment = append(cd.Environment, fsm.KeyValue{Name: k, Value: v})
+		cd.Environment = append(cd.Environment, structs.KeyValue{Name: k, Value: v})
 	}
 	for _, p := range c.StringSlice("publish") {
 		hostS, contS, found := strings.Cut(p, ":")
@@ -388,9 +388,9 @@ func imageTaskDef(c *cli.Context) ([]byte, error) {
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("--publish %q: expected HOST:CONTAINER or CONTAINER", p)
 		}
-		cd.PortMappings = append(cd.PortMappings, fsm.PortMapping{ContainerPort: cont, HostPort: host})
+		cd.PortMappings = append(cd.PortMappings, structs.PortMapping{ContainerPort: cont, HostPort: host})
 	}
-	return json.Marshal(fsm.TaskDefinition{Family: name, ContainerDefinitions: []fsm.ContainerDefinition{cd}})
+	return json.Marshal(structs.TaskDefinition{Family: name, ContainerDefinitions: []structs.ContainerDefinition{cd}})
 }
 
 // table prints aligned columns.

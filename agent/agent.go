@@ -26,6 +26,7 @@ import (
 	"github.com/skiff-run/skiff/gossip"
 	"github.com/skiff-run/skiff/raft"
 	"github.com/skiff-run/skiff/runtime"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // Version is the skiff version agents report.
@@ -252,8 +253,11 @@ func (a *Agent) Close() error {
 	return errors.Join(herr, a.ring.Shutdown(), a.raft.Close())
 }
 
-// State implements api.Backend.
+// State is a read view of the local replica.
 func (a *Agent) State() *fsm.State { return a.fsm.State() }
+
+// View implements api.Backend.
+func (a *Agent) View() api.State { return a.fsm.State() }
 
 // Health implements api.Backend.
 func (a *Agent) Health() api.Health {
@@ -295,7 +299,7 @@ func (a *Agent) wake() {
 }
 
 // ApplyService implements api.Backend.
-func (a *Agent) ApplyService(_ context.Context, svc *fsm.Service, td *fsm.TaskDefinition) (*fsm.Service, error) {
+func (a *Agent) ApplyService(_ context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error) {
 	if _, err := a.write(fsm.CmdApplyService, fsm.ApplyService{Service: *svc, TaskDefinition: td, At: now()}); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/runtime"
+	"github.com/skiff-run/skiff/structs"
 )
 
 func freeAddr(t *testing.T) string {
@@ -62,24 +63,24 @@ func (h *harness) wait(what string, cond func(st *fsm.State) bool) {
 	}
 }
 
-func running(st *fsm.State, svc string) []*fsm.Task {
-	var out []*fsm.Task
+func running(st *fsm.State, svc string) []*structs.Task {
+	var out []*structs.Task
 	for _, t := range st.TasksByService(svc) {
-		if t.DesiredStatus == fsm.StatusRunning && t.LastStatus == fsm.StatusRunning {
+		if t.DesiredStatus == structs.StatusRunning && t.LastStatus == structs.StatusRunning {
 			out = append(out, t)
 		}
 	}
 	return out
 }
 
-func def(family string, mem int64) *fsm.TaskDefinition {
-	return &fsm.TaskDefinition{Family: family, ContainerDefinitions: []fsm.ContainerDefinition{{Name: "app", Image: "img", Memory: mem}}}
+func def(family string, mem int64) *structs.TaskDefinition {
+	return &structs.TaskDefinition{Family: family, ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img", Memory: mem}}}
 }
 
 func TestServiceIsKeptAtDesiredCount(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	if _, err := h.a.ApplyService(ctx, &fsm.Service{Name: "web", DesiredCount: 3}, def("web", 100)); err != nil {
+	if _, err := h.a.ApplyService(ctx, &structs.Service{Name: "web", DesiredCount: 3}, def("web", 100)); err != nil {
 		t.Fatal(err)
 	}
 	h.wait("3 running", func(st *fsm.State) bool { return len(running(st, "web")) == 3 })
@@ -90,7 +91,7 @@ func TestServiceIsKeptAtDesiredCount(t *testing.T) {
 	h.rt.Exit(victim.ID, "app", 3)
 	h.wait("victim stopped and replaced", func(st *fsm.State) bool {
 		v := st.Task(victim.ID)
-		return v.LastStatus == fsm.StatusStopped && len(running(st, "web")) == 3
+		return v.LastStatus == structs.StatusStopped && len(running(st, "web")) == 3
 	})
 	v := h.a.State().Task(victim.ID)
 	if !v.Failed || v.StopReason != "essential container app exited with code 3" {
@@ -111,15 +112,16 @@ func TestServiceIsKeptAtDesiredCount(t *testing.T) {
 
 func TestPlacementFailureIsExplained(t *testing.T) {
 	h := newHarness(t)
-	if _, err := h.a.ApplyService(context.Background(), &fsm.Service{Name: "big", DesiredCount: 3}, def("big", 400)); err != nil {
+	if _, err := h.a.ApplyService(context.Background(), &structs.Service{Name: "big", DesiredCount: 3}, def("big", 400)); err != nil {
 		t.Fatal(err)
 	}
 	h.wait("2 running", func(st *fsm.State) bool { return len(running(st, "big")) == 2 })
-	deadline := time.Now().Add(5 * time.Second)
-	for h.a.PlacementFailure("big") == "" && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	h.wait("placement failure recorded", func(st *fsm.State) bool { return st.Service("big").PlacementFailure != nil })
+	f := h.a.State().Service("big").PlacementFailure
+	if len(f.Reasons) != 1 || f.Reasons[0].Kind != structs.ReasonMemory || f.Reasons[0].Nodes != 1 || f.Count != 1 {
+		t.Fatalf("failure %+v", f)
 	}
-	if msg := h.a.PlacementFailure("big"); !strings.Contains(msg, "unable to place 1 task(s): 0 of 1 node can run big:1") || !strings.Contains(msg, "lack memory") {
+	if msg := f.String(); !strings.Contains(msg, "unable to place 1 task(s): 0 of 1 node can run big:1") || !strings.Contains(msg, "lack memory") {
 		t.Fatalf("message %q", msg)
 	}
 }
@@ -127,7 +129,7 @@ func TestPlacementFailureIsExplained(t *testing.T) {
 func TestFailingTasksBackOff(t *testing.T) {
 	h := newHarness(t)
 	h.rt.MissingImage("img")
-	if _, err := h.a.ApplyService(context.Background(), &fsm.Service{Name: "bad", DesiredCount: 1, RestartPolicy: fsm.RestartPolicy{MaxBackoffSeconds: 2}}, def("bad", 10)); err != nil {
+	if _, err := h.a.ApplyService(context.Background(), &structs.Service{Name: "bad", DesiredCount: 1, RestartPolicy: structs.RestartPolicy{MaxBackoffSeconds: 2}}, def("bad", 10)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second)
@@ -138,7 +140,7 @@ func TestFailingTasksBackOff(t *testing.T) {
 		t.Fatalf("%d attempts in 3s", n)
 	}
 	for _, task := range h.a.State().TasksByService("bad") {
-		if task.LastStatus == fsm.StatusStopped && !strings.Contains(task.StopReason, "pull failed") {
+		if task.LastStatus == structs.StatusStopped && !strings.Contains(task.StopReason, "pull failed") {
 			t.Fatalf("reason %q", task.StopReason)
 		}
 	}
@@ -147,11 +149,11 @@ func TestFailingTasksBackOff(t *testing.T) {
 func TestBackoffDelay(t *testing.T) {
 	want := []time.Duration{0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
 	for i, w := range want {
-		if got := backoffDelay(i, fsm.RestartPolicy{MaxBackoffSeconds: 8}); got != w {
+		if got := backoffDelay(i, structs.RestartPolicy{MaxBackoffSeconds: 8}); got != w {
 			t.Errorf("failures %d: %s, want %s", i, got, w)
 		}
 	}
-	if got := backoffDelay(40, fsm.RestartPolicy{}); got != defaultMaxBackoff {
+	if got := backoffDelay(40, structs.RestartPolicy{}); got != defaultMaxBackoff {
 		t.Errorf("cap: %s", got)
 	}
 }
@@ -160,7 +162,7 @@ func TestBackoffDelay(t *testing.T) {
 // the same engine: the tasks keep running and nothing is started twice.
 func TestRestartAdoptsContainers(t *testing.T) {
 	h := newHarness(t)
-	if _, err := h.a.ApplyService(context.Background(), &fsm.Service{Name: "web", DesiredCount: 4}, def("web", 10)); err != nil {
+	if _, err := h.a.ApplyService(context.Background(), &structs.Service{Name: "web", DesiredCount: 4}, def("web", 10)); err != nil {
 		t.Fatal(err)
 	}
 	h.wait("4 running", func(st *fsm.State) bool { return len(running(st, "web")) == 4 })
@@ -189,8 +191,8 @@ func TestRunOneOffTasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tasks) != 3 || !strings.Contains(failure, "unable to place 1 task(s)") {
-		t.Fatalf("%d tasks, failure %q", len(tasks), failure)
+	if len(tasks) != 3 || !strings.Contains(failure.String(), "unable to place 1 task(s)") {
+		t.Fatalf("%d tasks, failure %q", len(tasks), failure.String())
 	}
 	for _, task := range tasks {
 		if task.Service != "" || task.TaskDefinition != "job:1" {
@@ -200,7 +202,7 @@ func TestRunOneOffTasks(t *testing.T) {
 	h.wait("3 one-off tasks running", func(st *fsm.State) bool {
 		n := 0
 		for _, task := range st.Tasks() {
-			if task.LastStatus == fsm.StatusRunning {
+			if task.LastStatus == structs.StatusRunning {
 				n++
 			}
 		}
@@ -209,7 +211,7 @@ func TestRunOneOffTasks(t *testing.T) {
 	if err := h.a.StopTask(context.Background(), tasks[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	h.wait("stopped", func(st *fsm.State) bool { return st.Task(tasks[0].ID).LastStatus == fsm.StatusStopped })
+	h.wait("stopped", func(st *fsm.State) bool { return st.Task(tasks[0].ID).LastStatus == structs.StatusStopped })
 	if got := h.a.State().Task(tasks[0].ID); got.Failed || got.StopReason != "stopped by user" {
 		t.Fatalf("stopped task: %+v", got)
 	}

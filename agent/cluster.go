@@ -19,6 +19,7 @@ import (
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
 	"github.com/skiff-run/skiff/raft"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // advertiseIP is the IP other agents reach this one on: the configured
@@ -281,14 +282,14 @@ func (a *Agent) reconcileNodeHealth() error {
 			continue
 		}
 		switch {
-		case n.Status == fsm.NodeReady && (m.Status == gossip.StatusLeft || m.Status == gossip.StatusDead && time.Since(m.Since) >= a.cfg.DownAfter):
+		case n.Status == structs.NodeReady && (m.Status == gossip.StatusLeft || m.Status == gossip.StatusDead && time.Since(m.Since) >= a.cfg.DownAfter):
 			reason := fmt.Sprintf("node %s is down (%s)", n.Name, m.Status)
 			a.log.Warn("marking node down", "down", n.Name, "gossip", m.Status)
-			_, err := a.write(fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Status: fsm.NodeDown, Reason: reason, At: now()})
+			_, err := a.write(fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Status: structs.NodeDown, Reason: reason, At: now()})
 			errs = append(errs, err)
-		case n.Status == fsm.NodeDown && (m.Status == gossip.StatusAlive || n.ID == a.id):
+		case n.Status == structs.NodeDown && (m.Status == gossip.StatusAlive || n.ID == a.id):
 			a.log.Info("node is back", "back", n.Name)
-			_, err := a.write(fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Status: fsm.NodeReady, At: now()})
+			_, err := a.write(fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Status: structs.NodeReady, At: now()})
 			errs = append(errs, err)
 		}
 	}
@@ -326,7 +327,7 @@ func (a *Agent) NodeAPI(id string) string {
 func (a *Agent) LeaderAPI() string { return a.leaderAPI() }
 
 // Barrier implements api.Backend.
-func (a *Agent) Barrier() error { return a.raft.Raft.Barrier(5 * time.Second).Error() }
+func (a *Agent) Barrier(context.Context) error { return a.raft.Raft.Barrier(5 * time.Second).Error() }
 
 // IsLeader implements api.Backend.
 func (a *Agent) IsLeader() bool { return a.raft.IsLeader() }
@@ -366,7 +367,7 @@ func (a *Agent) forward(cmd []byte) (any, error) {
 
 // ApplyInternal implements api.Backend for commands forwarded by other
 // agents' loops.
-func (a *Agent) ApplyInternal(cmd []byte) (any, error) {
+func (a *Agent) ApplyInternal(_ context.Context, cmd []byte) (any, error) {
 	if len(cmd) == 0 || !forwardable[fsm.CommandType(cmd[0])] {
 		return nil, &api.FieldError{Field: "body", Message: "not a forwardable command"}
 	}
@@ -377,21 +378,37 @@ func (a *Agent) ApplyInternal(cmd []byte) (any, error) {
 }
 
 // Members implements api.Backend.
-func (a *Agent) Members() []gossip.Member { return a.ring.Members() }
+func (a *Agent) Members() []api.Member {
+	ms := a.ring.Members()
+	out := make([]api.Member, len(ms))
+	for i, m := range ms {
+		out[i] = api.Member{ID: m.ID, Name: m.Name, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr, CPU: m.CPU, MemoryMiB: m.MemoryMiB,
+			Attributes: m.Attributes, Version: m.Version, BootstrapExpect: m.BootstrapExpect, Leaving: m.Leaving,
+			Addr: m.Addr, Status: m.Status, Since: m.Since}
+	}
+	return out
+}
 
 // RaftPeers implements api.Backend.
-func (a *Agent) RaftPeers() ([]raft.Peer, error) { return a.raft.Peers() }
+func (a *Agent) RaftPeers(context.Context) ([]api.RaftPeer, error) {
+	peers, err := a.raft.Peers()
+	out := make([]api.RaftPeer, len(peers))
+	for i, p := range peers {
+		out[i] = api.RaftPeer{ID: p.ID, Address: p.Address, Voter: p.Voter, Leader: p.Leader}
+	}
+	return out, err
+}
 
 // Drain implements api.Backend: an ineligible node gets no new tasks, and
 // its service tasks move once their replacements run.
-func (a *Agent) Drain(_ context.Context, node string, enable bool) (*fsm.Node, error) {
+func (a *Agent) Drain(_ context.Context, node string, enable bool) (*structs.Node, error) {
 	n, err := a.resolveNode(node)
 	if err != nil {
 		return nil, err
 	}
-	el := fsm.EligibilityEligible
+	el := structs.EligibilityEligible
 	if enable {
-		el = fsm.EligibilityIneligible
+		el = structs.EligibilityIneligible
 	}
 	if _, err := a.write(fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Eligibility: el, At: now()}); err != nil {
 		return nil, err
@@ -401,12 +418,12 @@ func (a *Agent) Drain(_ context.Context, node string, enable bool) (*fsm.Node, e
 }
 
 // resolveNode finds a node by id, unique id prefix, or name.
-func (a *Agent) resolveNode(ref string) (*fsm.Node, error) {
+func (a *Agent) resolveNode(ref string) (*structs.Node, error) {
 	st := a.fsm.State()
 	if n := st.Node(ref); n != nil {
 		return n, nil
 	}
-	var found []*fsm.Node
+	var found []*structs.Node
 	for _, n := range st.Nodes() {
 		if n.Name == ref || (len(ref) >= 4 && len(n.ID) >= len(ref) && n.ID[:len(ref)] == ref) {
 			found = append(found, n)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/scheduler"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // Garbage collection keeps this many stopped tasks per service (and of
@@ -28,10 +30,9 @@ const (
 // leaderState is what the leader remembers between reconcile passes. It is
 // lost on failover, which only resets backoffs.
 type leaderState struct {
-	led      bool                // Barrier passed in this term
-	backoff  map[string]*backoff // by service
-	failures map[string]string   // last placement failure by service
-	counted  map[string]bool     // failed task ids already counted
+	led     bool                // Barrier passed in this term
+	backoff map[string]*backoff // by service
+	counted map[string]bool     // failed task ids already counted
 }
 
 type backoff struct {
@@ -40,15 +41,7 @@ type backoff struct {
 }
 
 func newLeaderState() *leaderState {
-	return &leaderState{backoff: map[string]*backoff{}, failures: map[string]string{}, counted: map[string]bool{}}
-}
-
-// PlacementFailure returns why the leader last failed to place a service's
-// tasks, or "".
-func (a *Agent) PlacementFailure(service string) string {
-	a.planMu.Lock()
-	defer a.planMu.Unlock()
-	return a.leader.failures[service]
+	return &leaderState{backoff: map[string]*backoff{}, counted: map[string]bool{}}
 }
 
 // leaderLoop reconciles while this agent leads: after every state change,
@@ -118,7 +111,7 @@ func (a *Agent) reconcileService(name string) error {
 	// current tasks run the service's definition on eligible nodes;
 	// migrating ones run it on drained nodes and stop once enough
 	// replacements run; old ones run an earlier revision and stop now.
-	var current, migrating, old []*fsm.Task
+	var current, migrating, old []*structs.Task
 	nowT := time.Now()
 	bo := a.leader.backoff[name]
 	if bo == nil {
@@ -131,16 +124,16 @@ func (a *Agent) reconcileService(name string) error {
 			bo.failures++
 			bo.next = nowT.Add(backoffDelay(bo.failures, svc.RestartPolicy))
 		}
-		if t.DesiredStatus != fsm.StatusRunning {
+		if t.DesiredStatus != structs.StatusRunning {
 			continue
 		}
-		if t.LastStatus == fsm.StatusRunning && t.StartedAt > 0 && nowT.Sub(time.UnixMilli(t.StartedAt)) >= stableAfter {
+		if t.LastStatus == structs.StatusRunning && t.StartedAt > 0 && nowT.Sub(time.UnixMilli(t.StartedAt)) >= stableAfter {
 			bo.failures = 0
 		}
 		switch n := st.Node(t.Node); {
 		case t.TaskDefinition != svc.TaskDefinition:
 			old = append(old, t)
-		case n != nil && n.Eligibility != fsm.EligibilityEligible:
+		case n != nil && n.Eligibility != structs.EligibilityEligible:
 			migrating = append(migrating, t)
 		default:
 			current = append(current, t)
@@ -156,7 +149,7 @@ func (a *Agent) reconcileService(name string) error {
 		// Scale down the tasks that matter least: pending before running,
 		// then the newest.
 		sort.SliceStable(current, func(i, j int) bool {
-			pi, pj := current[i].LastStatus == fsm.StatusPending, current[j].LastStatus == fsm.StatusPending
+			pi, pj := current[i].LastStatus == structs.StatusPending, current[j].LastStatus == structs.StatusPending
 			if pi != pj {
 				return pi
 			}
@@ -169,7 +162,7 @@ func (a *Agent) reconcileService(name string) error {
 	}
 	runningCurrent := 0
 	for _, t := range current {
-		if t.LastStatus == fsm.StatusRunning {
+		if t.LastStatus == structs.StatusRunning {
 			runningCurrent++
 		}
 	}
@@ -178,22 +171,23 @@ func (a *Agent) reconcileService(name string) error {
 			plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: "node drained; replacement running"})
 		}
 	}
+	// The verdict is recorded only when it changes. While the service
+	// backs off, the last verdict stands.
 	missing := svc.DesiredCount - len(current)
-	if missing > 0 && nowT.Before(bo.next) {
-		missing = 0
-	}
-	delete(a.leader.failures, name)
-	if missing > 0 {
+	switch {
+	case missing > 0 && nowT.Before(bo.next):
+	case missing > 0:
 		p := scheduler.Place(st, scheduler.Job{Service: name, TaskDef: td, Count: missing, Strategy: svc.PlacementStrategy,
 			Constraints: svc.PlacementConstraints, Releasing: releasing, Seed: st.Index()})
 		plan.Place = tasksFor(p, td, name)
-		if p.Failure != nil {
-			reason := fmt.Sprintf("unable to place %d task(s): %s", p.Failure.Count, p.Failure.Reason)
-			if a.leader.failures[name] != reason {
-				a.log.Warn("placement failed", "service", name, "reason", reason)
+		if !reflect.DeepEqual(p.Failure, svc.PlacementFailure) {
+			if p.Failure != nil {
+				a.log.Warn("placement failed", "service", name, "reason", p.Failure.String())
 			}
-			a.leader.failures[name] = reason
+			plan.Outcomes = []fsm.PlacementOutcome{{Service: name, Failure: p.Failure}}
 		}
+	case svc.PlacementFailure != nil:
+		plan.Outcomes = []fsm.PlacementOutcome{{Service: name}}
 	}
 	return a.commitPlan(plan)
 }
@@ -203,11 +197,14 @@ func (a *Agent) reconcileService(name string) error {
 // state under planMu, so committing it in parts is safe: no other plan can
 // interleave.
 func (a *Agent) commitPlan(plan fsm.CommitPlan) error {
-	if len(plan.Place) == 0 && len(plan.Stop) == 0 {
+	if len(plan.Place) == 0 && len(plan.Stop) == 0 && len(plan.Outcomes) == 0 {
 		return nil
 	}
-	for len(plan.Place) > 0 || len(plan.Stop) > 0 {
+	for first := true; first || len(plan.Place) > 0 || len(plan.Stop) > 0; first = false {
 		part := plan
+		if !first {
+			part.Outcomes = nil
+		}
 		part.Place = part.Place[:min(len(part.Place), fsm.MaxTasksPerEntry)]
 		part.Stop = part.Stop[:min(len(part.Stop), fsm.MaxTasksPerEntry)]
 		if _, err := a.write(fsm.CmdCommitPlan, part); err != nil {
@@ -220,7 +217,7 @@ func (a *Agent) commitPlan(plan fsm.CommitPlan) error {
 
 // backoffDelay is how long to wait before replacing a service's failed
 // task: nothing for the first failure, then 1s doubling up to the cap.
-func backoffDelay(failures int, p fsm.RestartPolicy) time.Duration {
+func backoffDelay(failures int, p structs.RestartPolicy) time.Duration {
 	limit := defaultMaxBackoff
 	if p.MaxBackoffSeconds > 0 {
 		limit = time.Duration(p.MaxBackoffSeconds) * time.Second
@@ -233,11 +230,11 @@ func backoffDelay(failures int, p fsm.RestartPolicy) time.Duration {
 }
 
 // tasksFor turns placements into new tasks.
-func tasksFor(p scheduler.Plan, td *fsm.TaskDefinition, service string) []fsm.Task {
-	out := make([]fsm.Task, 0, len(p.Placements))
+func tasksFor(p scheduler.Plan, td *structs.TaskDefinition, service string) []structs.Task {
+	out := make([]structs.Task, 0, len(p.Placements))
 	for _, pl := range p.Placements {
-		out = append(out, fsm.Task{ID: uuid.NewString(), Service: service, TaskDefinition: td.Ref(), Node: pl.Node,
-			DesiredStatus: fsm.StatusRunning, LastStatus: fsm.StatusPending, CPU: td.CPU(), MemoryMiB: td.MemoryMiB(),
+		out = append(out, structs.Task{ID: uuid.NewString(), Service: service, TaskDefinition: td.Ref(), Node: pl.Node,
+			DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending, CPU: td.CPU(), MemoryMiB: td.MemoryMiB(),
 			HostPorts: pl.HostPorts})
 	}
 	return out
@@ -247,7 +244,7 @@ func tasksFor(p scheduler.Plan, td *fsm.TaskDefinition, service string) []fsm.Ta
 // Callers hold planMu.
 func (a *Agent) collectGarbage() error {
 	st := a.fsm.State()
-	stopped := map[string][]*fsm.Task{}
+	stopped := map[string][]*structs.Task{}
 	for _, t := range st.Tasks() {
 		if t.Terminal() {
 			stopped[t.Service] = append(stopped[t.Service], t)
@@ -280,28 +277,24 @@ func (a *Agent) collectGarbage() error {
 
 // RunTasks implements api.Backend: it registers the definition (or reuses
 // an identical newest revision) and places count one-off tasks.
-func (a *Agent) RunTasks(_ context.Context, td *fsm.TaskDefinition, count int) ([]*fsm.Task, string, error) {
+func (a *Agent) RunTasks(_ context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
 	a.planMu.Lock()
 	defer a.planMu.Unlock()
 	res, err := a.write(fsm.CmdRegisterTaskDefinition, fsm.RegisterTaskDefinition{TaskDefinition: *td})
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	st := a.fsm.State()
 	def := st.TaskDefinition(res.(string))
 	p := scheduler.Place(st, scheduler.Job{TaskDef: def, Count: count, Seed: st.Index()})
 	tasks := tasksFor(p, def, "")
-	failure := ""
-	if p.Failure != nil {
-		failure = fmt.Sprintf("unable to place %d task(s): %s", p.Failure.Count, p.Failure.Reason)
-	}
 	if err := a.commitPlan(fsm.CommitPlan{Place: tasks, At: now()}); err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	st = a.fsm.State()
-	out := make([]*fsm.Task, 0, len(tasks))
+	out := make([]*structs.Task, 0, len(tasks))
 	for _, t := range tasks {
 		out = append(out, st.Task(t.ID))
 	}
-	return out, failure, nil
+	return out, p.Failure, nil
 }

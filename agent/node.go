@@ -9,6 +9,7 @@ import (
 
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/runtime"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // How long the node loop gives the engine for one start or stop.
@@ -85,7 +86,7 @@ func (a *Agent) nodeLoop() {
 // address or resources changed. It needs a reachable leader; until one is
 // there it is retried on every pass.
 func (a *Agent) register() {
-	want := fsm.Node{ID: a.id, Name: a.cfg.Name, Address: a.raft.Addr(), APIAddress: a.HTTPAddr(), CPU: a.cfg.CPU,
+	want := structs.Node{ID: a.id, Name: a.cfg.Name, Address: a.raft.Addr(), APIAddress: a.HTTPAddr(), CPU: a.cfg.CPU,
 		MemoryMiB: a.cfg.MemoryMiB, Attributes: a.cfg.Attributes, PortMin: a.cfg.PortMin, PortMax: a.cfg.PortMax}
 	if have := a.fsm.State().Node(a.id); have != nil && sameRegistration(have, &want) {
 		return
@@ -101,7 +102,7 @@ func (a *Agent) register() {
 // sameRegistration compares what a node registers about itself. Maps are
 // compared by content, so that an empty attribute set equals the nil one
 // the state holds after a round trip through JSON.
-func sameRegistration(a, b *fsm.Node) bool {
+func sameRegistration(a, b *structs.Node) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Address == b.Address && a.APIAddress == b.APIAddress &&
 		a.CPU == b.CPU && a.MemoryMiB == b.MemoryMiB && a.PortMin == b.PortMin && a.PortMax == b.PortMax &&
 		maps.Equal(a.Attributes, b.Attributes)
@@ -121,7 +122,7 @@ func (a *Agent) syncNode() error {
 		byID[observed[i].TaskID] = &observed[i]
 	}
 	var updates []fsm.TaskStatusUpdate
-	report := func(t *fsm.Task, status, reason string, cs []fsm.ContainerState) {
+	report := func(t *structs.Task, status, reason string, cs []structs.ContainerState) {
 		if status == t.LastStatus && reflect.DeepEqual(cs, t.Containers) {
 			return
 		}
@@ -134,7 +135,7 @@ func (a *Agent) syncNode() error {
 		if a.node.busy[t.ID] {
 			continue
 		}
-		var cs []fsm.ContainerState
+		var cs []structs.ContainerState
 		if o != nil {
 			cs = o.Containers
 		}
@@ -143,18 +144,18 @@ func (a *Agent) syncNode() error {
 			if anyRunning(cs) {
 				a.stopTask(t.ID)
 			}
-		case t.DesiredStatus == fsm.StatusStopped:
+		case t.DesiredStatus == structs.StatusStopped:
 			if anyRunning(cs) {
 				a.stopTask(t.ID)
 			} else {
-				report(t, fsm.StatusStopped, t.StopReason, cs)
+				report(t, structs.StatusStopped, t.StopReason, cs)
 			}
 		case a.node.failed[t.ID] != "":
-			report(t, fsm.StatusStopped, a.node.failed[t.ID], cs)
-		case o == nil && t.LastStatus == fsm.StatusPending:
+			report(t, structs.StatusStopped, a.node.failed[t.ID], cs)
+		case o == nil && t.LastStatus == structs.StatusPending:
 			a.startTask(st, t, false)
 		case o == nil:
-			report(t, fsm.StatusStopped, "the task's containers disappeared from the engine", nil)
+			report(t, structs.StatusStopped, "the task's containers disappeared from the engine", nil)
 		default:
 			td := st.TaskDefinition(t.TaskDefinition)
 			if td == nil {
@@ -162,12 +163,12 @@ func (a *Agent) syncNode() error {
 			}
 			status, reason := runtime.TaskStatus(td, cs)
 			switch {
-			case status == fsm.StatusStopped && anyRunning(cs):
+			case status == structs.StatusStopped && anyRunning(cs):
 				// Stop the rest first; the next pass reports the task
 				// stopped with every container's exit code.
 				a.node.failed[t.ID] = reason
 				a.stopTask(t.ID)
-			case status == fsm.StatusPending && t.LastStatus == fsm.StatusPending:
+			case status == structs.StatusPending && t.LastStatus == structs.StatusPending:
 				// Containers exist but no start is under way: an earlier
 				// start was interrupted by a crash. Remove the leftovers
 				// and begin again.
@@ -192,7 +193,7 @@ func (a *Agent) syncNode() error {
 		}
 		a.node.mu.Lock()
 		for _, u := range batch {
-			if u.LastStatus == fsm.StatusStopped {
+			if u.LastStatus == structs.StatusStopped {
 				delete(a.node.failed, u.ID)
 			}
 		}
@@ -202,7 +203,7 @@ func (a *Agent) syncNode() error {
 	return nil
 }
 
-func anyRunning(cs []fsm.ContainerState) bool {
+func anyRunning(cs []structs.ContainerState) bool {
 	for _, c := range cs {
 		if c.Status == runtime.StateRunning {
 			return true
@@ -233,7 +234,7 @@ func (a *Agent) op(taskID string, timeout time.Duration, fn func(ctx context.Con
 
 // startTask starts a task in the background, after removing what an
 // interrupted earlier start left when leftovers is set.
-func (a *Agent) startTask(st *fsm.State, t *fsm.Task, leftovers bool) {
+func (a *Agent) startTask(st *fsm.State, t *structs.Task, leftovers bool) {
 	td := st.TaskDefinition(t.TaskDefinition)
 	if td == nil {
 		a.node.failed[t.ID] = "task definition " + t.TaskDefinition + " is missing"

@@ -10,9 +10,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/skiff-run/skiff/fsm"
-	"github.com/skiff-run/skiff/gossip"
-	"github.com/skiff-run/skiff/raft"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // Client calls a skiff agent's API. It is safe for concurrent use.
@@ -105,14 +103,14 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 }
 
 // Nodes lists the nodes.
-func (c *Client) Nodes(ctx context.Context) ([]*fsm.Node, error) {
-	var out []*fsm.Node
+func (c *Client) Nodes(ctx context.Context) ([]*structs.Node, error) {
+	var out []*structs.Node
 	return out, c.do(ctx, http.MethodGet, "/v1/nodes", nil, &out)
 }
 
 // TaskDefinitions lists every registered revision.
-func (c *Client) TaskDefinitions(ctx context.Context) ([]*fsm.TaskDefinition, error) {
-	var out []*fsm.TaskDefinition
+func (c *Client) TaskDefinitions(ctx context.Context) ([]*structs.TaskDefinition, error) {
+	var out []*structs.TaskDefinition
 	return out, c.do(ctx, http.MethodGet, "/v1/taskdefs", nil, &out)
 }
 
@@ -134,15 +132,15 @@ func (c *Client) DeleteService(ctx context.Context, name string) error {
 }
 
 // Scale sets a service's desired count.
-func (c *Client) Scale(ctx context.Context, name string, count int) (*fsm.Service, error) {
+func (c *Client) Scale(ctx context.Context, name string, count int) (*structs.Service, error) {
 	body, _ := json.Marshal(ScaleRequest{DesiredCount: &count})
-	var out fsm.Service
+	var out structs.Service
 	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(name)+"/scale", body, &out)
 }
 
 // Tasks lists tasks, of one service when service is set, and stopped ones
 // too when all is set.
-func (c *Client) Tasks(ctx context.Context, service string, all bool) ([]*fsm.Task, error) {
+func (c *Client) Tasks(ctx context.Context, service string, all bool) ([]*structs.Task, error) {
 	q := url.Values{}
 	if service != "" {
 		q.Set("service", service)
@@ -150,13 +148,13 @@ func (c *Client) Tasks(ctx context.Context, service string, all bool) ([]*fsm.Ta
 	if all {
 		q.Set("all", "1")
 	}
-	var out []*fsm.Task
+	var out []*structs.Task
 	return out, c.do(ctx, http.MethodGet, "/v1/tasks?"+q.Encode(), nil, &out)
 }
 
 // Task fetches one task.
-func (c *Client) Task(ctx context.Context, id string) (*fsm.Task, error) {
-	var out fsm.Task
+func (c *Client) Task(ctx context.Context, id string) (*structs.Task, error) {
+	var out structs.Task
 	return &out, c.do(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(id), nil, &out)
 }
 
@@ -171,8 +169,8 @@ func (c *Client) Run(ctx context.Context, taskDef []byte, count int) (RunResult,
 }
 
 // Stop asks for a task to stop.
-func (c *Client) Stop(ctx context.Context, id string) (*fsm.Task, error) {
-	var out fsm.Task
+func (c *Client) Stop(ctx context.Context, id string) (*structs.Task, error) {
+	var out structs.Task
 	return &out, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/stop", nil, &out)
 }
 
@@ -195,21 +193,21 @@ func (c *Client) Logs(ctx context.Context, id, container string, follow bool, w 
 }
 
 // Members lists the gossip view of the cluster.
-func (c *Client) Members(ctx context.Context) ([]gossip.Member, error) {
-	var out []gossip.Member
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	var out []Member
 	return out, c.do(ctx, http.MethodGet, "/v1/members", nil, &out)
 }
 
 // RaftPeers lists the Raft configuration.
-func (c *Client) RaftPeers(ctx context.Context) ([]raft.Peer, error) {
-	var out []raft.Peer
+func (c *Client) RaftPeers(ctx context.Context) ([]RaftPeer, error) {
+	var out []RaftPeer
 	return out, c.do(ctx, http.MethodGet, "/v1/raft/peers", nil, &out)
 }
 
 // Drain makes a node ineligible (enable) or eligible again.
-func (c *Client) Drain(ctx context.Context, node string, enable bool) (*fsm.Node, error) {
+func (c *Client) Drain(ctx context.Context, node string, enable bool) (*structs.Node, error) {
 	body, _ := json.Marshal(DrainRequest{Enable: enable})
-	var out fsm.Node
+	var out structs.Node
 	return &out, c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(node)+"/drain", body, &out)
 }
 

@@ -15,44 +15,85 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
-	"github.com/skiff-run/skiff/fsm"
-	"github.com/skiff-run/skiff/gossip"
-	"github.com/skiff-run/skiff/raft"
+	"github.com/skiff-run/skiff/structs"
 )
 
+// State is a read-only view of the local replica at one log index. The
+// objects it returns are shared and must not be modified.
+type State interface {
+	Index() uint64
+	Nodes() []*structs.Node
+	Node(id string) *structs.Node
+	Services() []*structs.Service
+	Service(name string) *structs.Service
+	TaskDefinitions() []*structs.TaskDefinition
+	TaskDefinition(ref string) *structs.TaskDefinition
+	Tasks() []*structs.Task
+	Task(id string) *structs.Task
+	TasksByService(service string) []*structs.Task
+}
+
 // Backend is what the API needs from the agent. Implementations are safe
-// for concurrent use.
+// for concurrent use, and every method that takes a ctx gives up when it
+// ends.
 type Backend interface {
-	// State is a read view of the local replica.
-	State() *fsm.State
+	// View is a read view of the local replica. It never waits on the
+	// scheduler or on Raft.
+	View() State
 	// Health describes this agent and its view of the cluster.
 	Health() Health
-	ApplyService(ctx context.Context, svc *fsm.Service, td *fsm.TaskDefinition) (*fsm.Service, error)
+	ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error)
 	DeleteService(ctx context.Context, name string) error
 	ScaleService(ctx context.Context, name string, count int) error
-	// RunTasks starts one-off tasks; failure explains any it could not place.
-	RunTasks(ctx context.Context, td *fsm.TaskDefinition, count int) (tasks []*fsm.Task, failure string, err error)
+	// RunTasks starts one-off tasks; failure explains any it could not
+	// place (nil when all were placed).
+	RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) (tasks []*structs.Task, failure *structs.PlacementFailure, err error)
 	StopTask(ctx context.Context, id string) error
-	// PlacementFailure says why the service's tasks could not all be
-	// placed, or "" when they could.
-	PlacementFailure(service string) string
 	// IsLeader tells whether this agent leads; LeaderAPI and NodeAPI give
 	// API addresses ("" when unknown) to forward requests to.
 	IsLeader() bool
 	LeaderAPI() string
 	NodeAPI(node string) string
 	// ApplyInternal commits a command forwarded by another agent's loops.
-	ApplyInternal(cmd []byte) (any, error)
-	Members() []gossip.Member
-	RaftPeers() ([]raft.Peer, error)
-	Drain(ctx context.Context, node string, enable bool) (*fsm.Node, error)
+	ApplyInternal(ctx context.Context, cmd []byte) (any, error)
+	Members() []Member
+	RaftPeers(ctx context.Context) ([]RaftPeer, error)
+	Drain(ctx context.Context, node string, enable bool) (*structs.Node, error)
 	// Leave leaves the cluster gracefully; the agent then stops.
 	Leave(ctx context.Context) error
 	// Barrier returns once this leader has applied every committed entry,
 	// so that a read after it sees every acknowledged write.
-	Barrier() error
+	Barrier(ctx context.Context) error
 	Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error
+}
+
+// Member is one agent as the gossip ring sees it (GET /v1/members). The
+// short JSON names are those of the ring's own metadata, kept for scripts
+// that read them.
+type Member struct {
+	ID              string            `json:"id"`
+	Name            string            `json:"n"`
+	RaftAddr        string            `json:"r"`
+	APIAddr         string            `json:"a"`
+	CPU             int64             `json:"c,omitempty"`
+	MemoryMiB       int64             `json:"m,omitempty"`
+	Attributes      map[string]string `json:"at,omitempty"`
+	Version         string            `json:"v"`
+	BootstrapExpect int               `json:"be,omitempty"`
+	Leaving         bool              `json:"l,omitempty"`
+	Addr            string            `json:"addr"`
+	Status          string            `json:"status"`
+	Since           time.Time         `json:"since"`
+}
+
+// RaftPeer is one server of the Raft configuration (GET /v1/raft/peers).
+type RaftPeer struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Voter   bool   `json:"voter"`
+	Leader  bool   `json:"leader"`
 }
 
 // Health is the answer of GET /v1/health.
@@ -68,8 +109,8 @@ type Health struct {
 
 // ApplyResult is the answer to a service apply.
 type ApplyResult struct {
-	Service  *fsm.Service `json:"service"`
-	Warnings []string     `json:"warnings,omitempty"`
+	Service  *structs.Service `json:"service"`
+	Warnings []string         `json:"warnings,omitempty"`
 }
 
 // RunRequest is the body of POST /v1/tasks.
@@ -80,17 +121,21 @@ type RunRequest struct {
 
 // RunResult is the answer to POST /v1/tasks.
 type RunResult struct {
-	Tasks    []*fsm.Task `json:"tasks"`
-	Failure  string      `json:"failure,omitempty"`
-	Warnings []string    `json:"warnings,omitempty"`
+	Tasks []*structs.Task `json:"tasks"`
+	// Failure explains tasks that could not be placed; PlacementFailure
+	// is the same with typed reasons.
+	Failure          string                    `json:"failure,omitempty"`
+	PlacementFailure *structs.PlacementFailure `json:"placementFailure,omitempty"`
+	Warnings         []string                  `json:"warnings,omitempty"`
 }
 
 // ServiceStatus is a service with the counts of its tasks, as listed by
 // GET /v1/services.
 type ServiceStatus struct {
-	fsm.Service
-	Running int    `json:"runningCount"`
-	Pending int    `json:"pendingCount"`
+	structs.Service
+	Running int `json:"runningCount"`
+	Pending int `json:"pendingCount"`
+	// Message is the service's placement failure, as people read it.
 	Message string `json:"message,omitempty"`
 }
 
@@ -116,7 +161,7 @@ type ScaleRequest struct {
 
 // Backend errors that map to HTTP statuses.
 var (
-	ErrNotFound    = errors.New("not found")
+	ErrNotFound    = structs.ErrNotFound
 	ErrUnavailable = errors.New("no leader is available")
 )
 
@@ -162,7 +207,7 @@ func (s *server) forwarding(next http.Handler) http.Handler {
 		}
 		if s.b.IsLeader() {
 			if r.Method == http.MethodGet {
-				if err := s.b.Barrier(); err != nil {
+				if err := s.b.Barrier(r.Context()); err != nil {
 					s.writeErr(w, r, fmt.Errorf("%w: consistent read: %v", ErrUnavailable, err))
 					return
 				}
@@ -222,7 +267,7 @@ func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		if fe.Field == "body" && fe.Message == bodyTooLarge {
 			status = http.StatusRequestEntityTooLarge
 		}
-	case errors.Is(err, ErrNotFound), errors.Is(err, fsm.ErrNotFound):
+	case errors.Is(err, ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, ErrUnavailable):
 		status = http.StatusServiceUnavailable
@@ -250,21 +295,21 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) nodes(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, nonNil(s.b.State().Nodes()))
+	writeJSON(w, http.StatusOK, nonNil(s.b.View().Nodes()))
 }
 
 func (s *server) taskdefs(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, nonNil(s.b.State().TaskDefinitions()))
+	writeJSON(w, http.StatusOK, nonNil(s.b.View().TaskDefinitions()))
 }
 
-func (s *server) status(st *fsm.State, svc *fsm.Service) ServiceStatus {
-	out := ServiceStatus{Service: *svc, Message: s.b.PlacementFailure(svc.Name)}
+func (s *server) status(st State, svc *structs.Service) ServiceStatus {
+	out := ServiceStatus{Service: *svc, Message: svc.PlacementFailure.String()}
 	for _, t := range st.TasksByService(svc.Name) {
 		switch {
-		case t.DesiredStatus != fsm.StatusRunning:
-		case t.LastStatus == fsm.StatusRunning:
+		case t.DesiredStatus != structs.StatusRunning:
+		case t.LastStatus == structs.StatusRunning:
 			out.Running++
-		case t.LastStatus == fsm.StatusPending:
+		case t.LastStatus == structs.StatusPending:
 			out.Pending++
 		}
 	}
@@ -272,7 +317,7 @@ func (s *server) status(st *fsm.State, svc *fsm.Service) ServiceStatus {
 }
 
 func (s *server) services(w http.ResponseWriter, r *http.Request) {
-	st := s.b.State()
+	st := s.b.View()
 	out := []ServiceStatus{}
 	for _, svc := range st.Services() {
 		out = append(out, s.status(st, svc))
@@ -281,7 +326,7 @@ func (s *server) services(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) service(w http.ResponseWriter, r *http.Request) {
-	st := s.b.State()
+	st := s.b.View()
 	svc := st.Service(r.PathValue("name"))
 	if svc == nil {
 		s.writeErr(w, r, fmt.Errorf("service %s: %w", r.PathValue("name"), ErrNotFound))
@@ -340,19 +385,19 @@ func (s *server) scale(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.b.State().Service(r.PathValue("name")))
+	writeJSON(w, http.StatusOK, s.b.View().Service(r.PathValue("name")))
 }
 
 func (s *server) tasks(w http.ResponseWriter, r *http.Request) {
-	st := s.b.State()
-	var list []*fsm.Task
+	st := s.b.View()
+	var list []*structs.Task
 	if svc := r.URL.Query().Get("service"); svc != "" {
 		list = st.TasksByService(svc)
 	} else {
 		list = st.Tasks()
 	}
 	all := r.URL.Query().Has("all")
-	out := make([]*fsm.Task, 0, len(list))
+	out := make([]*structs.Task, 0, len(list))
 	for _, t := range list {
 		if all || !t.Terminal() {
 			out = append(out, t)
@@ -363,11 +408,11 @@ func (s *server) tasks(w http.ResponseWriter, r *http.Request) {
 
 // resolveTask finds a task by its id or by a unique prefix of it, so that
 // people can type the short ids `skiff ps` shows.
-func resolveTask(st *fsm.State, id string) (*fsm.Task, error) {
+func resolveTask(st State, id string) (*structs.Task, error) {
 	if t := st.Task(id); t != nil {
 		return t, nil
 	}
-	var found *fsm.Task
+	var found *structs.Task
 	if id != "" {
 		for _, t := range st.Tasks() {
 			if strings.HasPrefix(t.ID, id) {
@@ -385,7 +430,7 @@ func resolveTask(st *fsm.State, id string) (*fsm.Task, error) {
 }
 
 func (s *server) task(w http.ResponseWriter, r *http.Request) {
-	t, err := resolveTask(s.b.State(), r.PathValue("id"))
+	t, err := resolveTask(s.b.View(), r.PathValue("id"))
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -429,11 +474,11 @@ func (s *server) run(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, RunResult{Tasks: nonNil(tasks), Failure: failure, Warnings: warnings})
+	writeJSON(w, http.StatusOK, RunResult{Tasks: nonNil(tasks), Failure: failure.String(), PlacementFailure: failure, Warnings: warnings})
 }
 
 func (s *server) stop(w http.ResponseWriter, r *http.Request) {
-	t, err := resolveTask(s.b.State(), r.PathValue("id"))
+	t, err := resolveTask(s.b.View(), r.PathValue("id"))
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -442,7 +487,7 @@ func (s *server) stop(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.b.State().Task(t.ID))
+	writeJSON(w, http.StatusOK, s.b.View().Task(t.ID))
 }
 
 func (s *server) logs(w http.ResponseWriter, r *http.Request) {
@@ -452,7 +497,7 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 	if f, ok := w.(http.Flusher); ok {
 		fw.f = f
 	}
-	t, err := resolveTask(s.b.State(), r.PathValue("id"))
+	t, err := resolveTask(s.b.View(), r.PathValue("id"))
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -476,7 +521,7 @@ func (s *server) members(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) peers(w http.ResponseWriter, r *http.Request) {
-	peers, err := s.b.RaftPeers()
+	peers, err := s.b.RaftPeers(r.Context())
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -517,7 +562,7 @@ func (s *server) internalApply(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.b.ApplyInternal(raw)
+	res, err := s.b.ApplyInternal(r.Context(), raw)
 	if err != nil {
 		var fe *FieldError
 		status := http.StatusOK

@@ -9,9 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/skiff-run/skiff/fsm"
-	"github.com/skiff-run/skiff/runtime"
-	"github.com/skiff-run/skiff/scheduler"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // MaxBodyBytes caps a request body or service file.
@@ -53,13 +51,13 @@ func fieldErr(field, format string, args ...any) *FieldError {
 // ServiceFile is the document `skiff apply` takes: an ECS service whose
 // taskDefinition is inline, in ECS field names.
 type ServiceFile struct {
-	Service              string                    `json:"service"`
-	ServiceName          string                    `json:"serviceName"`
-	DesiredCount         *int                      `json:"desiredCount"`
-	PlacementStrategy    []fsm.PlacementStrategy   `json:"placementStrategy"`
-	PlacementConstraints []fsm.PlacementConstraint `json:"placementConstraints"`
-	RestartPolicy        fsm.RestartPolicy         `json:"restartPolicy"`
-	TaskDefinition       *fsm.TaskDefinition       `json:"taskDefinition"`
+	Service              string                        `json:"service"`
+	ServiceName          string                        `json:"serviceName"`
+	DesiredCount         *int                          `json:"desiredCount"`
+	PlacementStrategy    []structs.PlacementStrategy   `json:"placementStrategy"`
+	PlacementConstraints []structs.PlacementConstraint `json:"placementConstraints"`
+	RestartPolicy        structs.RestartPolicy         `json:"restartPolicy"`
+	TaskDefinition       *structs.TaskDefinition       `json:"taskDefinition"`
 }
 
 // shape lists the fields skiff acts on (with the shape of their contents)
@@ -208,7 +206,7 @@ func decodeStrict(raw []byte, sh *shape, v any) ([]string, error) {
 
 // DecodeServiceFile parses and validates a service file. It returns the
 // service, its task definition, and warnings about ECS fields it ignores.
-func DecodeServiceFile(raw []byte) (*fsm.Service, *fsm.TaskDefinition, []string, error) {
+func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, []string, error) {
 	var f ServiceFile
 	warnings, err := decodeStrict(raw, serviceShape, &f)
 	if err != nil {
@@ -242,7 +240,7 @@ func DecodeServiceFile(raw []byte) (*fsm.Service, *fsm.TaskDefinition, []string,
 		return nil, nil, nil, fieldErr("placementStrategy", "at most %d strategies", MaxStrategies)
 	}
 	for i, s := range f.PlacementStrategy {
-		if err := scheduler.ValidateStrategy(s); err != nil {
+		if _, err := s.Parse(); err != nil {
 			return nil, nil, nil, fieldErr(fmt.Sprintf("placementStrategy[%d]", i), "%v", err)
 		}
 	}
@@ -250,14 +248,14 @@ func DecodeServiceFile(raw []byte) (*fsm.Service, *fsm.TaskDefinition, []string,
 		return nil, nil, nil, fieldErr("placementConstraints", "at most %d constraints", MaxConstraints)
 	}
 	for i, c := range f.PlacementConstraints {
-		if err := scheduler.ValidateConstraint(c); err != nil {
+		if _, err := c.Parse(); err != nil {
 			return nil, nil, nil, fieldErr(fmt.Sprintf("placementConstraints[%d]", i), "%v", err)
 		}
 	}
 	if b := f.RestartPolicy.MaxBackoffSeconds; b < 0 || b > MaxBackoffLimit {
 		return nil, nil, nil, fieldErr("restartPolicy.maxBackoffSeconds", "%d is out of range: expected 0 to %d", b, MaxBackoffLimit)
 	}
-	svc := &fsm.Service{
+	svc := &structs.Service{
 		Name:                 name,
 		DesiredCount:         *f.DesiredCount,
 		PlacementStrategy:    f.PlacementStrategy,
@@ -269,8 +267,8 @@ func DecodeServiceFile(raw []byte) (*fsm.Service, *fsm.TaskDefinition, []string,
 
 // DecodeTaskDefinition parses and validates a bare ECS task definition, as
 // `aws ecs register-task-definition --cli-input-json` takes it.
-func DecodeTaskDefinition(raw []byte) (*fsm.TaskDefinition, []string, error) {
-	var td fsm.TaskDefinition
+func DecodeTaskDefinition(raw []byte) (*structs.TaskDefinition, []string, error) {
+	var td structs.TaskDefinition
 	warnings, err := decodeStrict(raw, taskDefShape, &td)
 	if err != nil {
 		return nil, nil, err
@@ -294,7 +292,7 @@ func checkName(field, name string) error {
 }
 
 // ValidateTaskDefinition checks a definition; path prefixes field names.
-func ValidateTaskDefinition(td *fsm.TaskDefinition, path string) error {
+func ValidateTaskDefinition(td *structs.TaskDefinition, path string) error {
 	if err := checkName(join(path, "family"), td.Family); err != nil {
 		return err
 	}
@@ -302,7 +300,7 @@ func ValidateTaskDefinition(td *fsm.TaskDefinition, path string) error {
 	if n := len(td.ContainerDefinitions); n == 0 || n > MaxContainers {
 		return fieldErr(cp, "expected 1 to %d containers, got %d", MaxContainers, n)
 	}
-	names := map[string]*fsm.ContainerDefinition{}
+	names := map[string]*structs.ContainerDefinition{}
 	hostPorts := map[int]string{}
 	essential := false
 	for i := range td.ContainerDefinitions {
@@ -401,7 +399,7 @@ func ValidateTaskDefinition(td *fsm.TaskDefinition, path string) error {
 			}
 		}
 	}
-	if _, err := runtime.StartOrder(td); err != nil {
+	if _, err := structs.StartOrder(td); err != nil {
 		return fieldErr(cp, "%v", err)
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+
+	"github.com/skiff-run/skiff/structs"
 )
 
 // BenchmarkStateBytesPerTask fills the state with 100,000 running tasks
@@ -19,8 +21,8 @@ func BenchmarkStateBytesPerTask(b *testing.B) {
 		for start := 0; start < tasks; start += batch {
 			plan := CommitPlan{At: 1}
 			for j := start; j < start+batch; j++ {
-				plan.Place = append(plan.Place, Task{ID: fmt.Sprintf("%08x-1f3e-4b6a-9c2d-%012x", j, j), Service: fmt.Sprintf("svc-%d", j%100),
-					TaskDefinition: "web:1", Node: fmt.Sprintf("node-%d", j%5000), DesiredStatus: StatusRunning, LastStatus: StatusPending,
+				plan.Place = append(plan.Place, structs.Task{ID: fmt.Sprintf("%08x-1f3e-4b6a-9c2d-%012x", j, j), Service: fmt.Sprintf("svc-%d", j%100),
+					TaskDefinition: "web:1", Node: fmt.Sprintf("node-%d", j%5000), DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending,
 					CPU: 64, MemoryMiB: 32, HostPorts: []int{20000 + j%10000}})
 			}
 			body, err := Encode(CmdCommitPlan, plan)
@@ -33,8 +35,8 @@ func BenchmarkStateBytesPerTask(b *testing.B) {
 			idx++
 			ups := UpdateTaskStatus{}
 			for _, t := range plan.Place {
-				ups.Updates = append(ups.Updates, TaskStatusUpdate{ID: t.ID, Node: t.Node, LastStatus: StatusRunning, At: 2,
-					Containers: []ContainerState{{Name: "app", Status: "running", DockerID: "0123456789ab"}}})
+				ups.Updates = append(ups.Updates, TaskStatusUpdate{ID: t.ID, Node: t.Node, LastStatus: structs.StatusRunning, At: 2,
+					Containers: []structs.ContainerState{{Name: "app", Status: "running", DockerID: "0123456789ab"}}})
 			}
 			body, _ = Encode(CmdUpdateTaskStatus, ups)
 			f.ApplyCommand(idx, body)

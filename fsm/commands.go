@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
+
+	"github.com/skiff-run/skiff/structs"
 )
 
 // CommandType is the first byte of every Raft log entry skiff writes. The
@@ -23,24 +24,15 @@ const (
 	CmdSetNodeStatus
 )
 
+// IgnoreUnknownFlag, set in a command's type byte, lets a replica that does
+// not know the type skip the entry instead of stopping. Only commands whose
+// loss cannot make replicas disagree about anything they both understand
+// may carry it (for example, advisory records a newer leader keeps).
+const IgnoreUnknownFlag CommandType = 0x80
+
 func (c CommandType) String() string {
-	switch c {
-	case CmdRegisterNode:
-		return "RegisterNode"
-	case CmdApplyService:
-		return "ApplyService"
-	case CmdDeleteService:
-		return "DeleteService"
-	case CmdCommitPlan:
-		return "CommitPlan"
-	case CmdUpdateTaskStatus:
-		return "UpdateTaskStatus"
-	case CmdDeleteTasks:
-		return "DeleteTasks"
-	case CmdRegisterTaskDefinition:
-		return "RegisterTaskDefinition"
-	case CmdSetNodeStatus:
-		return "SetNodeStatus"
+	if h, ok := handlers[c&^IgnoreUnknownFlag]; ok {
+		return h.name
 	}
 	return "CommandType(" + strconv.Itoa(int(c)) + ")"
 }
@@ -48,8 +40,8 @@ func (c CommandType) String() string {
 // RegisterNode adds a node or refreshes its address, resources and
 // attributes. Status and eligibility of a known node are kept.
 type RegisterNode struct {
-	Node Node  `json:"node"`
-	At   int64 `json:"at"`
+	Node structs.Node `json:"node"`
+	At   int64        `json:"at"`
 }
 
 // ApplyService creates or updates a service. When TaskDefinition is set and
@@ -57,9 +49,9 @@ type RegisterNode struct {
 // the same entry, so a service never points at a definition that does not
 // exist.
 type ApplyService struct {
-	Service        Service         `json:"service"`
-	TaskDefinition *TaskDefinition `json:"taskDefinition,omitempty"`
-	At             int64           `json:"at"`
+	Service        structs.Service         `json:"service"`
+	TaskDefinition *structs.TaskDefinition `json:"taskDefinition,omitempty"`
+	At             int64                   `json:"at"`
 }
 
 // DeleteService removes a service and asks all its tasks to stop.
@@ -73,9 +65,18 @@ type DeleteService struct {
 // and tasks to stop. A placement whose id already exists is skipped, so the
 // leader never overwrites what a node has reported about a task.
 type CommitPlan struct {
-	Place []Task     `json:"place,omitempty"`
-	Stop  []TaskStop `json:"stop,omitempty"`
-	At    int64      `json:"at"`
+	Place []structs.Task `json:"place,omitempty"`
+	Stop  []TaskStop     `json:"stop,omitempty"`
+	// Outcomes record, per service, the scheduler's verdict: why tasks
+	// could not be placed, or nil to clear an earlier failure.
+	Outcomes []PlacementOutcome `json:"outcomes,omitempty"`
+	At       int64              `json:"at"`
+}
+
+// PlacementOutcome is the scheduler's verdict on one service.
+type PlacementOutcome struct {
+	Service string                    `json:"service"`
+	Failure *structs.PlacementFailure `json:"failure,omitempty"`
 }
 
 // TaskStop asks for one task to stop, and says why.
@@ -86,12 +87,12 @@ type TaskStop struct {
 
 // TaskStatusUpdate is one node's report of one task.
 type TaskStatusUpdate struct {
-	ID         string           `json:"id"`
-	Node       string           `json:"node"`
-	LastStatus string           `json:"lastStatus"`
-	Containers []ContainerState `json:"containers,omitempty"`
-	StopReason string           `json:"stoppedReason,omitempty"`
-	At         int64            `json:"at"`
+	ID         string                   `json:"id"`
+	Node       string                   `json:"node"`
+	LastStatus string                   `json:"lastStatus"`
+	Containers []structs.ContainerState `json:"containers,omitempty"`
+	StopReason string                   `json:"stoppedReason,omitempty"`
+	At         int64                    `json:"at"`
 }
 
 // UpdateTaskStatus carries a batch of node reports.
@@ -107,7 +108,7 @@ type DeleteTasks struct {
 // RegisterTaskDefinition registers a definition for one-off tasks, reusing
 // the newest revision of the family when it is identical.
 type RegisterTaskDefinition struct {
-	TaskDefinition TaskDefinition `json:"taskDefinition"`
+	TaskDefinition structs.TaskDefinition `json:"taskDefinition"`
 }
 
 // SetNodeStatus changes a node's status or eligibility; an empty field is
@@ -140,22 +141,4 @@ func Encode(t CommandType, body any) ([]byte, error) {
 	out[0] = byte(t)
 	copy(out[1:], b)
 	return out, nil
-}
-
-// TaskDefRef formats a task definition reference.
-func TaskDefRef(family string, revision int) string {
-	return family + ":" + strconv.Itoa(revision)
-}
-
-// ParseTaskDefRef splits "family:revision".
-func ParseTaskDefRef(ref string) (family string, revision int, err error) {
-	i := strings.LastIndexByte(ref, ':')
-	if i <= 0 {
-		return "", 0, fmt.Errorf("task definition reference %q: want family:revision", ref)
-	}
-	revision, err = strconv.Atoi(ref[i+1:])
-	if err != nil || revision < 1 {
-		return "", 0, fmt.Errorf("task definition reference %q: revision must be a positive number", ref)
-	}
-	return ref[:i], revision, nil
 }

@@ -1,3 +1,7 @@
+// Package fsm is skiff's replicated state machine: the typed commands that
+// change the cluster state, the go-memdb state store, and the raft.FSM glue
+// (Apply, Snapshot, Restore). It is the only writer of state and the only
+// package that implements hashicorp/raft's FSM types.
 package fsm
 
 import (
@@ -10,6 +14,8 @@ import (
 
 	memdb "github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
+
+	"github.com/skiff-run/skiff/structs"
 )
 
 // FSM is the replicated state machine. Raft calls Apply, Snapshot and
@@ -40,9 +46,6 @@ func (f *FSM) Watch() <-chan struct{} {
 	defer f.mu.Unlock()
 	return f.changed
 }
-
-// ErrNotFound marks a command that names something the state lacks.
-var ErrNotFound = errors.New("not found")
 
 // Apply implements raft.FSM. It returns the command's result (the task
 // definition reference for RegisterTaskDefinition and ApplyService, else
@@ -98,42 +101,47 @@ func decode(t CommandType, body []byte, v any) {
 // writer applies commands inside one write transaction.
 type writer struct{ txn *memdb.Txn }
 
+// handler applies one command body; apply returns the command's result, or
+// an error saying why it was refused.
+type handler struct {
+	name  string
+	apply func(w *writer, t CommandType, body []byte) (any, error)
+}
+
+// command makes a handler that decodes a body of type C and applies it.
+func command[C any](name string, apply func(*writer, *C) (any, error)) handler {
+	return handler{name: name, apply: func(w *writer, t CommandType, body []byte) (any, error) {
+		var c C
+		decode(t, body, &c)
+		return apply(w, &c)
+	}}
+}
+
+// handlers maps every command type to its handler. Like the type list, it
+// only grows.
+var handlers = map[CommandType]handler{
+	CmdRegisterNode:           command("RegisterNode", (*writer).registerNode),
+	CmdApplyService:           command("ApplyService", (*writer).applyService),
+	CmdDeleteService:          command("DeleteService", (*writer).deleteService),
+	CmdCommitPlan:             command("CommitPlan", (*writer).commitPlan),
+	CmdUpdateTaskStatus:       command("UpdateTaskStatus", (*writer).updateTaskStatus),
+	CmdDeleteTasks:            command("DeleteTasks", (*writer).deleteTasks),
+	CmdRegisterTaskDefinition: command("RegisterTaskDefinition", (*writer).registerTaskDefinitionCmd),
+	CmdSetNodeStatus:          command("SetNodeStatus", (*writer).setNodeStatus),
+}
+
+// dispatch applies one command. A type this replica does not know stops it,
+// unless the leader marked the entry ignorable: replaying past a command it
+// cannot apply would make this replica diverge from the others.
 func (w *writer) dispatch(t CommandType, body []byte) (any, error) {
-	switch t {
-	case CmdRegisterNode:
-		var c RegisterNode
-		decode(t, body, &c)
-		return nil, w.registerNode(&c)
-	case CmdApplyService:
-		var c ApplyService
-		decode(t, body, &c)
-		return w.applyService(&c)
-	case CmdDeleteService:
-		var c DeleteService
-		decode(t, body, &c)
-		return nil, w.deleteService(&c)
-	case CmdCommitPlan:
-		var c CommitPlan
-		decode(t, body, &c)
-		return nil, w.commitPlan(&c)
-	case CmdUpdateTaskStatus:
-		var c UpdateTaskStatus
-		decode(t, body, &c)
-		return nil, w.updateTaskStatus(&c)
-	case CmdDeleteTasks:
-		var c DeleteTasks
-		decode(t, body, &c)
-		return nil, w.deleteTasks(&c)
-	case CmdRegisterTaskDefinition:
-		var c RegisterTaskDefinition
-		decode(t, body, &c)
-		return w.registerTaskDefinition(&c.TaskDefinition)
-	case CmdSetNodeStatus:
-		var c SetNodeStatus
-		decode(t, body, &c)
-		return nil, w.setNodeStatus(&c)
+	h, ok := handlers[t&^IgnoreUnknownFlag]
+	if !ok {
+		if t&IgnoreUnknownFlag != 0 {
+			return nil, nil
+		}
+		panic(fmt.Sprintf("fsm: unknown command type %d: this agent is older than the leader that wrote it; upgrade it", t))
 	}
-	panic(fmt.Sprintf("fsm: unknown command type %d", t))
+	return h.apply(w, t, body)
 }
 
 func (w *writer) insert(table string, obj any) {
@@ -150,39 +158,39 @@ func (w *writer) get(table string, args ...any) any {
 	return obj
 }
 
-func (w *writer) registerNode(c *RegisterNode) error {
+func (w *writer) registerNode(c *RegisterNode) (any, error) {
 	n := c.Node
 	if n.ID == "" {
-		return errors.New("node id is empty")
+		return nil, errors.New("node id is empty")
 	}
-	if old, ok := w.get(tableNodes, n.ID).(*Node); ok {
+	if old, ok := w.get(tableNodes, n.ID).(*structs.Node); ok {
 		n.Status, n.Eligibility = old.Status, old.Eligibility
 	}
 	if n.Status == "" {
-		n.Status = NodeReady
+		n.Status = structs.NodeReady
 	}
 	if n.Eligibility == "" {
-		n.Eligibility = EligibilityEligible
+		n.Eligibility = structs.EligibilityEligible
 	}
 	n.UpdatedAt = c.At
 	w.insert(tableNodes, &n)
-	return nil
+	return nil, nil
 }
 
-func (w *writer) setNodeStatus(c *SetNodeStatus) error {
-	old, ok := w.get(tableNodes, c.ID).(*Node)
+func (w *writer) setNodeStatus(c *SetNodeStatus) (any, error) {
+	old, ok := w.get(tableNodes, c.ID).(*structs.Node)
 	if !ok {
-		return fmt.Errorf("node %s: %w", c.ID, ErrNotFound)
+		return nil, fmt.Errorf("node %s: %w", c.ID, structs.ErrNotFound)
 	}
 	switch c.Status {
-	case "", NodeReady, NodeDown:
+	case "", structs.NodeReady, structs.NodeDown:
 	default:
-		return fmt.Errorf("node status %q: want %s or %s", c.Status, NodeReady, NodeDown)
+		return nil, fmt.Errorf("node status %q: want %s or %s", c.Status, structs.NodeReady, structs.NodeDown)
 	}
 	switch c.Eligibility {
-	case "", EligibilityEligible, EligibilityIneligible:
+	case "", structs.EligibilityEligible, structs.EligibilityIneligible:
 	default:
-		return fmt.Errorf("node eligibility %q: want %s or %s", c.Eligibility, EligibilityEligible, EligibilityIneligible)
+		return nil, fmt.Errorf("node eligibility %q: want %s or %s", c.Eligibility, structs.EligibilityEligible, structs.EligibilityIneligible)
 	}
 	n := *old
 	if c.Status != "" {
@@ -193,32 +201,32 @@ func (w *writer) setNodeStatus(c *SetNodeStatus) error {
 	}
 	n.UpdatedAt = c.At
 	w.insert(tableNodes, &n)
-	if c.Status != NodeDown || old.Status == NodeDown {
-		return nil
+	if c.Status != structs.NodeDown || old.Status == structs.NodeDown {
+		return nil, nil
 	}
 	it, err := w.txn.Get(tableTasks, "node", c.ID)
 	if err != nil {
 		panic(fmt.Sprintf("fsm: read tasks: %v", err))
 	}
-	var lost []*Task
+	var lost []*structs.Task
 	for o := it.Next(); o != nil; o = it.Next() {
-		if t := o.(*Task); t.Active() {
+		if t := o.(*structs.Task); t.Active() {
 			lost = append(lost, t)
 		}
 	}
 	for _, old := range lost {
 		t := *old
-		t.LastStatus, t.DesiredStatus, t.StoppedAt = StatusLost, StatusStopped, c.At
+		t.LastStatus, t.DesiredStatus, t.StoppedAt = structs.StatusLost, structs.StatusStopped, c.At
 		if t.StopReason == "" {
 			t.StopReason = c.Reason
 		}
 		w.insert(tableTasks, &t)
 	}
-	return nil
+	return nil, nil
 }
 
 // sameDefinition compares two definitions, ignoring the revision.
-func sameDefinition(a, b *TaskDefinition) bool {
+func sameDefinition(a, b *structs.TaskDefinition) bool {
 	x, y := *a, *b
 	x.Revision, y.Revision = 0, 0
 	ja, _ := json.Marshal(&x)
@@ -226,9 +234,13 @@ func sameDefinition(a, b *TaskDefinition) bool {
 	return bytes.Equal(ja, jb)
 }
 
+func (w *writer) registerTaskDefinitionCmd(c *RegisterTaskDefinition) (any, error) {
+	return w.registerTaskDefinition(&c.TaskDefinition)
+}
+
 // registerTaskDefinition returns the ref of the family's newest revision when
 // it equals td, or registers td as the next revision.
-func (w *writer) registerTaskDefinition(td *TaskDefinition) (string, error) {
+func (w *writer) registerTaskDefinition(td *structs.TaskDefinition) (string, error) {
 	if td.Family == "" {
 		return "", errors.New("task definition family is empty")
 	}
@@ -236,9 +248,9 @@ func (w *writer) registerTaskDefinition(td *TaskDefinition) (string, error) {
 	if err != nil {
 		panic(fmt.Sprintf("fsm: read taskdefs: %v", err))
 	}
-	var latest *TaskDefinition
+	var latest *structs.TaskDefinition
 	for o := obj.Next(); o != nil; o = obj.Next() {
-		if t := o.(*TaskDefinition); latest == nil || t.Revision > latest.Revision {
+		if t := o.(*structs.TaskDefinition); latest == nil || t.Revision > latest.Revision {
 			latest = t
 		}
 	}
@@ -254,7 +266,7 @@ func (w *writer) registerTaskDefinition(td *TaskDefinition) (string, error) {
 	return n.Ref(), nil
 }
 
-func (w *writer) applyService(c *ApplyService) (string, error) {
+func (w *writer) applyService(c *ApplyService) (any, error) {
 	s := c.Service
 	if s.Name == "" {
 		return "", errors.New("service name is empty")
@@ -266,27 +278,29 @@ func (w *writer) applyService(c *ApplyService) (string, error) {
 		}
 		s.TaskDefinition = ref
 	} else {
-		family, rev, err := ParseTaskDefRef(s.TaskDefinition)
+		family, rev, err := structs.ParseTaskDefRef(s.TaskDefinition)
 		if err != nil {
 			return "", err
 		}
 		if w.get(tableTaskDefs, family, rev) == nil {
-			return "", fmt.Errorf("task definition %s: %w", s.TaskDefinition, ErrNotFound)
+			return "", fmt.Errorf("task definition %s: %w", s.TaskDefinition, structs.ErrNotFound)
 		}
 	}
 	s.CreatedAt = c.At
-	if old, ok := w.get(tableServices, s.Name).(*Service); ok {
-		s.CreatedAt = old.CreatedAt
+	s.PlacementFailure = nil
+	if old, ok := w.get(tableServices, s.Name).(*structs.Service); ok {
+		// Only the leader's plans change the placement verdict.
+		s.CreatedAt, s.PlacementFailure = old.CreatedAt, old.PlacementFailure
 	}
 	s.UpdatedAt = c.At
 	w.insert(tableServices, &s)
 	return s.TaskDefinition, nil
 }
 
-func (w *writer) deleteService(c *DeleteService) error {
-	old, ok := w.get(tableServices, c.Name).(*Service)
+func (w *writer) deleteService(c *DeleteService) (any, error) {
+	old, ok := w.get(tableServices, c.Name).(*structs.Service)
 	if !ok {
-		return fmt.Errorf("service %s: %w", c.Name, ErrNotFound)
+		return nil, fmt.Errorf("service %s: %w", c.Name, structs.ErrNotFound)
 	}
 	if err := w.txn.Delete(tableServices, old); err != nil {
 		panic(fmt.Sprintf("fsm: delete service: %v", err))
@@ -295,35 +309,35 @@ func (w *writer) deleteService(c *DeleteService) error {
 	if err != nil {
 		panic(fmt.Sprintf("fsm: read tasks: %v", err))
 	}
-	var stops []*Task
+	var stops []*structs.Task
 	for o := it.Next(); o != nil; o = it.Next() {
-		stops = append(stops, o.(*Task))
+		stops = append(stops, o.(*structs.Task))
 	}
 	for _, t := range stops {
 		w.stopTask(t, c.Reason)
 	}
-	return nil
+	return nil, nil
 }
 
 // stopTask marks a task's desired status STOPPED. A task that no node has
 // started yet stops at once, since nothing runs that could report it.
-func (w *writer) stopTask(old *Task, reason string) {
-	if old.DesiredStatus == StatusStopped {
+func (w *writer) stopTask(old *structs.Task, reason string) {
+	if old.DesiredStatus == structs.StatusStopped {
 		return
 	}
 	t := *old
-	t.DesiredStatus = StatusStopped
+	t.DesiredStatus = structs.StatusStopped
 	if t.StopReason == "" {
 		t.StopReason = reason
 	}
 	w.insert(tableTasks, &t)
 }
 
-func (w *writer) commitPlan(c *CommitPlan) error {
+func (w *writer) commitPlan(c *CommitPlan) (any, error) {
 	for i := range c.Place {
 		t := c.Place[i]
 		if t.ID == "" || t.Node == "" {
-			return fmt.Errorf("placement %d: task id and node are required", i)
+			return nil, fmt.Errorf("placement %d: task id and node are required", i)
 		}
 		if w.get(tableTasks, t.ID) != nil {
 			continue
@@ -332,17 +346,24 @@ func (w *writer) commitPlan(c *CommitPlan) error {
 		w.insert(tableTasks, &t)
 	}
 	for _, s := range c.Stop {
-		if old, ok := w.get(tableTasks, s.ID).(*Task); ok {
+		if old, ok := w.get(tableTasks, s.ID).(*structs.Task); ok {
 			w.stopTask(old, s.Reason)
 		}
 	}
-	return nil
+	for _, o := range c.Outcomes {
+		if old, ok := w.get(tableServices, o.Service).(*structs.Service); ok {
+			svc := *old
+			svc.PlacementFailure = o.Failure
+			w.insert(tableServices, &svc)
+		}
+	}
+	return nil, nil
 }
 
-func (w *writer) updateTaskStatus(c *UpdateTaskStatus) error {
+func (w *writer) updateTaskStatus(c *UpdateTaskStatus) (any, error) {
 	for i := range c.Updates {
 		u := &c.Updates[i]
-		old, ok := w.get(tableTasks, u.ID).(*Task)
+		old, ok := w.get(tableTasks, u.ID).(*structs.Task)
 		// A report from a node the task no longer belongs to, or about a
 		// task that already stopped, is stale: stopped is final.
 		if !ok || old.Node != u.Node || old.Terminal() {
@@ -351,14 +372,14 @@ func (w *writer) updateTaskStatus(c *UpdateTaskStatus) error {
 		t := *old
 		t.LastStatus = u.LastStatus
 		t.Containers = u.Containers
-		if u.LastStatus == StatusRunning && t.StartedAt == 0 {
+		if u.LastStatus == structs.StatusRunning && t.StartedAt == 0 {
 			t.StartedAt = u.At
 		}
-		if u.LastStatus == StatusStopped {
+		if u.LastStatus == structs.StatusStopped {
 			// A task that stops while still wanted has failed; the
 			// leader backs off before replacing failed tasks.
-			t.Failed = t.DesiredStatus == StatusRunning
-			t.DesiredStatus = StatusStopped
+			t.Failed = t.DesiredStatus == structs.StatusRunning
+			t.DesiredStatus = structs.StatusStopped
 			t.StoppedAt = u.At
 			if t.StopReason == "" {
 				t.StopReason = u.StopReason
@@ -366,26 +387,26 @@ func (w *writer) updateTaskStatus(c *UpdateTaskStatus) error {
 		}
 		w.insert(tableTasks, &t)
 	}
-	return nil
+	return nil, nil
 }
 
-func (w *writer) deleteTasks(c *DeleteTasks) error {
+func (w *writer) deleteTasks(c *DeleteTasks) (any, error) {
 	for _, id := range c.IDs {
-		if t, ok := w.get(tableTasks, id).(*Task); ok && t.Terminal() {
+		if t, ok := w.get(tableTasks, id).(*structs.Task); ok && t.Terminal() {
 			if err := w.txn.Delete(tableTasks, t); err != nil {
 				panic(fmt.Sprintf("fsm: delete task: %v", err))
 			}
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // snapshotData is the on-disk form of a snapshot.
 type snapshotData struct {
-	Nodes    []*Node           `json:"nodes"`
-	TaskDefs []*TaskDefinition `json:"taskDefinitions"`
-	Services []*Service        `json:"services"`
-	Tasks    []*Task           `json:"tasks"`
+	Nodes    []*structs.Node           `json:"nodes"`
+	TaskDefs []*structs.TaskDefinition `json:"taskDefinitions"`
+	Services []*structs.Service        `json:"services"`
+	Tasks    []*structs.Task           `json:"tasks"`
 }
 
 // Snapshot implements raft.FSM. The view is taken here, on the FSM's

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/skiff-run/skiff/structs"
 )
 
 type sink struct {
@@ -40,29 +42,29 @@ func TestApplyReturnsTaskDefinitionRef(t *testing.T) {
 	if got := apply(t, f, 2, CmdRegisterTaskDefinition, RegisterTaskDefinition{TaskDefinition: *webDef("a:1")}); got != "web:1" {
 		t.Fatalf("identical register: %v", got)
 	}
-	if got := apply(t, f, 3, CmdApplyService, ApplyService{Service: Service{Name: "web"}, TaskDefinition: webDef("a:2")}); got != "web:2" {
+	if got := apply(t, f, 3, CmdApplyService, ApplyService{Service: structs.Service{Name: "web"}, TaskDefinition: webDef("a:2")}); got != "web:2" {
 		t.Fatalf("apply service: %v", got)
 	}
 }
 
-func webDef(image string) *TaskDefinition {
-	return &TaskDefinition{Family: "web", ContainerDefinitions: []ContainerDefinition{{Name: "app", Image: image, CPU: 64, Memory: 32}}}
+func webDef(image string) *structs.TaskDefinition {
+	return &structs.TaskDefinition{Family: "web", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: image, CPU: 64, Memory: 32}}}
 }
 
 func TestApplyServiceRegistersRevisions(t *testing.T) {
 	f := New()
-	mustApply(t, f, 1, CmdApplyService, ApplyService{Service: Service{Name: "web", DesiredCount: 2}, TaskDefinition: webDef("a:1"), At: 10})
+	mustApply(t, f, 1, CmdApplyService, ApplyService{Service: structs.Service{Name: "web", DesiredCount: 2}, TaskDefinition: webDef("a:1"), At: 10})
 	s := f.State()
 	if got := s.Service("web"); got == nil || got.TaskDefinition != "web:1" || got.CreatedAt != 10 {
 		t.Fatalf("service after first apply: %+v", got)
 	}
 	// The same definition again reuses revision 1.
-	mustApply(t, f, 2, CmdApplyService, ApplyService{Service: Service{Name: "web", DesiredCount: 3}, TaskDefinition: webDef("a:1"), At: 20})
+	mustApply(t, f, 2, CmdApplyService, ApplyService{Service: structs.Service{Name: "web", DesiredCount: 3}, TaskDefinition: webDef("a:1"), At: 20})
 	if got := f.State().Service("web"); got.TaskDefinition != "web:1" || got.DesiredCount != 3 || got.CreatedAt != 10 || got.UpdatedAt != 20 {
 		t.Fatalf("service after identical apply: %+v", got)
 	}
 	// A changed definition becomes revision 2.
-	mustApply(t, f, 3, CmdApplyService, ApplyService{Service: Service{Name: "web", DesiredCount: 3}, TaskDefinition: webDef("a:2"), At: 30})
+	mustApply(t, f, 3, CmdApplyService, ApplyService{Service: structs.Service{Name: "web", DesiredCount: 3}, TaskDefinition: webDef("a:2"), At: 30})
 	s = f.State()
 	if got := s.Service("web"); got.TaskDefinition != "web:2" {
 		t.Fatalf("want web:2, got %s", got.TaskDefinition)
@@ -80,8 +82,8 @@ func TestApplyServiceRegistersRevisions(t *testing.T) {
 
 func TestApplyServiceUnknownDefinitionChangesNothing(t *testing.T) {
 	f := New()
-	res := apply(t, f, 1, CmdApplyService, ApplyService{Service: Service{Name: "web", TaskDefinition: "web:7"}})
-	if err, ok := res.(error); !ok || !errors.Is(err, ErrNotFound) {
+	res := apply(t, f, 1, CmdApplyService, ApplyService{Service: structs.Service{Name: "web", TaskDefinition: "web:7"}})
+	if err, ok := res.(error); !ok || !errors.Is(err, structs.ErrNotFound) {
 		t.Fatalf("want not found, got %v", res)
 	}
 	if f.State().Service("web") != nil {
@@ -91,11 +93,11 @@ func TestApplyServiceUnknownDefinitionChangesNothing(t *testing.T) {
 
 func TestTaskLifecycle(t *testing.T) {
 	f := New()
-	mustApply(t, f, 1, CmdRegisterNode, RegisterNode{Node: Node{ID: "n1", Name: "one", CPU: 1024, MemoryMiB: 1024}, At: 1})
-	mustApply(t, f, 2, CmdApplyService, ApplyService{Service: Service{Name: "web", DesiredCount: 2}, TaskDefinition: webDef("a:1")})
-	mustApply(t, f, 3, CmdCommitPlan, CommitPlan{At: 5, Place: []Task{
-		{ID: "t1", Service: "web", TaskDefinition: "web:1", Node: "n1", DesiredStatus: StatusRunning, LastStatus: StatusPending},
-		{ID: "t2", Service: "web", TaskDefinition: "web:1", Node: "n1", DesiredStatus: StatusRunning, LastStatus: StatusPending},
+	mustApply(t, f, 1, CmdRegisterNode, RegisterNode{Node: structs.Node{ID: "n1", Name: "one", CPU: 1024, MemoryMiB: 1024}, At: 1})
+	mustApply(t, f, 2, CmdApplyService, ApplyService{Service: structs.Service{Name: "web", DesiredCount: 2}, TaskDefinition: webDef("a:1")})
+	mustApply(t, f, 3, CmdCommitPlan, CommitPlan{At: 5, Place: []structs.Task{
+		{ID: "t1", Service: "web", TaskDefinition: "web:1", Node: "n1", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending},
+		{ID: "t2", Service: "web", TaskDefinition: "web:1", Node: "n1", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending},
 	}})
 	s := f.State()
 	if n := len(s.TasksByNode("n1")); n != 2 {
@@ -105,29 +107,29 @@ func TestTaskLifecycle(t *testing.T) {
 		t.Fatalf("tasks of web: %d", n)
 	}
 	mustApply(t, f, 4, CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{
-		{ID: "t1", Node: "n1", LastStatus: StatusRunning, At: 7},
-		{ID: "t2", Node: "other", LastStatus: StatusRunning, At: 7}, // stale: wrong node
+		{ID: "t1", Node: "n1", LastStatus: structs.StatusRunning, At: 7},
+		{ID: "t2", Node: "other", LastStatus: structs.StatusRunning, At: 7}, // stale: wrong node
 	}})
 	s = f.State()
-	if t1 := s.Task("t1"); t1.LastStatus != StatusRunning || t1.StartedAt != 7 || t1.CreatedAt != 5 {
+	if t1 := s.Task("t1"); t1.LastStatus != structs.StatusRunning || t1.StartedAt != 7 || t1.CreatedAt != 5 {
 		t.Fatalf("t1: %+v", t1)
 	}
-	if t2 := s.Task("t2"); t2.LastStatus != StatusPending {
+	if t2 := s.Task("t2"); t2.LastStatus != structs.StatusPending {
 		t.Fatalf("report from another node was applied: %+v", t2)
 	}
 	// A placement with an existing id never overwrites the task.
-	mustApply(t, f, 5, CmdCommitPlan, CommitPlan{Place: []Task{{ID: "t1", Node: "n9", LastStatus: StatusPending}}, Stop: []TaskStop{{ID: "t2", Reason: "scaled down"}}})
+	mustApply(t, f, 5, CmdCommitPlan, CommitPlan{Place: []structs.Task{{ID: "t1", Node: "n9", LastStatus: structs.StatusPending}}, Stop: []TaskStop{{ID: "t2", Reason: "scaled down"}}})
 	s = f.State()
 	if s.Task("t1").Node != "n1" {
 		t.Fatal("placement overwrote an existing task")
 	}
-	if t2 := s.Task("t2"); t2.DesiredStatus != StatusStopped || t2.StopReason != "scaled down" {
+	if t2 := s.Task("t2"); t2.DesiredStatus != structs.StatusStopped || t2.StopReason != "scaled down" {
 		t.Fatalf("t2: %+v", t2)
 	}
-	mustApply(t, f, 6, CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t2", Node: "n1", LastStatus: StatusStopped, At: 9}}})
+	mustApply(t, f, 6, CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t2", Node: "n1", LastStatus: structs.StatusStopped, At: 9}}})
 	// Stopped is final: a late RUNNING report is ignored.
-	mustApply(t, f, 7, CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t2", Node: "n1", LastStatus: StatusRunning, At: 10}}})
-	if t2 := f.State().Task("t2"); t2.LastStatus != StatusStopped || t2.StoppedAt != 9 {
+	mustApply(t, f, 7, CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t2", Node: "n1", LastStatus: structs.StatusRunning, At: 10}}})
+	if t2 := f.State().Task("t2"); t2.LastStatus != structs.StatusStopped || t2.StoppedAt != 9 {
 		t.Fatalf("t2 after late report: %+v", t2)
 	}
 	// Only stopped tasks are garbage collected.
@@ -138,7 +140,7 @@ func TestTaskLifecycle(t *testing.T) {
 	}
 	mustApply(t, f, 9, CmdDeleteService, DeleteService{Name: "web", Reason: "service deleted"})
 	s = f.State()
-	if s.Service("web") != nil || s.Task("t1").DesiredStatus != StatusStopped {
+	if s.Service("web") != nil || s.Task("t1").DesiredStatus != structs.StatusStopped {
 		t.Fatalf("delete service left %+v %+v", s.Service("web"), s.Task("t1"))
 	}
 }
@@ -146,7 +148,7 @@ func TestTaskLifecycle(t *testing.T) {
 func TestWatchFiresOnApply(t *testing.T) {
 	f := New()
 	ch := f.Watch()
-	mustApply(t, f, 1, CmdRegisterNode, RegisterNode{Node: Node{ID: "n1"}})
+	mustApply(t, f, 1, CmdRegisterNode, RegisterNode{Node: structs.Node{ID: "n1"}})
 	select {
 	case <-ch:
 	default:
@@ -156,9 +158,9 @@ func TestWatchFiresOnApply(t *testing.T) {
 
 func TestSnapshotRoundTrip(t *testing.T) {
 	f := New()
-	mustApply(t, f, 1, CmdRegisterNode, RegisterNode{Node: Node{ID: "n1", Name: "one", Attributes: map[string]string{"zone": "a"}}})
-	mustApply(t, f, 2, CmdApplyService, ApplyService{Service: Service{Name: "web", DesiredCount: 1}, TaskDefinition: webDef("a:1")})
-	mustApply(t, f, 3, CmdCommitPlan, CommitPlan{Place: []Task{{ID: "t1", Service: "web", TaskDefinition: "web:1", Node: "n1", DesiredStatus: StatusRunning, LastStatus: StatusPending, HostPorts: []int{20000}}}})
+	mustApply(t, f, 1, CmdRegisterNode, RegisterNode{Node: structs.Node{ID: "n1", Name: "one", Attributes: map[string]string{"zone": "a"}}})
+	mustApply(t, f, 2, CmdApplyService, ApplyService{Service: structs.Service{Name: "web", DesiredCount: 1}, TaskDefinition: webDef("a:1")})
+	mustApply(t, f, 3, CmdCommitPlan, CommitPlan{Place: []structs.Task{{ID: "t1", Service: "web", TaskDefinition: "web:1", Node: "n1", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending, HostPorts: []int{20000}}}})
 	snap, err := f.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -196,29 +198,29 @@ func TestCorruptEntryPanics(t *testing.T) {
 
 func TestNodeDownLosesTasks(t *testing.T) {
 	f := New()
-	mustApply(t, f, 1, CmdRegisterNode, RegisterNode{Node: Node{ID: "n1"}})
-	mustApply(t, f, 2, CmdCommitPlan, CommitPlan{Place: []Task{
-		{ID: "t1", Node: "n1", DesiredStatus: StatusRunning, LastStatus: StatusRunning},
-		{ID: "t2", Node: "n1", DesiredStatus: StatusStopped, LastStatus: StatusStopped},
+	mustApply(t, f, 1, CmdRegisterNode, RegisterNode{Node: structs.Node{ID: "n1"}})
+	mustApply(t, f, 2, CmdCommitPlan, CommitPlan{Place: []structs.Task{
+		{ID: "t1", Node: "n1", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusRunning},
+		{ID: "t2", Node: "n1", DesiredStatus: structs.StatusStopped, LastStatus: structs.StatusStopped},
 	}})
-	mustApply(t, f, 3, CmdSetNodeStatus, SetNodeStatus{ID: "n1", Status: NodeDown, Reason: "node n1 is down", At: 9})
+	mustApply(t, f, 3, CmdSetNodeStatus, SetNodeStatus{ID: "n1", Status: structs.NodeDown, Reason: "node n1 is down", At: 9})
 	s := f.State()
-	if n := s.Node("n1"); n.Status != NodeDown || n.Eligibility != EligibilityEligible {
+	if n := s.Node("n1"); n.Status != structs.NodeDown || n.Eligibility != structs.EligibilityEligible {
 		t.Fatalf("node %+v", n)
 	}
-	if t1 := s.Task("t1"); t1.LastStatus != StatusLost || t1.DesiredStatus != StatusStopped || t1.StopReason != "node n1 is down" || t1.Active() {
+	if t1 := s.Task("t1"); t1.LastStatus != structs.StatusLost || t1.DesiredStatus != structs.StatusStopped || t1.StopReason != "node n1 is down" || t1.Active() {
 		t.Fatalf("t1 %+v", t1)
 	}
-	if t2 := s.Task("t2"); t2.LastStatus != StatusStopped {
+	if t2 := s.Task("t2"); t2.LastStatus != structs.StatusStopped {
 		t.Fatalf("a stopped task was lost: %+v", t2)
 	}
 	// A report from the returning node does not revive a lost task.
-	mustApply(t, f, 4, CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t1", Node: "n1", LastStatus: StatusRunning}}})
-	if f.State().Task("t1").LastStatus != StatusLost {
+	mustApply(t, f, 4, CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t1", Node: "n1", LastStatus: structs.StatusRunning}}})
+	if f.State().Task("t1").LastStatus != structs.StatusLost {
 		t.Fatal("lost task revived")
 	}
-	mustApply(t, f, 5, CmdSetNodeStatus, SetNodeStatus{ID: "n1", Status: NodeReady, Eligibility: EligibilityIneligible})
-	if n := f.State().Node("n1"); n.Status != NodeReady || n.Eligibility != EligibilityIneligible {
+	mustApply(t, f, 5, CmdSetNodeStatus, SetNodeStatus{ID: "n1", Status: structs.NodeReady, Eligibility: structs.EligibilityIneligible})
+	if n := f.State().Node("n1"); n.Status != structs.NodeReady || n.Eligibility != structs.EligibilityIneligible {
 		t.Fatalf("node %+v", n)
 	}
 	if _, ok := apply(t, f, 6, CmdSetNodeStatus, SetNodeStatus{ID: "n1", Status: "sleepy"}).(error); !ok {

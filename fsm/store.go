@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/skiff-run/skiff/structs"
 )
 
 const (
@@ -77,38 +79,42 @@ func first[T any](obj any, err error) *T {
 }
 
 // Nodes returns every node, ordered by id.
-func (s *State) Nodes() []*Node { return collect[Node](s.txn.Get(tableNodes, "id")) }
+func (s *State) Nodes() []*structs.Node { return collect[structs.Node](s.txn.Get(tableNodes, "id")) }
 
 // Node returns one node or nil.
-func (s *State) Node(id string) *Node { return first[Node](s.txn.First(tableNodes, "id", id)) }
+func (s *State) Node(id string) *structs.Node {
+	return first[structs.Node](s.txn.First(tableNodes, "id", id))
+}
 
 // Services returns every service, ordered by name.
-func (s *State) Services() []*Service { return collect[Service](s.txn.Get(tableServices, "id")) }
+func (s *State) Services() []*structs.Service {
+	return collect[structs.Service](s.txn.Get(tableServices, "id"))
+}
 
 // Service returns one service or nil.
-func (s *State) Service(name string) *Service {
-	return first[Service](s.txn.First(tableServices, "id", name))
+func (s *State) Service(name string) *structs.Service {
+	return first[structs.Service](s.txn.First(tableServices, "id", name))
 }
 
 // TaskDefinitions returns every registered revision, ordered by family and
 // revision.
-func (s *State) TaskDefinitions() []*TaskDefinition {
-	return collect[TaskDefinition](s.txn.Get(tableTaskDefs, "id"))
+func (s *State) TaskDefinitions() []*structs.TaskDefinition {
+	return collect[structs.TaskDefinition](s.txn.Get(tableTaskDefs, "id"))
 }
 
 // TaskDefinition looks up "family:revision"; nil when unknown.
-func (s *State) TaskDefinition(ref string) *TaskDefinition {
-	family, rev, err := ParseTaskDefRef(ref)
+func (s *State) TaskDefinition(ref string) *structs.TaskDefinition {
+	family, rev, err := structs.ParseTaskDefRef(ref)
 	if err != nil {
 		return nil
 	}
-	return first[TaskDefinition](s.txn.First(tableTaskDefs, "id", family, rev))
+	return first[structs.TaskDefinition](s.txn.First(tableTaskDefs, "id", family, rev))
 }
 
 // LatestTaskDefinition returns the family's newest revision, or nil.
-func (s *State) LatestTaskDefinition(family string) *TaskDefinition {
-	var latest *TaskDefinition
-	for _, td := range collect[TaskDefinition](s.txn.Get(tableTaskDefs, "family", family)) {
+func (s *State) LatestTaskDefinition(family string) *structs.TaskDefinition {
+	var latest *structs.TaskDefinition
+	for _, td := range collect[structs.TaskDefinition](s.txn.Get(tableTaskDefs, "family", family)) {
 		if latest == nil || td.Revision > latest.Revision {
 			latest = td
 		}
@@ -117,17 +123,19 @@ func (s *State) LatestTaskDefinition(family string) *TaskDefinition {
 }
 
 // Tasks returns every task, ordered by id.
-func (s *State) Tasks() []*Task { return collect[Task](s.txn.Get(tableTasks, "id")) }
+func (s *State) Tasks() []*structs.Task { return collect[structs.Task](s.txn.Get(tableTasks, "id")) }
 
 // Task returns one task or nil.
-func (s *State) Task(id string) *Task { return first[Task](s.txn.First(tableTasks, "id", id)) }
+func (s *State) Task(id string) *structs.Task {
+	return first[structs.Task](s.txn.First(tableTasks, "id", id))
+}
 
 // TasksByNode returns the tasks placed on a node, ordered by id.
-func (s *State) TasksByNode(node string) []*Task {
-	return collect[Task](s.txn.Get(tableTasks, "node", node))
+func (s *State) TasksByNode(node string) []*structs.Task {
+	return collect[structs.Task](s.txn.Get(tableTasks, "node", node))
 }
 
 // TasksByService returns a service's tasks, ordered by id.
-func (s *State) TasksByService(service string) []*Task {
-	return collect[Task](s.txn.Get(tableTasks, "service", service))
+func (s *State) TasksByService(service string) []*structs.Task {
+	return collect[structs.Task](s.txn.Get(tableTasks, "service", service))
 }

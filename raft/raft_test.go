@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/structs"
 )
 
 func freeAddr(t testing.TB) string {
@@ -45,7 +46,7 @@ func mustEncode(t testing.TB, ct fsm.CommandType, body any) []byte {
 func TestRestartResumesState(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
 	n := openLeader(t, dir, addr)
-	if _, err := n.Apply(mustEncode(t, fsm.CmdRegisterNode, fsm.RegisterNode{Node: fsm.Node{ID: "n1", Name: "one"}}), time.Second); err != nil {
+	if _, err := n.Apply(mustEncode(t, fsm.CmdRegisterNode, fsm.RegisterNode{Node: structs.Node{ID: "n1", Name: "one"}}), time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// A refused command comes back as the FSM's error.
@@ -75,9 +76,9 @@ func BenchmarkCommitTaskUpdates(b *testing.B) {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			n := openLeader(b, b.TempDir(), freeAddr(b))
 			defer n.Close()
-			tasks := make([]fsm.Task, batch)
+			tasks := make([]structs.Task, batch)
 			for i := range tasks {
-				tasks[i] = fsm.Task{ID: fmt.Sprintf("task-%06d", i), Service: "web", TaskDefinition: "web:1", Node: "n1", DesiredStatus: fsm.StatusRunning, LastStatus: fsm.StatusPending}
+				tasks[i] = structs.Task{ID: fmt.Sprintf("task-%06d", i), Service: "web", TaskDefinition: "web:1", Node: "n1", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending}
 			}
 			if _, err := n.Apply(mustEncode(b, fsm.CmdCommitPlan, fsm.CommitPlan{Place: tasks}), 10*time.Second); err != nil {
 				b.Fatal(err)
@@ -86,8 +87,8 @@ func BenchmarkCommitTaskUpdates(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				ups := make([]fsm.TaskStatusUpdate, batch)
 				for j := range ups {
-					ups[j] = fsm.TaskStatusUpdate{ID: tasks[j].ID, Node: "n1", LastStatus: fsm.StatusRunning, At: int64(i),
-						Containers: []fsm.ContainerState{{Name: "app", Status: "running"}}}
+					ups[j] = fsm.TaskStatusUpdate{ID: tasks[j].ID, Node: "n1", LastStatus: structs.StatusRunning, At: int64(i),
+						Containers: []structs.ContainerState{{Name: "app", Status: "running"}}}
 				}
 				if _, err := n.Apply(mustEncode(b, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: ups}), 10*time.Second); err != nil {
 					b.Fatal(err)

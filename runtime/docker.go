@@ -18,7 +18,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 
-	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // Docker runs tasks on a Docker Engine.
@@ -82,7 +82,7 @@ func (d *Docker) ensureImage(ctx context.Context, ref string) error {
 
 // Start implements Runtime.
 func (d *Docker) Start(ctx context.Context, spec TaskSpec) error {
-	order, err := StartOrder(spec.Def)
+	order, err := structs.StartOrder(spec.Def)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func (d *Docker) Start(ctx context.Context, spec TaskSpec) error {
 
 // portsFor picks a container's host ports out of the task's flat list,
 // which follows the order of the definition's port mappings.
-func portsFor(def *fsm.TaskDefinition, name string, hostPorts []int) []int {
+func portsFor(def *structs.TaskDefinition, name string, hostPorts []int) []int {
 	i := 0
 	for _, cd := range def.ContainerDefinitions {
 		n := len(cd.PortMappings)
@@ -140,7 +140,7 @@ func portsFor(def *fsm.TaskDefinition, name string, hostPorts []int) []int {
 	return nil
 }
 
-func containerConfig(spec TaskSpec, cd *fsm.ContainerDefinition, base map[string]string, netName string, hostPorts []int) (*container.Config, *container.HostConfig, *network.NetworkingConfig, error) {
+func containerConfig(spec TaskSpec, cd *structs.ContainerDefinition, base map[string]string, netName string, hostPorts []int) (*container.Config, *container.HostConfig, *network.NetworkingConfig, error) {
 	labels := map[string]string{}
 	for k, v := range cd.DockerLabels {
 		labels[k] = v
@@ -210,7 +210,7 @@ func containerConfig(spec TaskSpec, cd *fsm.ContainerDefinition, base map[string
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
 
 // waitDependencies blocks until every dependsOn condition of cd holds.
-func (d *Docker) waitDependencies(ctx context.Context, spec TaskSpec, cd *fsm.ContainerDefinition) error {
+func (d *Docker) waitDependencies(ctx context.Context, spec TaskSpec, cd *structs.ContainerDefinition) error {
 	for _, dep := range cd.DependsOn {
 		if dep.Condition == "" || dep.Condition == "START" {
 			continue
@@ -328,7 +328,7 @@ func (d *Docker) List(ctx context.Context, node string) ([]Observed, error) {
 			byTask[id] = o
 			order = append(order, id)
 		}
-		cs := fsm.ContainerState{Name: c.Labels[LabelContainer], DockerID: shortID(c.ID), Health: healthOf(c.Status)}
+		cs := structs.ContainerState{Name: c.Labels[LabelContainer], DockerID: shortID(c.ID), Health: healthOf(c.Status)}
 		switch c.State {
 		case container.StateRunning, container.StatePaused, container.StateRestarting:
 			cs.Status = StateRunning

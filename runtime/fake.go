@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // Fake is an in-memory Runtime for tests and simulated nodes. Containers
@@ -25,7 +25,7 @@ type Fake struct {
 type fakeTask struct {
 	node       string
 	service    string
-	containers []fsm.ContainerState
+	containers []structs.ContainerState
 }
 
 // NewFake returns an empty fake engine.
@@ -57,7 +57,7 @@ func (f *Fake) notify() {
 
 // Start implements Runtime.
 func (f *Fake) Start(_ context.Context, spec TaskSpec) error {
-	order, err := StartOrder(spec.Def)
+	order, err := structs.StartOrder(spec.Def)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (f *Fake) Start(_ context.Context, spec TaskSpec) error {
 	}
 	ft := &fakeTask{node: spec.Node, service: spec.Task.Service}
 	for _, cd := range order {
-		ft.containers = append(ft.containers, fsm.ContainerState{Name: cd.Name, Status: StateRunning, DockerID: "fake-" + spec.Task.ID + "-" + cd.Name})
+		ft.containers = append(ft.containers, structs.ContainerState{Name: cd.Name, Status: StateRunning, DockerID: "fake-" + spec.Task.ID + "-" + cd.Name})
 	}
 	f.tasks[spec.Task.ID] = ft
 	f.starts++
@@ -143,7 +143,7 @@ func (f *Fake) List(_ context.Context, node string) ([]Observed, error) {
 	var out []Observed
 	for id, ft := range f.tasks {
 		if ft.node == node {
-			out = append(out, Observed{TaskID: id, Service: ft.service, Containers: append([]fsm.ContainerState(nil), ft.containers...)})
+			out = append(out, Observed{TaskID: id, Service: ft.service, Containers: append([]structs.ContainerState(nil), ft.containers...)})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].TaskID < out[j].TaskID })

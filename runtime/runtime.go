@@ -7,10 +7,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
-	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // Labels every skiff container carries, so that an agent can rebuild its
@@ -31,8 +30,8 @@ const (
 
 // TaskSpec is everything needed to start one task.
 type TaskSpec struct {
-	Task *fsm.Task
-	Def  *fsm.TaskDefinition
+	Task *structs.Task
+	Def  *structs.TaskDefinition
 	Node string
 }
 
@@ -40,7 +39,7 @@ type TaskSpec struct {
 type Observed struct {
 	TaskID     string
 	Service    string
-	Containers []fsm.ContainerState
+	Containers []structs.ContainerState
 }
 
 // Runtime drives one container engine. Implementations are safe for
@@ -72,8 +71,8 @@ type Notifier interface {
 // TaskStatus derives a task's status from its containers: STOPPED with a
 // reason once an essential container exited or became unhealthy, RUNNING
 // once every essential container runs, else PENDING.
-func TaskStatus(def *fsm.TaskDefinition, cs []fsm.ContainerState) (status, reason string) {
-	byName := make(map[string]*fsm.ContainerState, len(cs))
+func TaskStatus(def *structs.TaskDefinition, cs []structs.ContainerState) (status, reason string) {
+	byName := make(map[string]*structs.ContainerState, len(cs))
 	for i := range cs {
 		byName[cs[i].Name] = &cs[i]
 	}
@@ -92,17 +91,17 @@ func TaskStatus(def *fsm.TaskDefinition, cs []fsm.ContainerState) (status, reaso
 			if c.ExitCode != nil {
 				code = *c.ExitCode
 			}
-			return fsm.StatusStopped, fmt.Sprintf("essential container %s exited with code %d", cd.Name, code)
+			return structs.StatusStopped, fmt.Sprintf("essential container %s exited with code %d", cd.Name, code)
 		case c.Health == "unhealthy":
-			return fsm.StatusStopped, fmt.Sprintf("essential container %s is unhealthy", cd.Name)
+			return structs.StatusStopped, fmt.Sprintf("essential container %s is unhealthy", cd.Name)
 		case c.Status != StateRunning:
 			running = false
 		}
 	}
 	if running {
-		return fsm.StatusRunning, ""
+		return structs.StatusRunning, ""
 	}
-	return fsm.StatusPending, ""
+	return structs.StatusPending, ""
 }
 
 // ContainerName is the engine-wide name of a task's container. Engines
@@ -113,55 +112,3 @@ func ContainerName(taskID, container string) string { return "skiff-" + taskID +
 // NetworkName is the name of the private bridge network of a task with
 // several containers.
 func NetworkName(taskID string) string { return "skiff-" + taskID }
-
-// StartOrder sorts containers so that each comes after those it depends on
-// or links to. The definition is validated to be acyclic before it is
-// accepted, so a cycle here is reported, not resolved.
-func StartOrder(def *fsm.TaskDefinition) ([]*fsm.ContainerDefinition, error) {
-	index := map[string]*fsm.ContainerDefinition{}
-	for i := range def.ContainerDefinitions {
-		index[def.ContainerDefinitions[i].Name] = &def.ContainerDefinitions[i]
-	}
-	var out []*fsm.ContainerDefinition
-	state := map[string]int{} // 1 visiting, 2 done
-	var visit func(cd *fsm.ContainerDefinition) error
-	visit = func(cd *fsm.ContainerDefinition) error {
-		switch state[cd.Name] {
-		case 1:
-			return fmt.Errorf("containers depend on each other in a cycle through %s", cd.Name)
-		case 2:
-			return nil
-		}
-		state[cd.Name] = 1
-		for _, d := range Dependencies(cd) {
-			if dep := index[d]; dep != nil {
-				if err := visit(dep); err != nil {
-					return err
-				}
-			}
-		}
-		state[cd.Name] = 2
-		out = append(out, cd)
-		return nil
-	}
-	for i := range def.ContainerDefinitions {
-		if err := visit(&def.ContainerDefinitions[i]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// Dependencies lists the containers cd must start after: its dependsOn
-// entries and the targets of its links ("name" or "name:alias").
-func Dependencies(cd *fsm.ContainerDefinition) []string {
-	var out []string
-	for _, d := range cd.DependsOn {
-		out = append(out, d.ContainerName)
-	}
-	for _, l := range cd.Links {
-		name, _, _ := strings.Cut(l, ":")
-		out = append(out, name)
-	}
-	return out
-}

@@ -5,26 +5,26 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/structs"
 )
 
 func no() *bool { f := false; return &f }
 
 func TestTaskStatus(t *testing.T) {
-	def := &fsm.TaskDefinition{Family: "f", Revision: 1, ContainerDefinitions: []fsm.ContainerDefinition{
+	def := &structs.TaskDefinition{Family: "f", Revision: 1, ContainerDefinitions: []structs.ContainerDefinition{
 		{Name: "app"}, {Name: "sidecar", Essential: no()},
 	}}
 	code := func(n int) *int { return &n }
 	cases := []struct {
-		cs        []fsm.ContainerState
+		cs        []structs.ContainerState
 		want, why string
 	}{
-		{nil, fsm.StatusPending, ""},
-		{[]fsm.ContainerState{{Name: "app", Status: StateCreated}}, fsm.StatusPending, ""},
-		{[]fsm.ContainerState{{Name: "app", Status: StateRunning}}, fsm.StatusRunning, ""},
-		{[]fsm.ContainerState{{Name: "app", Status: StateRunning}, {Name: "sidecar", Status: StateExited, ExitCode: code(1)}}, fsm.StatusRunning, ""},
-		{[]fsm.ContainerState{{Name: "app", Status: StateExited, ExitCode: code(3)}}, fsm.StatusStopped, "essential container app exited with code 3"},
-		{[]fsm.ContainerState{{Name: "app", Status: StateRunning, Health: "unhealthy"}}, fsm.StatusStopped, "essential container app is unhealthy"},
+		{nil, structs.StatusPending, ""},
+		{[]structs.ContainerState{{Name: "app", Status: StateCreated}}, structs.StatusPending, ""},
+		{[]structs.ContainerState{{Name: "app", Status: StateRunning}}, structs.StatusRunning, ""},
+		{[]structs.ContainerState{{Name: "app", Status: StateRunning}, {Name: "sidecar", Status: StateExited, ExitCode: code(1)}}, structs.StatusRunning, ""},
+		{[]structs.ContainerState{{Name: "app", Status: StateExited, ExitCode: code(3)}}, structs.StatusStopped, "essential container app exited with code 3"},
+		{[]structs.ContainerState{{Name: "app", Status: StateRunning, Health: "unhealthy"}}, structs.StatusStopped, "essential container app is unhealthy"},
 	}
 	for i, c := range cases {
 		got, why := TaskStatus(def, c.cs)
@@ -35,12 +35,12 @@ func TestTaskStatus(t *testing.T) {
 }
 
 func TestStartOrder(t *testing.T) {
-	def := &fsm.TaskDefinition{ContainerDefinitions: []fsm.ContainerDefinition{
-		{Name: "web", DependsOn: []fsm.ContainerDependency{{ContainerName: "db", Condition: "HEALTHY"}}, Links: []string{"cache:redis"}},
+	def := &structs.TaskDefinition{ContainerDefinitions: []structs.ContainerDefinition{
+		{Name: "web", DependsOn: []structs.ContainerDependency{{ContainerName: "db", Condition: "HEALTHY"}}, Links: []string{"cache:redis"}},
 		{Name: "cache"},
 		{Name: "db"},
 	}}
-	order, err := StartOrder(def)
+	order, err := structs.StartOrder(def)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,8 +51,8 @@ func TestStartOrder(t *testing.T) {
 	if got := strings.Join(names, ","); got != "db,cache,web" {
 		t.Fatalf("order %s", got)
 	}
-	def.ContainerDefinitions[2].DependsOn = []fsm.ContainerDependency{{ContainerName: "web"}}
-	if _, err := StartOrder(def); err == nil || !strings.Contains(err.Error(), "cycle") {
+	def.ContainerDefinitions[2].DependsOn = []structs.ContainerDependency{{ContainerName: "web"}}
+	if _, err := structs.StartOrder(def); err == nil || !strings.Contains(err.Error(), "cycle") {
 		t.Fatalf("cycle not reported: %v", err)
 	}
 }
@@ -60,8 +60,8 @@ func TestStartOrder(t *testing.T) {
 func TestFakeLifecycle(t *testing.T) {
 	f := NewFake()
 	ctx := context.Background()
-	def := &fsm.TaskDefinition{Family: "f", Revision: 1, ContainerDefinitions: []fsm.ContainerDefinition{{Name: "app", Image: "img"}}}
-	if err := f.Start(ctx, TaskSpec{Task: &fsm.Task{ID: "t1"}, Def: def, Node: "n1"}); err != nil {
+	def := &structs.TaskDefinition{Family: "f", Revision: 1, ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img"}}}
+	if err := f.Start(ctx, TaskSpec{Task: &structs.Task{ID: "t1"}, Def: def, Node: "n1"}); err != nil {
 		t.Fatal(err)
 	}
 	if obs, _ := f.List(ctx, "n2"); len(obs) != 0 {
@@ -69,11 +69,11 @@ func TestFakeLifecycle(t *testing.T) {
 	}
 	f.Exit("t1", "app", 2)
 	obs, _ := f.List(ctx, "n1")
-	if st, why := TaskStatus(def, obs[0].Containers); st != fsm.StatusStopped || !strings.Contains(why, "code 2") {
+	if st, why := TaskStatus(def, obs[0].Containers); st != structs.StatusStopped || !strings.Contains(why, "code 2") {
 		t.Fatalf("after exit: %s %s", st, why)
 	}
 	f.MissingImage("img")
-	if err := f.Start(ctx, TaskSpec{Task: &fsm.Task{ID: "t2"}, Def: def, Node: "n1"}); err == nil || !strings.Contains(err.Error(), "pull failed") {
+	if err := f.Start(ctx, TaskSpec{Task: &structs.Task{ID: "t2"}, Def: def, Node: "n1"}); err == nil || !strings.Contains(err.Error(), "pull failed") {
 		t.Fatalf("missing image: %v", err)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // BenchmarkPlace plans a fresh job of Count tasks onto an empty cluster
@@ -15,12 +15,12 @@ func BenchmarkPlace(b *testing.B) {
 	sizes := []struct{ tasks, nodes int }{{10_000, 100}, {100_000, 1_000}, {100_000, 5_000}, {1_000_000, 5_000}}
 	kinds := []struct {
 		name        string
-		strategy    []fsm.PlacementStrategy
-		constraints []fsm.PlacementConstraint
+		strategy    []structs.PlacementStrategy
+		constraints []structs.PlacementConstraint
 	}{
 		{"binpack", nil, nil},
-		{"spread", []fsm.PlacementStrategy{{Type: "spread", Field: "node"}}, nil},
-		{"binpack+memberOf", nil, []fsm.PlacementConstraint{{Type: "memberOf", Expression: "attribute:zone != z1"}}},
+		{"spread", []structs.PlacementStrategy{{Type: "spread", Field: "node"}}, nil},
+		{"binpack+memberOf", nil, []structs.PlacementConstraint{{Type: "memberOf", Expression: "attribute:zone != z1"}}},
 	}
 	for _, k := range kinds {
 		for _, sz := range sizes {
@@ -42,7 +42,7 @@ func BenchmarkPlace(b *testing.B) {
 					plan := Place(v, Job{Service: fmt.Sprintf("svc-%d", i), TaskDef: td, Count: sz.tasks, Strategy: k.strategy, Constraints: k.constraints})
 					runtime.ReadMemStats(&after)
 					if plan.Failure != nil {
-						b.Fatal(plan.Failure.Reason)
+						b.Fatal(plan.Failure.String())
 					}
 					heap = max(heap, after.TotalAlloc-before.TotalAlloc)
 					nodes := map[string]bool{}

@@ -4,17 +4,16 @@
 package scheduler
 
 import (
-	"fmt"
 	"sort"
-	"strings"
+	"strconv"
 
-	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // View is the read-only state the scheduler needs; *fsm.State satisfies it.
 type View interface {
-	Nodes() []*fsm.Node
-	TasksByNode(node string) []*fsm.Task
+	Nodes() []*structs.Node
+	TasksByNode(node string) []*structs.Task
 }
 
 // Job asks for Count more copies of a task definition.
@@ -22,10 +21,10 @@ type Job struct {
 	// Service is the service the tasks belong to, or empty for one-off
 	// tasks. Spread and distinctInstance count the service's tasks.
 	Service     string
-	TaskDef     *fsm.TaskDefinition
+	TaskDef     *structs.TaskDefinition
 	Count       int
-	Strategy    []fsm.PlacementStrategy
-	Constraints []fsm.PlacementConstraint
+	Strategy    []structs.PlacementStrategy
+	Constraints []structs.PlacementConstraint
 	// Releasing lists tasks that the same plan stops; their resources
 	// count as free.
 	Releasing map[string]bool
@@ -40,21 +39,17 @@ type Placement struct {
 	HostPorts []int
 }
 
-// Failure says why Count tasks could not be placed.
-type Failure struct {
-	Count  int
-	Reason string
-}
-
 // Plan is the scheduler's answer.
 type Plan struct {
 	Placements []Placement
-	Failure    *Failure
+	// Failure explains, with typed reasons, why the rest of the job could
+	// not be placed; nil when every task found a node.
+	Failure *structs.PlacementFailure
 }
 
 // nodeState is one node's remaining capacity during planning.
 type nodeState struct {
-	node      *fsm.Node
+	node      *structs.Node
 	idx       int
 	cpuFree   int64
 	memFree   int64
@@ -81,7 +76,7 @@ func (n *need) isStatic(port int) bool {
 	return false
 }
 
-func needOf(td *fsm.TaskDefinition) need {
+func needOf(td *structs.TaskDefinition) need {
 	n := need{cpu: td.CPU(), mem: td.MemoryMiB()}
 	for _, c := range td.ContainerDefinitions {
 		for _, pm := range c.PortMappings {
@@ -104,18 +99,20 @@ func Place(v View, job Job) Plan {
 	}
 	nodes := v.Nodes()
 	if len(nodes) == 0 {
-		plan.Failure = &Failure{Count: job.Count, Reason: "no nodes are registered"}
+		plan.Failure = &structs.PlacementFailure{Count: job.Count, TaskDefinition: job.TaskDef.Ref(),
+			Reasons: []structs.PlacementReason{{Kind: structs.ReasonNoNodes, Detail: "no nodes are registered"}}}
 		return plan
 	}
 	p, err := newPlanner(v, nodes, job)
 	if err != nil {
-		plan.Failure = &Failure{Count: job.Count, Reason: err.Error()}
+		plan.Failure = &structs.PlacementFailure{Count: job.Count, TaskDefinition: job.TaskDef.Ref(), Nodes: len(nodes),
+			Reasons: []structs.PlacementReason{{Kind: structs.ReasonInvalid, Detail: err.Error()}}}
 		return plan
 	}
 	for placed := 0; placed < job.Count; placed++ {
 		ns := p.pick(placed)
 		if ns == nil {
-			plan.Failure = &Failure{Count: job.Count - placed, Reason: p.explain()}
+			plan.Failure = p.explain(job.Count - placed)
 			break
 		}
 		plan.Placements = append(plan.Placements, p.commit(ns))
@@ -133,7 +130,7 @@ type planner struct {
 	index       *sortedIndex // set when the only strategy is ordered
 }
 
-func newPlanner(v View, nodes []*fsm.Node, job Job) (*planner, error) {
+func newPlanner(v View, nodes []*structs.Node, job Job) (*planner, error) {
 	p := &planner{job: job, need: needOf(job.TaskDef)}
 	var err error
 	if p.filters, err = buildFilters(job.Constraints); err != nil {
@@ -141,7 +138,7 @@ func newPlanner(v View, nodes []*fsm.Node, job Job) (*planner, error) {
 	}
 	strat := job.Strategy
 	if len(strat) == 0 {
-		strat = []fsm.PlacementStrategy{{Type: "binpack", Field: "memory"}}
+		strat = []structs.PlacementStrategy{{Type: "binpack", Field: "memory"}}
 	}
 	if p.strategies, err = buildStrategies(strat, job.Seed); err != nil {
 		return nil, err
@@ -168,7 +165,7 @@ func newPlanner(v View, nodes []*fsm.Node, job Job) (*planner, error) {
 				}
 				ns.ports[hp] = true
 			}
-			if job.Service != "" && t.Service == job.Service && t.DesiredStatus == fsm.StatusRunning {
+			if job.Service != "" && t.Service == job.Service && t.DesiredStatus == structs.StatusRunning {
 				ns.svcTasks++
 			}
 		}
@@ -191,35 +188,39 @@ func newPlanner(v View, nodes []*fsm.Node, job Job) (*planner, error) {
 	return p, nil
 }
 
-// fits runs the filters and the resource checks; it returns "" when the
-// task fits, else the name of the first check that failed.
-func (p *planner) fits(ns *nodeState) string {
-	if ns.node.Status != fsm.NodeReady {
-		return "node is " + ns.node.Status
+// refusal is why one node cannot take the task: a reason kind and its
+// detail. The zero value means the task fits.
+type refusal struct{ kind, detail string }
+
+// fits runs the filters and the resource checks; it returns the zero
+// refusal when the task fits, else the first check that failed.
+func (p *planner) fits(ns *nodeState) refusal {
+	if ns.node.Status != structs.NodeReady {
+		return refusal{structs.ReasonNodeStatus, ns.node.Status}
 	}
-	if ns.node.Eligibility != fsm.EligibilityEligible {
-		return "node is " + ns.node.Eligibility
+	if ns.node.Eligibility != structs.EligibilityEligible {
+		return refusal{structs.ReasonIneligible, ns.node.Eligibility}
 	}
 	for _, f := range p.filters {
 		if !f.ok(ns) {
-			return f.String()
+			return refusal{structs.ReasonConstraint, f.String()}
 		}
 	}
 	if ns.cpuFree < p.need.cpu {
-		return "cpu"
+		return refusal{kind: structs.ReasonCPU}
 	}
 	if ns.memFree < p.need.mem {
-		return "memory"
+		return refusal{kind: structs.ReasonMemory}
 	}
 	for _, hp := range p.need.static {
 		if ns.ports[hp] {
-			return fmt.Sprintf("host port %d in use", hp)
+			return refusal{structs.ReasonHostPort, strconv.Itoa(hp)}
 		}
 	}
 	if p.need.dynamic > 0 && p.freeDynamic(ns) < p.need.dynamic {
-		return "dynamic host ports"
+		return refusal{kind: structs.ReasonDynamicPorts}
 	}
-	return ""
+	return refusal{}
 }
 
 // freeDynamic counts free ports in the node's range, stopping once enough
@@ -237,11 +238,11 @@ func (p *planner) freeDynamic(ns *nodeState) int {
 // pick returns the best node for the next task, or nil.
 func (p *planner) pick(ordinal int) *nodeState {
 	if p.index != nil {
-		return p.index.first(p.need, func(ns *nodeState) bool { return p.fits(ns) == "" })
+		return p.index.first(p.need, func(ns *nodeState) bool { return p.fits(ns) == (refusal{}) })
 	}
 	var best *nodeState
 	for _, ns := range p.nodes {
-		if p.fits(ns) != "" {
+		if p.fits(ns) != (refusal{}) {
 			continue
 		}
 		if best == nil || p.better(ns, best, ordinal) {
@@ -302,12 +303,10 @@ func (p *planner) commit(ns *nodeState) Placement {
 }
 
 // explain tells why no node can take one more task, counting nodes by the
-// first check each failed, e.g. "0 of 3 nodes can run web:1 (cpu 64, memory
-// 512 MiB): 2 lack memory (most free: 256 MiB); 1 excluded by constraint
-// memberOf attribute:zone == a".
-func (p *planner) explain() string {
-	counts := map[string]int{}
-	var order []string
+// first check each failed, most common reason first.
+func (p *planner) explain(count int) *structs.PlacementFailure {
+	counts := map[refusal]int{}
+	var order []refusal
 	var mostMem, mostCPU int64 = -1, -1
 	for _, ns := range p.nodes {
 		why := p.fits(ns)
@@ -315,40 +314,24 @@ func (p *planner) explain() string {
 			order = append(order, why)
 		}
 		counts[why]++
-		if ns.node.Status == fsm.NodeReady && ns.memFree > mostMem {
+		if ns.node.Status == structs.NodeReady && ns.memFree > mostMem {
 			mostMem = ns.memFree
 		}
-		if ns.node.Status == fsm.NodeReady && ns.cpuFree > mostCPU {
+		if ns.node.Status == structs.NodeReady && ns.cpuFree > mostCPU {
 			mostCPU = ns.cpuFree
 		}
 	}
 	sort.SliceStable(order, func(i, j int) bool { return counts[order[i]] > counts[order[j]] })
-	parts := make([]string, 0, len(order))
+	f := &structs.PlacementFailure{Count: count, TaskDefinition: p.job.TaskDef.Ref(), CPU: p.need.cpu, MemoryMiB: p.need.mem, Nodes: len(p.nodes)}
 	for _, why := range order {
-		n := counts[why]
-		noun := plural(n, "node")
-		switch why {
-		case "memory":
-			parts = append(parts, fmt.Sprintf("%d %s lack memory (need %d MiB, most free %d MiB)", n, noun, p.need.mem, mostMem))
-		case "cpu":
-			parts = append(parts, fmt.Sprintf("%d %s lack cpu (need %d units, most free %d)", n, noun, p.need.cpu, mostCPU))
-		case "dynamic host ports":
-			parts = append(parts, fmt.Sprintf("%d %s have no free dynamic host port", n, noun))
-		default:
-			if strings.HasPrefix(why, "node is") || strings.HasPrefix(why, "host port") {
-				parts = append(parts, fmt.Sprintf("%d %s: %s", n, noun, why))
-			} else {
-				parts = append(parts, fmt.Sprintf("%d %s excluded by constraint %s", n, noun, why))
-			}
+		r := structs.PlacementReason{Kind: why.kind, Nodes: counts[why], Detail: why.detail}
+		switch why.kind {
+		case structs.ReasonMemory:
+			r.Need, r.MostFree = p.need.mem, mostMem
+		case structs.ReasonCPU:
+			r.Need, r.MostFree = p.need.cpu, mostCPU
 		}
+		f.Reasons = append(f.Reasons, r)
 	}
-	return fmt.Sprintf("0 of %d %s can run %s (cpu %d, memory %d MiB): %s",
-		len(p.nodes), plural(len(p.nodes), "node"), p.job.TaskDef.Ref(), p.need.cpu, p.need.mem, strings.Join(parts, "; "))
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
+	return f
 }

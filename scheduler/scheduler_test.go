@@ -6,22 +6,24 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // view is an in-memory View for tests.
 type view struct {
-	nodes  []*fsm.Node
-	byNode map[string][]*fsm.Task
+	nodes  []*structs.Node
+	byNode map[string][]*structs.Task
 }
 
-func (v *view) Nodes() []*fsm.Node                { return v.nodes }
-func (v *view) TasksByNode(id string) []*fsm.Task { return v.byNode[id] }
+func (v *view) Nodes() []*structs.Node                { return v.nodes }
+func (v *view) TasksByNode(id string) []*structs.Task { return v.byNode[id] }
 
-func newView(nodes ...*fsm.Node) *view { return &view{nodes: nodes, byNode: map[string][]*fsm.Task{}} }
+func newView(nodes ...*structs.Node) *view {
+	return &view{nodes: nodes, byNode: map[string][]*structs.Task{}}
+}
 
-func node(id string, cpu, mem int64, attrs ...string) *fsm.Node {
-	n := &fsm.Node{ID: id, CPU: cpu, MemoryMiB: mem, Status: fsm.NodeReady, Eligibility: fsm.EligibilityEligible,
+func node(id string, cpu, mem int64, attrs ...string) *structs.Node {
+	n := &structs.Node{ID: id, CPU: cpu, MemoryMiB: mem, Status: structs.NodeReady, Eligibility: structs.EligibilityEligible,
 		PortMin: 20000, PortMax: 20009, Attributes: map[string]string{}}
 	for _, kv := range attrs {
 		k, v, _ := strings.Cut(kv, "=")
@@ -30,19 +32,19 @@ func node(id string, cpu, mem int64, attrs ...string) *fsm.Node {
 	return n
 }
 
-func def(cpu, mem int64, ports ...int) *fsm.TaskDefinition {
-	c := fsm.ContainerDefinition{Name: "app", Image: "x", CPU: cpu, Memory: mem}
+func def(cpu, mem int64, ports ...int) *structs.TaskDefinition {
+	c := structs.ContainerDefinition{Name: "app", Image: "x", CPU: cpu, Memory: mem}
 	for _, p := range ports {
-		c.PortMappings = append(c.PortMappings, fsm.PortMapping{ContainerPort: 80, HostPort: p})
+		c.PortMappings = append(c.PortMappings, structs.PortMapping{ContainerPort: 80, HostPort: p})
 	}
-	return &fsm.TaskDefinition{Family: "web", Revision: 1, ContainerDefinitions: []fsm.ContainerDefinition{c}}
+	return &structs.TaskDefinition{Family: "web", Revision: 1, ContainerDefinitions: []structs.ContainerDefinition{c}}
 }
 
 // apply records a plan's placements as running tasks, as the FSM would.
 func (v *view) apply(job Job, plan Plan) {
 	for i, pl := range plan.Placements {
-		v.byNode[pl.Node] = append(v.byNode[pl.Node], &fsm.Task{ID: fmt.Sprintf("%s-%d-%d", job.Service, len(v.byNode[pl.Node]), i),
-			Service: job.Service, Node: pl.Node, DesiredStatus: fsm.StatusRunning, LastStatus: fsm.StatusPending,
+		v.byNode[pl.Node] = append(v.byNode[pl.Node], &structs.Task{ID: fmt.Sprintf("%s-%d-%d", job.Service, len(v.byNode[pl.Node]), i),
+			Service: job.Service, Node: pl.Node, DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending,
 			CPU: job.TaskDef.CPU(), MemoryMiB: job.TaskDef.MemoryMiB(), HostPorts: pl.HostPorts})
 	}
 }
@@ -72,32 +74,32 @@ func TestPlace(t *testing.T) {
 		{
 			name: "spread on node round-robins",
 			view: newView(node("a", 1000, 1000), node("b", 1000, 1000), node("c", 1000, 1000)),
-			job:  Job{Service: "web", TaskDef: def(10, 10), Count: 4, Strategy: []fsm.PlacementStrategy{{Type: "spread", Field: "node"}}},
+			job:  Job{Service: "web", TaskDef: def(10, 10), Count: 4, Strategy: []structs.PlacementStrategy{{Type: "spread", Field: "node"}}},
 			want: []string{"a", "b", "c", "a"},
 		},
 		{
 			name: "spread over an attribute balances zones",
 			view: newView(node("a", 1000, 1000, "zone=x"), node("b", 1000, 1000, "zone=x"), node("c", 1000, 1000, "zone=y")),
-			job:  Job{Service: "web", TaskDef: def(10, 10), Count: 4, Strategy: []fsm.PlacementStrategy{{Type: "spread", Field: "attribute:zone"}, {Type: "spread", Field: "node"}}},
+			job:  Job{Service: "web", TaskDef: def(10, 10), Count: 4, Strategy: []structs.PlacementStrategy{{Type: "spread", Field: "attribute:zone"}, {Type: "spread", Field: "node"}}},
 			want: []string{"a", "c", "b", "c"},
 		},
 		{
 			name:     "memberOf keeps tasks in a zone and explains the rest",
 			view:     newView(node("a", 1000, 100, "zone=x"), node("b", 1000, 1000, "zone=y")),
-			job:      Job{Service: "web", TaskDef: def(10, 60), Count: 2, Constraints: []fsm.PlacementConstraint{{Type: "memberOf", Expression: "attribute:zone == x"}}},
+			job:      Job{Service: "web", TaskDef: def(10, 60), Count: 2, Constraints: []structs.PlacementConstraint{{Type: "memberOf", Expression: "attribute:zone == x"}}},
 			want:     []string{"a"},
 			failWant: "0 of 2 nodes can run web:1 (cpu 10, memory 60 MiB): 1 node lack memory (need 60 MiB, most free 1000 MiB); 1 node excluded by constraint memberOf attribute:zone == x",
 		},
 		{
 			name: "memberOf with != ",
 			view: newView(node("a", 1000, 1000, "zone=x"), node("b", 1000, 1000, "zone=y")),
-			job:  Job{Service: "web", TaskDef: def(10, 10), Count: 2, Constraints: []fsm.PlacementConstraint{{Type: "memberOf", Expression: "attribute:zone != x"}}},
+			job:  Job{Service: "web", TaskDef: def(10, 10), Count: 2, Constraints: []structs.PlacementConstraint{{Type: "memberOf", Expression: "attribute:zone != x"}}},
 			want: []string{"b", "b"},
 		},
 		{
 			name:     "distinctInstance puts one task per node",
 			view:     newView(node("a", 1000, 1000), node("b", 1000, 1000)),
-			job:      Job{Service: "web", TaskDef: def(10, 10), Count: 3, Constraints: []fsm.PlacementConstraint{{Type: "distinctInstance"}}},
+			job:      Job{Service: "web", TaskDef: def(10, 10), Count: 3, Constraints: []structs.PlacementConstraint{{Type: "distinctInstance"}}},
 			want:     []string{"a", "b"},
 			failWant: "2 nodes excluded by constraint distinctInstance",
 		},
@@ -124,7 +126,7 @@ func TestPlace(t *testing.T) {
 		},
 		{
 			name:     "down and ineligible nodes are skipped",
-			view:     newView(&fsm.Node{ID: "a", CPU: 100, MemoryMiB: 100, Status: fsm.NodeDown, Eligibility: fsm.EligibilityEligible}, &fsm.Node{ID: "b", CPU: 100, MemoryMiB: 100, Status: fsm.NodeReady, Eligibility: fsm.EligibilityIneligible}),
+			view:     newView(&structs.Node{ID: "a", CPU: 100, MemoryMiB: 100, Status: structs.NodeDown, Eligibility: structs.EligibilityEligible}, &structs.Node{ID: "b", CPU: 100, MemoryMiB: 100, Status: structs.NodeReady, Eligibility: structs.EligibilityIneligible}),
 			job:      Job{Service: "web", TaskDef: def(1, 1), Count: 1},
 			failWant: "1 node: node is down; 1 node: node is ineligible",
 		},
@@ -137,7 +139,7 @@ func TestPlace(t *testing.T) {
 		{
 			name:     "unknown strategy is refused with the field",
 			view:     newView(node("a", 1, 1)),
-			job:      Job{Service: "web", TaskDef: def(1, 1), Count: 1, Strategy: []fsm.PlacementStrategy{{Type: "binpack", Field: "disk"}}},
+			job:      Job{Service: "web", TaskDef: def(1, 1), Count: 1, Strategy: []structs.PlacementStrategy{{Type: "binpack", Field: "disk"}}},
 			failWant: `binpack field "disk": want memory or cpu`,
 		},
 	}
@@ -149,11 +151,11 @@ func TestPlace(t *testing.T) {
 			}
 			switch {
 			case tc.failWant == "" && plan.Failure != nil:
-				t.Errorf("unexpected failure: %s", plan.Failure.Reason)
+				t.Errorf("unexpected failure: %s", plan.Failure.String())
 			case tc.failWant != "" && plan.Failure == nil:
 				t.Errorf("want failure %q, got none", tc.failWant)
-			case tc.failWant != "" && !strings.Contains(plan.Failure.Reason, tc.failWant):
-				t.Errorf("failure %q does not contain %q", plan.Failure.Reason, tc.failWant)
+			case tc.failWant != "" && !strings.Contains(plan.Failure.String(), tc.failWant):
+				t.Errorf("failure %q does not contain %q", plan.Failure.String(), tc.failWant)
 			case plan.Failure != nil && plan.Failure.Count != tc.job.Count-len(tc.want):
 				t.Errorf("failure count %d, want %d", plan.Failure.Count, tc.job.Count-len(tc.want))
 			}
@@ -163,10 +165,10 @@ func TestPlace(t *testing.T) {
 
 func TestDynamicPortsAreDistinctAndAvoidUsed(t *testing.T) {
 	v := newView(node("a", 1000, 1000))
-	v.byNode["a"] = []*fsm.Task{{ID: "old", Node: "a", LastStatus: fsm.StatusRunning, HostPorts: []int{20000, 20002}}}
+	v.byNode["a"] = []*structs.Task{{ID: "old", Node: "a", LastStatus: structs.StatusRunning, HostPorts: []int{20000, 20002}}}
 	plan := Place(v, Job{Service: "web", TaskDef: def(1, 1, 0, 20001, 0), Count: 1})
 	if plan.Failure != nil {
-		t.Fatal(plan.Failure.Reason)
+		t.Fatal(plan.Failure.String())
 	}
 	if got := fmt.Sprint(plan.Placements[0].HostPorts); got != "[20003 20001 20004]" {
 		t.Fatalf("host ports %s", got)
@@ -175,18 +177,18 @@ func TestDynamicPortsAreDistinctAndAvoidUsed(t *testing.T) {
 
 func TestReleasingTasksFreeResources(t *testing.T) {
 	v := newView(node("a", 100, 100))
-	v.byNode["a"] = []*fsm.Task{{ID: "old", Service: "web", Node: "a", DesiredStatus: fsm.StatusRunning, LastStatus: fsm.StatusRunning, CPU: 100, MemoryMiB: 100}}
+	v.byNode["a"] = []*structs.Task{{ID: "old", Service: "web", Node: "a", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusRunning, CPU: 100, MemoryMiB: 100}}
 	if p := Place(v, Job{Service: "web", TaskDef: def(100, 100), Count: 1}); p.Failure == nil {
 		t.Fatal("placed onto a full node")
 	}
 	if p := Place(v, Job{Service: "web", TaskDef: def(100, 100), Count: 1, Releasing: map[string]bool{"old": true}}); p.Failure != nil {
-		t.Fatal(p.Failure.Reason)
+		t.Fatal(p.Failure.String())
 	}
 }
 
 func TestRandomIsReproducible(t *testing.T) {
 	v := newView(node("a", 1000, 1000), node("b", 1000, 1000), node("c", 1000, 1000))
-	job := Job{Service: "web", TaskDef: def(1, 1), Count: 30, Strategy: []fsm.PlacementStrategy{{Type: "random"}}, Seed: 7}
+	job := Job{Service: "web", TaskDef: def(1, 1), Count: 30, Strategy: []structs.PlacementStrategy{{Type: "random"}}, Seed: 7}
 	a, b := nodesOf(Place(v, job)), nodesOf(Place(v, job))
 	if strings.Join(a, ",") != strings.Join(b, ",") {
 		t.Fatal("same seed gave different plans")
@@ -205,7 +207,7 @@ func TestRandomIsReproducible(t *testing.T) {
 // also checks that the sorted index picks what a full scan picks.
 func TestPropertyNeverOvercommits(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
-	strategies := [][]fsm.PlacementStrategy{nil, {{Type: "binpack", Field: "cpu"}}, {{Type: "spread", Field: "node"}}, {{Type: "random"}}, {{Type: "spread", Field: "attribute:zone"}, {Type: "binpack"}}}
+	strategies := [][]structs.PlacementStrategy{nil, {{Type: "binpack", Field: "cpu"}}, {{Type: "spread", Field: "node"}}, {{Type: "random"}}, {{Type: "spread", Field: "attribute:zone"}, {Type: "binpack"}}}
 	for iter := 0; iter < 300; iter++ {
 		v := newView()
 		for i := 0; i < 1+rng.Intn(12); i++ {
@@ -221,10 +223,10 @@ func TestPropertyNeverOvercommits(t *testing.T) {
 			}
 			job := Job{Service: fmt.Sprintf("s%d", j%3), TaskDef: def(int64(rng.Intn(300)), int64(rng.Intn(600)), ports...), Count: rng.Intn(20), Strategy: strategies[rng.Intn(len(strategies))], Seed: uint64(iter)}
 			if rng.Intn(3) == 0 {
-				job.Constraints = append(job.Constraints, fsm.PlacementConstraint{Type: "distinctInstance"})
+				job.Constraints = append(job.Constraints, structs.PlacementConstraint{Type: "distinctInstance"})
 			}
 			if rng.Intn(3) == 0 {
-				job.Constraints = append(job.Constraints, fsm.PlacementConstraint{Type: "memberOf", Expression: "attribute:zone != z1"})
+				job.Constraints = append(job.Constraints, structs.PlacementConstraint{Type: "memberOf", Expression: "attribute:zone != z1"})
 			}
 			plan := Place(v, job)
 			if len(plan.Placements)+failCount(plan) != job.Count {
@@ -233,9 +235,9 @@ func TestPropertyNeverOvercommits(t *testing.T) {
 			if len(job.Strategy) <= 1 {
 				// Naming the strategy twice defeats the sorted index.
 				slow := job
-				slow.Strategy = []fsm.PlacementStrategy{{Type: "binpack"}, {Type: "binpack"}}
+				slow.Strategy = []structs.PlacementStrategy{{Type: "binpack"}, {Type: "binpack"}}
 				if len(job.Strategy) == 1 {
-					slow.Strategy = []fsm.PlacementStrategy{job.Strategy[0], job.Strategy[0]}
+					slow.Strategy = []structs.PlacementStrategy{job.Strategy[0], job.Strategy[0]}
 				}
 				if a, b := strings.Join(nodesOf(plan), ","), strings.Join(nodesOf(Place(v, slow)), ","); a != b {
 					t.Fatalf("%v: sorted index %s != scan %s", job.Strategy, a, b)
@@ -262,7 +264,7 @@ func failCount(p Plan) int {
 	return p.Failure.Count
 }
 
-func nodeByID(v *view, id string) *fsm.Node {
+func nodeByID(v *view, id string) *structs.Node {
 	for _, n := range v.nodes {
 		if n.ID == id {
 			return n

@@ -5,9 +5,8 @@ import (
 	"hash/fnv"
 	"math"
 	"sort"
-	"strings"
 
-	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // strategy scores a feasible node; lower is better.
@@ -65,41 +64,23 @@ func (r random) score(_ *planner, ns *nodeState, ordinal int) int64 {
 	return int64(h.Sum64() >> 1)
 }
 
-// ValidateStrategy reports whether the scheduler understands s.
-func ValidateStrategy(s fsm.PlacementStrategy) error {
-	_, err := buildStrategy(s, 0)
-	return err
-}
-
-func buildStrategy(s fsm.PlacementStrategy, seed uint64) (strategy, error) {
-	switch s.Type {
-	case "binpack":
-		switch s.Field {
-		case "", "memory":
-			return binpack{}, nil
-		case "cpu":
-			return binpack{cpu: true}, nil
-		}
-		return nil, fmt.Errorf("binpack field %q: want memory or cpu", s.Field)
-	case "spread":
-		switch s.Field {
-		case "", "node", "host", "instanceId":
-			return spreadNode{}, nil
-		}
-		if k, ok := strings.CutPrefix(s.Field, "attribute:"); ok && k != "" {
-			return spreadAttribute{key: k}, nil
-		}
-		return nil, fmt.Errorf("spread field %q: want node or attribute:KEY", s.Field)
-	case "random":
-		if s.Field != "" {
-			return nil, fmt.Errorf("random takes no field")
-		}
-		return random{seed: seed}, nil
+func buildStrategy(s structs.PlacementStrategy, seed uint64) (strategy, error) {
+	ps, err := s.Parse()
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("type %q: want binpack, spread or random", s.Type)
+	switch {
+	case ps.Type == "binpack":
+		return binpack{cpu: ps.CPU}, nil
+	case ps.Type == "spread" && ps.Attribute != "":
+		return spreadAttribute{key: ps.Attribute}, nil
+	case ps.Type == "spread":
+		return spreadNode{}, nil
+	}
+	return random{seed: seed}, nil
 }
 
-func buildStrategies(ss []fsm.PlacementStrategy, seed uint64) ([]strategy, error) {
+func buildStrategies(ss []structs.PlacementStrategy, seed uint64) ([]strategy, error) {
 	out := make([]strategy, 0, len(ss))
 	attr := ""
 	for _, s := range ss {

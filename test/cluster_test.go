@@ -9,8 +9,8 @@ import (
 
 	"github.com/skiff-run/skiff/agent"
 	"github.com/skiff-run/skiff/api"
-	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/runtime"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // member is one agent of an in-process cluster. Its Fake engine outlives
@@ -139,10 +139,10 @@ func (c *cluster) running() map[string]int {
 	return out
 }
 
-func (c *cluster) serviceRunning(svc string) []*fsm.Task {
-	var out []*fsm.Task
+func (c *cluster) serviceRunning(svc string) []*structs.Task {
+	var out []*structs.Task
 	for _, t := range c.leader().a.State().TasksByService(svc) {
-		if t.DesiredStatus == fsm.StatusRunning && t.LastStatus == fsm.StatusRunning {
+		if t.DesiredStatus == structs.StatusRunning && t.LastStatus == structs.StatusRunning {
 			out = append(out, t)
 		}
 	}
@@ -313,7 +313,7 @@ func TestClusterNodeLossAndReturn(t *testing.T) {
 		return len(run) == 6, fmt.Sprintf("%d running elsewhere", len(run))
 	})
 	for id := range lostIDs {
-		if got := c.leader().a.State().Task(id); got.LastStatus != fsm.StatusLost {
+		if got := c.leader().a.State().Task(id); got.LastStatus != structs.StatusLost {
 			t.Fatalf("task %s on the dead node is %s, want LOST", id, got.LastStatus)
 		}
 	}
@@ -332,7 +332,7 @@ func TestClusterNodeLossAndReturn(t *testing.T) {
 	})
 	eventually(t, 10*time.Second, func() (bool, string) {
 		n := c.leader().a.State().Node(victimID)
-		return n.Status == fsm.NodeReady, "returned node is " + n.Status
+		return n.Status == structs.NodeReady, "returned node is " + n.Status
 	})
 }
 
@@ -361,7 +361,7 @@ func TestClusterDrain(t *testing.T) {
 	if _, err := cl.Drain(ctx, target.name, false); err != nil {
 		t.Fatal(err)
 	}
-	if n := l.a.State().Node(target.a.ID()); n.Eligibility != fsm.EligibilityEligible {
+	if n := l.a.State().Node(target.a.ID()); n.Eligibility != structs.EligibilityEligible {
 		t.Fatalf("undo drain: %s", n.Eligibility)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/runtime"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // BenchmarkControlPlane is skiff's version of Nomad's C1M: three voters in
@@ -71,7 +72,7 @@ func runControlPlane(b *testing.B, total, nodes int) {
 	})
 	addr := leader.HTTPAddr()
 	for i := 0; i < nodes; i++ {
-		n := fsm.Node{ID: fmt.Sprintf("sim-%05d", i), Name: fmt.Sprintf("sim-%05d", i), Address: "127.0.0.1:1", CPU: 1 << 20,
+		n := structs.Node{ID: fmt.Sprintf("sim-%05d", i), Name: fmt.Sprintf("sim-%05d", i), Address: "127.0.0.1:1", CPU: 1 << 20,
 			MemoryMiB: 1 << 20, PortMin: 20000, PortMax: 32767}
 		internalApply(b, addr, fsm.CmdRegisterNode, fsm.RegisterNode{Node: n, At: 1})
 	}
@@ -94,11 +95,11 @@ func runControlPlane(b *testing.B, total, nodes int) {
 		running := 0
 		for _, t := range st.Tasks() {
 			switch {
-			case t.LastStatus == fsm.StatusRunning:
+			case t.LastStatus == structs.StatusRunning:
 				running++
-			case t.LastStatus == fsm.StatusPending && strings.HasPrefix(t.Node, "sim-"):
-				ups = append(ups, fsm.TaskStatusUpdate{ID: t.ID, Node: t.Node, LastStatus: fsm.StatusRunning, At: 2,
-					Containers: []fsm.ContainerState{{Name: "app", Status: runtime.StateRunning}}})
+			case t.LastStatus == structs.StatusPending && strings.HasPrefix(t.Node, "sim-"):
+				ups = append(ups, fsm.TaskStatusUpdate{ID: t.ID, Node: t.Node, LastStatus: structs.StatusRunning, At: 2,
+					Containers: []structs.ContainerState{{Name: "app", Status: runtime.StateRunning}}})
 			}
 		}
 		if running >= total {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/skiff-run/skiff/api"
-	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/runtime"
+	"github.com/skiff-run/skiff/structs"
 )
 
 func webService(count int, greeting string) []byte {
@@ -32,7 +32,7 @@ func webService(count int, greeting string) []byte {
 }`, count, testImage, greeting))
 }
 
-func ids(ts []*fsm.Task) string {
+func ids(ts []*structs.Task) string {
 	var s []string
 	for _, t := range ts {
 		s = append(s, t.ID)
@@ -99,7 +99,7 @@ func TestServiceLifecycle(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return len(run) == 3 && !strings.Contains(ids(run), victim.ID) && got.LastStatus == fsm.StatusStopped,
+		return len(run) == 3 && !strings.Contains(ids(run), victim.ID) && got.LastStatus == structs.StatusStopped,
 			fmt.Sprintf("%d running, victim %s %q", len(run), got.LastStatus, got.StopReason)
 	})
 	if got, _ := d.c.Task(ctx, victim.ID); !strings.Contains(got.StopReason, "exited with code 137") {
@@ -177,7 +177,7 @@ func TestMissingImageStopsTask(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return got.LastStatus == fsm.StatusStopped, got.LastStatus
+		return got.LastStatus == structs.StatusStopped, got.LastStatus
 	})
 	got, _ := d.c.Task(ctx, id)
 	if !strings.Contains(got.StopReason, "not found locally and pull failed") {
@@ -208,7 +208,7 @@ func TestDependsOnHealthyAndLinks(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return got.LastStatus == fsm.StatusRunning, got.LastStatus + " " + got.StopReason
+		return got.LastStatus == structs.StatusRunning, got.LastStatus + " " + got.StopReason
 	})
 	// RUNNING means the container runs, not that it has printed yet.
 	eventually(t, 10*time.Second, func() (bool, string) {
@@ -222,7 +222,7 @@ func TestDependsOnHealthyAndLinks(t *testing.T) {
 	}
 	eventually(t, 30*time.Second, func() (bool, string) {
 		got, _ := d.c.Task(ctx, id)
-		return got.LastStatus == fsm.StatusStopped && len(d.containers("running")) == 0, got.LastStatus
+		return got.LastStatus == structs.StatusStopped && len(d.containers("running")) == 0, got.LastStatus
 	})
 }
 

@@ -25,8 +25,8 @@ import (
 
 	"github.com/skiff-run/skiff/agent"
 	"github.com/skiff-run/skiff/api"
-	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/runtime"
+	"github.com/skiff-run/skiff/structs"
 )
 
 const testImage = "skiff-testapp:latest"
@@ -243,15 +243,15 @@ func eventually(t testing.TB, timeout time.Duration, cond func() (bool, string))
 
 // running returns the service's tasks whose desired and last status are
 // RUNNING.
-func (d *dockerAgent) running(service string) []*fsm.Task {
+func (d *dockerAgent) running(service string) []*structs.Task {
 	d.t.Helper()
 	ts, err := d.c.Tasks(context.Background(), service, false)
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	var out []*fsm.Task
+	var out []*structs.Task
 	for _, t := range ts {
-		if t.DesiredStatus == fsm.StatusRunning && t.LastStatus == fsm.StatusRunning {
+		if t.DesiredStatus == structs.StatusRunning && t.LastStatus == structs.StatusRunning {
 			out = append(out, t)
 		}
 	}

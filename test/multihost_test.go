@@ -17,8 +17,8 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/skiff-run/skiff/api"
-	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/runtime"
+	"github.com/skiff-run/skiff/structs"
 )
 
 const agentImage = "skiff-agent:test"
@@ -165,7 +165,7 @@ func (f *fleet) converged(via int, want int, avoid map[string]bool) {
 		}
 		running := map[string]bool{}
 		for _, t := range tasks {
-			if t.DesiredStatus == fsm.StatusRunning && t.LastStatus == fsm.StatusRunning {
+			if t.DesiredStatus == structs.StatusRunning && t.LastStatus == structs.StatusRunning {
 				if avoid[t.Node] {
 					return false, "a task still runs on an avoided node"
 				}
@@ -199,7 +199,7 @@ func (f *fleet) runningElsewhere(via int, node string, want int) (bool, string) 
 	}
 	n := 0
 	for _, t := range tasks {
-		if t.LastStatus == fsm.StatusRunning && t.Node != node {
+		if t.LastStatus == structs.StatusRunning && t.Node != node {
 			n++
 		}
 	}

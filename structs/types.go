@@ -1,8 +1,14 @@
-// Package fsm holds skiff's cluster state: the types, the typed commands that
-// change them, the go-memdb state store and the raft.FSM glue (Apply,
-// Snapshot, Restore). It imports nothing else of skiff's, so every other
-// package can depend on it.
-package fsm
+// Package structs holds the cluster's types and their validation: nodes,
+// task definitions, services, tasks and placement rules. It depends on
+// nothing else of skiff's and on no storage, so that every layer (the API,
+// the scheduler, the runtime, the state machine) can share it.
+package structs
+
+import "errors"
+
+// ErrNotFound marks a request or command that names something the state
+// lacks.
+var ErrNotFound = errors.New("not found")
 
 // Task statuses, named as ECS names them.
 const (
@@ -151,8 +157,12 @@ type Service struct {
 	PlacementStrategy    []PlacementStrategy   `json:"placementStrategy,omitempty"`
 	PlacementConstraints []PlacementConstraint `json:"placementConstraints,omitempty"`
 	RestartPolicy        RestartPolicy         `json:"restartPolicy"`
-	CreatedAt            int64                 `json:"createdAt"`
-	UpdatedAt            int64                 `json:"updatedAt"`
+	// PlacementFailure is why the leader last failed to place the
+	// service's tasks; nil once they all found a node. Only the leader's
+	// plans set it.
+	PlacementFailure *PlacementFailure `json:"placementFailure,omitempty"`
+	CreatedAt        int64             `json:"createdAt"`
+	UpdatedAt        int64             `json:"updatedAt"`
 }
 
 // ContainerState is what a node last saw of one container of a task.
