@@ -1,8 +1,12 @@
 package gossip
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -97,4 +101,80 @@ func TestJoinNobodyFails(t *testing.T) {
 	if err == nil {
 		t.Fatal("join to nobody succeeded")
 	}
+}
+
+func startRingAt(t *testing.T, id string, port int, snapshot string) *Ring {
+	t.Helper()
+	r, err := Start(Config{Meta: Meta{ID: id, Name: "node-" + id, RaftAddr: "127.0.0.1:1", Version: "test"},
+		BindAddr: "127.0.0.1", BindPort: port, ProbeInterval: 200 * time.Millisecond, SnapshotPath: snapshot,
+		ReconnectInterval: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func logTo(t *testing.T) func(string, ...any) {
+	return func(msg string, args ...any) { t.Log(append([]any{msg}, args...)...) }
+}
+
+// TestRestartedSeedFindsTheRing restarts the member everyone joined
+// through, told to join only itself (as the seed host of a cluster is): it
+// must find the others through the members it remembers, not count
+// reaching itself as a join.
+func TestRestartedSeedFindsTheRing(t *testing.T) {
+	snap := filepath.Join(t.TempDir(), "members.json")
+	port := freePort(t)
+	seed := startRingAt(t, "seed", port, snap)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		seed.Maintain(ctx, []string{seed.LocalAddr()}, 0, func() []string { return nil }, logTo(t))
+	}()
+	b := startRing(t, "b")
+	defer b.Shutdown()
+	if _, err := b.Join([]string{seed.LocalAddr()}, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the seed's snapshot names b", func() bool {
+		raw, err := os.ReadFile(snap)
+		return err == nil && strings.Contains(string(raw), b.LocalAddr())
+	})
+	cancel()
+	<-done
+	seed.Shutdown()
+	waitFor(t, "seed dead", func() bool { return statusOf(b, "seed") == StatusDead })
+
+	// b is told not to reconnect by itself (a long interval is the
+	// default of a bare Start), so only the seed's own rejoin can help.
+	seed = startRingAt(t, "seed", port, snap)
+	defer seed.Shutdown()
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	go seed.Maintain(ctx, []string{seed.LocalAddr(), "localhost"}, port, func() []string { return nil }, logTo(t))
+	waitFor(t, "the restarted seed sees b, and b sees it alive", func() bool {
+		return statusOf(seed, "b") == StatusAlive && statusOf(b, "seed") == StatusAlive
+	})
+}
+
+// TestDeadMemberIsReconnected restarts a member with nothing to join: the
+// ring pulls it back in from the other side.
+func TestDeadMemberIsReconnected(t *testing.T) {
+	a := startRingAt(t, "a", freePort(t), "")
+	defer a.Shutdown()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Maintain(ctx, nil, 0, func() []string { return nil }, logTo(t))
+	port := freePort(t)
+	b := startRingAt(t, "b", port, "")
+	if _, err := b.Join([]string{a.LocalAddr()}, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b alive", func() bool { return statusOf(a, "b") == StatusAlive })
+	b.Shutdown()
+	waitFor(t, "b dead", func() bool { return statusOf(a, "b") == StatusDead })
+	b = startRingAt(t, "b", port, "")
+	defer b.Shutdown()
+	waitFor(t, "b back", func() bool { return statusOf(a, "b") == StatusAlive && statusOf(b, "a") == StatusAlive })
 }

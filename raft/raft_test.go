@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"testing"
@@ -19,9 +20,10 @@ func freeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-func openLeader(t testing.TB, dir, addr string) *Node {
+func openLeader(t testing.TB, dir, addr string) (*Node, *fsm.FSM) {
 	t.Helper()
-	n, err := Open(Config{NodeID: "n1", DataDir: dir, BindAddr: addr, Bootstrap: true}, fsm.New())
+	f := fsm.New()
+	n, err := Open(Config{NodeID: "n1", DataDir: dir, BindAddr: addr, Bootstrap: true}, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +34,7 @@ func openLeader(t testing.TB, dir, addr string) *Node {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return n
+	return n, f
 }
 
 func mustEncode(t testing.TB, ct fsm.CommandType, body any) []byte {
@@ -45,7 +47,15 @@ func mustEncode(t testing.TB, ct fsm.CommandType, body any) []byte {
 
 func TestRestartResumesState(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
-	n := openLeader(t, dir, addr)
+	n, _ := openLeader(t, dir, addr)
+	select {
+	case isLeader := <-n.LeaderCh():
+		if !isLeader {
+			t.Fatal("first leadership notification is a loss")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no leadership notification")
+	}
 	if _, err := n.Apply(mustEncode(t, fsm.CmdRegisterNode, fsm.RegisterNode{Node: structs.Node{ID: "n1", Name: "one"}}), time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -57,14 +67,17 @@ func TestRestartResumesState(t *testing.T) {
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	n = openLeader(t, dir, addr)
+	n, f := openLeader(t, dir, addr)
 	defer n.Close()
 	// The log is replayed once the node leads again; Barrier waits for it.
-	if err := n.Raft.Barrier(5 * time.Second).Error(); err != nil {
+	if err := n.Barrier(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := n.FSM.State().Node("n1"); got == nil || got.Name != "one" {
+	if got := f.State().Node("n1"); got == nil || got.Name != "one" {
 		t.Fatalf("state after restart: %+v", got)
+	}
+	if !n.CaughtUp() {
+		t.Fatal("not caught up after a barrier")
 	}
 }
 
@@ -74,7 +87,7 @@ func TestRestartResumesState(t *testing.T) {
 func BenchmarkCommitTaskUpdates(b *testing.B) {
 	for _, batch := range []int{1, 100, fsm.MaxTasksPerEntry} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			n := openLeader(b, b.TempDir(), freeAddr(b))
+			n, _ := openLeader(b, b.TempDir(), freeAddr(b))
 			defer n.Close()
 			tasks := make([]structs.Task, batch)
 			for i := range tasks {
