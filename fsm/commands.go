@@ -22,6 +22,7 @@ const (
 	CmdDeleteTasks
 	CmdRegisterTaskDefinition
 	CmdSetNodeStatus
+	CmdScaleService
 )
 
 // IgnoreUnknownFlag, set in a command's type byte, lets a replica that does
@@ -109,6 +110,14 @@ type DeleteTasks struct {
 // the newest revision of the family when it is identical.
 type RegisterTaskDefinition struct {
 	TaskDefinition structs.TaskDefinition `json:"taskDefinition"`
+}
+
+// ScaleService sets a service's desired count and leaves the rest of it as
+// it is, so that a scale never overwrites a concurrent change.
+type ScaleService struct {
+	Name         string `json:"name"`
+	DesiredCount int    `json:"desiredCount"`
+	At           int64  `json:"at"`
 }
 
 // SetNodeStatus changes a node's status or eligibility; an empty field is

@@ -128,6 +128,7 @@ var handlers = map[CommandType]handler{
 	CmdDeleteTasks:            command("DeleteTasks", (*writer).deleteTasks),
 	CmdRegisterTaskDefinition: command("RegisterTaskDefinition", (*writer).registerTaskDefinitionCmd),
 	CmdSetNodeStatus:          command("SetNodeStatus", (*writer).setNodeStatus),
+	CmdScaleService:           command("ScaleService", (*writer).scaleService),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -295,6 +296,20 @@ func (w *writer) applyService(c *ApplyService) (any, error) {
 	s.UpdatedAt = c.At
 	w.insert(tableServices, &s)
 	return s.TaskDefinition, nil
+}
+
+func (w *writer) scaleService(c *ScaleService) (any, error) {
+	old, ok := w.get(tableServices, c.Name).(*structs.Service)
+	if !ok {
+		return nil, fmt.Errorf("service %s: %w", c.Name, structs.ErrNotFound)
+	}
+	if c.DesiredCount < 0 {
+		return nil, fmt.Errorf("desired count %d: want 0 or more", c.DesiredCount)
+	}
+	s := *old
+	s.DesiredCount, s.UpdatedAt = c.DesiredCount, c.At
+	w.insert(tableServices, &s)
+	return nil, nil
 }
 
 func (w *writer) deleteService(c *DeleteService) (any, error) {

@@ -216,11 +216,16 @@ func (n *Node) LeaderID() string {
 }
 
 // Apply commits a framed command and returns, once this node's FSM applied
-// it, what the FSM answered. The error is either a Raft failure
-// (ErrNotLeader among them) or the FSM's refusal of the command.
-func (n *Node) Apply(cmd []byte, timeout time.Duration) (any, error) {
+// it, what the FSM answered. It gives up when ctx ends or after timeout,
+// whichever comes first; an entry given up on may still commit. The error
+// is either a Raft failure (ErrNotLeader among them) or the FSM's refusal
+// of the command.
+func (n *Node) Apply(ctx context.Context, cmd []byte, timeout time.Duration) (any, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
 	fut := n.raft.Apply(cmd, timeout)
-	if err := fut.Error(); err != nil {
+	if err := wait(ctx, fut); err != nil {
 		if errors.Is(err, hraft.ErrNotLeader) || errors.Is(err, hraft.ErrLeadershipLost) {
 			return nil, ErrNotLeader
 		}
@@ -245,14 +250,23 @@ func (n *Node) Barrier(ctx context.Context) error {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	fut := n.raft.Barrier(timeout)
+	err := wait(ctx, n.raft.Barrier(timeout))
+	if errors.Is(err, hraft.ErrNotLeader) || errors.Is(err, hraft.ErrLeadershipLost) {
+		return ErrNotLeader
+	}
+	return err
+}
+
+// wait returns a future's error, or ctx's once it ends first. A context
+// that cannot end costs no goroutine.
+func wait(ctx context.Context, fut hraft.Future) error {
+	if ctx.Done() == nil {
+		return fut.Error()
+	}
 	done := make(chan error, 1)
 	go func() { done <- fut.Error() }()
 	select {
 	case err := <-done:
-		if errors.Is(err, hraft.ErrNotLeader) || errors.Is(err, hraft.ErrLeadershipLost) {
-			return ErrNotLeader
-		}
 		return err
 	case <-ctx.Done():
 		return ctx.Err()

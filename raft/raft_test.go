@@ -56,11 +56,11 @@ func TestRestartResumesState(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no leadership notification")
 	}
-	if _, err := n.Apply(mustEncode(t, fsm.CmdRegisterNode, fsm.RegisterNode{Node: structs.Node{ID: "n1", Name: "one"}}), time.Second); err != nil {
+	if _, err := n.Apply(context.Background(), mustEncode(t, fsm.CmdRegisterNode, fsm.RegisterNode{Node: structs.Node{ID: "n1", Name: "one"}}), time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// A refused command comes back as the FSM's error.
-	_, err := n.Apply(mustEncode(t, fsm.CmdDeleteService, fsm.DeleteService{Name: "nope"}), time.Second)
+	_, err := n.Apply(context.Background(), mustEncode(t, fsm.CmdDeleteService, fsm.DeleteService{Name: "nope"}), time.Second)
 	if err == nil {
 		t.Fatal("deleting an unknown service was accepted")
 	}
@@ -93,7 +93,7 @@ func BenchmarkCommitTaskUpdates(b *testing.B) {
 			for i := range tasks {
 				tasks[i] = structs.Task{ID: fmt.Sprintf("task-%06d", i), Service: "web", TaskDefinition: "web:1", Node: "n1", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending}
 			}
-			if _, err := n.Apply(mustEncode(b, fsm.CmdCommitPlan, fsm.CommitPlan{Place: tasks}), 10*time.Second); err != nil {
+			if _, err := n.Apply(context.Background(), mustEncode(b, fsm.CmdCommitPlan, fsm.CommitPlan{Place: tasks}), 10*time.Second); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
@@ -103,7 +103,7 @@ func BenchmarkCommitTaskUpdates(b *testing.B) {
 					ups[j] = fsm.TaskStatusUpdate{ID: tasks[j].ID, Node: "n1", LastStatus: structs.StatusRunning, At: int64(i),
 						Containers: []structs.ContainerState{{Name: "app", Status: "running"}}}
 				}
-				if _, err := n.Apply(mustEncode(b, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: ups}), 10*time.Second); err != nil {
+				if _, err := n.Apply(context.Background(), mustEncode(b, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: ups}), 10*time.Second); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,0 +1,78 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/raft"
+)
+
+// applyTimeout bounds one commit when the caller's context sets no
+// deadline.
+const applyTimeout = 10 * time.Second
+
+// committer commits commands: through Raft on the leader, and for the
+// commands a follower's own loops send (registration, status reports) by
+// forwarding them to the leader's internal apply endpoint. Anything else on
+// a follower is refused, because user requests reach the leader as the
+// HTTP request itself. It is safe for concurrent use.
+type committer struct {
+	raft      *raft.Node
+	leaderAPI func() string
+}
+
+// forwardable lists the commands a follower's own loops send to the
+// leader.
+var forwardable = map[fsm.CommandType]bool{fsm.CmdRegisterNode: true, fsm.CmdUpdateTaskStatus: true}
+
+// Commit encodes and commits one command and returns the FSM's result.
+func (c *committer) Commit(ctx context.Context, t fsm.CommandType, body any) (any, error) {
+	cmd, err := fsm.Encode(t, body)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.raft.Apply(ctx, cmd, applyTimeout)
+	if errors.Is(err, raft.ErrNotLeader) {
+		if forwardable[t] {
+			return c.forward(ctx, cmd)
+		}
+		return nil, fmt.Errorf("%w: this agent is not the leader (leader: %q)", api.ErrUnavailable, c.raft.LeaderID())
+	}
+	return res, err
+}
+
+// forward sends a command to the leader's internal apply endpoint.
+func (c *committer) forward(ctx context.Context, cmd []byte) (any, error) {
+	addr := c.leaderAPI()
+	if addr == "" {
+		return nil, fmt.Errorf("%w: no leader is known yet", api.ErrUnavailable)
+	}
+	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+api.InternalApplyPath, bytes.NewReader(cmd))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: forward to leader at %s: %v", api.ErrUnavailable, addr, err)
+	}
+	defer resp.Body.Close()
+	var out api.ApplyAnswer
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("forward to leader at %s: %s", addr, bytes.TrimSpace(raw))
+	}
+	if out.Error != "" {
+		return nil, errors.New(out.Error)
+	}
+	return out.Result, nil
+}
