@@ -56,12 +56,10 @@ func agentAction(c *cli.Context) error {
 	if err := args(c, 0); err != nil {
 		return err
 	}
-	cfg, level, err := agentConfig(c)
+	cfg, err := agentConfig(c)
 	if err != nil {
 		return err
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
-	cfg.RaftLog = c.App.ErrWriter
 	switch c.String("runtime") {
 	case "docker":
 		d, err := runtime.NewDocker()
@@ -102,56 +100,56 @@ func agentAction(c *cli.Context) error {
 }
 
 // agentConfig checks the agent's flags and turns them into its
-// configuration, all but the runtime and the logs, and the log level.
-func agentConfig(c *cli.Context) (agent.Config, slog.Level, error) {
-	var level slog.Level
+// configuration, all but the runtime. The agent logs to the error writer.
+func agentConfig(c *cli.Context) (agent.Config, error) {
 	dev := c.Bool("dev")
 	bind, expect := c.String("bind"), c.Int("bootstrap-expect")
 	if bind == "" {
 		bind = map[bool]string{true: "127.0.0.1", false: "0.0.0.0"}[dev]
 	}
 	if net.ParseIP(bind) == nil {
-		return agent.Config{}, level, fmt.Errorf("--bind %q: expected an IP address", bind)
+		return agent.Config{}, fmt.Errorf("--bind %q: expected an IP address", bind)
 	}
 	if a := c.String("advertise"); a != "" && net.ParseIP(a) == nil {
-		return agent.Config{}, level, fmt.Errorf("--advertise %q: expected an IP address", a)
+		return agent.Config{}, fmt.Errorf("--advertise %q: expected an IP address", a)
 	}
 	if expect == 0 {
 		expect = map[bool]int{true: 1, false: 3}[dev]
 	}
 	if expect < 1 {
-		return agent.Config{}, level, fmt.Errorf("--bootstrap-expect %d: expected 1 or more", expect)
+		return agent.Config{}, fmt.Errorf("--bootstrap-expect %d: expected 1 or more", expect)
 	}
 	if v := c.Int("voters"); v != 3 && v != 5 {
-		return agent.Config{}, level, fmt.Errorf("--voters %d: expected 3 or 5", v)
+		return agent.Config{}, fmt.Errorf("--voters %d: expected 3 or 5", v)
 	}
 	usedBy := map[int]string{}
 	for _, f := range []string{"http-port", "raft-port", "gossip-port"} {
 		p := c.Int(f)
 		if p < 1 || p > 65535 {
-			return agent.Config{}, level, fmt.Errorf("--%s %d: expected 1 to 65535", f, p)
+			return agent.Config{}, fmt.Errorf("--%s %d: expected 1 to 65535", f, p)
 		}
 		if other, dup := usedBy[p]; dup {
-			return agent.Config{}, level, fmt.Errorf("--%s %d: already used by --%s", f, p, other)
+			return agent.Config{}, fmt.Errorf("--%s %d: already used by --%s", f, p, other)
 		}
 		usedBy[p] = f
 	}
+	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return agent.Config{}, level, fmt.Errorf("--log-level: %q: expected debug, info, warn or error", c.String("log-level"))
+		return agent.Config{}, fmt.Errorf("--log-level: %q: expected debug, info, warn or error", c.String("log-level"))
 	}
 	attrs, err := parseAttrs(c.StringSlice("attr"))
 	if err != nil {
-		return agent.Config{}, level, err
+		return agent.Config{}, err
 	}
 	pmin, pmax, err := parsePortRange(c.String("port-range"))
 	if err != nil {
-		return agent.Config{}, level, err
+		return agent.Config{}, err
 	}
 	if c.Int64("cpu") < 0 || c.Int64("memory") < 0 {
-		return agent.Config{}, level, errors.New("--cpu and --memory: expected a positive number")
+		return agent.Config{}, errors.New("--cpu and --memory: expected a positive number")
 	}
 	if rt := c.String("runtime"); rt != "docker" && rt != "fake" {
-		return agent.Config{}, level, fmt.Errorf("--runtime: %q: expected docker or fake", rt)
+		return agent.Config{}, fmt.Errorf("--runtime: %q: expected docker or fake", rt)
 	}
 	hostPort := func(flag string) string { return net.JoinHostPort(bind, strconv.Itoa(c.Int(flag))) }
 	return agent.Config{
@@ -159,8 +157,9 @@ func agentConfig(c *cli.Context) (agent.Config, slog.Level, error) {
 		GossipAddr: hostPort("gossip-port"), Advertise: c.String("advertise"), Join: c.StringSlice("join"),
 		BootstrapExpect: expect, Voters: c.Int("voters"), ProbeInterval: c.Duration("probe-interval"), DownAfter: c.Duration("down-after"),
 		CPU: c.Int64("cpu"), MemoryMiB: c.Int64("memory"), Attributes: attrs, PortMin: pmin, PortMax: pmax,
-		Debug: level == slog.LevelDebug,
-	}, level, nil
+		Logger:  slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
+		RaftLog: c.App.ErrWriter, Debug: level == slog.LevelDebug,
+	}, nil
 }
 
 func parseAttrs(kvs []string) (map[string]string, error) {

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -47,21 +48,36 @@ func TestAgentFlagErrors(t *testing.T) {
 }
 
 // agentConfigOf runs the agent command's flag parsing on args, without
-// starting an agent.
+// starting an agent. It returns the configuration without its logs, and
+// the least level the agent logs at.
 func agentConfigOf(t *testing.T, args ...string) (agent.Config, slog.Level) {
 	t.Helper()
 	cmd := agentCommand()
 	var cfg agent.Config
-	var level slog.Level
 	var err error
 	cmd.Action = func(c *cli.Context) error {
-		cfg, level, err = agentConfig(c)
+		cfg, err = agentConfig(c)
 		return err
 	}
-	app := &cli.App{Name: "skiff", Commands: []*cli.Command{cmd}}
+	var logs strings.Builder
+	app := &cli.App{Name: "skiff", ErrWriter: &logs, Commands: []*cli.Command{cmd}}
 	if err := app.Run(append([]string{"skiff", "agent"}, args...)); err != nil {
 		t.Fatal(err)
 	}
+	if cfg.RaftLog != &logs {
+		t.Errorf("RaftLog is %v, want the error writer", cfg.RaftLog)
+	}
+	level := slog.LevelError
+	for _, l := range []slog.Level{slog.LevelWarn, slog.LevelInfo, slog.LevelDebug} {
+		if cfg.Logger.Enabled(context.Background(), l) {
+			level = l
+		}
+	}
+	cfg.Logger.Info("hello")
+	if !strings.Contains(logs.String(), "msg=hello") {
+		t.Errorf("the agent's log went elsewhere than the error writer: %q", logs.String())
+	}
+	cfg.Logger, cfg.RaftLog = nil, nil
 	return cfg, level
 }
 
