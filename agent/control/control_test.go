@@ -47,13 +47,13 @@ func (r *fakeRaft) Barrier(context.Context) error {
 	r.log = append(r.log, "barrier")
 	return nil
 }
-func (r *fakeRaft) HasState() (bool, error)                { return true, nil }
+func (r *fakeRaft) HasState() (bool, error)               { return true, nil }
 func (r *fakeRaft) BootstrapWith(map[string]string) error { return nil }
-func (r *fakeRaft) Peers() ([]raft.Peer, error)            { return []raft.Peer{{ID: "n1", Voter: true}}, nil }
-func (r *fakeRaft) AddVoter(string, string) error          { return nil }
-func (r *fakeRaft) AddNonvoter(string, string) error       { return nil }
-func (r *fakeRaft) Demote(string) error                    { return nil }
-func (r *fakeRaft) Remove(string) error                    { return nil }
+func (r *fakeRaft) Peers() ([]raft.Peer, error)           { return []raft.Peer{{ID: "n1", Voter: true}}, nil }
+func (r *fakeRaft) AddVoter(string, string) error         { return nil }
+func (r *fakeRaft) AddNonvoter(string, string) error      { return nil }
+func (r *fakeRaft) Demote(string) error                   { return nil }
+func (r *fakeRaft) Remove(string) error                   { return nil }
 
 // setLeading changes leadership and announces it, as Raft does.
 func (r *fakeRaft) setLeading(leading bool) {
@@ -104,7 +104,7 @@ func (c *fsmCommitter) Commit(_ context.Context, t fsm.CommandType, body any) (a
 
 type noMembers struct{}
 
-func (noMembers) Members() []gossip.Member  { return nil }
+func (noMembers) Members() []gossip.Member { return nil }
 func (noMembers) Changed() <-chan struct{} { return nil }
 
 func newTestPlane(t *testing.T) (*ControlPlane, *fakeRaft, *fsmCommitter) {
