@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hashicorp/memberlist"
-	hraft "github.com/hashicorp/raft"
 
 	"github.com/skiff-run/skiff/agent/control"
 	"github.com/skiff-run/skiff/agent/node"
@@ -103,8 +101,8 @@ type Config struct {
 // Faults wraps the agent's Raft and gossip transports so that traffic to
 // chosen peers can be dropped.
 type Faults interface {
-	StreamLayer(hraft.StreamLayer) hraft.StreamLayer
-	Transport(memberlist.NodeAwareTransport) memberlist.NodeAwareTransport
+	StreamLayer(raft.StreamLayer) raft.StreamLayer
+	Transport(gossip.Transport) gossip.Transport
 }
 
 // Agent is a running skiff agent. Its methods are safe for concurrent use.

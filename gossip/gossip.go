@@ -84,8 +84,12 @@ type Config struct {
 	ReconnectInterval time.Duration
 	// WrapTransport, when set, wraps memberlist's network transport; tests
 	// use it to cut a node off from chosen peers.
-	WrapTransport func(memberlist.NodeAwareTransport) memberlist.NodeAwareTransport
+	WrapTransport func(Transport) Transport
 }
+
+// Transport is memberlist's network transport, named here so that callers
+// that wrap it need not import memberlist.
+type Transport = memberlist.NodeAwareTransport
 
 // Ring is a running membership ring. Its methods are safe for concurrent
 // use.

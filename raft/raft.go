@@ -40,8 +40,12 @@ type Config struct {
 	Debug bool
 	// WrapStream, when set, wraps the TCP stream layer; tests use it to
 	// cut a node off from chosen peers.
-	WrapStream func(hraft.StreamLayer) hraft.StreamLayer
+	WrapStream func(StreamLayer) StreamLayer
 }
+
+// StreamLayer is the connection layer under Raft's transport, named here
+// so that callers that wrap it need not import hashicorp/raft.
+type StreamLayer = hraft.StreamLayer
 
 // Node is an open Raft member. Its methods are safe for concurrent use.
 type Node struct {
@@ -112,7 +116,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		store.Close()
 		return nil, err
 	}
-	var layer hraft.StreamLayer = stream
+	var layer StreamLayer = stream
 	if cfg.WrapStream != nil {
 		layer = cfg.WrapStream(layer)
 	}
