@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/fsm/fsmtest"
 	"github.com/skiff-run/skiff/gossip"
 	"github.com/skiff-run/skiff/raft"
 	"github.com/skiff-run/skiff/structs"
@@ -69,50 +70,19 @@ func (r *fakeRaft) events() []string {
 	return append([]string(nil), r.log...)
 }
 
-// fsmCommitter applies commands straight to a real FSM, as a one-node
-// Raft would, refusing them while the fake is not leading.
-type fsmCommitter struct {
-	raft  *fakeRaft
-	fsm   *fsm.FSM
-	mu    sync.Mutex
-	index uint64
-}
-
-func (c *fsmCommitter) Commit(_ context.Context, t fsm.CommandType, body any) (any, error) {
-	c.raft.mu.Lock()
-	leading := c.raft.leading
-	if leading {
-		c.raft.log = append(c.raft.log, "commit")
-	}
-	c.raft.mu.Unlock()
-	if !leading {
-		return nil, raft.ErrNotLeader
-	}
-	cmd, err := fsm.Encode(t, body)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.index++
-	res := c.fsm.ApplyCommand(c.index, cmd)
-	if err, ok := res.(error); ok {
-		return nil, err
-	}
-	return res, nil
-}
-
 type noMembers struct{}
 
 func (noMembers) Members() []gossip.Member { return nil }
 func (noMembers) Changed() <-chan struct{} { return nil }
 
-func newTestPlane(t *testing.T) (*ControlPlane, *fakeRaft, *fsmCommitter) {
+// newTestPlane runs a control plane over a fake Raft whose leadership the
+// test drives; commits reach a real FSM, and only while the fake leads.
+func newTestPlane(t *testing.T) (*ControlPlane, *fakeRaft, *fsmtest.Committer) {
 	r := newFakeRaft()
-	f := fsm.New()
-	c := &fsmCommitter{raft: r, fsm: f}
+	c := fsmtest.New()
+	f := c.FSM
 	cp := New(Config{ID: "n1", BootstrapExpect: 1, Voters: 3, DownAfter: time.Second, PromoteAfter: time.Minute, RemoveAfter: time.Hour,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, r, noMembers{}, f, c)
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, r, noMembers{}, f, leaderOnly{r, c})
 	return cp, r, c
 }
 
@@ -157,7 +127,7 @@ func TestEveryTermStartsWithABarrier(t *testing.T) {
 	mustCommit(t, c, fsm.CmdApplyService, fsm.ApplyService{Service: structs.Service{Name: "web", DesiredCount: 1},
 		TaskDefinition: &structs.TaskDefinition{Family: "web", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img", Memory: 10}}}})
 	cp.Kick()
-	waitFor(t, "a task placed", func() bool { return len(c.fsm.State().TasksByService("web")) == 1 })
+	waitFor(t, "a task placed", func() bool { return len(c.FSM.State().TasksByService("web")) == 1 })
 
 	r.setLeading(false)
 	r.setLeading(true)
@@ -177,18 +147,31 @@ func TestEveryTermStartsWithABarrier(t *testing.T) {
 	}
 }
 
+// leaderOnly is the control plane's committer: it refuses while the fake
+// Raft does not lead and records every commit it lets through.
+type leaderOnly struct {
+	r *fakeRaft
+	c *fsmtest.Committer
+}
+
+func (l leaderOnly) Commit(ctx context.Context, t fsm.CommandType, body any) (any, error) {
+	l.r.mu.Lock()
+	leading := l.r.leading
+	if leading {
+		l.r.log = append(l.r.log, "commit")
+	}
+	l.r.mu.Unlock()
+	if !leading {
+		return nil, raft.ErrNotLeader
+	}
+	return l.c.Commit(ctx, t, body)
+}
+
 // mustCommit writes a command as a user request would, straight into the
 // state, whoever leads.
-func mustCommit(t *testing.T, c *fsmCommitter, ct fsm.CommandType, body any) {
+func mustCommit(t *testing.T, c *fsmtest.Committer, ct fsm.CommandType, body any) {
 	t.Helper()
-	cmd, err := fsm.Encode(ct, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.index++
-	if err, ok := c.fsm.ApplyCommand(c.index, cmd).(error); ok {
+	if _, err := c.Commit(context.Background(), ct, body); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -203,14 +186,14 @@ func TestFailureIsReplicatedAndCleared(t *testing.T) {
 	mustCommit(t, c, fsm.CmdApplyService, fsm.ApplyService{Service: structs.Service{Name: "big", DesiredCount: 3},
 		TaskDefinition: &structs.TaskDefinition{Family: "big", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img", Memory: 40}}}})
 	r.setLeading(true)
-	waitFor(t, "a placement failure in the state", func() bool { return c.fsm.State().Service("big").PlacementFailure != nil })
-	f := c.fsm.State().Service("big").PlacementFailure
+	waitFor(t, "a placement failure in the state", func() bool { return c.FSM.State().Service("big").PlacementFailure != nil })
+	f := c.FSM.State().Service("big").PlacementFailure
 	if f.Count != 1 || len(f.Reasons) != 1 || f.Reasons[0].Kind != structs.ReasonMemory || f.Reasons[0].MostFree != 20 {
 		t.Fatalf("failure %+v", f)
 	}
 	mustCommit(t, c, fsm.CmdScaleService, fsm.ScaleService{Name: "big", DesiredCount: 2})
 	cp.Kick()
-	waitFor(t, "the failure cleared", func() bool { return c.fsm.State().Service("big").PlacementFailure == nil })
+	waitFor(t, "the failure cleared", func() bool { return c.FSM.State().Service("big").PlacementFailure == nil })
 }
 
 func TestRunTasksNeedsALeaderTerm(t *testing.T) {

@@ -4,37 +4,15 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/fsm/fsmtest"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 )
-
-// fsmCommitter applies commands straight to a real FSM, as a one-node
-// cluster would.
-type fsmCommitter struct {
-	fsm   *fsm.FSM
-	mu    sync.Mutex
-	index uint64
-}
-
-func (c *fsmCommitter) Commit(_ context.Context, t fsm.CommandType, body any) (any, error) {
-	cmd, err := fsm.Encode(t, body)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.index++
-	if err, ok := c.fsm.ApplyCommand(c.index, cmd).(error); ok {
-		return nil, err
-	}
-	return nil, nil
-}
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -49,14 +27,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 type setup struct {
 	rt       *runtime.Fake
-	c        *fsmCommitter
+	c        *fsmtest.Committer
 	caughtUp atomic.Bool
 }
 
 func start(t *testing.T) *setup {
-	s := &setup{rt: runtime.NewFake(), c: &fsmCommitter{fsm: fsm.New()}}
+	s := &setup{rt: runtime.NewFake(), c: fsmtest.New()}
 	r := New(Config{Node: structs.Node{ID: "n1", Name: "one", CPU: 1024, MemoryMiB: 1024, PortMin: 1, PortMax: 2},
-		Runtime: s.rt, Replica: s.c.fsm, Committer: s.c, CaughtUp: s.caughtUp.Load, HasLeader: func() bool { return true },
+		Runtime: s.rt, Replica: s.c.FSM, Committer: s.c, CaughtUp: s.caughtUp.Load, HasLeader: func() bool { return true },
 		Resync: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -88,13 +66,13 @@ func TestRunnerWaitsUntilCaughtUp(t *testing.T) {
 	}
 	deadline := time.Now().Add(300 * time.Millisecond)
 	for time.Now().Before(deadline) {
-		if s.rt.Running()["stray"] == 0 || s.c.fsm.State().Node("n1") != nil {
+		if s.rt.Running()["stray"] == 0 || s.c.FSM.State().Node("n1") != nil {
 			t.Fatal("the runner acted before its replica caught up")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	s.caughtUp.Store(true)
-	waitFor(t, "registration", func() bool { return s.c.fsm.State().Node("n1") != nil })
+	waitFor(t, "registration", func() bool { return s.c.FSM.State().Node("n1") != nil })
 	waitFor(t, "the stray container removed", func() bool { return s.rt.Running()["stray"] == 0 })
 }
 
@@ -105,10 +83,10 @@ func TestRunnerStartsReportsAndStops(t *testing.T) {
 	s := start(t)
 	s.caughtUp.Store(true)
 	s.place(t, "t1")
-	waitFor(t, "t1 running", func() bool { return s.c.fsm.State().Task("t1").LastStatus == structs.StatusRunning })
+	waitFor(t, "t1 running", func() bool { return s.c.FSM.State().Task("t1").LastStatus == structs.StatusRunning })
 	s.rt.Exit("t1", "app", 3)
-	waitFor(t, "t1 stopped", func() bool { return s.c.fsm.State().Task("t1").LastStatus == structs.StatusStopped })
-	if got := s.c.fsm.State().Task("t1"); !got.Failed || got.StopReason != "essential container app exited with code 3" {
+	waitFor(t, "t1 stopped", func() bool { return s.c.FSM.State().Task("t1").LastStatus == structs.StatusStopped })
+	if got := s.c.FSM.State().Task("t1"); !got.Failed || got.StopReason != "essential container app exited with code 3" {
 		t.Fatalf("t1: %+v", got)
 	}
 }
