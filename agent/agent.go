@@ -144,7 +144,8 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, id: id, log: cfg.Logger.With("node", cfg.Name), fsm: fsm.New(), rt: cfg.Runtime, left: make(chan struct{})}
+	log := cfg.Logger.With("node", cfg.Name)
+	a := &Agent{cfg: cfg, id: id, log: log, fsm: fsm.New(log), rt: cfg.Runtime, left: make(chan struct{})}
 	rcfg := raft.Config{NodeID: id, DataDir: filepath.Join(cfg.DataDir, "raft"), BindAddr: cfg.RaftAddr,
 		Advertise: net.JoinHostPort(ip, strconv.Itoa(portOf(cfg.RaftAddr))), Bootstrap: cfg.BootstrapExpect == 1, LogOutput: cfg.RaftLog, Debug: cfg.Debug}
 	if cfg.Faults != nil {

@@ -134,6 +134,10 @@ func (a *Agent) ApplyInternal(ctx context.Context, cmd []byte) (any, error) {
 	if len(cmd) == 0 || !forwardable[fsm.CommandType(cmd[0])] {
 		return nil, &api.FieldError{Field: "body", Message: "not a forwardable command"}
 	}
+	// Nothing enters the log that the state machine could not decode.
+	if err := fsm.Check(cmd); err != nil {
+		return nil, &api.FieldError{Field: "body", Message: err.Error()}
+	}
 	res, err := a.raft.Apply(ctx, cmd, applyTimeout)
 	if errors.Is(err, raft.ErrNotLeader) {
 		return nil, fmt.Errorf("%w: this agent is not the leader", api.ErrUnavailable)

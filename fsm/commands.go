@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -99,6 +100,38 @@ type TaskStatusUpdate struct {
 // UpdateTaskStatus carries a batch of node reports.
 type UpdateTaskStatus struct {
 	Updates []TaskStatusUpdate `json:"updates"`
+}
+
+// reportable lists the statuses a node may report. LOST is the leader's
+// verdict on a node that is gone, never a node's own word.
+var reportable = map[string]bool{structs.StatusPending: true, structs.StatusRunning: true, structs.StatusStopped: true}
+
+func (c *UpdateTaskStatus) validate() error {
+	if len(c.Updates) > MaxTasksPerEntry {
+		return fmt.Errorf("updates: %d in one entry, at most %d", len(c.Updates), MaxTasksPerEntry)
+	}
+	for i, u := range c.Updates {
+		switch {
+		case u.ID == "" || u.Node == "":
+			return fmt.Errorf("updates[%d]: task id and node are required", i)
+		case !reportable[u.LastStatus]:
+			return fmt.Errorf("updates[%d].lastStatus: %q is not a status a node reports (PENDING, RUNNING or STOPPED)", i, u.LastStatus)
+		}
+	}
+	return nil
+}
+
+func (c *RegisterNode) validate() error {
+	n := c.Node
+	switch {
+	case n.ID == "":
+		return errors.New("node.id: required")
+	case n.CPU < 0 || n.MemoryMiB < 0:
+		return errors.New("node.cpu, node.memory: must not be negative")
+	case n.PortMin < 0 || n.PortMax > 65535 || n.PortMin > n.PortMax:
+		return fmt.Errorf("node.portMin, node.portMax: %d-%d is not a port range", n.PortMin, n.PortMax)
+	}
+	return nil
 }
 
 // DeleteTasks forgets stopped tasks (garbage collection).

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -8,7 +9,7 @@ import (
 )
 
 func TestUnknownCommandStopsTheReplica(t *testing.T) {
-	f := New()
+	f := New(nil)
 	defer func() {
 		msg, _ := recover().(string)
 		if !strings.Contains(msg, "unknown command type 99") || !strings.Contains(msg, "upgrade") {
@@ -20,7 +21,7 @@ func TestUnknownCommandStopsTheReplica(t *testing.T) {
 }
 
 func TestIgnorableUnknownCommandIsSkipped(t *testing.T) {
-	f := New()
+	f := New(nil)
 	if res := f.ApplyCommand(7, []byte{byte(99 | IgnoreUnknownFlag), '{', '}'}); res != nil {
 		t.Fatalf("result %v", res)
 	}
@@ -46,7 +47,7 @@ func TestCommandTypeNames(t *testing.T) {
 }
 
 func TestPlacementOutcomeIsStoredAndCleared(t *testing.T) {
-	f := New()
+	f := New(nil)
 	mustApply(t, f, 1, CmdApplyService, ApplyService{Service: structs.Service{Name: "web", DesiredCount: 3}, TaskDefinition: webDef("a"), At: 1})
 	failure := &structs.PlacementFailure{Count: 1, TaskDefinition: "web:1", Nodes: 2,
 		Reasons: []structs.PlacementReason{{Kind: structs.ReasonMemory, Nodes: 2, Need: 32, MostFree: 16}}}
@@ -69,7 +70,7 @@ func TestPlacementOutcomeIsStoredAndCleared(t *testing.T) {
 }
 
 func TestScaleServiceChangesOnlyTheCount(t *testing.T) {
-	f := New()
+	f := New(nil)
 	mustApply(t, f, 1, CmdApplyService, ApplyService{Service: structs.Service{Name: "web", DesiredCount: 3,
 		PlacementStrategy: []structs.PlacementStrategy{{Type: "spread"}}}, TaskDefinition: webDef("a"), At: 1})
 	mustApply(t, f, 2, CmdScaleService, ScaleService{Name: "web", DesiredCount: 7, At: 5})
@@ -82,5 +83,60 @@ func TestScaleServiceChangesOnlyTheCount(t *testing.T) {
 	}
 	if _, ok := apply(t, f, 4, CmdScaleService, ScaleService{Name: "web", DesiredCount: -1}).(error); !ok {
 		t.Fatal("a negative count was accepted")
+	}
+}
+
+// TestCorruptEntryIsSkipped applies the poison body of a forged request:
+// every replica skips it the same way instead of stopping.
+func TestCorruptEntryIsSkipped(t *testing.T) {
+	for _, data := range [][]byte{append([]byte{byte(CmdRegisterNode)}, "not json"...), {}, {byte(CmdCommitPlan)}} {
+		f := New(nil)
+		mustApply(t, f, 1, CmdRegisterNode, RegisterNode{Node: structs.Node{ID: "n1"}})
+		res := f.ApplyCommand(2, data)
+		if err, ok := res.(error); !ok || !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%q: result %v", data, res)
+		}
+		if f.State().Index() != 2 || len(f.State().Nodes()) != 1 {
+			t.Fatalf("%q: index %d, %d nodes", data, f.State().Index(), len(f.State().Nodes()))
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	enc := func(ct CommandType, body any) []byte {
+		b, err := Encode(ct, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for name, tc := range map[string]struct {
+		cmd  []byte
+		want string
+	}{
+		"empty":            {nil, "empty command"},
+		"unknown type":     {[]byte{99, '{', '}'}, "unknown command type 99"},
+		"not json":         {append([]byte{byte(CmdUpdateTaskStatus)}, "\x00"...), "corrupt"},
+		"no node id":       {enc(CmdRegisterNode, RegisterNode{}), "node.id: required"},
+		"bad port range":   {enc(CmdRegisterNode, RegisterNode{Node: structs.Node{ID: "n", PortMin: 9, PortMax: 3}}), "not a port range"},
+		"forged LOST":      {enc(CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t", Node: "n", LastStatus: structs.StatusLost}}}), "not a status a node reports"},
+		"report sans node": {enc(CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t", LastStatus: structs.StatusRunning}}}), "required"},
+		"good":             {enc(CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t", Node: "n", LastStatus: structs.StatusRunning}}}), ""},
+	} {
+		err := Check(tc.cmd)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+}
+
+// TestNodeCannotReportLost: a forged LOST that slipped past the checks
+// still changes nothing, so the service keeps counting what really runs.
+func TestNodeCannotReportLost(t *testing.T) {
+	f := New(nil)
+	mustApply(t, f, 1, CmdCommitPlan, CommitPlan{Place: []structs.Task{{ID: "t1", Node: "n1", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusRunning}}})
+	mustApply(t, f, 2, CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t1", Node: "n1", LastStatus: structs.StatusLost}}})
+	if got := f.State().Task("t1"); got.LastStatus != structs.StatusRunning {
+		t.Fatalf("task after a forged LOST: %+v", got)
 	}
 }

@@ -22,7 +22,7 @@ func freeAddr(t testing.TB) string {
 
 func openLeader(t testing.TB, dir, addr string) (*Node, *fsm.FSM) {
 	t.Helper()
-	f := fsm.New()
+	f := fsm.New(nil)
 	n, err := Open(Config{NodeID: "n1", DataDir: dir, BindAddr: addr, Bootstrap: true}, f)
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ type Committer struct {
 }
 
 // New returns a committer over a new, empty FSM.
-func New() *Committer { return &Committer{FSM: fsm.New()} }
+func New() *Committer { return &Committer{FSM: fsm.New(nil)} }
 
 // Commit encodes and applies one command and returns the FSM's answer.
 func (c *Committer) Commit(_ context.Context, t fsm.CommandType, body any) (any, error) {
