@@ -165,7 +165,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	a.commit = &committer{raft: a.raft, leaderAPI: a.LeaderAPI}
+	a.commit = &committer{raft: a.raft, leaderAPI: a.LeaderAPI, members: a.ring.Members}
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,

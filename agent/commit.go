@@ -12,6 +12,7 @@ import (
 
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/gossip"
 	"github.com/skiff-run/skiff/raft"
 )
 
@@ -27,6 +28,9 @@ const applyTimeout = 10 * time.Second
 type committer struct {
 	raft      *raft.Node
 	leaderAPI func() string
+	// members is the gossip view, where servers say which command types
+	// they apply.
+	members func() []gossip.Member
 }
 
 // forwardable lists the commands a follower's own loops send to the
@@ -35,6 +39,11 @@ var forwardable = map[fsm.CommandType]bool{fsm.CmdRegisterNode: true, fsm.CmdUpd
 
 // Commit encodes and commits one command and returns the FSM's result.
 func (c *committer) Commit(ctx context.Context, t fsm.CommandType, body any) (any, error) {
+	if t > fsm.Baseline {
+		if err := c.supported(t); err != nil {
+			return nil, err
+		}
+	}
 	cmd, err := fsm.Encode(t, body)
 	if err != nil {
 		return nil, err
@@ -47,6 +56,36 @@ func (c *committer) Commit(ctx context.Context, t fsm.CommandType, body any) (an
 		return nil, fmt.Errorf("%w: this agent is not the leader (leader: %q)", api.ErrUnavailable, c.raft.LeaderID())
 	}
 	return res, err
+}
+
+// supported refuses a command type that some Raft server may not apply:
+// an older replica would stop at it. Servers gossip the newest type they
+// know; one that gossips none is an older release that knows the baseline.
+func (c *committer) supported(t fsm.CommandType) error {
+	peers, err := c.raft.Peers()
+	if err != nil {
+		return err
+	}
+	return everyServerApplies(t, peers, c.members())
+}
+
+// everyServerApplies is supported's verdict for a given configuration and
+// gossip view.
+func everyServerApplies(t fsm.CommandType, peers []raft.Peer, members []gossip.Member) error {
+	servers := map[string]bool{}
+	for _, p := range peers {
+		servers[p.ID] = true
+	}
+	for _, m := range members {
+		known := fsm.CommandType(m.Commands)
+		if m.Commands == 0 {
+			known = fsm.Baseline
+		}
+		if servers[m.ID] && known < t {
+			return fmt.Errorf("%w: server %s runs skiff %s, which cannot apply %s yet; upgrade it first", api.ErrUnavailable, m.Name, m.Version, t)
+		}
+	}
+	return nil
 }
 
 // forward sends a command to the leader's internal apply endpoint.

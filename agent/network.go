@@ -10,6 +10,7 @@ import (
 	sockaddr "github.com/hashicorp/go-sockaddr"
 
 	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
 )
 
@@ -56,7 +57,8 @@ func (a *Agent) startGossip(ip string) error {
 	}
 	gcfg := gossip.Config{
 		Meta: gossip.Meta{ID: a.id, Name: a.cfg.Name, RaftAddr: a.raft.Addr(), APIAddr: net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String()))),
-			CPU: a.cfg.CPU, MemoryMiB: a.cfg.MemoryMiB, Attributes: a.cfg.Attributes, Version: Version, BootstrapExpect: a.cfg.BootstrapExpect},
+			CPU: a.cfg.CPU, MemoryMiB: a.cfg.MemoryMiB, Attributes: a.cfg.Attributes, Version: Version, BootstrapExpect: a.cfg.BootstrapExpect,
+			Commands: int(fsm.Newest())},
 		BindAddr: host, BindPort: portOf(a.cfg.GossipAddr), AdvertiseAddr: ip, ProbeInterval: a.cfg.ProbeInterval, LogOutput: a.cfg.RaftLog,
 		Debug: a.cfg.Debug, SnapshotPath: filepath.Join(a.cfg.DataDir, "gossip-members.json"), ReconnectInterval: a.cfg.ReconnectInterval,
 	}

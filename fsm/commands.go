@@ -26,6 +26,20 @@ const (
 	CmdScaleService
 )
 
+// Baseline is the newest command type that every release of skiff
+// applies; a leader writes a newer type only once every server says it
+// knows it.
+const Baseline = CmdSetNodeStatus
+
+// Newest is the newest command type this binary applies.
+func Newest() CommandType {
+	var n CommandType
+	for t := range handlers {
+		n = max(n, t)
+	}
+	return n
+}
+
 // IgnoreUnknownFlag, set in a command's type byte, lets a replica that does
 // not know the type skip the entry instead of stopping. Only commands whose
 // loss cannot make replicas disagree about anything they both understand

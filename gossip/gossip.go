@@ -36,6 +36,10 @@ type Meta struct {
 	Attributes      map[string]string `json:"at,omitempty"`
 	Version         string            `json:"v"`
 	BootstrapExpect int               `json:"be,omitempty"`
+	// Commands is the newest command type the node's state machine
+	// applies; zero for releases that did not say, which know the
+	// baseline set.
+	Commands int `json:"cmd,omitempty"`
 	// Leaving is announced just before a graceful leave, so that others
 	// can tell a node that left from one that failed.
 	Leaving bool `json:"l,omitempty"`
