@@ -99,6 +99,7 @@ type Transport = memberlist.NodeAwareTransport
 // use.
 type Ring struct {
 	ml        *memberlist.Memberlist
+	logger    *log.Logger
 	snapshot  string
 	reconnect time.Duration
 	mu        sync.Mutex // guards meta, status, known and dirty
@@ -157,6 +158,7 @@ func Start(cfg Config) (*Ring, error) {
 		out = &levelFilter{w: cfg.LogOutput, debug: cfg.Debug}
 	}
 	mc.Logger = log.New(out, "gossip: ", log.LstdFlags)
+	r.logger = mc.Logger
 	if cfg.WrapTransport != nil {
 		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger})
 		if err != nil {
@@ -416,6 +418,14 @@ func (r *Ring) LocalAddr() string {
 func (r *Ring) set(n *memberlist.Node, status string) {
 	var meta Meta
 	if err := json.Unmarshal(n.Meta, &meta); err != nil || meta.ID == "" {
+		r.logger.Printf("[WARN] ignoring member %q: its metadata does not decode", n.Name)
+		return
+	}
+	// Members are named by node id. Metadata that claims another id is an
+	// impostor's (or a bug's): believing it would let one member speak
+	// for another node, so it is ignored.
+	if meta.ID != n.Name {
+		r.logger.Printf("[WARN] ignoring member %q at %s: its metadata claims node id %q", n.Name, n.Address(), meta.ID)
 		return
 	}
 	r.mu.Lock()

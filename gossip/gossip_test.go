@@ -2,13 +2,17 @@ package gossip
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 func freePort(t *testing.T) int {
@@ -177,4 +181,53 @@ func TestDeadMemberIsReconnected(t *testing.T) {
 	b = startRingAt(t, "b", port, "")
 	defer b.Shutdown()
 	waitFor(t, "b back", func() bool { return statusOf(a, "b") == StatusAlive && statusOf(b, "a") == StatusAlive })
+}
+
+// forged is a member's metadata, sent under any name.
+type forged struct{ meta []byte }
+
+func (f forged) NodeMeta(int) []byte                  { return f.meta }
+func (forged) NotifyMsg([]byte)                       {}
+func (forged) GetBroadcasts(int, int) [][]byte        { return nil }
+func (forged) LocalState(bool) []byte                 { return nil }
+func (forged) MergeRemoteState(buf []byte, join bool) {}
+
+// TestImpostorMetadataIsIgnored joins a member named "evil" whose
+// metadata claims the id of node a: nobody believes it, so it can neither
+// become a's address nor make a look as if it left.
+func TestImpostorMetadataIsIgnored(t *testing.T) {
+	a := startRing(t, "a")
+	defer a.Shutdown()
+	b := startRing(t, "b")
+	defer b.Shutdown()
+	if _, err := b.Join([]string{a.LocalAddr()}, 0); err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := json.Marshal(Meta{ID: "a", Name: "node-a", RaftAddr: "127.0.0.1:9", Leaving: true})
+	mc := memberlist.DefaultLANConfig()
+	mc.Name, mc.BindAddr, mc.BindPort, mc.AdvertisePort = "evil", "127.0.0.1", freePort(t), 0
+	mc.AdvertisePort = mc.BindPort
+	mc.Delegate = forged{meta: meta}
+	mc.LogOutput = io.Discard
+	evil, err := memberlist.Create(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer evil.Shutdown()
+	if _, err := evil.Join([]string{b.LocalAddr()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "evil known to b's memberlist", func() bool { return b.ml.NumMembers() == 3 })
+	if err := evil.Leave(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// For a whole second after the impostor's leave, b still sees the
+	// real a, alive at its own address.
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		for _, m := range b.Members() {
+			if m.ID == "a" && (m.RaftAddr != "127.0.0.1:1" || m.Status != StatusAlive) {
+				t.Fatalf("b believes the impostor: %+v", m)
+			}
+		}
+	}
 }
