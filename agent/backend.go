@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/skiff-run/skiff/agent/control"
@@ -86,10 +87,18 @@ func (a *Agent) Logs(ctx context.Context, id, container string, follow bool, w i
 	if t.Node != a.id {
 		return fmt.Errorf("%w: task %s runs on node %s", api.ErrUnavailable, id, t.Node)
 	}
+	td := st.TaskDefinition(t.TaskDefinition)
+	if td == nil {
+		return fmt.Errorf("task definition %s: %w", t.TaskDefinition, api.ErrNotFound)
+	}
+	// Only a container of the task's own definition may be named: the name
+	// becomes part of an engine-wide container name, and anything else
+	// could reach a container that is not this task's.
 	if container == "" {
-		if td := st.TaskDefinition(t.TaskDefinition); td != nil {
-			container = td.ContainerDefinitions[0].Name
-		}
+		container = td.ContainerDefinitions[0].Name
+	}
+	if !slices.ContainsFunc(td.ContainerDefinitions, func(cd structs.ContainerDefinition) bool { return cd.Name == container }) {
+		return &api.FieldError{Field: "container", Message: fmt.Sprintf("%q is not a container of task definition %s", container, td.Ref())}
 	}
 	return a.rt.Logs(ctx, a.id, id, container, follow, w)
 }

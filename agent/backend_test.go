@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,5 +42,32 @@ func TestCloseEndsOpenStreams(t *testing.T) {
 	case <-ended:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the log stream outlived the agent")
+	}
+}
+
+// TestLogsOnlyForTheTasksOwnContainers refuses a container name that is
+// not in the task's definition, such as a path that climbs out of the
+// task's container names.
+func TestLogsOnlyForTheTasksOwnContainers(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.a.ApplyService(context.Background(), &structs.Service{Name: "web", DesiredCount: 1}, def("web", 10)); err != nil {
+		t.Fatal(err)
+	}
+	h.wait("1 running", func(st *fsm.State) bool { return len(running(st, "web")) == 1 })
+	task := running(h.a.State(), "web")[0]
+	for _, name := range []string{"x/../../containers/postgres", "other"} {
+		resp, err := http.Get("http://" + h.a.HTTPAddr() + "/v1/tasks/" + task.ID + "/logs?container=" + url.QueryEscape(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "is not a container of task definition web:1") {
+			t.Fatalf("container %q: %d %s", name, resp.StatusCode, body)
+		}
+	}
+	var out strings.Builder
+	if err := h.a.Logs(context.Background(), task.ID, "app", false, &out); err != nil || !strings.Contains(out.String(), "fake log") {
+		t.Fatalf("own container: %q %v", out.String(), err)
 	}
 }
