@@ -235,7 +235,11 @@ func (a *Agent) Leave(ctx context.Context) error {
 	}
 	a.log.Info("leaving the cluster")
 	err := a.ring.Leave(5 * time.Second)
-	a.runner.StopAll(ctx)
+	// The stops outlive the request: a client that gives up waiting must
+	// not leave containers running on a host that has left.
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	a.runner.StopAll(stopCtx)
 	a.leaveOnce.Do(func() { close(a.left) })
 	return err
 }

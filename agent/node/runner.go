@@ -317,16 +317,25 @@ func (r *Runner) removeTask(ctx context.Context, id string) {
 		func(err error) { r.log.Warn("remove task", "task", id, "err", err) })
 }
 
-// StopAll stops every container this node runs, for a graceful leave.
+// StopAll stops every container this node runs, for a graceful leave, a
+// few at a time as starts are.
 func (r *Runner) StopAll(ctx context.Context) {
 	obs, err := r.cfg.Runtime.List(ctx, r.id)
 	if err != nil {
 		r.log.Warn("list containers", "err", err)
 		return
 	}
+	var wg sync.WaitGroup
+	limit := make(chan struct{}, maxParallelStarts)
 	for _, o := range obs {
-		if err := r.cfg.Runtime.Stop(ctx, r.id, o.TaskID, stopTimeout); err != nil {
-			r.log.Warn("stop task", "task", o.TaskID, "err", err)
-		}
+		wg.Add(1)
+		limit <- struct{}{}
+		go func() {
+			defer func() { <-limit; wg.Done() }()
+			if err := r.cfg.Runtime.Stop(ctx, r.id, o.TaskID, stopTimeout); err != nil {
+				r.log.Warn("stop task", "task", o.TaskID, "err", err)
+			}
+		}()
 	}
+	wg.Wait()
 }
