@@ -83,10 +83,12 @@ type Member struct {
 	Attributes      map[string]string `json:"at,omitempty"`
 	Version         string            `json:"v"`
 	BootstrapExpect int               `json:"be,omitempty"`
-	Leaving         bool              `json:"l,omitempty"`
-	Addr            string            `json:"addr"`
-	Status          string            `json:"status"`
-	Since           time.Time         `json:"since"`
+	// Commands is the newest state machine command type the agent applies.
+	Commands int       `json:"cmd,omitempty"`
+	Leaving  bool      `json:"l,omitempty"`
+	Addr     string    `json:"addr"`
+	Status   string    `json:"status"`
+	Since    time.Time `json:"since"`
 }
 
 // RaftPeer is one server of the Raft configuration (GET /v1/raft/peers).
