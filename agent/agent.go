@@ -93,6 +93,9 @@ type Config struct {
 	// ReconnectInterval is how often gossip tries to reach dead members;
 	// default 10s.
 	ReconnectInterval time.Duration
+	// Dev marks a one-node agent on loopback for trying skiff out: its API
+	// then also refuses requests that name a host other than its own.
+	Dev bool
 	// Faults, when set, cuts this agent off from chosen peers; tests use
 	// it for partitions. Nil in production.
 	Faults Faults
@@ -178,7 +181,7 @@ func New(cfg Config) (*Agent, error) {
 		a.raft, a.ring, a.fsm, a.commit)
 	// Requests share the agent's context, so that Close ends long ones
 	// (followed logs) instead of waiting for them.
-	a.http = &http.Server{Handler: api.NewHandler(a, a.log), ReadHeaderTimeout: 10 * time.Second,
+	a.http = &http.Server{Handler: api.NewHandler(a, a.log, api.Options{RestrictHosts: cfg.Dev, Hosts: []string{cfg.Name}}), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return a.ctx }}
 	a.wg.Add(4)
 	go func() {

@@ -100,6 +100,7 @@ func (c *committer) forward(ctx context.Context, cmd []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: forward to leader at %s: %v", api.ErrUnavailable, addr, err)

@@ -121,7 +121,9 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
+	// Every write is JSON, even without a body: agents refuse any other
+	// content type, which a web page could send on its own.
+	if method != http.MethodGet {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)

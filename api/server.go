@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -169,7 +171,7 @@ var (
 )
 
 // NewHandler returns the /v1 API over b.
-func NewHandler(b Backend, log *slog.Logger) http.Handler {
+func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	s := &server{b: b, log: log}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/health", s.wrap(s.health))
@@ -190,7 +192,49 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 	mux.Handle("POST /v1/nodes/{id}/drain", s.wrap(s.drain))
 	mux.Handle("POST /v1/leave", s.wrap(s.leave))
 	mux.Handle("POST "+InternalApplyPath, s.wrapStatus(s.internalApply))
-	return s.forwarding(mux)
+	return s.browserGuard(opts, s.forwarding(mux))
+}
+
+// Options tunes the API handler.
+type Options struct {
+	// RestrictHosts refuses a request whose Host header is neither an IP
+	// address, localhost, nor one of Hosts. An agent on loopback (--dev)
+	// sets it: a web page could otherwise reach the agent through a name
+	// of its own that it points at 127.0.0.1 (DNS rebinding).
+	RestrictHosts bool
+	Hosts         []string
+}
+
+// browserGuard refuses what a web page in the user's browser could send
+// on its own: a write that is not JSON (a form or text/plain POST needs no
+// preflight, JSON does), and, with RestrictHosts, a Host header that names
+// someone else's domain.
+func (s *server) browserGuard(opts Options, next http.Handler) http.Handler {
+	hosts := map[string]bool{"localhost": true}
+	for _, h := range opts.Hosts {
+		hosts[strings.ToLower(h)] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if opts.RestrictHosts {
+			host := r.Host
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+			host = strings.Trim(strings.ToLower(host), "[]")
+			if net.ParseIP(host) == nil && !hosts[host] {
+				s.writeErr(w, r, &statusError{http.StatusForbidden, FieldError{Field: "Host", Message: fmt.Sprintf("%q is not a name of this agent", r.Host)}})
+				return
+			}
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if err != nil || mt != "application/json" {
+				s.writeErr(w, r, &statusError{http.StatusUnsupportedMediaType, FieldError{Field: "Content-Type", Message: fmt.Sprintf("%q: writes must be application/json", r.Header.Get("Content-Type"))}})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // forwardedHeader marks a request one agent passed to another, so that a
@@ -319,14 +363,14 @@ func (s *server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 // (5xx) are logged; the client's are not.
 func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *FieldError
+	var se *statusError
 	status := http.StatusInternalServerError
 	body := FieldError{Message: err.Error()}
 	switch {
+	case errors.As(err, &se):
+		status, body = se.status, se.FieldError
 	case errors.As(err, &fe):
 		status, body = http.StatusBadRequest, *fe
-		if fe.Field == "body" && fe.Message == bodyTooLarge {
-			status = http.StatusRequestEntityTooLarge
-		}
 	case errors.Is(err, ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, ErrUnavailable):
@@ -341,9 +385,13 @@ func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	_, _ = w.Write(append(raw, '\n'))
 }
 
-// bodyTooLarge is the message of the FieldError for an oversized body;
-// writeErr recognises it to answer 413.
-var bodyTooLarge = fmt.Sprintf("larger than %d bytes", MaxBodyBytes)
+// statusError is bad input answered with a status other than 400.
+type statusError struct {
+	status int
+	FieldError
+}
+
+func (e *statusError) Error() string { return e.FieldError.Error() }
 
 // readBody reads at most MaxBodyBytes; a larger body is a FieldError. Every
 // handler that takes a body reads it through here, so the cap holds for
@@ -352,7 +400,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return nil, &FieldError{Field: "body", Message: bodyTooLarge}
+		return nil, &statusError{http.StatusRequestEntityTooLarge, FieldError{Field: "body", Message: fmt.Sprintf("larger than %d bytes", MaxBodyBytes)}}
 	}
 	return b, err
 }

@@ -37,6 +37,11 @@ func send(t *testing.T, base, method, path, body string, header http.Header) ans
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Writes are JSON, as the client sends them, unless the test says
+	// otherwise.
+	if method != http.MethodGet && method != http.MethodHead {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range header {
 		req.Header[k] = v
 	}
@@ -55,7 +60,7 @@ func send(t *testing.T, base, method, path, body string, header http.Header) ans
 // serve starts the API over f on a test server.
 func serve(t *testing.T, f *fakeBackend, logs *logBuffer) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(NewHandler(f, logs.logger()))
+	srv := httptest.NewServer(NewHandler(f, logs.logger(), Options{}))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -458,6 +463,7 @@ func TestBackendSeesRequestEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "DELETE", srv.URL+"/v1/services/block", nil)
+	req.Header.Set("Content-Type", "application/json")
 	if _, err := http.DefaultClient.Do(req); err == nil {
 		t.Fatal("the request did not time out")
 	}
@@ -627,5 +633,50 @@ func TestIsLogsPath(t *testing.T) {
 		if got := isLogsPath(path); got != want {
 			t.Errorf("isLogsPath(%q) = %v", path, got)
 		}
+	}
+}
+
+// TestBrowserGuard sends what a web page could forge: a text/plain or
+// bodiless POST without the JSON content type, and, on an agent that
+// restricts hosts, a request through someone else's domain name.
+func TestBrowserGuard(t *testing.T) {
+	f := newFake()
+	srv := httptest.NewServer(NewHandler(f, (&logBuffer{}).logger(), Options{RestrictHosts: true, Hosts: []string{"pi-1"}}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name, method, path, contentType, host string
+		status                                int
+	}{
+		{"text/plain leave", "POST", "/v1/leave", "text/plain", "", http.StatusUnsupportedMediaType},
+		{"form stop", "POST", "/v1/tasks/t1/stop", "application/x-www-form-urlencoded", "", http.StatusUnsupportedMediaType},
+		{"no content type", "DELETE", "/v1/services/web", "-", "", http.StatusUnsupportedMediaType},
+		{"rebound name", "GET", "/v1/taskdefs", "", "evil.example:7070", http.StatusForbidden},
+		{"rebound name on a write", "POST", "/v1/leave", "application/json", "evil.example", http.StatusForbidden},
+		{"IP literal", "GET", "/v1/health", "", "127.0.0.1:7070", http.StatusOK},
+		{"IPv6 literal", "GET", "/v1/health", "", "[::1]:7070", http.StatusOK},
+		{"localhost", "GET", "/v1/health", "", "localhost:7070", http.StatusOK},
+		{"the node's name", "GET", "/v1/health", "", "PI-1", http.StatusOK},
+		{"json with charset", "DELETE", "/v1/services/web", "application/json; charset=utf-8", "", http.StatusNoContent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.contentType != "-" && tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			if tc.host != "" {
+				req.Host = tc.host
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+		})
 	}
 }

@@ -157,7 +157,7 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 		GossipAddr: hostPort("gossip-port"), Advertise: c.String("advertise"), Join: c.StringSlice("join"),
 		BootstrapExpect: expect, Voters: c.Int("voters"), ProbeInterval: c.Duration("probe-interval"), DownAfter: c.Duration("down-after"),
 		CPU: c.Int64("cpu"), MemoryMiB: c.Int64("memory"), Attributes: attrs, PortMin: pmin, PortMax: pmax,
-		Logger:  slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
+		Dev: c.Bool("dev"), Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
 		RaftLog: c.App.ErrWriter, Debug: level == slog.LevelDebug,
 	}, nil
 }
