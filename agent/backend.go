@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/skiff-run/skiff/agent/control"
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
@@ -38,7 +37,6 @@ func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *stru
 	if _, err := a.commit.Commit(ctx, fsm.CmdApplyService, fsm.ApplyService{Service: *svc, TaskDefinition: td, At: now()}); err != nil {
 		return nil, err
 	}
-	a.control.Kick()
 	return a.fsm.State().Service(svc.Name), nil
 }
 
@@ -54,14 +52,13 @@ func (a *Agent) ScaleService(ctx context.Context, name string, count int) error 
 	if _, err := a.commit.Commit(ctx, fsm.CmdScaleService, fsm.ScaleService{Name: name, DesiredCount: count, At: now()}); err != nil {
 		return err
 	}
-	a.control.Kick()
 	return nil
 }
 
 // RunTasks implements api.Backend.
 func (a *Agent) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
 	tasks, failure, err := a.control.RunTasks(ctx, td, count)
-	if errors.Is(err, control.ErrNotLeader) {
+	if errors.Is(err, raft.ErrNotLeader) {
 		err = fmt.Errorf("%w: %v", api.ErrUnavailable, err)
 	}
 	return tasks, failure, err
@@ -190,7 +187,6 @@ func (a *Agent) Drain(ctx context.Context, node string, enable bool) (*structs.N
 	if _, err := a.commit.Commit(ctx, fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Eligibility: el, At: now()}); err != nil {
 		return nil, err
 	}
-	a.control.Kick()
 	return a.fsm.State().Node(n.ID), nil
 }
 

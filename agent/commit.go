@@ -39,7 +39,7 @@ var forwardable = map[fsm.CommandType]bool{fsm.CmdRegisterNode: true, fsm.CmdUpd
 
 // Commit encodes and commits one command and returns the FSM's result.
 func (c *committer) Commit(ctx context.Context, t fsm.CommandType, body any) (any, error) {
-	if t > fsm.Baseline {
+	if t&^fsm.IgnoreUnknownFlag > fsm.Baseline || t&fsm.IgnoreUnknownFlag != 0 {
 		if err := c.supported(t); err != nil {
 			return nil, err
 		}
@@ -60,7 +60,9 @@ func (c *committer) Commit(ctx context.Context, t fsm.CommandType, body any) (an
 
 // supported refuses a command type that some Raft server may not apply:
 // an older replica would stop at it. Servers gossip the newest type they
-// know; one that gossips none is an older release that knows the baseline.
+// know; one that gossips none, or that gossip does not know of (it may be
+// down), is taken for an older release that knows the baseline and stops
+// at any flagged type, flag or not.
 func (c *committer) supported(t fsm.CommandType) error {
 	peers, err := c.raft.Peers()
 	if err != nil {
@@ -72,16 +74,23 @@ func (c *committer) supported(t fsm.CommandType) error {
 // everyServerApplies is supported's verdict for a given configuration and
 // gossip view.
 func everyServerApplies(t fsm.CommandType, peers []raft.Peer, members []gossip.Member) error {
-	servers := map[string]bool{}
-	for _, p := range peers {
-		servers[p.ID] = true
-	}
+	byID := map[string]gossip.Member{}
 	for _, m := range members {
-		known := fsm.CommandType(m.Commands)
-		if m.Commands == 0 {
-			known = fsm.Baseline
+		byID[m.ID] = m
+	}
+	base, flagged := t&^fsm.IgnoreUnknownFlag, t&fsm.IgnoreUnknownFlag != 0
+	for _, p := range peers {
+		m, known := byID[p.ID]
+		if !known {
+			m = gossip.Member{Meta: gossip.Meta{ID: p.ID, Name: p.ID, Version: "of unknown version"}}
 		}
-		if servers[m.ID] && known < t {
+		applies := fsm.CommandType(m.Commands) >= base || m.Commands == 0 && base <= fsm.Baseline
+		if flagged {
+			// A release that gossips its commands knows the flag and
+			// skips a flagged type it lacks.
+			applies = m.Commands > 0
+		}
+		if !applies {
 			return fmt.Errorf("%w: server %s runs skiff %s, which cannot apply %s yet; upgrade it first", api.ErrUnavailable, m.Name, m.Version, t)
 		}
 	}
@@ -100,7 +109,7 @@ func (c *committer) forward(ctx context.Context, cmd []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: forward to leader at %s: %v", api.ErrUnavailable, addr, err)

@@ -32,4 +32,16 @@ func TestNewCommandsWaitForEveryServer(t *testing.T) {
 	if err := everyServerApplies(fsm.CmdScaleService, peers[:1], []gossip.Member{member("a", newest), member("b", 0)}); err != nil {
 		t.Fatalf("non-server blocked a command: %v", err)
 	}
+	// A server gossip does not know of (down since before this agent
+	// started) may be an old release: new commands wait for it.
+	if err := everyServerApplies(fsm.CmdScaleService, peers, []gossip.Member{member("a", newest)}); err == nil {
+		t.Fatal("a server missing from gossip did not block a new command")
+	}
+	// A flagged type needs servers that know the flag, whatever its base.
+	if err := everyServerApplies(fsm.CmdRegisterNode|fsm.IgnoreUnknownFlag, peers, []gossip.Member{member("a", newest), member("b", 0)}); err == nil {
+		t.Fatal("a flagged command was let through to an old server")
+	}
+	if err := everyServerApplies(fsm.CommandType(99)|fsm.IgnoreUnknownFlag, peers, []gossip.Member{member("a", newest), member("b", newest)}); err != nil {
+		t.Fatalf("flagged command among current servers: %v", err)
+	}
 }

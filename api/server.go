@@ -226,7 +226,10 @@ func (s *server) browserGuard(opts Options, next http.Handler) http.Handler {
 				return
 			}
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// Agents forward their commands as a type byte and JSON, and older
+		// releases send no content type at all, so the internal path keeps
+		// taking them during a rolling upgrade.
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.URL.Path != InternalApplyPath {
 			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if err != nil || mt != "application/json" {
 				s.writeErr(w, r, &statusError{http.StatusUnsupportedMediaType, FieldError{Field: "Content-Type", Message: fmt.Sprintf("%q: writes must be application/json", r.Header.Get("Content-Type"))}})

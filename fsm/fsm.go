@@ -6,6 +6,7 @@ package fsm
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +31,19 @@ type FSM struct {
 	// loops can sleep until the state moves.
 	changed chan struct{}
 	log     *slog.Logger
+}
+
+// Replica is the read side of a copy of the state; *FSM implements it.
+type Replica interface {
+	State() *State
+	// Watch returns a channel closed at the next change.
+	Watch() <-chan struct{}
+}
+
+// Committer commits a command to the cluster and returns what the FSM
+// answered; the loops above the state machine write through it.
+type Committer interface {
+	Commit(ctx context.Context, t CommandType, body any) (any, error)
 }
 
 // New returns an empty FSM that logs to log (nil discards).
@@ -472,6 +486,8 @@ func (w *writer) deleteTasks(c *DeleteTasks) (any, error) {
 
 // snapshotData is the on-disk form of a snapshot.
 type snapshotData struct {
+	// Index is the log index the snapshot reflects.
+	Index    uint64                    `json:"index"`
 	Nodes    []*structs.Node           `json:"nodes"`
 	TaskDefs []*structs.TaskDefinition `json:"taskDefinitions"`
 	Services []*structs.Service        `json:"services"`
@@ -487,6 +503,7 @@ type snapshot struct{ state *State }
 // Persist streams every table as one JSON document.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 	data := snapshotData{
+		Index:    s.state.Index(),
 		Nodes:    s.state.Nodes(),
 		TaskDefs: s.state.TaskDefinitions(),
 		Services: s.state.Services(),
@@ -525,7 +542,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	txn.Commit()
 	f.mu.Lock()
-	f.db = db
+	f.db, f.index = db, data.Index
 	close(f.changed)
 	f.changed = make(chan struct{})
 	f.mu.Unlock()

@@ -182,7 +182,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if s2.String() != want {
 		t.Fatalf("round trip differs:\n%s\n%s", want, s2.String())
 	}
-	if g.State().Node("n1").Attributes["zone"] != "a" || len(g.State().TasksByNode("n1")) != 1 {
+	if g.State().Index() != 3 || g.State().Node("n1").Attributes["zone"] != "a" || len(g.State().TasksByNode("n1")) != 1 {
 		t.Fatal("restored state lacks indexed data")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -86,6 +87,9 @@ type Config struct {
 	// ReconnectInterval is how often the ring tries to reach members that
 	// are dead (not left), as serf's reconnect does; zero means 10s.
 	ReconnectInterval time.Duration
+	// ReapAfter is how long a member may stay dead before the ring forgets
+	// it: no more reconnects, and gone from the snapshot. Zero means 24h.
+	ReapAfter time.Duration
 	// WrapTransport, when set, wraps memberlist's network transport; tests
 	// use it to cut a node off from chosen peers.
 	WrapTransport func(Transport) Transport
@@ -102,10 +106,14 @@ type Ring struct {
 	logger    *log.Logger
 	snapshot  string
 	reconnect time.Duration
-	mu        sync.Mutex // guards meta, status, known and dirty
-	meta      []byte
-	self      Meta
-	status    map[string]*Member // by node id, including dead and left nodes
+	reapAfter time.Duration
+	// stopped is closed by Leave and Shutdown, which ends Maintain.
+	stopped  chan struct{}
+	stopOnce sync.Once
+	mu       sync.Mutex // guards meta, status, known and dirty
+	meta     []byte
+	self     Meta
+	status   map[string]*Member // by node id, including dead and left nodes
 	// known maps the id of every other member seen, here or in the
 	// snapshot of an earlier run, and not known to have left, to its
 	// gossip address.
@@ -114,7 +122,7 @@ type Ring struct {
 	notify chan struct{}
 }
 
-// Start joins nobody yet: it starts listening. Call Join or RetryJoin.
+// Start joins nobody yet: it starts listening. Call Maintain (or Join).
 func Start(cfg Config) (*Ring, error) {
 	meta, err := json.Marshal(cfg.Meta)
 	if err != nil {
@@ -128,6 +136,11 @@ func Start(cfg Config) (*Ring, error) {
 	if r.reconnect == 0 {
 		r.reconnect = 10 * time.Second
 	}
+	r.reapAfter = cfg.ReapAfter
+	if r.reapAfter == 0 {
+		r.reapAfter = 24 * time.Hour
+	}
+	r.stopped = make(chan struct{})
 	r.known = loadSnapshot(cfg.SnapshotPath)
 	mc := memberlist.DefaultLANConfig()
 	// The node id, not the host name or address, names a member, so that a
@@ -207,11 +220,14 @@ func (r *Ring) Maintain(ctx context.Context, addrs []string, defaultPort int, fa
 		select {
 		case <-ctx.Done():
 			return
+		case <-r.stopped:
+			return
 		case <-timer.C:
 		}
+		r.reap()
 		r.saveSnapshot(logf)
 		if !r.alone() {
-			r.reconnectDead()
+			r.reconnectDead(ctx)
 			wait = time.Second
 			timer.Reset(r.reconnect)
 			continue
@@ -221,7 +237,7 @@ func (r *Ring) Maintain(ctx context.Context, addrs []string, defaultPort int, fa
 		candidates = append(candidates, withPorts(fallback(), defaultPort)...)
 		candidates = r.others(append(candidates, r.deadAddrs()...))
 		if len(candidates) > 0 {
-			n, err := r.ml.Join(candidates)
+			n, err := r.join(ctx, candidates)
 			if n > 0 && !r.alone() {
 				logf("joined the cluster", "try", try, "answered", n)
 				timer.Reset(r.reconnect)
@@ -233,6 +249,50 @@ func (r *Ring) Maintain(ctx context.Context, addrs []string, defaultPort int, fa
 		}
 		timer.Reset(wait)
 		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+// join contacts addrs, giving up when ctx ends or the ring stops: a member
+// that does not answer costs memberlist's TCP timeout each, and an agent
+// that is closing must not wait for them. A join given up on finishes in
+// the background and fails once the ring is shut down.
+func (r *Ring) join(ctx context.Context, addrs []string) (int, error) {
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := r.ml.Join(addrs)
+		done <- result{n, err}
+	}()
+	select {
+	case res := <-done:
+		return res.n, res.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-r.stopped:
+		return 0, errors.New("gossip: stopped")
+	}
+}
+
+// stop ends Maintain; it is safe to call more than once.
+func (r *Ring) stop() { r.stopOnce.Do(func() { close(r.stopped) }) }
+
+// reap forgets members dead for longer than ReapAfter: hosts that were
+// rebuilt under a new id or retired without a leave would otherwise be
+// reconnected to, and remembered, for ever.
+func (r *Ring) reap() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, m := range r.status {
+		if m.Status == StatusDead && time.Since(m.Since) > r.reapAfter {
+			delete(r.status, id)
+			if _, ok := r.known[id]; ok {
+				delete(r.known, id)
+				r.dirty = true
+			}
+		}
 	}
 }
 
@@ -283,9 +343,9 @@ func (r *Ring) ownAddrs() []string {
 // reconnectDead tries to reach members that are dead but did not leave: a
 // node that restarted alone, or came back from a partition, is pulled back
 // into the ring from this side too.
-func (r *Ring) reconnectDead() {
+func (r *Ring) reconnectDead(ctx context.Context) {
 	if addrs := r.others(r.deadAddrs()); len(addrs) > 0 {
-		_, _ = r.ml.Join(addrs)
+		_, _ = r.join(ctx, addrs)
 	}
 }
 
@@ -355,14 +415,33 @@ func (r *Ring) saveSnapshot(logf func(msg string, args ...any)) {
 	r.dirty = false
 	r.mu.Unlock()
 	b, _ := json.Marshal(&f)
-	tmp := r.snapshot + ".tmp"
-	err := os.WriteFile(tmp, b, 0o600)
-	if err == nil {
-		err = os.Rename(tmp, r.snapshot)
+	if err := writeFileSync(r.snapshot, b); err != nil {
+		logf("cannot save the gossip snapshot; will try again", "path", r.snapshot, "err", err)
+		r.mu.Lock()
+		r.dirty = true
+		r.mu.Unlock()
 	}
+}
+
+// writeFileSync replaces path with data through a synced temporary file,
+// so that a crash leaves the old content or the new, never a torn file.
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		logf("cannot save the gossip snapshot", "path", r.snapshot, "err", err)
+		return err
 	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	return err
 }
 
 // Members returns every node the ring has seen, ordered by name.
@@ -391,6 +470,7 @@ func (r *Ring) Changed() <-chan struct{} { return r.notify }
 
 // Leave tells the ring this node is leaving on purpose, then stops.
 func (r *Ring) Leave(timeout time.Duration) error {
+	r.stop()
 	// memberlist does not pass "left" to the others' event handlers, so the
 	// intent travels in the metadata first.
 	r.mu.Lock()
@@ -407,7 +487,10 @@ func (r *Ring) Leave(timeout time.Duration) error {
 
 // Shutdown stops the ring without telling anyone: others will find this
 // node dead.
-func (r *Ring) Shutdown() error { return r.ml.Shutdown() }
+func (r *Ring) Shutdown() error {
+	r.stop()
+	return r.ml.Shutdown()
+}
 
 // LocalAddr is the address others reach this node's gossip on.
 func (r *Ring) LocalAddr() string {

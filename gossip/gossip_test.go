@@ -231,3 +231,32 @@ func TestImpostorMetadataIsIgnored(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadMembersAreReaped forgets a member that stays dead past
+// ReapAfter: no more reconnects to it, and gone from the snapshot.
+func TestDeadMembersAreReaped(t *testing.T) {
+	snap := filepath.Join(t.TempDir(), "members.json")
+	a, err := Start(Config{Meta: Meta{ID: "a", Name: "node-a", Version: "test"}, BindAddr: "127.0.0.1", BindPort: freePort(t),
+		ProbeInterval: 200 * time.Millisecond, SnapshotPath: snap, ReconnectInterval: 100 * time.Millisecond, ReapAfter: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Maintain(ctx, nil, 0, func() []string { return nil }, logTo(t))
+	b := startRing(t, "b")
+	if _, err := b.Join([]string{a.LocalAddr()}, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b in a's snapshot", func() bool {
+		raw, err := os.ReadFile(snap)
+		return err == nil && strings.Contains(string(raw), `"b"`)
+	})
+	b.Shutdown()
+	waitFor(t, "b dead", func() bool { return statusOf(a, "b") == StatusDead })
+	waitFor(t, "b forgotten", func() bool {
+		raw, err := os.ReadFile(snap)
+		return statusOf(a, "b") == "" && err == nil && !strings.Contains(string(raw), `"b"`)
+	})
+}

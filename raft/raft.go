@@ -54,8 +54,10 @@ type Node struct {
 	snaps     *hraft.FileSnapshotStore
 	transport *hraft.NetworkTransport
 	leaderCh  chan bool
-	// startIndex is the last log index on disk when the node opened.
-	startIndex uint64
+	fsm       *fsm.FSM
+	// startIndex is the last log index on disk when the node opened, and
+	// startCommand the newest command entry up to it.
+	startIndex, startCommand uint64
 }
 
 // Peer is one server of the Raft configuration.
@@ -133,7 +135,8 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("raft: start: %w", err)
 	}
-	n := &Node{raft: r, store: store, snaps: snaps, transport: transport, leaderCh: leaderCh, startIndex: startIndex}
+	n := &Node{raft: r, store: store, snaps: snaps, transport: transport, leaderCh: leaderCh, fsm: f,
+		startIndex: startIndex, startCommand: lastCommand(store, startIndex)}
 	if cfg.Bootstrap {
 		has, err := hraft.HasExistingState(store, store, snaps)
 		if err != nil {
@@ -220,13 +223,21 @@ func (n *Node) LeaderID() string {
 }
 
 // Apply commits a framed command and returns, once this node's FSM applied
-// it, what the FSM answered. It gives up when ctx ends or after timeout,
-// whichever comes first; an entry given up on may still commit. The error
+// it, what the FSM answered. It waits at most timeout (or until ctx's
+// deadline) for Raft to take the entry, and stops waiting when ctx ends;
+// an entry it stopped waiting for may still commit. The error
 // is either a Raft failure (ErrNotLeader among them) or the FSM's refusal
 // of the command.
 func (n *Node) Apply(ctx context.Context, cmd []byte, timeout time.Duration) (any, error) {
+	if err := ctx.Err(); err != nil {
+		// Raft cannot take an entry back, so one that is no longer wanted
+		// is never handed to it.
+		return nil, err
+	}
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(dl))
+		if timeout = min(timeout, time.Until(dl)); timeout <= 0 {
+			return nil, context.DeadlineExceeded
+		}
 	}
 	fut := n.raft.Apply(cmd, timeout)
 	if err := wait(ctx, fut); err != nil {
@@ -250,9 +261,14 @@ func (n *Node) LeaderCh() <-chan bool { return n.leaderCh }
 // this leader's FSM, or when ctx ends. A new leader calls it before it acts
 // on its state.
 func (n *Node) Barrier(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	timeout := 10 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
+		if timeout = time.Until(dl); timeout <= 0 {
+			return context.DeadlineExceeded
+		}
 	}
 	err := wait(ctx, n.raft.Barrier(timeout))
 	if errors.Is(err, hraft.ErrNotLeader) || errors.Is(err, hraft.ErrLeadershipLost) {
@@ -279,8 +295,29 @@ func wait(ctx context.Context, fut hraft.Future) error {
 
 // CaughtUp reports whether the FSM has applied every entry that was in the
 // local log when the node opened. Before that, a restarted node's state is
-// a half-replayed past that nobody should act on.
-func (n *Node) CaughtUp() bool { return n.raft.AppliedIndex() >= n.startIndex }
+// a half-replayed past that nobody should act on. Raft counts an entry
+// applied once it is handed to the FSM, so the FSM's own index must also
+// have reached the last command of that log.
+func (n *Node) CaughtUp() bool {
+	return n.raft.AppliedIndex() >= n.startIndex && n.fsm.State().Index() >= n.startCommand
+}
+
+// lastCommand finds the index of the newest command entry at or below last,
+// looking back at most a few entries (configuration changes and no-ops
+// come one or two at a time); 0 when there is none.
+func lastCommand(store hraft.LogStore, last uint64) uint64 {
+	first, err := store.FirstIndex()
+	if err != nil {
+		return 0
+	}
+	for i := last; i >= max(first, 1) && last-i < 64; i-- {
+		var l hraft.Log
+		if store.GetLog(i, &l) == nil && l.Type == hraft.LogCommand {
+			return i
+		}
+	}
+	return 0
+}
 
 // Close shuts Raft down and closes the stores. It does not leave the
 // cluster: a closed node is a member that is down.

@@ -1,6 +1,6 @@
 // Package scheduler decides where tasks run. It is pure: it reads a view of
 // the state, never writes it, and explains every task it cannot place. It
-// imports only skiff's fsm types.
+// imports only skiff's structs.
 package scheduler
 
 import (

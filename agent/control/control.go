@@ -10,7 +10,6 @@ package control
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -43,17 +42,6 @@ type Members interface {
 	Changed() <-chan struct{}
 }
 
-// Replica is the read side of the local copy of the state.
-type Replica interface {
-	State() *fsm.State
-	Watch() <-chan struct{}
-}
-
-// Committer commits a command on the leader.
-type Committer interface {
-	Commit(ctx context.Context, t fsm.CommandType, body any) (any, error)
-}
-
 // Config configures the control plane.
 type Config struct {
 	// ID is this node's id.
@@ -79,10 +67,9 @@ type ControlPlane struct {
 	cfg     Config
 	raft    Raft
 	members Members
-	state   Replica
-	commit  Committer
+	state   fsm.Replica
+	commit  fsm.Committer
 	log     *slog.Logger
-	kick    chan struct{}
 
 	// planMu serializes scheduling decisions (one service's plan, or one
 	// run of one-off tasks): each is computed against the newest state
@@ -93,19 +80,8 @@ type ControlPlane struct {
 }
 
 // New returns a control plane; Run starts it.
-func New(cfg Config, r Raft, m Members, state Replica, c Committer) *ControlPlane {
-	return &ControlPlane{cfg: cfg, raft: r, members: m, state: state, commit: c, log: cfg.Logger, kick: make(chan struct{}, 1)}
-}
-
-// ErrNotLeader is returned by calls that only the leader can serve.
-var ErrNotLeader = errors.New("this agent is not the leader")
-
-// Kick wakes the reconcile loop, for a change it should act on at once.
-func (c *ControlPlane) Kick() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
+func New(cfg Config, r Raft, m Members, state fsm.Replica, c fsm.Committer) *ControlPlane {
+	return &ControlPlane{cfg: cfg, raft: r, members: m, state: state, commit: c, log: cfg.Logger}
 }
 
 // Run forms the cluster when there is none yet and follows leadership
@@ -133,9 +109,10 @@ func (c *ControlPlane) monitorLeadership(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case leading := <-c.raft.LeaderCh():
-			// A gain while a term still runs means leadership was lost and
-			// regained in between: the old term ends and a new one, with
-			// its own Barrier, begins.
+			// Every transition ends the running term, if any; a gain then
+			// starts a new one with its own Barrier. Raft delivers each
+			// loss, but a gain that found a term still running would be
+			// handled the same way.
 			if stop != nil {
 				stop()
 				stop = nil

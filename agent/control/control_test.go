@@ -126,7 +126,6 @@ func TestEveryTermStartsWithABarrier(t *testing.T) {
 
 	mustCommit(t, c, fsm.CmdApplyService, fsm.ApplyService{Service: structs.Service{Name: "web", DesiredCount: 1},
 		TaskDefinition: &structs.TaskDefinition{Family: "web", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img", Memory: 10}}}})
-	cp.Kick()
 	waitFor(t, "a task placed", func() bool { return len(c.FSM.State().TasksByService("web")) == 1 })
 
 	r.setLeading(false)
@@ -192,7 +191,6 @@ func TestFailureIsReplicatedAndCleared(t *testing.T) {
 		t.Fatalf("failure %+v", f)
 	}
 	mustCommit(t, c, fsm.CmdScaleService, fsm.ScaleService{Name: "big", DesiredCount: 2})
-	cp.Kick()
 	waitFor(t, "the failure cleared", func() bool { return c.FSM.State().Service("big").PlacementFailure == nil })
 }
 
@@ -200,7 +198,7 @@ func TestRunTasksNeedsALeaderTerm(t *testing.T) {
 	cp, r, _ := newTestPlane(t)
 	run(t, cp)
 	td := &structs.TaskDefinition{Family: "job", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img"}}}
-	if _, _, err := cp.RunTasks(context.Background(), td, 1); !errors.Is(err, ErrNotLeader) {
+	if _, _, err := cp.RunTasks(context.Background(), td, 1); !errors.Is(err, raft.ErrNotLeader) {
 		t.Fatalf("run while following: %v", err)
 	}
 	r.setLeading(true)

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/raft"
 	"github.com/skiff-run/skiff/scheduler"
 	"github.com/skiff-run/skiff/structs"
 )
@@ -30,6 +31,9 @@ const (
 // term is what a leader remembers while it leads. A new term starts empty,
 // which only resets backoffs.
 type term struct {
+	// ctx ends with the term; nothing is planned or committed for a term
+	// whose ctx has ended, even while its loops are still returning.
+	ctx     context.Context
 	backoff map[string]*backoff // by service
 	counted map[string]bool     // failed task ids already counted
 }
@@ -62,7 +66,7 @@ func (c *ControlPlane) lead(ctx context.Context) {
 	}
 	c.log.Info("leading the cluster")
 	c.planMu.Lock()
-	c.term = &term{backoff: map[string]*backoff{}, counted: map[string]bool{}}
+	c.term = &term{ctx: ctx, backoff: map[string]*backoff{}, counted: map[string]bool{}}
 	c.planMu.Unlock()
 	defer func() {
 		c.planMu.Lock()
@@ -75,8 +79,9 @@ func (c *ControlPlane) lead(ctx context.Context) {
 	<-done
 }
 
-// reconcileLoop reconciles after every state change, every kick, and once
-// a second for backoffs that expire.
+// reconcileLoop reconciles after every state change (a user's write, a
+// node's report, a node marked down all change it) and once a second for
+// backoffs that expire.
 func (c *ControlPlane) reconcileLoop(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -89,7 +94,6 @@ func (c *ControlPlane) reconcileLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-watch:
-		case <-c.kick:
 		case <-tick.C:
 		}
 	}
@@ -102,6 +106,9 @@ func (c *ControlPlane) reconcileLoop(ctx context.Context) {
 func (c *ControlPlane) reconcile(ctx context.Context) error {
 	var errs []error
 	for _, svc := range c.state.State().Services() {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err := c.reconcileService(ctx, svc.Name); err != nil {
 			errs = append(errs, fmt.Errorf("service %s: %w", svc.Name, err))
 		}
@@ -115,9 +122,9 @@ func (c *ControlPlane) reconcile(ctx context.Context) error {
 func (c *ControlPlane) reconcileService(ctx context.Context, name string) error {
 	c.planMu.Lock()
 	defer c.planMu.Unlock()
-	tm := c.term
-	if tm == nil {
-		return ErrNotLeader
+	tm, err := c.current()
+	if err != nil {
+		return err
 	}
 	st := c.state.State()
 	svc := st.Service(name)
@@ -235,6 +242,15 @@ func (c *ControlPlane) commitPlan(ctx context.Context, plan fsm.CommitPlan) erro
 	return nil
 }
 
+// current returns the running term, or raft.ErrNotLeader when there is
+// none or it is ending. Callers hold planMu.
+func (c *ControlPlane) current() (*term, error) {
+	if c.term == nil || c.term.ctx.Err() != nil {
+		return nil, raft.ErrNotLeader
+	}
+	return c.term, nil
+}
+
 // backoffDelay is how long to wait before replacing a service's failed
 // task: nothing for the first failure, then 1s doubling up to the cap.
 func backoffDelay(failures int, p structs.RestartPolicy) time.Duration {
@@ -309,9 +325,15 @@ func (c *ControlPlane) collectGarbage(ctx context.Context) error {
 func (c *ControlPlane) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
 	c.planMu.Lock()
 	defer c.planMu.Unlock()
-	if c.term == nil {
-		return nil, nil, ErrNotLeader
+	tm, err := c.current()
+	if err != nil {
+		return nil, nil, err
 	}
+	// The run's commits end with the term too, so that a plan made in a
+	// term never commits in the next one.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(tm.ctx, cancel)()
 	res, err := c.commit.Commit(ctx, fsm.CmdRegisterTaskDefinition, fsm.RegisterTaskDefinition{TaskDefinition: *td})
 	if err != nil {
 		return nil, nil, err

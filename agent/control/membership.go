@@ -154,8 +154,5 @@ func (c *ControlPlane) reconcileNodeHealth(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) > 0 {
-		c.Kick()
-	}
 	return errors.Join(errs...)
 }

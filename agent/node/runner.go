@@ -29,27 +29,15 @@ const (
 	maxParallelStarts = 4
 )
 
-// Replica is the read side of the local copy of the state.
-type Replica interface {
-	State() *fsm.State
-	// Watch returns a channel closed at the next change.
-	Watch() <-chan struct{}
-}
-
-// Committer commits a command to the cluster, through the leader when this
-// agent is a follower.
-type Committer interface {
-	Commit(ctx context.Context, t fsm.CommandType, body any) (any, error)
-}
-
 // Config configures a Runner.
 type Config struct {
 	// Node is what this node registers about itself: id, name, addresses,
 	// resources, attributes and port range.
-	Node      structs.Node
-	Runtime   runtime.Runtime
-	Replica   Replica
-	Committer Committer
+	Node    structs.Node
+	Runtime runtime.Runtime
+	Replica fsm.Replica
+	// Committer commits through the leader when this agent follows.
+	Committer fsm.Committer
 	// CaughtUp reports whether the replica holds at least what the local
 	// log held at start; before that the runner does nothing, because a
 	// half-replayed state would make it remove containers of tasks not yet
