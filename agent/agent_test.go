@@ -2,25 +2,15 @@ package agent
 
 import (
 	"context"
-
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 )
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 type harness struct {
 	t          *testing.T
@@ -32,7 +22,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{t: t, dir: t.TempDir(), raftAddr: freeAddr(t), gossipAddr: freeAddr(t), rt: runtime.NewFake()}
+	h := &harness{t: t, dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t), rt: runtime.NewFake()}
 	h.start()
 	t.Cleanup(func() {
 		if h.a != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/skiff-run/skiff/agent"
 	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 )
@@ -57,7 +58,7 @@ func newCluster(t *testing.T, n, expect int) *cluster {
 }
 
 func (c *cluster) newPorts(m *member) {
-	m.http, m.raft, m.gossipAddr = freePort(c.t), freePort(c.t), freePort(c.t)
+	m.http, m.raft, m.gossipAddr = testutil.Addr(c.t), testutil.Addr(c.t), testutil.Addr(c.t)
 }
 
 func (c *cluster) start(m *member) {
@@ -97,7 +98,7 @@ func (c *cluster) alive() []*member {
 func (c *cluster) leader() *member {
 	c.t.Helper()
 	var found *member
-	eventually(c.t, 30*time.Second, func() (bool, string) {
+	testutil.Eventually(c.t, 30*time.Second, func() (bool, string) {
 		found = nil
 		ids := map[string]bool{}
 		for _, m := range c.alive() {
@@ -159,13 +160,13 @@ func svcFile(name string, count int, image string) []byte {
 func TestClusterBootstrapExpectThree(t *testing.T) {
 	c := newCluster(t, 3, 3)
 	c.leader()
-	eventually(t, 20*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
 		v, n := c.peers()
 		return v == 3 && n == 0, fmt.Sprintf("%d voters, %d non-voters", v, n)
 	})
 	// Every agent registered its node, seen from every replica.
 	for _, m := range c.members {
-		eventually(t, 10*time.Second, func() (bool, string) {
+		testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 			n := len(m.a.State().Nodes())
 			return n == 3, fmt.Sprintf("%s sees %d nodes", m.name, n)
 		})
@@ -174,7 +175,7 @@ func TestClusterBootstrapExpectThree(t *testing.T) {
 
 func TestClusterFiveGivesThreeVotersAndPromotes(t *testing.T) {
 	c := newCluster(t, 5, 3)
-	eventually(t, 30*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 		v, n := c.peers()
 		return v == 3 && n == 2, fmt.Sprintf("%d voters, %d non-voters", v, n)
 	})
@@ -191,7 +192,7 @@ func TestClusterFiveGivesThreeVotersAndPromotes(t *testing.T) {
 		}
 	}
 	c.kill(victim)
-	eventually(t, 30*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 		peers, err := c.client(c.leader()).RaftPeers(context.Background())
 		if err != nil {
 			return false, err.Error()
@@ -268,7 +269,7 @@ func TestClusterLeaderKillLosesNoWrite(t *testing.T) {
 		}
 	}
 	for _, m := range c.alive() {
-		eventually(t, 10*time.Second, func() (bool, string) {
+		testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 			st := m.a.State()
 			for _, name := range acked {
 				if st.Service(name) == nil {
@@ -290,7 +291,7 @@ func TestClusterNodeLossAndReturn(t *testing.T) {
 	if _, err := c.client(l).ApplyService(ctx, "web", svcFile("web", 6, "img")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
 		n := len(c.serviceRunning("web"))
 		return n == 6, fmt.Sprintf("%d running", n)
 	})
@@ -303,7 +304,7 @@ func TestClusterNodeLossAndReturn(t *testing.T) {
 	lostIDs := victim.rt.Running()
 	victimID := victim.a.ID()
 	c.kill(victim)
-	eventually(t, 30*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 		run := c.serviceRunning("web")
 		for _, task := range run {
 			if task.Node == victimID {
@@ -319,7 +320,7 @@ func TestClusterNodeLossAndReturn(t *testing.T) {
 	}
 	// The node returns (same data dir, same engine with its old containers).
 	c.start(victim)
-	eventually(t, 30*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 		for id, n := range c.running() {
 			if n > 1 {
 				return false, "task " + id + " runs twice"
@@ -330,7 +331,7 @@ func TestClusterNodeLossAndReturn(t *testing.T) {
 		}
 		return len(c.serviceRunning("web")) == 6, "waiting for 6 running"
 	})
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 		n := c.leader().a.State().Node(victimID)
 		return n.Status == structs.NodeReady, "returned node is " + n.Status
 	})
@@ -344,12 +345,12 @@ func TestClusterDrain(t *testing.T) {
 	if _, err := cl.ApplyService(ctx, "web", svcFile("web", 3, "img")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() (bool, string) { return len(c.serviceRunning("web")) == 3, "waiting for 3" })
+	testutil.Eventually(t, 20*time.Second, func() (bool, string) { return len(c.serviceRunning("web")) == 3, "waiting for 3" })
 	target := c.members[2]
 	if _, err := cl.Drain(ctx, target.name, true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
 		run := c.serviceRunning("web")
 		for _, task := range run {
 			if task.Node == target.a.ID() {
@@ -384,7 +385,7 @@ func TestClusterNewAddressKeepsIdentity(t *testing.T) {
 	if m.a.ID() != id {
 		t.Fatalf("identity changed: %s -> %s", id, m.a.ID())
 	}
-	eventually(t, 30*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 		peers, err := c.client(c.leader()).RaftPeers(context.Background())
 		if err != nil {
 			return false, err.Error()

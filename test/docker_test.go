@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 )
@@ -51,7 +52,7 @@ func TestServiceLifecycle(t *testing.T) {
 	if _, err := d.c.ApplyService(ctx, "web", webService(3, "hi")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 60*time.Second, func() (bool, string) {
 		n := len(d.running("web"))
 		return n == 3 && len(d.containers("running")) == 3, fmt.Sprintf("%d tasks running, %d containers", n, len(d.containers("running")))
 	})
@@ -71,7 +72,7 @@ func TestServiceLifecycle(t *testing.T) {
 	if len(task.HostPorts) != 1 {
 		t.Fatalf("host ports %v", task.HostPorts)
 	}
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 		body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/greet", task.HostPorts[0]))
 		return err == nil && strings.TrimSpace(body) == "hi", fmt.Sprintf("GET /greet: %q %v", body, err)
 	})
@@ -93,7 +94,7 @@ func TestServiceLifecycle(t *testing.T) {
 	if err := d.cli.ContainerKill(ctx, runtime.ContainerName(victim.ID, "app"), "KILL"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 		run := d.running("web")
 		got, err := d.c.Task(ctx, victim.ID)
 		if err != nil {
@@ -115,7 +116,7 @@ func TestServiceLifecycle(t *testing.T) {
 	sort.Strings(containersBefore)
 	d.restart()
 	time.Sleep(4 * time.Second)
-	eventually(t, 20*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
 		after := ids(d.running("web"))
 		return after == before, "tasks after restart: " + after + " want " + before
 	})
@@ -133,7 +134,7 @@ func TestServiceLifecycle(t *testing.T) {
 	if err != nil || res.Service.TaskDefinition != "web:2" {
 		t.Fatalf("apply v2: %+v %v", res, err)
 	}
-	eventually(t, 60*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 60*time.Second, func() (bool, string) {
 		run := d.running("web")
 		for _, r := range run {
 			if r.TaskDefinition != "web:2" {
@@ -148,7 +149,7 @@ func TestServiceLifecycle(t *testing.T) {
 		if _, err := d.c.Scale(ctx, "web", n); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 60*time.Second, func() (bool, string) {
+		testutil.Eventually(t, 60*time.Second, func() (bool, string) {
 			run, cs := len(d.running("web")), len(d.containers("running"))
 			return run == n && cs == n, fmt.Sprintf("scale %d: %d tasks, %d containers running", n, run, cs)
 		})
@@ -172,7 +173,7 @@ func TestMissingImageStopsTask(t *testing.T) {
 	}
 	id := res.Tasks[0].ID
 	start := time.Now()
-	eventually(t, 45*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 45*time.Second, func() (bool, string) {
 		got, err := d.c.Task(ctx, id)
 		if err != nil {
 			return false, err.Error()
@@ -203,7 +204,7 @@ func TestDependsOnHealthyAndLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := res.Tasks[0].ID
-	eventually(t, 60*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 60*time.Second, func() (bool, string) {
 		got, err := d.c.Task(ctx, id)
 		if err != nil {
 			return false, err.Error()
@@ -211,7 +212,7 @@ func TestDependsOnHealthyAndLinks(t *testing.T) {
 		return got.LastStatus == structs.StatusRunning, got.LastStatus + " " + got.StopReason
 	})
 	// RUNNING means the container runs, not that it has printed yet.
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 		var logs bytes.Buffer
 		err := d.c.Logs(ctx, id, "web", false, &logs)
 		return err == nil && strings.Contains(logs.String(), "upstream ready: http://db:8080/health"), fmt.Sprintf("web logs: %q %v", logs.String(), err)
@@ -220,7 +221,7 @@ func TestDependsOnHealthyAndLinks(t *testing.T) {
 	if _, err := d.c.Stop(ctx, id[:8]); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 		got, _ := d.c.Task(ctx, id)
 		return got.LastStatus == structs.StatusStopped && len(d.containers("running")) == 0, got.LastStatus
 	})
