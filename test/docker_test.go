@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
@@ -37,6 +39,16 @@ func ids(ts []*structs.Task) string {
 	var s []string
 	for _, t := range ts {
 		s = append(s, t.ID)
+	}
+	sort.Strings(s)
+	return strings.Join(s, ",")
+}
+
+// containerIDs lists the containers' ids, sorted and comma-separated.
+func containerIDs(cs []container.Summary) string {
+	var s []string
+	for _, c := range cs {
+		s = append(s, c.ID)
 	}
 	sort.Strings(s)
 	return strings.Join(s, ",")
@@ -79,14 +91,18 @@ func TestServiceLifecycle(t *testing.T) {
 
 	// Applying the same file again changes nothing.
 	before := ids(d.running("web"))
+	containersBefore := containerIDs(d.containers("running"))
 	res, err := d.c.ApplyService(ctx, "web", webService(3, "hi"))
 	if err != nil || res.Service.TaskDefinition != "web:1" {
 		t.Fatalf("re-apply: %+v %v", res, err)
 	}
-	time.Sleep(2 * time.Second)
-	if after := ids(d.running("web")); after != before {
-		t.Fatalf("re-applying the same file replaced tasks: %s -> %s", before, after)
-	}
+	// Several node-loop passes (Resync is 1 s) and leader reconciles must
+	// leave the same tasks in the same containers.
+	testutil.AssertFor(t, 3*time.Second, func() (bool, string) {
+		after, cs := ids(d.running("web")), containerIDs(d.containers("running"))
+		return after == before && cs == containersBefore,
+			fmt.Sprintf("re-applying the same file changed tasks %s -> %s, containers %s -> %s", before, after, containersBefore, cs)
+	})
 
 	// Kill one container: its task stops with the exit code and a new
 	// task replaces it.
@@ -107,27 +123,24 @@ func TestServiceLifecycle(t *testing.T) {
 		t.Fatalf("stop reason %q", got.StopReason)
 	}
 
-	// Restart the agent: the same tasks, the same containers, nothing new.
+	// Restart the agent: the same tasks, the same containers, nothing new,
+	// neither at once nor over the next node-loop passes. Every container
+	// the agent ever made counts, so that one started and stopped again in
+	// between is seen too.
 	before = ids(d.running("web"))
-	var containersBefore []string
-	for _, c := range d.containers("running") {
-		containersBefore = append(containersBefore, c.ID)
-	}
-	sort.Strings(containersBefore)
+	containersBefore = containerIDs(d.containers("running"))
+	allBefore := containerIDs(d.containers(""))
 	d.restart()
-	time.Sleep(4 * time.Second)
 	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
 		after := ids(d.running("web"))
 		return after == before, "tasks after restart: " + after + " want " + before
 	})
-	var containersAfter []string
-	for _, c := range d.containers("running") {
-		containersAfter = append(containersAfter, c.ID)
-	}
-	sort.Strings(containersAfter)
-	if strings.Join(containersAfter, ",") != strings.Join(containersBefore, ",") {
-		t.Fatalf("containers changed across a restart:\n%v\n%v", containersBefore, containersAfter)
-	}
+	testutil.AssertFor(t, 4*time.Second, func() (bool, string) {
+		after, cs, all := ids(d.running("web")), containerIDs(d.containers("running")), containerIDs(d.containers(""))
+		return after == before && cs == containersBefore && all == allBefore,
+			fmt.Sprintf("after the restart: tasks %s (were %s), running containers %s (were %s), all containers %s (were %s)",
+				after, before, cs, containersBefore, all, allBefore)
+	})
 
 	// A changed definition registers revision 2 and replaces every task.
 	res, err = d.c.ApplyService(ctx, "web", webService(3, "hello"))
