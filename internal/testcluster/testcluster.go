@@ -395,21 +395,21 @@ func (c *Cluster) EnsureSame(t testing.TB) {
 	}
 }
 
-// Write applies a service file through the running members in turn,
-// starting with start's, until one acknowledges it or timeout passes, as a
-// client that retries on another agent would. Each attempt gets
-// attemptTimeout. It returns the last error when none acknowledged. It is
-// safe for concurrent use.
+// Write applies a service file through the running members that no
+// Partition cut off, in turn from the start'th, until one acknowledges it
+// or timeout passes, as a client that retries on another agent would. Each
+// attempt gets a few seconds. It returns the last error when none
+// acknowledged. It is safe for concurrent use.
 func (c *Cluster) Write(ctx context.Context, start int, name string, file []byte, timeout time.Duration) error {
 	const attemptTimeout = 3 * time.Second
 	deadline := time.Now().Add(timeout)
 	var last error
 	for i := start; time.Now().Before(deadline); i++ {
-		alive := c.Alive()
-		if len(alive) == 0 {
+		members := c.connected()
+		if len(members) == 0 {
 			return errors.New("no running member")
 		}
-		m := alive[i%len(alive)]
+		m := members[i%len(members)]
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		_, err := m.Client().ApplyService(actx, name, file)
 		cancel()
