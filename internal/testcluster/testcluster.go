@@ -65,12 +65,13 @@ func (m *Member) Agent() *agent.Agent {
 func (m *Member) Client() *api.Client { return api.NewClient(m.HTTPAddr) }
 
 // Cluster is a set of in-process agents. Its methods are for the test's
-// own goroutine, except Alive and Member.Agent, which other goroutines
-// (writers racing a Kill) may call.
+// own goroutine, except Alive, Write, Member.Agent and Member.Client, which
+// other goroutines (writers racing a Kill) may call. A member's addresses
+// change only in NewPorts, which must not run while other goroutines use
+// the cluster.
 type Cluster struct {
 	t       testing.TB
 	expect  int
-	seed    string // the gossip address every agent joins
 	Members []*Member
 
 	mu  sync.Mutex
@@ -94,7 +95,6 @@ func New(t testing.TB, n, expect int) *Cluster {
 		c.NewPorts(m)
 		c.Members = append(c.Members, m)
 	}
-	c.seed = c.Members[0].GossipAddr
 	t.Cleanup(func() {
 		for _, m := range c.Members {
 			if a := m.Agent(); a != nil {
@@ -126,7 +126,7 @@ func (c *Cluster) NewPorts(m *Member) {
 
 func (c *Cluster) start(m *Member) error {
 	cfg := agent.Config{Name: m.Name, DataDir: m.Dir, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr,
-		Join: []string{c.seed}, BootstrapExpect: c.expect, CPU: 4096, MemoryMiB: 4096, Runtime: m.Runtime,
+		Join: c.joinAddrs(m), BootstrapExpect: c.expect, CPU: 4096, MemoryMiB: 4096, Runtime: m.Runtime,
 		Resync: 200 * time.Millisecond, ProbeInterval: 200 * time.Millisecond, DownAfter: 200 * time.Millisecond,
 		PromoteAfter: 2 * time.Second, RemoveAfter: time.Hour, Logger: m.log, RaftLog: m.raftLog}
 	wireFaults(&cfg, m.Faults)
@@ -138,6 +138,20 @@ func (c *Cluster) start(m *Member) error {
 	m.a = a
 	c.mu.Unlock()
 	return nil
+}
+
+// joinAddrs lists the gossip addresses m joins through: the first
+// member's, the seed every agent joins at the start, then the others', so
+// that a member restarted after the seed moved or died still finds the
+// ring.
+func (c *Cluster) joinAddrs(m *Member) []string {
+	var out []string
+	for _, o := range c.Members {
+		if o != m {
+			out = append(out, o.GossipAddr)
+		}
+	}
+	return out
 }
 
 // Kill stops a member's agent without leaving: to the others it has
