@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -104,6 +105,8 @@ type dockerAgent struct {
 	gossipAddr string
 	a          *agent.Agent
 	c          *api.Client
+	log        *slog.Logger
+	raftLog    io.Writer
 }
 
 // startDockerAgent starts a one-node agent on a fresh data dir. Every
@@ -112,7 +115,10 @@ type dockerAgent struct {
 func startDockerAgent(t *testing.T) *dockerAgent {
 	cli := dockerClient(t)
 	buildTestImage(t)
-	d := &dockerAgent{t: t, cli: cli, dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t)}
+	// The log writers come before the cleanup that closes the agent, so
+	// that what it logs while it stops reaches the test's log too.
+	d := &dockerAgent{t: t, cli: cli, dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t),
+		log: testutil.Logger(t), raftLog: testutil.LogWriter(t)}
 	d.start()
 	id := d.a.ID()
 	t.Cleanup(func() {
@@ -132,7 +138,7 @@ func (d *dockerAgent) start() {
 	}
 	rt.PullTimeout = 20 * time.Second
 	d.a, err = agent.New(agent.Config{Name: "e2e", DataDir: d.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: d.raftAddr,
-		GossipAddr: d.gossipAddr, CPU: 4096, MemoryMiB: 4096, Runtime: rt, Resync: time.Second, PortMin: 42000, PortMax: 42999})
+		GossipAddr: d.gossipAddr, CPU: 4096, MemoryMiB: 4096, Runtime: rt, Resync: time.Second, PortMin: 42000, PortMax: 42999, Logger: d.log, RaftLog: d.raftLog})
 	if err != nil {
 		d.t.Fatal(err)
 	}
