@@ -8,6 +8,7 @@ import (
 
 	"github.com/skiff-run/skiff/internal/testcluster"
 	"github.com/skiff-run/skiff/internal/testutil"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // TestClusterPartitionedLeader cuts the leader off from the other two:
@@ -74,4 +75,13 @@ func TestClusterPartitionedLeader(t *testing.T) {
 			t.Errorf("%s has the write the cut-off leader could not commit", m.Name)
 		}
 	}
+	// The majority marked the cut-off node down while it was gone; gossip
+	// must find it again once the links are back, and the leader mark it
+	// ready. Memberlist never probes a member it declared dead, so this
+	// needs the ring to reconnect dead members.
+	id := old.Agent().ID()
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+		n := c.Leader().Agent().State().Node(id)
+		return n.Status == structs.NodeReady, fmt.Sprintf("%s is %s in the leader's replica after the heal", old.Name, n.Status)
+	})
 }
