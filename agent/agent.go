@@ -1,7 +1,8 @@
-// Package agent wires raft, the scheduler and the runtime into one skiff
-// agent: the leader loop that keeps services at their desired count, the
-// node loop that makes the local engine match the tasks assigned to this
-// node, and the Backend the HTTP API serves.
+// Package agent wires one skiff agent together: Raft and the state machine,
+// the gossip ring, the node runner (agent/node: this host's containers) and
+// the control plane (agent/control: bootstrap, leadership, scheduling and
+// membership), the commit path that forwards a follower's own reports to
+// the leader, and the Backend the HTTP API serves.
 package agent
 
 import (
@@ -21,6 +22,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/skiff-run/skiff/agent/control"
+	"github.com/skiff-run/skiff/agent/node"
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
@@ -87,28 +90,39 @@ type Config struct {
 	// Resync is how often the node loop re-reads the engine even when
 	// nothing announced a change; default 2s.
 	Resync time.Duration
+	// ReconnectInterval is how often gossip tries to reach dead members;
+	// default 10s.
+	ReconnectInterval time.Duration
+	// Dev marks a one-node agent on loopback for trying skiff out: its API
+	// then also refuses requests that name a host other than its own.
+	Dev bool
+	// Faults, when set, cuts this agent off from chosen peers; tests use
+	// it for partitions. Nil in production.
+	Faults Faults
+}
+
+// Faults wraps the agent's Raft and gossip transports so that traffic to
+// chosen peers can be dropped.
+type Faults interface {
+	StreamLayer(raft.StreamLayer) raft.StreamLayer
+	Transport(gossip.Transport) gossip.Transport
 }
 
 // Agent is a running skiff agent. Its methods are safe for concurrent use.
 type Agent struct {
-	cfg    Config
-	id     string
-	log    *slog.Logger
-	fsm    *fsm.FSM
-	raft   *raft.Node
-	ring   *gossip.Ring
-	rt     runtime.Runtime
-	http   *http.Server
-	httpLn net.Listener
+	cfg     Config
+	id      string
+	log     *slog.Logger
+	fsm     *fsm.FSM
+	raft    *raft.Node
+	ring    *gossip.Ring
+	rt      runtime.Runtime
+	commit  *committer
+	runner  *node.Runner
+	control *control.ControlPlane
+	http    *http.Server
+	httpLn  net.Listener
 
-	// planMu serializes every scheduling decision (reconcile and RunTasks),
-	// so each plan is computed against the newest committed state and no
-	// two plans can claim the same resources.
-	planMu sync.Mutex
-	leader *leaderState // guarded by planMu
-	node   *nodeState   // owned by the node loop
-
-	kick      chan struct{} // wakes the leader loop
 	left      chan struct{} // closed by Leave
 	leaveOnce sync.Once
 	ctx       context.Context
@@ -116,11 +130,83 @@ type Agent struct {
 	wg        sync.WaitGroup
 }
 
-// New starts an agent: it opens Raft on the data dir, starts the HTTP API
-// and the leader and node loops. Close stops it.
+// New starts an agent: it opens Raft on the data dir, starts gossip, the
+// HTTP API, the node runner and the control plane. Close stops it.
 func New(cfg Config) (*Agent, error) {
+	if err := setDefaults(&cfg); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("agent: data dir: %w", err)
+	}
+	id, err := nodeID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	ip, err := advertiseIP(cfg)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger.With("node", cfg.Name)
+	a := &Agent{cfg: cfg, id: id, log: log, fsm: fsm.New(log), rt: cfg.Runtime, left: make(chan struct{})}
+	rcfg := raft.Config{NodeID: id, DataDir: filepath.Join(cfg.DataDir, "raft"), BindAddr: cfg.RaftAddr,
+		Advertise: net.JoinHostPort(ip, strconv.Itoa(portOf(cfg.RaftAddr))), Bootstrap: cfg.BootstrapExpect == 1, LogOutput: cfg.RaftLog, Debug: cfg.Debug}
+	if cfg.Faults != nil {
+		rcfg.WrapStream = cfg.Faults.StreamLayer
+	}
+	if a.raft, err = raft.Open(rcfg, a.fsm); err != nil {
+		return nil, err
+	}
+	a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		a.raft.Close()
+		return nil, fmt.Errorf("agent: listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	if err := a.startGossip(ip); err != nil {
+		a.httpLn.Close()
+		a.raft.Close()
+		return nil, err
+	}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.commit = &committer{raft: a.raft, leaderAPI: a.LeaderAPI, members: a.ring.Members}
+	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
+	a.runner = node.New(node.Config{
+		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
+			Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax},
+		Runtime: cfg.Runtime, Replica: a.fsm, Committer: a.commit, CaughtUp: a.raft.CaughtUp,
+		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log,
+	})
+	a.control = control.New(control.Config{ID: id, BootstrapExpect: cfg.BootstrapExpect, Voters: cfg.Voters,
+		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: leaderOf, Logger: a.log},
+		a.raft, a.ring, a.fsm, a.commit)
+	// Requests share the agent's context, so that Close ends long ones
+	// (followed logs) instead of waiting for them.
+	a.http = &http.Server{Handler: api.NewHandler(a, a.log, api.Options{RestrictHosts: cfg.Dev, Hosts: []string{cfg.Name}}), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return a.ctx }}
+	a.wg.Add(4)
+	go func() {
+		defer a.wg.Done()
+		if err := a.http.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server stopped", "err", err)
+		}
+	}()
+	go func() { defer a.wg.Done(); a.runner.Run(a.ctx) }()
+	go func() { defer a.wg.Done(); a.control.Run(a.ctx) }()
+	go func() {
+		defer a.wg.Done()
+		a.ring.Maintain(a.ctx, cfg.Join, defaultGossipPort, a.peerGossipAddrs, func(msg string, args ...any) { a.log.Info(msg, args...) })
+	}()
+	a.log.Info("agent started", "id", id, "http", a.httpLn.Addr().String(), "raft", a.raft.Addr(), "cpu", cfg.CPU, "memoryMiB", cfg.MemoryMiB)
+	return a, nil
+}
+
+// setDefaults checks cfg and fills in what was left out.
+func setDefaults(cfg *Config) error {
 	if cfg.Runtime == nil {
-		return nil, errors.New("agent: no runtime")
+		return errors.New("agent: no runtime")
+	}
+	if cfg.GossipAddr == "" {
+		return errors.New("agent: no gossip address")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -135,7 +221,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Voters = 3
 	}
 	if cfg.Voters != 3 && cfg.Voters != 5 {
-		return nil, fmt.Errorf("agent: voters must be 3 or 5, not %d", cfg.Voters)
+		return fmt.Errorf("agent: voters must be 3 or 5, not %d", cfg.Voters)
 	}
 	if cfg.DownAfter == 0 {
 		cfg.DownAfter = 500 * time.Millisecond
@@ -145,9 +231,6 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.RemoveAfter == 0 {
 		cfg.RemoveAfter = 30 * time.Minute
-	}
-	if cfg.GossipAddr == "" {
-		return nil, errors.New("agent: no gossip address")
 	}
 	if cfg.PortMin == 0 && cfg.PortMax == 0 {
 		cfg.PortMin, cfg.PortMax = 20000, 32767
@@ -165,49 +248,7 @@ func New(cfg Config) (*Agent, error) {
 			cfg.MemoryMiB = mem
 		}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("agent: data dir: %w", err)
-	}
-	id, err := nodeID(cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	ip, err := advertiseIP(cfg)
-	if err != nil {
-		return nil, err
-	}
-	a := &Agent{cfg: cfg, id: id, log: cfg.Logger.With("node", cfg.Name), fsm: fsm.New(), rt: cfg.Runtime,
-		leader: newLeaderState(), node: newNodeState(), kick: make(chan struct{}, 1), left: make(chan struct{})}
-	a.raft, err = raft.Open(raft.Config{NodeID: id, DataDir: filepath.Join(cfg.DataDir, "raft"), BindAddr: cfg.RaftAddr,
-		Advertise: net.JoinHostPort(ip, strconv.Itoa(portOf(cfg.RaftAddr))), Bootstrap: cfg.BootstrapExpect == 1, LogOutput: cfg.RaftLog, Debug: cfg.Debug}, a.fsm)
-	if err != nil {
-		return nil, err
-	}
-	a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		a.raft.Close()
-		return nil, fmt.Errorf("agent: listen on %s: %w", cfg.HTTPAddr, err)
-	}
-	a.ctx, a.cancel = context.WithCancel(context.Background())
-	if err := a.startGossip(ip); err != nil {
-		a.cancel()
-		a.httpLn.Close()
-		a.raft.Close()
-		return nil, err
-	}
-	a.http = &http.Server{Handler: api.NewHandler(a, a.log), ReadHeaderTimeout: 10 * time.Second}
-	a.wg.Add(4)
-	go func() {
-		defer a.wg.Done()
-		if err := a.http.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("http server stopped", "err", err)
-		}
-	}()
-	go func() { defer a.wg.Done(); a.leaderLoop() }()
-	go func() { defer a.wg.Done(); a.nodeLoop() }()
-	go func() { defer a.wg.Done(); a.clusterLoop() }()
-	a.log.Info("agent started", "id", id, "http", a.httpLn.Addr().String(), "raft", a.raft.Addr(), "cpu", cfg.CPU, "memoryMiB", cfg.MemoryMiB)
-	return a, nil
+	return nil
 }
 
 // nodeID reads the node's permanent id from the data dir, creating it on
@@ -239,123 +280,29 @@ func (a *Agent) ID() string { return a.id }
 // HTTPAddr is the address the API listens on.
 func (a *Agent) HTTPAddr() string { return a.httpLn.Addr().String() }
 
-// Close stops the loops and the API, then gossip and Raft, without
-// leaving: to the others this node is dead until it comes back.
-// Containers keep running: an agent that starts again on the same data
-// dir adopts them.
+// Close stops the API, the runner and the control plane, then gossip and
+// Raft, without leaving: to the others this node is dead until it comes
+// back. Containers keep running: an agent that starts again on the same
+// data dir adopts them.
 func (a *Agent) Close() error {
 	a.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	herr := a.http.Shutdown(ctx)
+	if herr != nil {
+		// Connections still open after the grace period are cut, so that
+		// nothing of the API outlives the agent.
+		herr = errors.Join(herr, a.http.Close())
+	}
 	a.wg.Wait()
-	a.node.wait()
 	return errors.Join(herr, a.ring.Shutdown(), a.raft.Close())
 }
 
 // State is a read view of the local replica.
 func (a *Agent) State() *fsm.State { return a.fsm.State() }
 
-// View implements api.Backend.
-func (a *Agent) View() api.State { return a.fsm.State() }
-
-// Health implements api.Backend.
-func (a *Agent) Health() api.Health {
-	st := a.fsm.State()
-	leader := a.raft.LeaderID()
-	status := "ok"
-	if leader == "" {
-		status = "no leader"
-	}
-	return api.Health{Status: status, Node: a.id, Name: a.cfg.Name, Leader: leader, IsLeader: leader == a.id,
-		Index: st.Index(), Version: Version}
-}
-
-// write commits one command and returns the FSM's result. On a follower,
-// the commands of its own loops are forwarded to the leader; anything else
-// is refused, because user requests reach the leader as HTTP requests.
-func (a *Agent) write(t fsm.CommandType, body any) (any, error) {
-	cmd, err := fsm.Encode(t, body)
-	if err != nil {
-		return nil, err
-	}
-	res, err := a.raft.Apply(cmd, 10*time.Second)
-	if errors.Is(err, raft.ErrNotLeader) {
-		if forwardable[t] {
-			return a.forward(cmd)
-		}
-		return nil, fmt.Errorf("%w: this agent is not the leader (leader: %q)", api.ErrUnavailable, a.raft.LeaderID())
-	}
-	return res, err
-}
-
-func now() int64 { return time.Now().UnixMilli() }
-
-func (a *Agent) wake() {
-	select {
-	case a.kick <- struct{}{}:
-	default:
-	}
-}
-
-// ApplyService implements api.Backend.
-func (a *Agent) ApplyService(_ context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error) {
-	if _, err := a.write(fsm.CmdApplyService, fsm.ApplyService{Service: *svc, TaskDefinition: td, At: now()}); err != nil {
-		return nil, err
-	}
-	a.wake()
-	return a.fsm.State().Service(svc.Name), nil
-}
-
-// DeleteService implements api.Backend.
-func (a *Agent) DeleteService(_ context.Context, name string) error {
-	_, err := a.write(fsm.CmdDeleteService, fsm.DeleteService{Name: name, Reason: "service " + name + " was deleted", At: now()})
-	return err
-}
-
-// ScaleService implements api.Backend.
-func (a *Agent) ScaleService(_ context.Context, name string, count int) error {
-	svc := a.fsm.State().Service(name)
-	if svc == nil {
-		return fmt.Errorf("service %s: %w", name, api.ErrNotFound)
-	}
-	s := *svc
-	s.DesiredCount = count
-	if _, err := a.write(fsm.CmdApplyService, fsm.ApplyService{Service: s, At: now()}); err != nil {
-		return err
-	}
-	a.wake()
-	return nil
-}
-
-// StopTask implements api.Backend. A stopped task of a service is replaced,
-// as in ECS.
-func (a *Agent) StopTask(_ context.Context, id string) error {
-	t := a.fsm.State().Task(id)
-	if t == nil {
-		return fmt.Errorf("task %s: %w", id, api.ErrNotFound)
-	}
-	_, err := a.write(fsm.CmdCommitPlan, fsm.CommitPlan{Stop: []fsm.TaskStop{{ID: id, Reason: "stopped by user"}}, At: now()})
-	return err
-}
-
-// Logs implements api.Backend for tasks on this node.
-func (a *Agent) Logs(ctx context.Context, id, container string, follow bool, w io.Writer) error {
-	st := a.fsm.State()
-	t := st.Task(id)
-	if t == nil {
-		return fmt.Errorf("task %s: %w", id, api.ErrNotFound)
-	}
-	if t.Node != a.id {
-		return fmt.Errorf("%w: task %s runs on node %s", api.ErrUnavailable, id, t.Node)
-	}
-	if container == "" {
-		if td := st.TaskDefinition(t.TaskDefinition); td != nil {
-			container = td.ContainerDefinitions[0].Name
-		}
-	}
-	return a.rt.Logs(ctx, a.id, id, container, follow, w)
-}
-
 // FSM exposes the state machine, for benchmarks that measure its snapshot.
 func (a *Agent) FSM() *fsm.FSM { return a.fsm }
+
+// Done is closed once the agent has left the cluster.
+func (a *Agent) Done() <-chan struct{} { return a.left }

@@ -4,23 +4,35 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/skiff-run/skiff/structs"
 )
 
-// Client calls a skiff agent's API. It is safe for concurrent use.
+// Client calls a skiff agent's API. It is safe for concurrent use once its
+// fields are set; they must not change while calls are under way.
 type Client struct {
 	base string
 	http *http.Client
 	// Consistent makes reads go through the leader instead of the local
 	// replica of the agent asked.
 	Consistent bool
+	// Timeout bounds each call, from sending the request to reading the
+	// whole answer, so that an agent that hangs cannot hang its caller.
+	// A followed log stream is not bounded: it lasts as long as the
+	// caller's ctx. Zero means no bound.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is the Timeout NewClient sets. It leaves room for a write
+// the leader has to commit while a new leader is being elected.
+const DefaultTimeout = 30 * time.Second
 
 // NewClient returns a client for an agent address such as
 // "http://127.0.0.1:7070" (a bare host:port is taken as http).
@@ -28,7 +40,36 @@ func NewClient(addr string) *Client {
 	if !strings.Contains(addr, "://") {
 		addr = "http://" + addr
 	}
-	return &Client{base: strings.TrimRight(addr, "/"), http: &http.Client{}}
+	return &Client{base: strings.TrimRight(addr, "/"), http: &http.Client{}, Timeout: DefaultTimeout}
+}
+
+// timeoutError is the cause of a call's context when the client's Timeout
+// ends it, which tells it apart from the caller's own deadline. It is a
+// context.DeadlineExceeded, so callers that test for that still see one.
+type timeoutError struct{ d time.Duration }
+
+func (e *timeoutError) Error() string { return fmt.Sprintf("no answer within %v", e.d) }
+func (e *timeoutError) Unwrap() error { return context.DeadlineExceeded }
+
+// bound limits ctx to the client's Timeout. The bound is applied through
+// the request's context rather than http.Client.Timeout, so that streams
+// can be left unbounded.
+func (c *Client) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.Timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, c.Timeout, &timeoutError{c.Timeout})
+}
+
+// explain replaces err by the client's timeout when that is what ended the
+// call, since the transport's own words for it do not say what waited on
+// what.
+func (c *Client) explain(ctx context.Context, err error) error {
+	var te *timeoutError
+	if errors.As(context.Cause(ctx), &te) {
+		return te
+	}
+	return err
 }
 
 // Error is an API error answer: the status, and the field at fault.
@@ -46,6 +87,8 @@ func (e *Error) Error() string {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
 	resp, err := c.send(ctx, method, path, body)
 	if err != nil {
 		return err
@@ -55,12 +98,13 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, c.explain(ctx, err))
 	}
 	return nil
 }
 
-// send performs a request and turns a non-2xx answer into *Error.
+// send performs a request and turns a non-2xx answer into *Error. The
+// caller bounds ctx and closes the answer's body.
 func (c *Client) send(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
@@ -77,12 +121,14 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
+	// Every write is JSON, even without a body: agents refuse any other
+	// content type, which a web page could send on its own.
+	if method != http.MethodGet {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the skiff agent at %s: %w", c.base, err)
+		return nil, fmt.Errorf("cannot reach the skiff agent at %s: %w", c.base, c.explain(ctx, err))
 	}
 	if resp.StatusCode < 300 {
 		return resp, nil
@@ -174,7 +220,9 @@ func (c *Client) Stop(ctx context.Context, id string) (*structs.Task, error) {
 	return &out, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/stop", nil, &out)
 }
 
-// Logs copies a task container's output to w.
+// Logs copies a task container's output to w. With follow it copies until
+// ctx ends or the task stops, however long that takes; without, Timeout
+// bounds the whole copy.
 func (c *Client) Logs(ctx context.Context, id, container string, follow bool, w io.Writer) error {
 	q := url.Values{}
 	if container != "" {
@@ -182,14 +230,20 @@ func (c *Client) Logs(ctx context.Context, id, container string, follow bool, w 
 	}
 	if follow {
 		q.Set("follow", "true")
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = c.bound(ctx)
+		defer cancel()
 	}
 	resp, err := c.send(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	_, err = io.Copy(w, resp.Body)
-	return err
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("logs of %s: %w", id, c.explain(ctx, err))
+	}
+	return nil
 }
 
 // Members lists the gossip view of the cluster.

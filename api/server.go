@@ -4,12 +4,15 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -82,10 +85,12 @@ type Member struct {
 	Attributes      map[string]string `json:"at,omitempty"`
 	Version         string            `json:"v"`
 	BootstrapExpect int               `json:"be,omitempty"`
-	Leaving         bool              `json:"l,omitempty"`
-	Addr            string            `json:"addr"`
-	Status          string            `json:"status"`
-	Since           time.Time         `json:"since"`
+	// Commands is the newest state machine command type the agent applies.
+	Commands int       `json:"cmd,omitempty"`
+	Leaving  bool      `json:"l,omitempty"`
+	Addr     string    `json:"addr"`
+	Status   string    `json:"status"`
+	Since    time.Time `json:"since"`
 }
 
 // RaftPeer is one server of the Raft configuration (GET /v1/raft/peers).
@@ -166,28 +171,70 @@ var (
 )
 
 // NewHandler returns the /v1 API over b.
-func NewHandler(b Backend, log *slog.Logger) http.Handler {
+func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	s := &server{b: b, log: log}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/health", s.health)
-	mux.HandleFunc("GET /v1/nodes", s.nodes)
-	mux.HandleFunc("GET /v1/taskdefs", s.taskdefs)
-	mux.HandleFunc("GET /v1/services", s.services)
-	mux.HandleFunc("GET /v1/services/{name}", s.service)
-	mux.HandleFunc("PUT /v1/services/{name}", s.applyService)
-	mux.HandleFunc("DELETE /v1/services/{name}", s.deleteService)
-	mux.HandleFunc("POST /v1/services/{name}/scale", s.scale)
-	mux.HandleFunc("GET /v1/tasks", s.tasks)
-	mux.HandleFunc("POST /v1/tasks", s.run)
-	mux.HandleFunc("GET /v1/tasks/{id}", s.task)
-	mux.HandleFunc("POST /v1/tasks/{id}/stop", s.stop)
+	mux.Handle("GET /v1/health", s.wrap(s.health))
+	mux.Handle("GET /v1/nodes", s.wrap(s.nodes))
+	mux.Handle("GET /v1/taskdefs", s.wrap(s.taskdefs))
+	mux.Handle("GET /v1/services", s.wrap(s.services))
+	mux.Handle("GET /v1/services/{name}", s.wrap(s.service))
+	mux.Handle("PUT /v1/services/{name}", s.wrap(s.applyService))
+	mux.Handle("DELETE /v1/services/{name}", s.wrapStatus(s.deleteService))
+	mux.Handle("POST /v1/services/{name}/scale", s.wrap(s.scale))
+	mux.Handle("GET /v1/tasks", s.wrap(s.tasks))
+	mux.Handle("POST /v1/tasks", s.wrap(s.run))
+	mux.Handle("GET /v1/tasks/{id}", s.wrap(s.task))
+	mux.Handle("POST /v1/tasks/{id}/stop", s.wrap(s.stop))
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", s.logs)
-	mux.HandleFunc("GET /v1/members", s.members)
-	mux.HandleFunc("GET /v1/raft/peers", s.peers)
-	mux.HandleFunc("POST /v1/nodes/{id}/drain", s.drain)
-	mux.HandleFunc("POST /v1/leave", s.leave)
-	mux.HandleFunc("POST "+InternalApplyPath, s.internalApply)
-	return s.forwarding(mux)
+	mux.Handle("GET /v1/members", s.wrap(s.members))
+	mux.Handle("GET /v1/raft/peers", s.wrap(s.peers))
+	mux.Handle("POST /v1/nodes/{id}/drain", s.wrap(s.drain))
+	mux.Handle("POST /v1/leave", s.wrap(s.leave))
+	mux.Handle("POST "+InternalApplyPath, s.wrapStatus(s.internalApply))
+	return s.browserGuard(opts, s.forwarding(mux))
+}
+
+// Options tunes the API handler.
+type Options struct {
+	// RestrictHosts refuses a request whose Host header is neither an IP
+	// address, localhost, nor one of Hosts. An agent on loopback (--dev)
+	// sets it: a web page could otherwise reach the agent through a name
+	// of its own that it points at 127.0.0.1 (DNS rebinding).
+	RestrictHosts bool
+	Hosts         []string
+}
+
+// browserGuard refuses what a web page in the user's browser could send
+// on its own: a write that is not JSON (a form or text/plain POST needs no
+// preflight, JSON does), and, with RestrictHosts, a Host header that names
+// someone else's domain.
+func (s *server) browserGuard(opts Options, next http.Handler) http.Handler {
+	hosts := map[string]bool{"localhost": true}
+	for _, h := range opts.Hosts {
+		hosts[strings.ToLower(h)] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if opts.RestrictHosts {
+			host := r.Host
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+			host = strings.Trim(strings.ToLower(host), "[]")
+			if net.ParseIP(host) == nil && !hosts[host] {
+				s.writeErr(w, r, &statusError{http.StatusForbidden, FieldError{Field: "Host", Message: fmt.Sprintf("%q is not a name of this agent", r.Host)}})
+				return
+			}
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if err != nil || mt != "application/json" {
+				s.writeErr(w, r, &statusError{http.StatusUnsupportedMediaType, FieldError{Field: "Content-Type", Message: fmt.Sprintf("%q: writes must be application/json", r.Header.Get("Content-Type"))}})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // forwardedHeader marks a request one agent passed to another, so that a
@@ -199,7 +246,7 @@ const forwardedHeader = "X-Skiff-Forwarded"
 // concern this agent itself (leave, logs, forwarded commands) stay here.
 func (s *server) forwarding(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		local := r.URL.Path == "/v1/leave" || r.URL.Path == InternalApplyPath || strings.HasSuffix(r.URL.Path, "/logs")
+		local := r.URL.Path == "/v1/leave" || r.URL.Path == InternalApplyPath || isLogsPath(r.URL.Path)
 		wantsLeader := r.Method != http.MethodGet || r.URL.Query().Has("consistent")
 		if local || !wantsLeader {
 			next.ServeHTTP(w, r)
@@ -217,6 +264,17 @@ func (s *server) forwarding(next http.Handler) http.Handler {
 		}
 		s.proxy(w, r, s.b.LeaderAPI(), "leader")
 	})
+}
+
+// isLogsPath tells whether path is that of a task's logs. It matches the
+// whole route, so that a service named "logs" is still forwarded.
+func isLogsPath(path string) bool {
+	id, ok := strings.CutPrefix(path, "/v1/tasks/")
+	if !ok {
+		return false
+	}
+	id, ok = strings.CutSuffix(id, "/logs")
+	return ok && id != "" && !strings.Contains(id, "/")
 }
 
 // proxy passes the request to another agent's API.
@@ -243,30 +301,76 @@ func (s *server) proxy(w http.ResponseWriter, r *http.Request, addr, who string)
 	rp.ServeHTTP(w, r)
 }
 
+// server holds no state of its own beyond the backend and the logger, so
+// its handlers may run concurrently, as net/http runs them.
 type server struct {
 	b   Backend
 	log *slog.Logger
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+// handler is an API handler that answers 200 with its value as JSON, or
+// fails with an error that wrap maps to a status. It writes nothing to w
+// itself; w is there for http.MaxBytesReader.
+type handler func(w http.ResponseWriter, r *http.Request) (any, error)
+
+// statusHandler is a handler that also chooses its success status.
+type statusHandler func(w http.ResponseWriter, r *http.Request) (int, any, error)
+
+// wrap turns a handler into an http.Handler answering 200.
+func (s *server) wrap(h handler) http.Handler {
+	return s.wrapStatus(func(w http.ResponseWriter, r *http.Request) (int, any, error) {
+		v, err := h(w, r)
+		return http.StatusOK, v, err
+	})
 }
 
-// writeErr maps an error to a status and a JSON body naming the field.
+// wrapStatus turns a statusHandler into an http.Handler: it is the one
+// place where answers are encoded and errors become statuses. A 204
+// answer has no body, as HTTP requires.
+func (s *server) wrapStatus(h statusHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status, v, err := h(w, r)
+		if err != nil {
+			s.writeErr(w, r, err)
+			return
+		}
+		if status == http.StatusNoContent {
+			w.WriteHeader(status)
+			return
+		}
+		s.writeJSON(w, r, status, v)
+	})
+}
+
+// writeJSON encodes v before it writes the status, so that a value that
+// cannot be encoded becomes a 500 rather than a 200 with a cut body.
+func (s *server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		s.writeErr(w, r, fmt.Errorf("encode answer: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// writeErr maps an error to a status and a JSON body naming the field:
+// bad input is 400 (413 for a body over MaxBodyBytes), ErrNotFound 404,
+// ErrUnavailable 503 and anything else 500. Errors of the agent itself
+// (5xx) are logged; the client's are not.
 func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *FieldError
+	var se *statusError
 	status := http.StatusInternalServerError
 	body := FieldError{Message: err.Error()}
 	switch {
+	case errors.As(err, &se):
+		status, body = se.status, se.FieldError
 	case errors.As(err, &fe):
 		status, body = http.StatusBadRequest, *fe
-		if fe.Field == "body" && fe.Message == bodyTooLarge {
-			status = http.StatusRequestEntityTooLarge
-		}
 	case errors.Is(err, ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, ErrUnavailable):
@@ -275,34 +379,56 @@ func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeJSON(w, status, body)
+	raw, _ := json.MarshalIndent(body, "", "  ")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(raw, '\n'))
 }
 
-var bodyTooLarge = fmt.Sprintf("larger than %d bytes", MaxBodyBytes)
+// statusError is bad input answered with a status other than 400.
+type statusError struct {
+	status int
+	FieldError
+}
 
-// readBody reads at most MaxBodyBytes; a larger body is a FieldError.
+func (e *statusError) Error() string { return e.FieldError.Error() }
+
+// readBody reads at most MaxBodyBytes; a larger body is a FieldError. Every
+// handler that takes a body reads it through here, so the cap holds for
+// all of them.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return nil, &FieldError{Field: "body", Message: bodyTooLarge}
+		return nil, &statusError{http.StatusRequestEntityTooLarge, FieldError{Field: "body", Message: fmt.Sprintf("larger than %d bytes", MaxBodyBytes)}}
 	}
 	return b, err
 }
 
-func (s *server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.b.Health())
+// decodeBody reads a JSON object body into v, refusing fields outside sh
+// as decodeStrict does. It returns warnings about ECS fields sh ignores.
+func decodeBody(w http.ResponseWriter, r *http.Request, sh *shape, v any) ([]string, error) {
+	raw, err := readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	return decodeStrict(raw, sh, v)
 }
 
-func (s *server) nodes(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, nonNil(s.b.View().Nodes()))
+func (s *server) health(w http.ResponseWriter, r *http.Request) (any, error) {
+	return s.b.Health(), nil
 }
 
-func (s *server) taskdefs(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, nonNil(s.b.View().TaskDefinitions()))
+func (s *server) nodes(w http.ResponseWriter, r *http.Request) (any, error) {
+	return nonNil(s.b.View().Nodes()), nil
 }
 
-func (s *server) status(st State, svc *structs.Service) ServiceStatus {
+func (s *server) taskdefs(w http.ResponseWriter, r *http.Request) (any, error) {
+	return nonNil(s.b.View().TaskDefinitions()), nil
+}
+
+// status counts the tasks of svc that should run, by whether they do yet.
+func status(st State, svc *structs.Service) ServiceStatus {
 	out := ServiceStatus{Service: *svc, Message: svc.PlacementFailure.String()}
 	for _, t := range st.TasksByService(svc.Name) {
 		switch {
@@ -316,79 +442,74 @@ func (s *server) status(st State, svc *structs.Service) ServiceStatus {
 	return out
 }
 
-func (s *server) services(w http.ResponseWriter, r *http.Request) {
+func (s *server) services(w http.ResponseWriter, r *http.Request) (any, error) {
 	st := s.b.View()
 	out := []ServiceStatus{}
 	for _, svc := range st.Services() {
-		out = append(out, s.status(st, svc))
+		out = append(out, status(st, svc))
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (s *server) service(w http.ResponseWriter, r *http.Request) {
+func (s *server) service(w http.ResponseWriter, r *http.Request) (any, error) {
 	st := s.b.View()
 	svc := st.Service(r.PathValue("name"))
 	if svc == nil {
-		s.writeErr(w, r, fmt.Errorf("service %s: %w", r.PathValue("name"), ErrNotFound))
-		return
+		return nil, fmt.Errorf("service %s: %w", r.PathValue("name"), ErrNotFound)
 	}
-	writeJSON(w, http.StatusOK, s.status(st, svc))
+	return status(st, svc), nil
 }
 
-func (s *server) applyService(w http.ResponseWriter, r *http.Request) {
+// applyService reads the body itself rather than through decodeBody
+// because a service file has its own strict decoder, DecodeServiceFile,
+// which the CLI also uses offline.
+func (s *server) applyService(w http.ResponseWriter, r *http.Request) (any, error) {
 	raw, err := readBody(w, r)
 	if err != nil {
-		s.writeErr(w, r, err)
-		return
+		return nil, err
 	}
 	svc, td, warnings, err := DecodeServiceFile(raw)
 	if err != nil {
-		s.writeErr(w, r, err)
-		return
+		return nil, err
 	}
 	if svc.Name != r.PathValue("name") {
-		s.writeErr(w, r, fieldErr("service", "%q differs from the name in the path, %q", svc.Name, r.PathValue("name")))
-		return
+		return nil, fieldErr("service", "%q differs from the name in the path, %q", svc.Name, r.PathValue("name"))
 	}
 	out, err := s.b.ApplyService(r.Context(), svc, td)
 	if err != nil {
-		s.writeErr(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, ApplyResult{Service: out, Warnings: warnings})
+	return ApplyResult{Service: out, Warnings: warnings}, nil
 }
 
-func (s *server) deleteService(w http.ResponseWriter, r *http.Request) {
+func (s *server) deleteService(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	if err := s.b.DeleteService(r.Context(), r.PathValue("name")); err != nil {
-		s.writeErr(w, r, err)
-		return
+		return 0, nil, err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent, nil, nil
 }
 
-func (s *server) scale(w http.ResponseWriter, r *http.Request) {
+// scale decodes leniently, as it always has: any body that does not give
+// a desiredCount is answered with what desiredCount must be.
+func (s *server) scale(w http.ResponseWriter, r *http.Request) (any, error) {
 	raw, err := readBody(w, r)
 	if err != nil {
-		s.writeErr(w, r, err)
-		return
+		return nil, err
 	}
 	var req ScaleRequest
 	if err := json.Unmarshal(raw, &req); err != nil || req.DesiredCount == nil {
-		s.writeErr(w, r, fieldErr("desiredCount", "required: a whole number from 0 to %d", MaxDesiredCount))
-		return
+		return nil, fieldErr("desiredCount", "required: a whole number from 0 to %d", MaxDesiredCount)
 	}
 	if n := *req.DesiredCount; n < 0 || n > MaxDesiredCount {
-		s.writeErr(w, r, fieldErr("desiredCount", "%d is out of range: expected 0 to %d", n, MaxDesiredCount))
-		return
+		return nil, fieldErr("desiredCount", "%d is out of range: expected 0 to %d", n, MaxDesiredCount)
 	}
 	if err := s.b.ScaleService(r.Context(), r.PathValue("name"), *req.DesiredCount); err != nil {
-		s.writeErr(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, s.b.View().Service(r.PathValue("name")))
+	return s.b.View().Service(r.PathValue("name")), nil
 }
 
-func (s *server) tasks(w http.ResponseWriter, r *http.Request) {
+func (s *server) tasks(w http.ResponseWriter, r *http.Request) (any, error) {
 	st := s.b.View()
 	var list []*structs.Task
 	if svc := r.URL.Query().Get("service"); svc != "" {
@@ -403,7 +524,7 @@ func (s *server) tasks(w http.ResponseWriter, r *http.Request) {
 			out = append(out, t)
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 // resolveTask finds a task by its id or by a unique prefix of it, so that
@@ -429,74 +550,61 @@ func resolveTask(st State, id string) (*structs.Task, error) {
 	return found, nil
 }
 
-func (s *server) task(w http.ResponseWriter, r *http.Request) {
-	t, err := resolveTask(s.b.View(), r.PathValue("id"))
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, t)
+func (s *server) task(w http.ResponseWriter, r *http.Request) (any, error) {
+	return resolveTask(s.b.View(), r.PathValue("id"))
 }
 
-func (s *server) run(w http.ResponseWriter, r *http.Request) {
-	raw, err := readBody(w, r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
+var runShape = &shape{acted: map[string]*shape{"taskDefinition": nil, "count": nil}}
+
+func (s *server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req RunRequest
-	if _, err := decodeStrict(raw, &shape{acted: map[string]*shape{"taskDefinition": nil, "count": nil}}, &req); err != nil {
-		s.writeErr(w, r, err)
-		return
+	if _, err := decodeBody(w, r, runShape, &req); err != nil {
+		return nil, err
 	}
 	if req.Count == 0 {
 		req.Count = 1
 	}
 	if req.Count < 1 || req.Count > maxRunTaskCount {
-		s.writeErr(w, r, fieldErr("count", "%d is out of range: expected 1 to %d", req.Count, maxRunTaskCount))
-		return
+		return nil, fieldErr("count", "%d is out of range: expected 1 to %d", req.Count, maxRunTaskCount)
 	}
 	if len(req.TaskDefinition) == 0 {
-		s.writeErr(w, r, fieldErr("taskDefinition", "required: an ECS task definition"))
-		return
+		return nil, fieldErr("taskDefinition", "required: an ECS task definition")
 	}
 	td, warnings, err := DecodeTaskDefinition(req.TaskDefinition)
 	if err != nil {
+		// The definition is decoded on its own, so its field paths are
+		// made relative to the request body here.
 		var fe *FieldError
 		if errors.As(err, &fe) && fe.Field != "body" {
 			fe.Field = join("taskDefinition", fe.Field)
 		}
-		s.writeErr(w, r, err)
-		return
+		return nil, err
 	}
 	tasks, failure, err := s.b.RunTasks(r.Context(), td, req.Count)
 	if err != nil {
-		s.writeErr(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, RunResult{Tasks: nonNil(tasks), Failure: failure.String(), PlacementFailure: failure, Warnings: warnings})
+	return RunResult{Tasks: nonNil(tasks), Failure: failure.String(), PlacementFailure: failure, Warnings: warnings}, nil
 }
 
-func (s *server) stop(w http.ResponseWriter, r *http.Request) {
+func (s *server) stop(w http.ResponseWriter, r *http.Request) (any, error) {
 	t, err := resolveTask(s.b.View(), r.PathValue("id"))
 	if err != nil {
-		s.writeErr(w, r, err)
-		return
+		return nil, err
 	}
 	if err := s.b.StopTask(r.Context(), t.ID); err != nil {
-		s.writeErr(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, s.b.View().Task(t.ID))
+	return s.b.View().Task(t.ID), nil
 }
 
+// logs streams text, not JSON, so it writes its answer itself. Errors
+// before the first byte of the stream get the usual JSON error answer;
+// once the stream has begun, the status is sent and an error can only end
+// it. The backend stops when the request's context ends, that is when the
+// client goes away.
 func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 	follow, _ := strconv.ParseBool(r.URL.Query().Get("follow"))
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fw := &flushWriter{w: w}
-	if f, ok := w.(http.Flusher); ok {
-		fw.f = f
-	}
 	t, err := resolveTask(s.b.View(), r.PathValue("id"))
 	if err != nil {
 		s.writeErr(w, r, err)
@@ -507,6 +615,11 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 		s.proxy(w, r, s.b.NodeAPI(t.Node), "node running the task")
 		return
 	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fw := &flushWriter{w: w}
+	if f, ok := w.(http.Flusher); ok {
+		fw.f = f
+	}
 	if err := s.b.Logs(r.Context(), t.ID, r.URL.Query().Get("container"), follow, fw); err != nil {
 		if fw.wrote {
 			s.log.Warn("log stream ended", "task", r.PathValue("id"), "err", err)
@@ -516,51 +629,42 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *server) members(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, nonNil(s.b.Members()))
+func (s *server) members(w http.ResponseWriter, r *http.Request) (any, error) {
+	return nonNil(s.b.Members()), nil
 }
 
-func (s *server) peers(w http.ResponseWriter, r *http.Request) {
+func (s *server) peers(w http.ResponseWriter, r *http.Request) (any, error) {
 	peers, err := s.b.RaftPeers(r.Context())
 	if err != nil {
-		s.writeErr(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, nonNil(peers))
+	return nonNil(peers), nil
 }
 
-func (s *server) drain(w http.ResponseWriter, r *http.Request) {
-	raw, err := readBody(w, r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
+var drainShape = &shape{acted: map[string]*shape{"enable": nil}}
+
+func (s *server) drain(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req DrainRequest
-	if _, err := decodeStrict(raw, &shape{acted: map[string]*shape{"enable": nil}}, &req); err != nil {
-		s.writeErr(w, r, err)
-		return
+	if _, err := decodeBody(w, r, drainShape, &req); err != nil {
+		return nil, err
 	}
-	n, err := s.b.Drain(r.Context(), r.PathValue("id"), req.Enable)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, n)
+	return s.b.Drain(r.Context(), r.PathValue("id"), req.Enable)
 }
 
-func (s *server) leave(w http.ResponseWriter, r *http.Request) {
+func (s *server) leave(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err := s.b.Leave(r.Context()); err != nil {
-		s.writeErr(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, s.b.Health())
+	return s.b.Health(), nil
 }
 
-func (s *server) internalApply(w http.ResponseWriter, r *http.Request) {
+// internalApply answers every outcome of a command in an ApplyAnswer,
+// which the forwarding agent reads whatever the status; only a body it
+// cannot read gets the usual error answer.
+func (s *server) internalApply(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	raw, err := readBody(w, r)
 	if err != nil {
-		s.writeErr(w, r, err)
-		return
+		return 0, nil, err
 	}
 	res, err := s.b.ApplyInternal(r.Context(), raw)
 	if err != nil {
@@ -571,10 +675,9 @@ func (s *server) internalApply(w http.ResponseWriter, r *http.Request) {
 		} else if errors.Is(err, ErrUnavailable) {
 			status = http.StatusServiceUnavailable
 		}
-		writeJSON(w, status, ApplyAnswer{Error: err.Error()})
-		return
+		return status, ApplyAnswer{Error: err.Error()}, nil
 	}
-	writeJSON(w, http.StatusOK, ApplyAnswer{Result: res})
+	return http.StatusOK, ApplyAnswer{Result: res}, nil
 }
 
 // flushWriter flushes after every write so that followed logs arrive as

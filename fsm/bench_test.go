@@ -16,7 +16,7 @@ func BenchmarkStateBytesPerTask(b *testing.B) {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		f := New()
+		f := New(nil)
 		idx := uint64(1)
 		for start := 0; start < tasks; start += batch {
 			plan := CommitPlan{At: 1}

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -22,7 +23,22 @@ const (
 	CmdDeleteTasks
 	CmdRegisterTaskDefinition
 	CmdSetNodeStatus
+	CmdScaleService
 )
+
+// Baseline is the newest command type that every release of skiff
+// applies; a leader writes a newer type only once every server says it
+// knows it.
+const Baseline = CmdSetNodeStatus
+
+// Newest is the newest command type this binary applies.
+func Newest() CommandType {
+	var n CommandType
+	for t := range handlers {
+		n = max(n, t)
+	}
+	return n
+}
 
 // IgnoreUnknownFlag, set in a command's type byte, lets a replica that does
 // not know the type skip the entry instead of stopping. Only commands whose
@@ -100,6 +116,38 @@ type UpdateTaskStatus struct {
 	Updates []TaskStatusUpdate `json:"updates"`
 }
 
+// reportable lists the statuses a node may report. LOST is the leader's
+// verdict on a node that is gone, never a node's own word.
+var reportable = map[string]bool{structs.StatusPending: true, structs.StatusRunning: true, structs.StatusStopped: true}
+
+func (c *UpdateTaskStatus) validate() error {
+	if len(c.Updates) > MaxTasksPerEntry {
+		return fmt.Errorf("updates: %d in one entry, at most %d", len(c.Updates), MaxTasksPerEntry)
+	}
+	for i, u := range c.Updates {
+		switch {
+		case u.ID == "" || u.Node == "":
+			return fmt.Errorf("updates[%d]: task id and node are required", i)
+		case !reportable[u.LastStatus]:
+			return fmt.Errorf("updates[%d].lastStatus: %q is not a status a node reports (PENDING, RUNNING or STOPPED)", i, u.LastStatus)
+		}
+	}
+	return nil
+}
+
+func (c *RegisterNode) validate() error {
+	n := c.Node
+	switch {
+	case n.ID == "":
+		return errors.New("node.id: required")
+	case n.CPU < 0 || n.MemoryMiB < 0:
+		return errors.New("node.cpu, node.memory: must not be negative")
+	case n.PortMin < 0 || n.PortMax > 65535 || n.PortMin > n.PortMax:
+		return fmt.Errorf("node.portMin, node.portMax: %d-%d is not a port range", n.PortMin, n.PortMax)
+	}
+	return nil
+}
+
 // DeleteTasks forgets stopped tasks (garbage collection).
 type DeleteTasks struct {
 	IDs []string `json:"ids"`
@@ -109,6 +157,14 @@ type DeleteTasks struct {
 // the newest revision of the family when it is identical.
 type RegisterTaskDefinition struct {
 	TaskDefinition structs.TaskDefinition `json:"taskDefinition"`
+}
+
+// ScaleService sets a service's desired count and leaves the rest of it as
+// it is, so that a scale never overwrites a concurrent change.
+type ScaleService struct {
+	Name         string `json:"name"`
+	DesiredCount int    `json:"desiredCount"`
+	At           int64  `json:"at"`
 }
 
 // SetNodeStatus changes a node's status or eligibility; an empty field is

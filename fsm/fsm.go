@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -28,10 +29,19 @@ type FSM struct {
 	// changed is closed and replaced after every applied entry, so that
 	// loops can sleep until the state moves.
 	changed chan struct{}
+	log     *slog.Logger
 }
 
-// New returns an empty FSM.
-func New() *FSM { return &FSM{db: newDB(), changed: make(chan struct{})} }
+// New returns an empty FSM that logs to log (nil discards).
+func New(log *slog.Logger) *FSM {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &FSM{db: newDB(), changed: make(chan struct{}), log: log}
+}
+
+// ErrCorrupt marks a log entry that does not decode as its command type.
+var ErrCorrupt = errors.New("corrupt log entry")
 
 // State returns a consistent read-only view of the newest applied state.
 func (f *FSM) State() *State {
@@ -60,15 +70,24 @@ func (f *FSM) Apply(l *raft.Log) any {
 
 // ApplyCommand applies one framed command at a log index. It is Apply
 // without the raft.Log wrapper, for tests and benchmarks.
+//
+// An entry that does not decode changes nothing and is logged as an error:
+// every replica meets the same bytes and skips them the same way, so the
+// replicas stay equal, and a poisoned entry cannot stop the cluster.
 func (f *FSM) ApplyCommand(index uint64, data []byte) any {
-	if len(data) == 0 {
-		panic(fmt.Sprintf("fsm: empty log entry at index %d", index))
-	}
+	var res any
+	var err error
 	txn := f.db.Txn(true)
 	defer txn.Abort()
-	w := &writer{txn: txn}
-	res, err := w.dispatch(CommandType(data[0]), data[1:])
+	if len(data) == 0 {
+		err = fmt.Errorf("%w: empty", ErrCorrupt)
+	} else {
+		res, err = (&writer{txn: txn}).dispatch(CommandType(data[0]), data[1:])
+	}
 	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			f.log.Error("skipping a log entry that does not decode; the leader that wrote it is broken", "index", index, "err", err)
+		}
 		f.setIndex(index, nil)
 		return err
 	}
@@ -89,13 +108,32 @@ func (f *FSM) setIndex(index uint64, txn *memdb.Txn) {
 	f.mu.Unlock()
 }
 
-// decode unmarshals a command body. A body that does not decode was written
-// by a broken leader or the log is corrupt; replaying past it would make the
-// replicas diverge, so it stops the process.
-func decode(t CommandType, body []byte, v any) {
+// decode unmarshals a command body. An error wraps ErrCorrupt.
+func decode(t CommandType, body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
-		panic(fmt.Sprintf("fsm: corrupt %s entry: %v", t, err))
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, t, err)
 	}
+	return nil
+}
+
+// validator is implemented by commands that can check themselves before
+// they enter the log.
+type validator interface{ validate() error }
+
+// Check decodes a framed command as Apply would and runs the command's own
+// checks, without the state. The leader runs it on every command it did
+// not build itself (those other agents forward) before it enters the log;
+// an error says what is wrong.
+func Check(cmd []byte) error {
+	if len(cmd) == 0 {
+		return errors.New("empty command")
+	}
+	t := CommandType(cmd[0])
+	h, ok := handlers[t&^IgnoreUnknownFlag]
+	if !ok {
+		return fmt.Errorf("unknown command type %d", t)
+	}
+	return h.check(t, cmd[1:])
 }
 
 // writer applies commands inside one write transaction.
@@ -106,15 +144,30 @@ type writer struct{ txn *memdb.Txn }
 type handler struct {
 	name  string
 	apply func(w *writer, t CommandType, body []byte) (any, error)
+	check func(t CommandType, body []byte) error
 }
 
 // command makes a handler that decodes a body of type C and applies it.
 func command[C any](name string, apply func(*writer, *C) (any, error)) handler {
-	return handler{name: name, apply: func(w *writer, t CommandType, body []byte) (any, error) {
-		var c C
-		decode(t, body, &c)
-		return apply(w, &c)
-	}}
+	return handler{name: name,
+		apply: func(w *writer, t CommandType, body []byte) (any, error) {
+			var c C
+			if err := decode(t, body, &c); err != nil {
+				return nil, err
+			}
+			return apply(w, &c)
+		},
+		check: func(t CommandType, body []byte) error {
+			var c C
+			if err := decode(t, body, &c); err != nil {
+				return err
+			}
+			if v, ok := any(&c).(validator); ok {
+				return v.validate()
+			}
+			return nil
+		},
+	}
 }
 
 // handlers maps every command type to its handler. Like the type list, it
@@ -128,6 +181,7 @@ var handlers = map[CommandType]handler{
 	CmdDeleteTasks:            command("DeleteTasks", (*writer).deleteTasks),
 	CmdRegisterTaskDefinition: command("RegisterTaskDefinition", (*writer).registerTaskDefinitionCmd),
 	CmdSetNodeStatus:          command("SetNodeStatus", (*writer).setNodeStatus),
+	CmdScaleService:           command("ScaleService", (*writer).scaleService),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -297,6 +351,20 @@ func (w *writer) applyService(c *ApplyService) (any, error) {
 	return s.TaskDefinition, nil
 }
 
+func (w *writer) scaleService(c *ScaleService) (any, error) {
+	old, ok := w.get(tableServices, c.Name).(*structs.Service)
+	if !ok {
+		return nil, fmt.Errorf("service %s: %w", c.Name, structs.ErrNotFound)
+	}
+	if c.DesiredCount < 0 {
+		return nil, fmt.Errorf("desired count %d: want 0 or more", c.DesiredCount)
+	}
+	s := *old
+	s.DesiredCount, s.UpdatedAt = c.DesiredCount, c.At
+	w.insert(tableServices, &s)
+	return nil, nil
+}
+
 func (w *writer) deleteService(c *DeleteService) (any, error) {
 	old, ok := w.get(tableServices, c.Name).(*structs.Service)
 	if !ok {
@@ -365,8 +433,9 @@ func (w *writer) updateTaskStatus(c *UpdateTaskStatus) (any, error) {
 		u := &c.Updates[i]
 		old, ok := w.get(tableTasks, u.ID).(*structs.Task)
 		// A report from a node the task no longer belongs to, or about a
-		// task that already stopped, is stale: stopped is final.
-		if !ok || old.Node != u.Node || old.Terminal() {
+		// task that already stopped, is stale: stopped is final. A status
+		// no node may report is ignored.
+		if !ok || old.Node != u.Node || old.Terminal() || !reportable[u.LastStatus] {
 			continue
 		}
 		t := *old

@@ -1,6 +1,7 @@
 // Package gossip runs skiff's membership ring on hashicorp/memberlist:
-// joining through any member, retrying joins, carrying each node's metadata,
-// and reporting joins, updates, failures and leaves. Gossip is advisory: it
+// joining through any member, retrying joins, rejoining after a restart
+// through the members it remembers, reconnecting to dead members, carrying
+// each node's metadata, and reporting joins, updates, failures and leaves. Gossip is advisory: it
 // discovers and suspects nodes; the Raft leader decides what follows. It
 // imports nothing else of skiff's.
 package gossip
@@ -12,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"sync"
@@ -33,6 +36,10 @@ type Meta struct {
 	Attributes      map[string]string `json:"at,omitempty"`
 	Version         string            `json:"v"`
 	BootstrapExpect int               `json:"be,omitempty"`
+	// Commands is the newest command type the node's state machine
+	// applies; zero for releases that did not say, which know the
+	// baseline set.
+	Commands int `json:"cmd,omitempty"`
 	// Leaving is announced just before a graceful leave, so that others
 	// can tell a node that left from one that failed.
 	Leaving bool `json:"l,omitempty"`
@@ -71,16 +78,39 @@ type Config struct {
 	LogOutput io.Writer
 	// Debug keeps memberlist's [DEBUG] lines, which are dropped otherwise.
 	Debug bool
+	// SnapshotPath is a file where the ring keeps the addresses of the
+	// members it has seen, so that a restarted node can find them again
+	// even when the addresses it was told to join are gone or its own.
+	// Empty keeps nothing.
+	SnapshotPath string
+	// ReconnectInterval is how often the ring tries to reach members that
+	// are dead (not left), as serf's reconnect does; zero means 10s.
+	ReconnectInterval time.Duration
+	// WrapTransport, when set, wraps memberlist's network transport; tests
+	// use it to cut a node off from chosen peers.
+	WrapTransport func(Transport) Transport
 }
+
+// Transport is memberlist's network transport, named here so that callers
+// that wrap it need not import memberlist.
+type Transport = memberlist.NodeAwareTransport
 
 // Ring is a running membership ring. Its methods are safe for concurrent
 // use.
 type Ring struct {
-	ml     *memberlist.Memberlist
-	mu     sync.Mutex // guards meta, status
-	meta   []byte
-	self   Meta
-	status map[string]*Member // by node id, including dead and left nodes
+	ml        *memberlist.Memberlist
+	logger    *log.Logger
+	snapshot  string
+	reconnect time.Duration
+	mu        sync.Mutex // guards meta, status, known and dirty
+	meta      []byte
+	self      Meta
+	status    map[string]*Member // by node id, including dead and left nodes
+	// known maps the id of every other member seen, here or in the
+	// snapshot of an earlier run, and not known to have left, to its
+	// gossip address.
+	known  map[string]string
+	dirty  bool // known changed since the last snapshot
 	notify chan struct{}
 }
 
@@ -93,7 +123,12 @@ func Start(cfg Config) (*Ring, error) {
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("gossip: node metadata is %d bytes, over the %d the ring carries; use fewer or shorter attributes", len(meta), memberlist.MetaMaxSize)
 	}
-	r := &Ring{meta: meta, self: cfg.Meta, status: map[string]*Member{}, notify: make(chan struct{}, 1)}
+	r := &Ring{meta: meta, self: cfg.Meta, status: map[string]*Member{}, notify: make(chan struct{}, 1),
+		snapshot: cfg.SnapshotPath, reconnect: cfg.ReconnectInterval}
+	if r.reconnect == 0 {
+		r.reconnect = 10 * time.Second
+	}
+	r.known = loadSnapshot(cfg.SnapshotPath)
 	mc := memberlist.DefaultLANConfig()
 	// The node id, not the host name or address, names a member, so that a
 	// host that comes back with a new IP is the same member.
@@ -123,6 +158,14 @@ func Start(cfg Config) (*Ring, error) {
 		out = &levelFilter{w: cfg.LogOutput, debug: cfg.Debug}
 	}
 	mc.Logger = log.New(out, "gossip: ", log.LstdFlags)
+	r.logger = mc.Logger
+	if cfg.WrapTransport != nil {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("gossip: listen on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
+		}
+		mc.Transport = cfg.WrapTransport(nt)
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("gossip: listen on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
@@ -148,23 +191,177 @@ func withPorts(addrs []string, port int) []string {
 	return out
 }
 
-// RetryJoin keeps trying to join until one member answers or ctx ends,
-// waiting 1s, 2s, 4s ... up to 30s between tries and logging each.
-func (r *Ring) RetryJoin(ctx context.Context, addrs []string, defaultPort int, logf func(msg string, args ...any)) error {
+// Maintain keeps this node in the ring until ctx ends. While it sees no
+// other live member it tries to join, waiting 1s, 2s, 4s ... up to 30s
+// between tries and logging each: first the given addresses (HOST or
+// HOST:PORT), then the members remembered in the snapshot, then those that
+// fallback returns (for example the Raft peers' hosts). This node's own
+// address never counts as a way in. Once in, it tries every
+// ReconnectInterval to reach members that are dead but did not leave, and
+// keeps the snapshot up to date.
+func (r *Ring) Maintain(ctx context.Context, addrs []string, defaultPort int, fallback func() []string, logf func(msg string, args ...any)) {
 	wait := time.Second
-	for try := 1; ; try++ {
-		n, err := r.Join(addrs, defaultPort)
-		if n > 0 {
-			logf("joined the cluster", "try", try, "answered", n)
-			return nil
-		}
-		logf("join failed; retrying", "try", try, "addrs", addrs, "err", err, "wait", wait)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for try := 1; ; {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
+			return
+		case <-timer.C:
 		}
+		r.saveSnapshot(logf)
+		if !r.alone() {
+			r.reconnectDead()
+			wait = time.Second
+			timer.Reset(r.reconnect)
+			continue
+		}
+		candidates := withPorts(addrs, defaultPort)
+		candidates = append(candidates, r.remembered()...)
+		candidates = append(candidates, withPorts(fallback(), defaultPort)...)
+		candidates = r.others(append(candidates, r.deadAddrs()...))
+		if len(candidates) > 0 {
+			n, err := r.ml.Join(candidates)
+			if n > 0 && !r.alone() {
+				logf("joined the cluster", "try", try, "answered", n)
+				timer.Reset(r.reconnect)
+				try = 1
+				continue
+			}
+			logf("join failed; retrying", "try", try, "addrs", candidates, "err", err, "wait", wait)
+			try++
+		}
+		timer.Reset(wait)
 		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+// alone reports whether no other member is alive in this node's view.
+func (r *Ring) alone() bool {
+	self := r.ml.LocalNode().Name
+	for _, n := range r.ml.Members() {
+		if n.Name != self && n.State == memberlist.StateAlive {
+			return false
+		}
+	}
+	return true
+}
+
+// others drops this node's own addresses and duplicates from addrs.
+func (r *Ring) others(addrs []string) []string {
+	own := map[string]bool{r.LocalAddr(): true}
+	for _, a := range r.ownAddrs() {
+		own[a] = true
+	}
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		if !own[a] {
+			own[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ownAddrs lists host:port forms of this node's gossip port on every
+// address of this host, so that a --join naming this very host is skipped.
+func (r *Ring) ownAddrs() []string {
+	port := strconv.Itoa(int(r.ml.LocalNode().Port))
+	out := []string{net.JoinHostPort("localhost", port)}
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return out
+	}
+	for _, a := range ifaddrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			out = append(out, net.JoinHostPort(ipn.IP.String(), port))
+		}
+	}
+	return out
+}
+
+// reconnectDead tries to reach members that are dead but did not leave: a
+// node that restarted alone, or came back from a partition, is pulled back
+// into the ring from this side too.
+func (r *Ring) reconnectDead() {
+	if addrs := r.others(r.deadAddrs()); len(addrs) > 0 {
+		_, _ = r.ml.Join(addrs)
+	}
+}
+
+// deadAddrs lists the addresses of members that are dead but did not
+// leave.
+func (r *Ring) deadAddrs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, m := range r.status {
+		if m.Status == StatusDead {
+			out = append(out, m.Addr)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// snapshotFile is the on-disk form of the members a node remembers.
+type snapshotFile struct {
+	Members map[string]string `json:"members"` // node id -> gossip address
+}
+
+// loadSnapshot reads the members an earlier run remembered; a missing or
+// unreadable file remembers nobody.
+func loadSnapshot(path string) map[string]string {
+	known := map[string]string{}
+	if path == "" {
+		return known
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return known
+	}
+	var f snapshotFile
+	if json.Unmarshal(b, &f) != nil {
+		return known
+	}
+	for id, addr := range f.Members {
+		known[id] = addr
+	}
+	return known
+}
+
+// remembered returns the gossip addresses of the members this node knows
+// of, including those an earlier run kept in the snapshot.
+func (r *Ring) remembered() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.known))
+	for _, addr := range r.known {
+		out = append(out, addr)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// saveSnapshot writes the members this node knows of when they changed. It writes a new file and renames it, so a
+// crash leaves the old snapshot or the new one.
+func (r *Ring) saveSnapshot(logf func(msg string, args ...any)) {
+	r.mu.Lock()
+	if r.snapshot == "" || !r.dirty {
+		r.mu.Unlock()
+		return
+	}
+	f := snapshotFile{Members: maps.Clone(r.known)}
+	r.dirty = false
+	r.mu.Unlock()
+	b, _ := json.Marshal(&f)
+	tmp := r.snapshot + ".tmp"
+	err := os.WriteFile(tmp, b, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, r.snapshot)
+	}
+	if err != nil {
+		logf("cannot save the gossip snapshot", "path", r.snapshot, "err", err)
 	}
 }
 
@@ -221,6 +418,14 @@ func (r *Ring) LocalAddr() string {
 func (r *Ring) set(n *memberlist.Node, status string) {
 	var meta Meta
 	if err := json.Unmarshal(n.Meta, &meta); err != nil || meta.ID == "" {
+		r.logger.Printf("[WARN] ignoring member %q: its metadata does not decode", n.Name)
+		return
+	}
+	// Members are named by node id. Metadata that claims another id is an
+	// impostor's (or a bug's): believing it would let one member speak
+	// for another node, so it is ignored.
+	if meta.ID != n.Name {
+		r.logger.Printf("[WARN] ignoring member %q at %s: its metadata claims node id %q", n.Name, n.Address(), meta.ID)
 		return
 	}
 	r.mu.Lock()
@@ -230,6 +435,16 @@ func (r *Ring) set(n *memberlist.Node, status string) {
 		m.Since = old.Since
 	}
 	r.status[meta.ID] = m
+	if meta.ID != r.self.ID {
+		had, ok := r.known[meta.ID]
+		if status == StatusLeft {
+			delete(r.known, meta.ID)
+			r.dirty = r.dirty || ok
+		} else {
+			r.known[meta.ID] = m.Addr
+			r.dirty = r.dirty || had != m.Addr
+		}
+	}
 	r.mu.Unlock()
 	select {
 	case r.notify <- struct{}{}:

@@ -1,10 +1,18 @@
 package gossip
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 
 	"github.com/skiff-run/skiff/internal/testutil"
 )
@@ -97,5 +105,130 @@ func TestJoinNobodyFails(t *testing.T) {
 	_, err := r.Join([]string{"127.0.0.1"}, freePort(t))
 	if err == nil {
 		t.Fatal("join to nobody succeeded")
+	}
+}
+
+func startRingAt(t *testing.T, id string, port int, snapshot string) *Ring {
+	t.Helper()
+	r, err := Start(Config{Meta: Meta{ID: id, Name: "node-" + id, RaftAddr: "127.0.0.1:1", Version: "test"},
+		BindAddr: "127.0.0.1", BindPort: port, ProbeInterval: 200 * time.Millisecond, SnapshotPath: snapshot,
+		ReconnectInterval: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func logTo(t *testing.T) func(string, ...any) {
+	return func(msg string, args ...any) { t.Log(append([]any{msg}, args...)...) }
+}
+
+// TestRestartedSeedFindsTheRing restarts the member everyone joined
+// through, told to join only itself (as the seed host of a cluster is): it
+// must find the others through the members it remembers, not count
+// reaching itself as a join.
+func TestRestartedSeedFindsTheRing(t *testing.T) {
+	snap := filepath.Join(t.TempDir(), "members.json")
+	port := freePort(t)
+	seed := startRingAt(t, "seed", port, snap)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		seed.Maintain(ctx, []string{seed.LocalAddr()}, 0, func() []string { return nil }, logTo(t))
+	}()
+	b := startRing(t, "b")
+	defer b.Shutdown()
+	if _, err := b.Join([]string{seed.LocalAddr()}, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the seed's snapshot names b", func() bool {
+		raw, err := os.ReadFile(snap)
+		return err == nil && strings.Contains(string(raw), b.LocalAddr())
+	})
+	cancel()
+	<-done
+	seed.Shutdown()
+	waitFor(t, "seed dead", func() bool { return statusOf(b, "seed") == StatusDead })
+
+	// b is told not to reconnect by itself (a long interval is the
+	// default of a bare Start), so only the seed's own rejoin can help.
+	seed = startRingAt(t, "seed", port, snap)
+	defer seed.Shutdown()
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	go seed.Maintain(ctx, []string{seed.LocalAddr(), "localhost"}, port, func() []string { return nil }, logTo(t))
+	waitFor(t, "the restarted seed sees b, and b sees it alive", func() bool {
+		return statusOf(seed, "b") == StatusAlive && statusOf(b, "seed") == StatusAlive
+	})
+}
+
+// TestDeadMemberIsReconnected restarts a member with nothing to join: the
+// ring pulls it back in from the other side.
+func TestDeadMemberIsReconnected(t *testing.T) {
+	a := startRingAt(t, "a", freePort(t), "")
+	defer a.Shutdown()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Maintain(ctx, nil, 0, func() []string { return nil }, logTo(t))
+	port := freePort(t)
+	b := startRingAt(t, "b", port, "")
+	if _, err := b.Join([]string{a.LocalAddr()}, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b alive", func() bool { return statusOf(a, "b") == StatusAlive })
+	b.Shutdown()
+	waitFor(t, "b dead", func() bool { return statusOf(a, "b") == StatusDead })
+	b = startRingAt(t, "b", port, "")
+	defer b.Shutdown()
+	waitFor(t, "b back", func() bool { return statusOf(a, "b") == StatusAlive && statusOf(b, "a") == StatusAlive })
+}
+
+// forged is a member's metadata, sent under any name.
+type forged struct{ meta []byte }
+
+func (f forged) NodeMeta(int) []byte                  { return f.meta }
+func (forged) NotifyMsg([]byte)                       {}
+func (forged) GetBroadcasts(int, int) [][]byte        { return nil }
+func (forged) LocalState(bool) []byte                 { return nil }
+func (forged) MergeRemoteState(buf []byte, join bool) {}
+
+// TestImpostorMetadataIsIgnored joins a member named "evil" whose
+// metadata claims the id of node a: nobody believes it, so it can neither
+// become a's address nor make a look as if it left.
+func TestImpostorMetadataIsIgnored(t *testing.T) {
+	a := startRing(t, "a")
+	defer a.Shutdown()
+	b := startRing(t, "b")
+	defer b.Shutdown()
+	if _, err := b.Join([]string{a.LocalAddr()}, 0); err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := json.Marshal(Meta{ID: "a", Name: "node-a", RaftAddr: "127.0.0.1:9", Leaving: true})
+	mc := memberlist.DefaultLANConfig()
+	mc.Name, mc.BindAddr, mc.BindPort, mc.AdvertisePort = "evil", "127.0.0.1", freePort(t), 0
+	mc.AdvertisePort = mc.BindPort
+	mc.Delegate = forged{meta: meta}
+	mc.LogOutput = io.Discard
+	evil, err := memberlist.Create(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer evil.Shutdown()
+	if _, err := evil.Join([]string{b.LocalAddr()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "evil known to b's memberlist", func() bool { return b.ml.NumMembers() == 3 })
+	if err := evil.Leave(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// For a whole second after the impostor's leave, b still sees the
+	// real a, alive at its own address.
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		for _, m := range b.Members() {
+			if m.ID == "a" && (m.RaftAddr != "127.0.0.1:1" || m.Status != StatusAlive) {
+				t.Fatalf("b believes the impostor: %+v", m)
+			}
+		}
 	}
 }

@@ -1,9 +1,12 @@
 // Package raft sets up hashicorp/raft for skiff: BoltDB log and stable
-// stores, a file snapshot store and a TCP transport under the data dir, and
-// the bootstrap of a new cluster. It knows skiff's FSM and nothing else.
+// stores, a file snapshot store and a TCP transport under the data dir, the
+// bootstrap of a new cluster, membership changes and leadership
+// notifications. It hides *raft.Raft behind its own methods and knows
+// skiff's FSM and nothing else.
 package raft
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -35,15 +38,24 @@ type Config struct {
 	LogOutput io.Writer
 	// Debug logs Raft at debug level instead of warnings and errors only.
 	Debug bool
+	// WrapStream, when set, wraps the TCP stream layer; tests use it to
+	// cut a node off from chosen peers.
+	WrapStream func(StreamLayer) StreamLayer
 }
+
+// StreamLayer is the connection layer under Raft's transport, named here
+// so that callers that wrap it need not import hashicorp/raft.
+type StreamLayer = hraft.StreamLayer
 
 // Node is an open Raft member. Its methods are safe for concurrent use.
 type Node struct {
-	Raft      *hraft.Raft
-	FSM       *fsm.FSM
+	raft      *hraft.Raft
 	store     *raftboltdb.BoltStore
 	snaps     *hraft.FileSnapshotStore
 	transport *hraft.NetworkTransport
+	leaderCh  chan bool
+	// startIndex is the last log index on disk when the node opened.
+	startIndex uint64
 }
 
 // Peer is one server of the Raft configuration.
@@ -83,6 +95,11 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	rc.LeaderLeaseTimeout = 250 * time.Millisecond
 	rc.SnapshotThreshold = 16384
 	rc.TrailingLogs = 10240
+	// Raft blocks on this channel, so it is buffered and the agent's
+	// leadership monitor drains it; every transition is delivered, which
+	// LeaderCh of the library does not promise.
+	leaderCh := make(chan bool, 16)
+	rc.NotifyCh = leaderCh
 
 	// NoSync stays false: an acknowledged write must survive a crash.
 	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
@@ -94,19 +111,21 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("raft: snapshot store: %w", err)
 	}
-	// Without an advertise address the transport advertises what it bound,
-	// which also resolves a ":0" port chosen by the kernel.
-	var addr net.Addr
-	if cfg.Advertise != "" {
-		if addr, err = net.ResolveTCPAddr("tcp", cfg.Advertise); err != nil {
-			store.Close()
-			return nil, fmt.Errorf("raft: advertise address %q: %w", cfg.Advertise, err)
-		}
-	}
-	transport, err := hraft.NewTCPTransportWithLogger(cfg.BindAddr, addr, 3, 10*time.Second, logger)
+	stream, err := listen(cfg.BindAddr, cfg.Advertise)
 	if err != nil {
 		store.Close()
-		return nil, fmt.Errorf("raft: listen on %s: %w", cfg.BindAddr, err)
+		return nil, err
+	}
+	var layer StreamLayer = stream
+	if cfg.WrapStream != nil {
+		layer = cfg.WrapStream(layer)
+	}
+	transport := hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: logger})
+	startIndex, err := store.LastIndex()
+	if err != nil {
+		transport.Close()
+		store.Close()
+		return nil, fmt.Errorf("raft: read log: %w", err)
 	}
 	r, err := hraft.NewRaft(rc, f, store, store, snaps, transport)
 	if err != nil {
@@ -114,7 +133,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("raft: start: %w", err)
 	}
-	n := &Node{Raft: r, FSM: f, store: store, snaps: snaps, transport: transport}
+	n := &Node{raft: r, store: store, snaps: snaps, transport: transport, leaderCh: leaderCh, startIndex: startIndex}
 	if cfg.Bootstrap {
 		has, err := hraft.HasExistingState(store, store, snaps)
 		if err != nil {
@@ -145,12 +164,12 @@ func (n *Node) BootstrapWith(peers map[string]string) error {
 	for id, addr := range peers {
 		cfg.Servers = append(cfg.Servers, hraft.Server{ID: hraft.ServerID(id), Address: hraft.ServerAddress(addr), Suffrage: hraft.Voter})
 	}
-	return n.Raft.BootstrapCluster(cfg).Error()
+	return n.raft.BootstrapCluster(cfg).Error()
 }
 
 // Peers returns the current configuration.
 func (n *Node) Peers() ([]Peer, error) {
-	fut := n.Raft.GetConfiguration()
+	fut := n.raft.GetConfiguration()
 	if err := fut.Error(); err != nil {
 		return nil, err
 	}
@@ -165,47 +184,52 @@ func (n *Node) Peers() ([]Peer, error) {
 // AddVoter adds a voter, promotes a non-voter, or updates a voter's
 // address. Only the leader may call it.
 func (n *Node) AddVoter(id, addr string) error {
-	return n.Raft.AddVoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, 10*time.Second).Error()
+	return n.raft.AddVoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, 10*time.Second).Error()
 }
 
 // AddNonvoter adds a read replica or updates its address. Only the leader
 // may call it.
 func (n *Node) AddNonvoter(id, addr string) error {
-	return n.Raft.AddNonvoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, 10*time.Second).Error()
+	return n.raft.AddNonvoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, 10*time.Second).Error()
 }
 
 // Demote turns a voter into a non-voter. Only the leader may call it.
 func (n *Node) Demote(id string) error {
-	return n.Raft.DemoteVoter(hraft.ServerID(id), 0, 10*time.Second).Error()
+	return n.raft.DemoteVoter(hraft.ServerID(id), 0, 10*time.Second).Error()
 }
 
 // Remove takes a server out of the configuration. Only the leader may call
 // it.
 func (n *Node) Remove(id string) error {
-	return n.Raft.RemoveServer(hraft.ServerID(id), 0, 10*time.Second).Error()
+	return n.raft.RemoveServer(hraft.ServerID(id), 0, 10*time.Second).Error()
 }
 
 // TransferLeadership hands leadership to another voter and waits for it.
-func (n *Node) TransferLeadership() error { return n.Raft.LeadershipTransfer().Error() }
+func (n *Node) TransferLeadership() error { return n.raft.LeadershipTransfer().Error() }
 
 // Addr is the address peers reach this node on.
 func (n *Node) Addr() string { return string(n.transport.LocalAddr()) }
 
 // IsLeader reports whether this node leads.
-func (n *Node) IsLeader() bool { return n.Raft.State() == hraft.Leader }
+func (n *Node) IsLeader() bool { return n.raft.State() == hraft.Leader }
 
 // LeaderID returns the current leader's server id, or "".
 func (n *Node) LeaderID() string {
-	_, id := n.Raft.LeaderWithID()
+	_, id := n.raft.LeaderWithID()
 	return string(id)
 }
 
 // Apply commits a framed command and returns, once this node's FSM applied
-// it, what the FSM answered. The error is either a Raft failure
-// (ErrNotLeader among them) or the FSM's refusal of the command.
-func (n *Node) Apply(cmd []byte, timeout time.Duration) (any, error) {
-	fut := n.Raft.Apply(cmd, timeout)
-	if err := fut.Error(); err != nil {
+// it, what the FSM answered. It gives up when ctx ends or after timeout,
+// whichever comes first; an entry given up on may still commit. The error
+// is either a Raft failure (ErrNotLeader among them) or the FSM's refusal
+// of the command.
+func (n *Node) Apply(ctx context.Context, cmd []byte, timeout time.Duration) (any, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	fut := n.raft.Apply(cmd, timeout)
+	if err := wait(ctx, fut); err != nil {
 		if errors.Is(err, hraft.ErrNotLeader) || errors.Is(err, hraft.ErrLeadershipLost) {
 			return nil, ErrNotLeader
 		}
@@ -217,10 +241,51 @@ func (n *Node) Apply(cmd []byte, timeout time.Duration) (any, error) {
 	return fut.Response(), nil
 }
 
+// LeaderCh delivers true when this node becomes the leader and false when
+// it stops being one, every transition in order. Exactly one goroutine must
+// drain it for as long as the node is open: Raft waits on it.
+func (n *Node) LeaderCh() <-chan bool { return n.leaderCh }
+
+// Barrier returns once every entry committed before it has been applied to
+// this leader's FSM, or when ctx ends. A new leader calls it before it acts
+// on its state.
+func (n *Node) Barrier(ctx context.Context) error {
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	err := wait(ctx, n.raft.Barrier(timeout))
+	if errors.Is(err, hraft.ErrNotLeader) || errors.Is(err, hraft.ErrLeadershipLost) {
+		return ErrNotLeader
+	}
+	return err
+}
+
+// wait returns a future's error, or ctx's once it ends first. A context
+// that cannot end costs no goroutine.
+func wait(ctx context.Context, fut hraft.Future) error {
+	if ctx.Done() == nil {
+		return fut.Error()
+	}
+	done := make(chan error, 1)
+	go func() { done <- fut.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// CaughtUp reports whether the FSM has applied every entry that was in the
+// local log when the node opened. Before that, a restarted node's state is
+// a half-replayed past that nobody should act on.
+func (n *Node) CaughtUp() bool { return n.raft.AppliedIndex() >= n.startIndex }
+
 // Close shuts Raft down and closes the stores. It does not leave the
 // cluster: a closed node is a member that is down.
 func (n *Node) Close() error {
-	err := n.Raft.Shutdown().Error()
+	err := n.raft.Shutdown().Error()
 	if cerr := n.transport.Close(); err == nil {
 		err = cerr
 	}
@@ -228,4 +293,40 @@ func (n *Node) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// tcpStream is a plain TCP stream layer, written out here so that it can be
+// wrapped (hashicorp/raft keeps its own unexported).
+type tcpStream struct {
+	ln        net.Listener
+	advertise net.Addr
+}
+
+// listen opens the Raft port. Without an advertise address the layer
+// advertises what it bound, which also resolves a ":0" port chosen by the
+// kernel; an unspecified IP cannot be advertised.
+func listen(bind, advertise string) (*tcpStream, error) {
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("raft: listen on %s: %w", bind, err)
+	}
+	s := &tcpStream{ln: ln, advertise: ln.Addr()}
+	if advertise != "" {
+		if s.advertise, err = net.ResolveTCPAddr("tcp", advertise); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("raft: advertise address %q: %w", advertise, err)
+		}
+	}
+	if a, ok := s.advertise.(*net.TCPAddr); !ok || a.IP.IsUnspecified() {
+		ln.Close()
+		return nil, fmt.Errorf("raft: address %s cannot be advertised; give an advertise address", s.advertise)
+	}
+	return s, nil
+}
+
+func (s *tcpStream) Accept() (net.Conn, error) { return s.ln.Accept() }
+func (s *tcpStream) Close() error              { return s.ln.Close() }
+func (s *tcpStream) Addr() net.Addr            { return s.advertise }
+func (s *tcpStream) Dial(addr hraft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", string(addr), timeout)
 }

@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -10,9 +11,10 @@ import (
 	"github.com/skiff-run/skiff/structs"
 )
 
-func openLeader(t testing.TB, dir, addr string) *Node {
+func openLeader(t testing.TB, dir, addr string) (*Node, *fsm.FSM) {
 	t.Helper()
-	n, err := Open(Config{NodeID: "n1", DataDir: dir, BindAddr: addr, Bootstrap: true}, fsm.New())
+	f := fsm.New(nil)
+	n, err := Open(Config{NodeID: "n1", DataDir: dir, BindAddr: addr, Bootstrap: true}, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +25,7 @@ func openLeader(t testing.TB, dir, addr string) *Node {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return n
+	return n, f
 }
 
 func mustEncode(t testing.TB, ct fsm.CommandType, body any) []byte {
@@ -36,26 +38,37 @@ func mustEncode(t testing.TB, ct fsm.CommandType, body any) []byte {
 
 func TestRestartResumesState(t *testing.T) {
 	dir, addr := t.TempDir(), testutil.Addr(t)
-	n := openLeader(t, dir, addr)
-	if _, err := n.Apply(mustEncode(t, fsm.CmdRegisterNode, fsm.RegisterNode{Node: structs.Node{ID: "n1", Name: "one"}}), time.Second); err != nil {
+	n, _ := openLeader(t, dir, addr)
+	select {
+	case isLeader := <-n.LeaderCh():
+		if !isLeader {
+			t.Fatal("first leadership notification is a loss")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no leadership notification")
+	}
+	if _, err := n.Apply(context.Background(), mustEncode(t, fsm.CmdRegisterNode, fsm.RegisterNode{Node: structs.Node{ID: "n1", Name: "one"}}), time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// A refused command comes back as the FSM's error.
-	_, err := n.Apply(mustEncode(t, fsm.CmdDeleteService, fsm.DeleteService{Name: "nope"}), time.Second)
+	_, err := n.Apply(context.Background(), mustEncode(t, fsm.CmdDeleteService, fsm.DeleteService{Name: "nope"}), time.Second)
 	if err == nil {
 		t.Fatal("deleting an unknown service was accepted")
 	}
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	n = openLeader(t, dir, addr)
+	n, f := openLeader(t, dir, addr)
 	defer n.Close()
 	// The log is replayed once the node leads again; Barrier waits for it.
-	if err := n.Raft.Barrier(5 * time.Second).Error(); err != nil {
+	if err := n.Barrier(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := n.FSM.State().Node("n1"); got == nil || got.Name != "one" {
+	if got := f.State().Node("n1"); got == nil || got.Name != "one" {
 		t.Fatalf("state after restart: %+v", got)
+	}
+	if !n.CaughtUp() {
+		t.Fatal("not caught up after a barrier")
 	}
 }
 
@@ -65,13 +78,13 @@ func TestRestartResumesState(t *testing.T) {
 func BenchmarkCommitTaskUpdates(b *testing.B) {
 	for _, batch := range []int{1, 100, fsm.MaxTasksPerEntry} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			n := openLeader(b, b.TempDir(), testutil.Addr(b))
+			n, _ := openLeader(b, b.TempDir(), testutil.Addr(b))
 			defer n.Close()
 			tasks := make([]structs.Task, batch)
 			for i := range tasks {
 				tasks[i] = structs.Task{ID: fmt.Sprintf("task-%06d", i), Service: "web", TaskDefinition: "web:1", Node: "n1", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending}
 			}
-			if _, err := n.Apply(mustEncode(b, fsm.CmdCommitPlan, fsm.CommitPlan{Place: tasks}), 10*time.Second); err != nil {
+			if _, err := n.Apply(context.Background(), mustEncode(b, fsm.CmdCommitPlan, fsm.CommitPlan{Place: tasks}), 10*time.Second); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
@@ -81,7 +94,7 @@ func BenchmarkCommitTaskUpdates(b *testing.B) {
 					ups[j] = fsm.TaskStatusUpdate{ID: tasks[j].ID, Node: "n1", LastStatus: structs.StatusRunning, At: int64(i),
 						Containers: []structs.ContainerState{{Name: "app", Status: "running"}}}
 				}
-				if _, err := n.Apply(mustEncode(b, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: ups}), 10*time.Second); err != nil {
+				if _, err := n.Apply(context.Background(), mustEncode(b, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: ups}), 10*time.Second); err != nil {
 					b.Fatal(err)
 				}
 			}

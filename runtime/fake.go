@@ -150,16 +150,42 @@ func (f *Fake) List(_ context.Context, node string) ([]Observed, error) {
 	return out, nil
 }
 
-// Logs implements Runtime with one line per call.
-func (f *Fake) Logs(_ context.Context, node, taskID, container string, _ bool, w io.Writer) error {
+// Logs implements Runtime with one line per call. With follow it then
+// waits, as a real stream does, until ctx ends or the container stops.
+func (f *Fake) Logs(ctx context.Context, node, taskID, container string, follow bool, w io.Writer) error {
 	f.mu.Lock()
 	ft := f.tasks[taskID]
 	f.mu.Unlock()
 	if ft == nil || ft.node != node {
 		return fmt.Errorf("no container %s in task %s", container, taskID)
 	}
-	_, err := fmt.Fprintf(w, "fake log of %s/%s\n", taskID, container)
-	return err
+	if _, err := fmt.Fprintf(w, "fake log of %s/%s\n", taskID, container); err != nil || !follow {
+		return err
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for f.isRunning(taskID, container) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// isRunning reports whether a container of a task runs.
+func (f *Fake) isRunning(taskID, container string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ft := f.tasks[taskID]; ft != nil {
+		for _, c := range ft.containers {
+			if c.Name == container && c.Status == StateRunning {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Changes implements Notifier. A Fake serving several nodes wakes one of

@@ -1,4 +1,4 @@
-package agent
+package control
 
 import (
 	"context"
@@ -27,10 +27,9 @@ const (
 	defaultMaxBackoff = 30 * time.Second
 )
 
-// leaderState is what the leader remembers between reconcile passes. It is
-// lost on failover, which only resets backoffs.
-type leaderState struct {
-	led     bool                // Barrier passed in this term
+// term is what a leader remembers while it leads. A new term starts empty,
+// which only resets backoffs.
+type term struct {
 	backoff map[string]*backoff // by service
 	counted map[string]bool     // failed task ids already counted
 }
@@ -40,66 +39,87 @@ type backoff struct {
 	next     time.Time
 }
 
-func newLeaderState() *leaderState {
-	return &leaderState{backoff: map[string]*backoff{}, counted: map[string]bool{}}
+// lead runs one leader term until ctx ends: the Barrier first, so that the
+// new leader never schedules from a state older than what earlier leaders
+// committed, then the reconcile and membership loops.
+func (c *ControlPlane) lead(ctx context.Context) {
+	for wait := 100 * time.Millisecond; ; wait = min(wait*2, 5*time.Second) {
+		bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := c.raft.Barrier(bctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		c.log.Warn("barrier for the new term failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+	c.log.Info("leading the cluster")
+	c.planMu.Lock()
+	c.term = &term{backoff: map[string]*backoff{}, counted: map[string]bool{}}
+	c.planMu.Unlock()
+	defer func() {
+		c.planMu.Lock()
+		c.term = nil
+		c.planMu.Unlock()
+	}()
+	done := make(chan struct{})
+	go func() { defer close(done); c.membershipLoop(ctx) }()
+	c.reconcileLoop(ctx)
+	<-done
 }
 
-// leaderLoop reconciles while this agent leads: after every state change,
-// every kick, and once a second for backoffs that expire.
-func (a *Agent) leaderLoop() {
+// reconcileLoop reconciles after every state change, every kick, and once
+// a second for backoffs that expire.
+func (c *ControlPlane) reconcileLoop(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		watch := a.fsm.Watch()
-		if a.raft.IsLeader() {
-			if err := a.reconcile(); err != nil && a.ctx.Err() == nil {
-				a.log.Warn("reconcile", "err", err)
-			}
-		} else {
-			a.planMu.Lock()
-			if a.leader.led {
-				a.leader = newLeaderState()
-			}
-			a.planMu.Unlock()
+		watch := c.state.Watch()
+		if err := c.reconcile(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("reconcile", "err", err)
 		}
 		select {
-		case <-a.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-watch:
-		case <-a.kick:
+		case <-c.kick:
 		case <-tick.C:
 		}
 	}
 }
 
 // reconcile brings every service to its desired count with its current
-// task definition and collects old stopped tasks.
-func (a *Agent) reconcile() error {
-	a.planMu.Lock()
-	defer a.planMu.Unlock()
-	if !a.leader.led {
-		// A new leader first applies everything earlier leaders committed,
-		// so that it never schedules from a stale state.
-		if err := a.raft.Raft.Barrier(10 * time.Second).Error(); err != nil {
-			return fmt.Errorf("barrier: %w", err)
-		}
-		a.leader.led = true
-		a.log.Info("leading the cluster")
-	}
+// task definition and collects old stopped tasks. Each service is planned
+// and committed under planMu on its own, so that a one-off run waits for
+// one service's plan at most.
+func (c *ControlPlane) reconcile(ctx context.Context) error {
 	var errs []error
-	for _, svc := range a.fsm.State().Services() {
-		if err := a.reconcileService(svc.Name); err != nil {
+	for _, svc := range c.state.State().Services() {
+		if err := c.reconcileService(ctx, svc.Name); err != nil {
 			errs = append(errs, fmt.Errorf("service %s: %w", svc.Name, err))
 		}
 	}
-	errs = append(errs, a.collectGarbage())
+	errs = append(errs, c.collectGarbage(ctx))
 	return errors.Join(errs...)
 }
 
 // reconcileService plans one service against the newest state and commits
-// the plan in one entry. Callers hold planMu.
-func (a *Agent) reconcileService(name string) error {
-	st := a.fsm.State()
+// the plan.
+func (c *ControlPlane) reconcileService(ctx context.Context, name string) error {
+	c.planMu.Lock()
+	defer c.planMu.Unlock()
+	tm := c.term
+	if tm == nil {
+		return ErrNotLeader
+	}
+	st := c.state.State()
 	svc := st.Service(name)
 	if svc == nil {
 		return nil
@@ -113,14 +133,14 @@ func (a *Agent) reconcileService(name string) error {
 	// replacements run; old ones run an earlier revision and stop now.
 	var current, migrating, old []*structs.Task
 	nowT := time.Now()
-	bo := a.leader.backoff[name]
+	bo := tm.backoff[name]
 	if bo == nil {
 		bo = &backoff{}
-		a.leader.backoff[name] = bo
+		tm.backoff[name] = bo
 	}
 	for _, t := range st.TasksByService(name) {
-		if t.Failed && !a.leader.counted[t.ID] {
-			a.leader.counted[t.ID] = true
+		if t.Failed && !tm.counted[t.ID] {
+			tm.counted[t.ID] = true
 			bo.failures++
 			bo.next = nowT.Add(backoffDelay(bo.failures, svc.RestartPolicy))
 		}
@@ -182,21 +202,21 @@ func (a *Agent) reconcileService(name string) error {
 		plan.Place = tasksFor(p, td, name)
 		if !reflect.DeepEqual(p.Failure, svc.PlacementFailure) {
 			if p.Failure != nil {
-				a.log.Warn("placement failed", "service", name, "reason", p.Failure.String())
+				c.log.Warn("placement failed", "service", name, "reason", p.Failure.String())
 			}
 			plan.Outcomes = []fsm.PlacementOutcome{{Service: name, Failure: p.Failure}}
 		}
 	case svc.PlacementFailure != nil:
 		plan.Outcomes = []fsm.PlacementOutcome{{Service: name}}
 	}
-	return a.commitPlan(plan)
+	return c.commitPlan(ctx, plan)
 }
 
 // commitPlan commits a plan in entries of at most fsm.MaxTasksPerEntry
-// placements and stops each. The plan was computed against the newest
-// state under planMu, so committing it in parts is safe: no other plan can
+// placements and stops each, the outcomes with the first. Callers hold
+// planMu, so committing a plan in parts is safe: no other plan can
 // interleave.
-func (a *Agent) commitPlan(plan fsm.CommitPlan) error {
+func (c *ControlPlane) commitPlan(ctx context.Context, plan fsm.CommitPlan) error {
 	if len(plan.Place) == 0 && len(plan.Stop) == 0 && len(plan.Outcomes) == 0 {
 		return nil
 	}
@@ -207,7 +227,7 @@ func (a *Agent) commitPlan(plan fsm.CommitPlan) error {
 		}
 		part.Place = part.Place[:min(len(part.Place), fsm.MaxTasksPerEntry)]
 		part.Stop = part.Stop[:min(len(part.Stop), fsm.MaxTasksPerEntry)]
-		if _, err := a.write(fsm.CmdCommitPlan, part); err != nil {
+		if _, err := c.commit.Commit(ctx, fsm.CmdCommitPlan, part); err != nil {
 			return err
 		}
 		plan.Place, plan.Stop = plan.Place[len(part.Place):], plan.Stop[len(part.Stop):]
@@ -241,9 +261,8 @@ func tasksFor(p scheduler.Plan, td *structs.TaskDefinition, service string) []st
 }
 
 // collectGarbage deletes stopped tasks beyond the ones kept for history.
-// Callers hold planMu.
-func (a *Agent) collectGarbage() error {
-	st := a.fsm.State()
+func (c *ControlPlane) collectGarbage(ctx context.Context) error {
+	st := c.state.State()
 	stopped := map[string][]*structs.Task{}
 	for _, t := range st.Tasks() {
 		if t.Terminal() {
@@ -262,12 +281,21 @@ func (a *Agent) collectGarbage() error {
 		sort.Slice(ts, func(i, j int) bool { return ts[i].StoppedAt > ts[j].StoppedAt })
 		for _, t := range ts[keep:] {
 			del = append(del, t.ID)
-			delete(a.leader.counted, t.ID)
 		}
 	}
+	if len(del) == 0 {
+		return nil
+	}
+	c.planMu.Lock()
+	if c.term != nil {
+		for _, id := range del {
+			delete(c.term.counted, id)
+		}
+	}
+	c.planMu.Unlock()
 	for len(del) > 0 {
 		n := min(len(del), fsm.MaxTasksPerEntry)
-		if _, err := a.write(fsm.CmdDeleteTasks, fsm.DeleteTasks{IDs: del[:n]}); err != nil {
+		if _, err := c.commit.Commit(ctx, fsm.CmdDeleteTasks, fsm.DeleteTasks{IDs: del[:n]}); err != nil {
 			return err
 		}
 		del = del[n:]
@@ -275,23 +303,27 @@ func (a *Agent) collectGarbage() error {
 	return nil
 }
 
-// RunTasks implements api.Backend: it registers the definition (or reuses
-// an identical newest revision) and places count one-off tasks.
-func (a *Agent) RunTasks(_ context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
-	a.planMu.Lock()
-	defer a.planMu.Unlock()
-	res, err := a.write(fsm.CmdRegisterTaskDefinition, fsm.RegisterTaskDefinition{TaskDefinition: *td})
+// RunTasks registers the definition (or reuses an identical newest
+// revision) and places count one-off tasks. Only the leader can; the
+// failure explains tasks it could not place.
+func (c *ControlPlane) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
+	c.planMu.Lock()
+	defer c.planMu.Unlock()
+	if c.term == nil {
+		return nil, nil, ErrNotLeader
+	}
+	res, err := c.commit.Commit(ctx, fsm.CmdRegisterTaskDefinition, fsm.RegisterTaskDefinition{TaskDefinition: *td})
 	if err != nil {
 		return nil, nil, err
 	}
-	st := a.fsm.State()
+	st := c.state.State()
 	def := st.TaskDefinition(res.(string))
 	p := scheduler.Place(st, scheduler.Job{TaskDef: def, Count: count, Seed: st.Index()})
 	tasks := tasksFor(p, def, "")
-	if err := a.commitPlan(fsm.CommitPlan{Place: tasks, At: now()}); err != nil {
+	if err := c.commitPlan(ctx, fsm.CommitPlan{Place: tasks, At: time.Now().UnixMilli()}); err != nil {
 		return nil, nil, err
 	}
-	st = a.fsm.State()
+	st = c.state.State()
 	out := make([]*structs.Task, 0, len(tasks))
 	for _, t := range tasks {
 		out = append(out, st.Task(t.ID))

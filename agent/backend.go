@@ -1,0 +1,245 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/skiff-run/skiff/agent/control"
+	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/gossip"
+	"github.com/skiff-run/skiff/raft"
+	"github.com/skiff-run/skiff/structs"
+)
+
+func now() int64 { return time.Now().UnixMilli() }
+
+// View implements api.Backend.
+func (a *Agent) View() api.State { return a.fsm.State() }
+
+// Health implements api.Backend.
+func (a *Agent) Health() api.Health {
+	st := a.fsm.State()
+	leader := a.raft.LeaderID()
+	status := "ok"
+	if leader == "" {
+		status = "no leader"
+	}
+	return api.Health{Status: status, Node: a.id, Name: a.cfg.Name, Leader: leader, IsLeader: leader == a.id,
+		Index: st.Index(), Version: Version}
+}
+
+// ApplyService implements api.Backend.
+func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error) {
+	if _, err := a.commit.Commit(ctx, fsm.CmdApplyService, fsm.ApplyService{Service: *svc, TaskDefinition: td, At: now()}); err != nil {
+		return nil, err
+	}
+	a.control.Kick()
+	return a.fsm.State().Service(svc.Name), nil
+}
+
+// DeleteService implements api.Backend.
+func (a *Agent) DeleteService(ctx context.Context, name string) error {
+	_, err := a.commit.Commit(ctx, fsm.CmdDeleteService, fsm.DeleteService{Name: name, Reason: "service " + name + " was deleted", At: now()})
+	return err
+}
+
+// ScaleService implements api.Backend. The count changes inside the state
+// machine, so that a scale never overwrites a concurrent apply.
+func (a *Agent) ScaleService(ctx context.Context, name string, count int) error {
+	if _, err := a.commit.Commit(ctx, fsm.CmdScaleService, fsm.ScaleService{Name: name, DesiredCount: count, At: now()}); err != nil {
+		return err
+	}
+	a.control.Kick()
+	return nil
+}
+
+// RunTasks implements api.Backend.
+func (a *Agent) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
+	tasks, failure, err := a.control.RunTasks(ctx, td, count)
+	if errors.Is(err, control.ErrNotLeader) {
+		err = fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+	}
+	return tasks, failure, err
+}
+
+// StopTask implements api.Backend. A stopped task of a service is replaced,
+// as in ECS.
+func (a *Agent) StopTask(ctx context.Context, id string) error {
+	if a.fsm.State().Task(id) == nil {
+		return fmt.Errorf("task %s: %w", id, api.ErrNotFound)
+	}
+	_, err := a.commit.Commit(ctx, fsm.CmdCommitPlan, fsm.CommitPlan{Stop: []fsm.TaskStop{{ID: id, Reason: "stopped by user"}}, At: now()})
+	return err
+}
+
+// Logs implements api.Backend for tasks on this node.
+func (a *Agent) Logs(ctx context.Context, id, container string, follow bool, w io.Writer) error {
+	st := a.fsm.State()
+	t := st.Task(id)
+	if t == nil {
+		return fmt.Errorf("task %s: %w", id, api.ErrNotFound)
+	}
+	if t.Node != a.id {
+		return fmt.Errorf("%w: task %s runs on node %s", api.ErrUnavailable, id, t.Node)
+	}
+	td := st.TaskDefinition(t.TaskDefinition)
+	if td == nil {
+		return fmt.Errorf("task definition %s: %w", t.TaskDefinition, api.ErrNotFound)
+	}
+	// Only a container of the task's own definition may be named: the name
+	// becomes part of an engine-wide container name, and anything else
+	// could reach a container that is not this task's.
+	if container == "" {
+		container = td.ContainerDefinitions[0].Name
+	}
+	if !slices.ContainsFunc(td.ContainerDefinitions, func(cd structs.ContainerDefinition) bool { return cd.Name == container }) {
+		return &api.FieldError{Field: "container", Message: fmt.Sprintf("%q is not a container of task definition %s", container, td.Ref())}
+	}
+	return a.rt.Logs(ctx, a.id, id, container, follow, w)
+}
+
+// LeaderAPI implements api.Backend: the leader's API address, or "" when
+// no leader is known.
+func (a *Agent) LeaderAPI() string {
+	id := a.raft.LeaderID()
+	if id == "" {
+		return ""
+	}
+	return a.NodeAPI(id)
+}
+
+// NodeAPI implements api.Backend: a node's API address, from gossip or,
+// failing that, from the state.
+func (a *Agent) NodeAPI(id string) string {
+	for _, m := range a.ring.Members() {
+		if m.ID == id && m.Status == gossip.StatusAlive {
+			return m.APIAddr
+		}
+	}
+	if n := a.fsm.State().Node(id); n != nil {
+		return n.APIAddress
+	}
+	return ""
+}
+
+// Barrier implements api.Backend.
+func (a *Agent) Barrier(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return a.raft.Barrier(ctx)
+}
+
+// IsLeader implements api.Backend.
+func (a *Agent) IsLeader() bool { return a.raft.IsLeader() }
+
+// ApplyInternal implements api.Backend for commands forwarded by other
+// agents' loops.
+func (a *Agent) ApplyInternal(ctx context.Context, cmd []byte) (any, error) {
+	if len(cmd) == 0 || !forwardable[fsm.CommandType(cmd[0])] {
+		return nil, &api.FieldError{Field: "body", Message: "not a forwardable command"}
+	}
+	// Nothing enters the log that the state machine could not decode.
+	if err := fsm.Check(cmd); err != nil {
+		return nil, &api.FieldError{Field: "body", Message: err.Error()}
+	}
+	res, err := a.raft.Apply(ctx, cmd, applyTimeout)
+	if errors.Is(err, raft.ErrNotLeader) {
+		return nil, fmt.Errorf("%w: this agent is not the leader", api.ErrUnavailable)
+	}
+	return res, err
+}
+
+// Members implements api.Backend.
+func (a *Agent) Members() []api.Member {
+	ms := a.ring.Members()
+	out := make([]api.Member, len(ms))
+	for i, m := range ms {
+		out[i] = api.Member{ID: m.ID, Name: m.Name, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr, CPU: m.CPU, MemoryMiB: m.MemoryMiB,
+			Attributes: m.Attributes, Version: m.Version, BootstrapExpect: m.BootstrapExpect, Commands: m.Commands, Leaving: m.Leaving,
+			Addr: m.Addr, Status: m.Status, Since: m.Since}
+	}
+	return out
+}
+
+// RaftPeers implements api.Backend.
+func (a *Agent) RaftPeers(context.Context) ([]api.RaftPeer, error) {
+	peers, err := a.raft.Peers()
+	out := make([]api.RaftPeer, len(peers))
+	for i, p := range peers {
+		out[i] = api.RaftPeer{ID: p.ID, Address: p.Address, Voter: p.Voter, Leader: p.Leader}
+	}
+	return out, err
+}
+
+// Drain implements api.Backend: an ineligible node gets no new tasks, and
+// its service tasks move once their replacements run.
+func (a *Agent) Drain(ctx context.Context, node string, enable bool) (*structs.Node, error) {
+	n, err := a.resolveNode(node)
+	if err != nil {
+		return nil, err
+	}
+	el := structs.EligibilityEligible
+	if enable {
+		el = structs.EligibilityIneligible
+	}
+	if _, err := a.commit.Commit(ctx, fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Eligibility: el, At: now()}); err != nil {
+		return nil, err
+	}
+	a.control.Kick()
+	return a.fsm.State().Node(n.ID), nil
+}
+
+// resolveNode finds a node by id, unique id prefix, or name.
+func (a *Agent) resolveNode(ref string) (*structs.Node, error) {
+	st := a.fsm.State()
+	if n := st.Node(ref); n != nil {
+		return n, nil
+	}
+	var found []*structs.Node
+	for _, n := range st.Nodes() {
+		if n.Name == ref || (len(ref) >= 4 && len(n.ID) >= len(ref) && n.ID[:len(ref)] == ref) {
+			found = append(found, n)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("node %s: %w", ref, api.ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	return nil, &api.FieldError{Field: "node", Message: fmt.Sprintf("%q matches %d nodes; give the id", ref, len(found))}
+}
+
+// Leave implements api.Backend: it hands leadership over, leaves the ring
+// so that the leader removes this node and re-places its tasks, stops the
+// local containers, and then ends the agent (Done is closed).
+func (a *Agent) Leave(ctx context.Context) error {
+	if a.raft.IsLeader() {
+		peers, _ := a.raft.Peers()
+		voters := 0
+		for _, p := range peers {
+			if p.Voter {
+				voters++
+			}
+		}
+		if voters > 1 {
+			if err := a.raft.TransferLeadership(); err != nil {
+				a.log.Warn("leadership transfer failed", "err", err)
+			}
+		}
+	}
+	a.log.Info("leaving the cluster")
+	err := a.ring.Leave(5 * time.Second)
+	// The stops outlive the request: a client that gives up waiting must
+	// not leave containers running on a host that has left.
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	a.runner.StopAll(stopCtx)
+	a.leaveOnce.Do(func() { close(a.left) })
+	return err
+}

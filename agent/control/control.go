@@ -1,0 +1,164 @@
+// Package control is an agent's share of the control plane: it forms a new
+// cluster (bootstrap-expect) and, while this agent leads, keeps services at
+// their desired count through the scheduler, collects old tasks, turns
+// gossip's verdicts into Raft membership and node statuses. Leadership has
+// a lifecycle: every time this agent becomes the leader it first passes a
+// Barrier for the new term and then starts the leader's loops under a
+// context of their own; when it stops leading it cancels them and waits for
+// them, so that a lost-and-regained leadership can never skip the Barrier.
+package control
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/gossip"
+	"github.com/skiff-run/skiff/raft"
+)
+
+// Raft is what the control plane needs of the consensus layer; *raft.Node
+// implements it.
+type Raft interface {
+	LeaderCh() <-chan bool
+	IsLeader() bool
+	LeaderID() string
+	Barrier(ctx context.Context) error
+	HasState() (bool, error)
+	BootstrapWith(peers map[string]string) error
+	Peers() ([]raft.Peer, error)
+	AddVoter(id, addr string) error
+	AddNonvoter(id, addr string) error
+	Demote(id string) error
+	Remove(id string) error
+}
+
+// Members is the gossip view of the cluster; *gossip.Ring implements it.
+type Members interface {
+	Members() []gossip.Member
+	// Changed receives after membership changes.
+	Changed() <-chan struct{}
+}
+
+// Replica is the read side of the local copy of the state.
+type Replica interface {
+	State() *fsm.State
+	Watch() <-chan struct{}
+}
+
+// Committer commits a command on the leader.
+type Committer interface {
+	Commit(ctx context.Context, t fsm.CommandType, body any) (any, error)
+}
+
+// Config configures the control plane.
+type Config struct {
+	// ID is this node's id.
+	ID string
+	// BootstrapExpect is how many agents form a new cluster together.
+	BootstrapExpect int
+	// Voters is how many voters the leader keeps.
+	Voters int
+	// DownAfter, PromoteAfter and RemoveAfter are how long a member must
+	// be dead before its node is marked down, before a non-voter takes its
+	// vote, and before it is removed from Raft.
+	DownAfter, PromoteAfter, RemoveAfter time.Duration
+	// LeaderOf asks the agent at an API address which leader it knows
+	// ("" for none); bootstrap uses it to join an existing cluster rather
+	// than form a second one.
+	LeaderOf func(ctx context.Context, apiAddr string) (string, error)
+	Logger   *slog.Logger
+}
+
+// ControlPlane runs the loops above. Its methods are safe for concurrent
+// use.
+type ControlPlane struct {
+	cfg     Config
+	raft    Raft
+	members Members
+	state   Replica
+	commit  Committer
+	log     *slog.Logger
+	kick    chan struct{}
+
+	// planMu serializes scheduling decisions (one service's plan, or one
+	// run of one-off tasks): each is computed against the newest state
+	// and committed before the next is computed, so no two plans claim the
+	// same resources. Reads never take it.
+	planMu sync.Mutex
+	term   *term // the current leader term, nil while following; guarded by planMu
+}
+
+// New returns a control plane; Run starts it.
+func New(cfg Config, r Raft, m Members, state Replica, c Committer) *ControlPlane {
+	return &ControlPlane{cfg: cfg, raft: r, members: m, state: state, commit: c, log: cfg.Logger, kick: make(chan struct{}, 1)}
+}
+
+// ErrNotLeader is returned by calls that only the leader can serve.
+var ErrNotLeader = errors.New("this agent is not the leader")
+
+// Kick wakes the reconcile loop, for a change it should act on at once.
+func (c *ControlPlane) Kick() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run forms the cluster when there is none yet and follows leadership
+// transitions until ctx ends; it returns once every loop it started has
+// returned.
+func (c *ControlPlane) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); c.bootstrap(ctx) }()
+	c.monitorLeadership(ctx)
+	wg.Wait()
+}
+
+// monitorLeadership starts a leader term on every gain of leadership and
+// ends it on every loss. Transitions arrive in order, every one of them.
+func (c *ControlPlane) monitorLeadership(ctx context.Context) {
+	var stop func()
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case leading := <-c.raft.LeaderCh():
+			// A gain while a term still runs means leadership was lost and
+			// regained in between: the old term ends and a new one, with
+			// its own Barrier, begins.
+			if stop != nil {
+				stop()
+				stop = nil
+				c.log.Info("stopped leading")
+			}
+			if leading {
+				stop = c.startTerm(ctx)
+			}
+		}
+	}
+}
+
+// startTerm runs a leader term in the background; the function it returns
+// cancels the term and waits until all of its loops have returned.
+func (c *ControlPlane) startTerm(ctx context.Context) func() {
+	tctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.lead(tctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}

@@ -1,0 +1,161 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/gossip"
+	"github.com/skiff-run/skiff/raft"
+	"github.com/skiff-run/skiff/structs"
+)
+
+// membershipLoop turns gossip's verdicts into Raft membership changes and
+// node statuses, after every membership change and twice a second.
+func (c *ControlPlane) membershipLoop(ctx context.Context) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := c.reconcileMembers(); err != nil && ctx.Err() == nil {
+			c.log.Warn("membership", "err", err)
+		}
+		if err := c.reconcileNodeHealth(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("node health", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.members.Changed():
+		case <-tick.C:
+		}
+	}
+}
+
+// reconcileMembers keeps the Raft configuration in line with gossip:
+// new members join (as voters while there are fewer than the target, else
+// as non-voters), moved members get their new address, a voter dead for
+// longer than PromoteAfter is replaced by a healthy non-voter, and members
+// that left, or stayed dead past RemoveAfter, are removed.
+func (c *ControlPlane) reconcileMembers() error {
+	peers, err := c.raft.Peers()
+	if err != nil {
+		return err
+	}
+	members := map[string]gossip.Member{}
+	alive := 0
+	for _, m := range c.members.Members() {
+		members[m.ID] = m
+		if m.Status == gossip.StatusAlive {
+			alive++
+		}
+	}
+	byID := map[string]raft.Peer{}
+	voters := 0
+	for _, p := range peers {
+		byID[p.ID] = p
+		if p.Voter {
+			voters++
+		}
+	}
+	target := min(c.cfg.Voters, alive)
+	var errs []error
+	ids := make([]string, 0, len(members))
+	for id := range members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		m := members[id]
+		if m.Status != gossip.StatusAlive || id == c.cfg.ID {
+			continue
+		}
+		p, known := byID[id]
+		switch {
+		case !known && voters < target:
+			c.log.Info("adding voter", "member", m.Name, "addr", m.RaftAddr)
+			errs = append(errs, c.raft.AddVoter(id, m.RaftAddr))
+			voters++
+		case !known:
+			c.log.Info("adding non-voter", "member", m.Name, "addr", m.RaftAddr)
+			errs = append(errs, c.raft.AddNonvoter(id, m.RaftAddr))
+		case p.Address != m.RaftAddr && p.Voter:
+			c.log.Info("voter moved", "member", m.Name, "from", p.Address, "to", m.RaftAddr)
+			errs = append(errs, c.raft.AddVoter(id, m.RaftAddr))
+		case p.Address != m.RaftAddr:
+			c.log.Info("non-voter moved", "member", m.Name, "from", p.Address, "to", m.RaftAddr)
+			errs = append(errs, c.raft.AddNonvoter(id, m.RaftAddr))
+		case !p.Voter && voters < target:
+			c.log.Info("promoting non-voter", "member", m.Name)
+			errs = append(errs, c.raft.AddVoter(id, m.RaftAddr))
+			voters++
+		}
+	}
+	for _, p := range peers {
+		m, known := members[p.ID]
+		if !known || p.ID == c.cfg.ID {
+			continue
+		}
+		down := time.Since(m.Since)
+		switch {
+		case m.Status == gossip.StatusLeft, m.Status == gossip.StatusDead && down > c.cfg.RemoveAfter:
+			c.log.Info("removing member", "member", m.Name, "status", m.Status)
+			errs = append(errs, c.raft.Remove(p.ID))
+		case m.Status == gossip.StatusDead && p.Voter && down > c.cfg.PromoteAfter:
+			if id := promotable(byID, members); id != "" {
+				c.log.Info("replacing dead voter", "dead", m.Name, "promoted", members[id].Name)
+				if err := c.raft.AddVoter(id, members[id].RaftAddr); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				errs = append(errs, c.raft.Demote(p.ID))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// promotable picks the alive non-voter with the lowest id, or "".
+func promotable(peers map[string]raft.Peer, members map[string]gossip.Member) string {
+	best := ""
+	for id, p := range peers {
+		if !p.Voter && members[id].Status == gossip.StatusAlive && (best == "" || id < best) {
+			best = id
+		}
+	}
+	return best
+}
+
+// reconcileNodeHealth marks nodes down when gossip has found them dead for
+// longer than DownAfter (at once when they left) and ready when they are
+// back.
+func (c *ControlPlane) reconcileNodeHealth(ctx context.Context) error {
+	members := map[string]gossip.Member{}
+	for _, m := range c.members.Members() {
+		members[m.ID] = m
+	}
+	var errs []error
+	for _, n := range c.state.State().Nodes() {
+		m, known := members[n.ID]
+		if !known && n.ID != c.cfg.ID {
+			continue
+		}
+		switch {
+		case n.Status == structs.NodeReady && (m.Status == gossip.StatusLeft || m.Status == gossip.StatusDead && time.Since(m.Since) >= c.cfg.DownAfter):
+			reason := fmt.Sprintf("node %s is down (%s)", n.Name, m.Status)
+			c.log.Warn("marking node down", "down", n.Name, "gossip", m.Status)
+			_, err := c.commit.Commit(ctx, fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Status: structs.NodeDown, Reason: reason, At: time.Now().UnixMilli()})
+			errs = append(errs, err)
+		case n.Status == structs.NodeDown && (m.Status == gossip.StatusAlive || n.ID == c.cfg.ID):
+			c.log.Info("node is back", "back", n.Name)
+			_, err := c.commit.Commit(ctx, fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Status: structs.NodeReady, At: time.Now().UnixMilli()})
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		c.Kick()
+	}
+	return errors.Join(errs...)
+}

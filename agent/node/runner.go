@@ -1,0 +1,341 @@
+// Package node runs this host's share of the cluster: it registers the
+// node, makes the local container engine match the tasks the replicated
+// state assigns to it, adopts what already runs after a restart, and
+// reports task status changes in batches. It is the node side of an agent,
+// kept apart from the control plane (the leader's and the cluster's loops)
+// as a Nomad client is from its servers; it never schedules and never
+// changes Raft membership.
+package node
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/runtime"
+	"github.com/skiff-run/skiff/structs"
+)
+
+// How long the runner gives the engine for one start or stop, and how many
+// starts it runs at once: the engine creates containers faster a few at a
+// time than all at once.
+const (
+	startTimeout      = 5 * time.Minute
+	stopTimeout       = 30 * time.Second
+	maxParallelStarts = 4
+)
+
+// Replica is the read side of the local copy of the state.
+type Replica interface {
+	State() *fsm.State
+	// Watch returns a channel closed at the next change.
+	Watch() <-chan struct{}
+}
+
+// Committer commits a command to the cluster, through the leader when this
+// agent is a follower.
+type Committer interface {
+	Commit(ctx context.Context, t fsm.CommandType, body any) (any, error)
+}
+
+// Config configures a Runner.
+type Config struct {
+	// Node is what this node registers about itself: id, name, addresses,
+	// resources, attributes and port range.
+	Node      structs.Node
+	Runtime   runtime.Runtime
+	Replica   Replica
+	Committer Committer
+	// CaughtUp reports whether the replica holds at least what the local
+	// log held at start; before that the runner does nothing, because a
+	// half-replayed state would make it remove containers of tasks not yet
+	// replayed.
+	CaughtUp func() bool
+	// HasLeader reports whether a leader is known, so that registration
+	// is not attempted in vain.
+	HasLeader func() bool
+	// Resync is how often the runner re-reads the engine even when nothing
+	// announced a change.
+	Resync time.Duration
+	Logger *slog.Logger
+}
+
+// Runner keeps the local engine in line with the tasks assigned to this
+// node. Run drives it; StopAll may be called from any goroutine.
+type Runner struct {
+	cfg Config
+	id  string
+	log *slog.Logger
+
+	mu     sync.Mutex
+	busy   map[string]bool   // task ids with a start, stop or remove running; guarded by mu
+	failed map[string]string // start errors not yet reported, by task id; guarded by mu
+	ops    sync.WaitGroup    // engine operations under way
+	wakeCh chan struct{}
+	starts chan struct{} // bounds the starts under way at once
+}
+
+// New returns a runner; Run starts it.
+func New(cfg Config) *Runner {
+	return &Runner{cfg: cfg, id: cfg.Node.ID, log: cfg.Logger, busy: map[string]bool{}, failed: map[string]string{},
+		wakeCh: make(chan struct{}, 1), starts: make(chan struct{}, maxParallelStarts)}
+}
+
+func (r *Runner) wake() {
+	select {
+	case r.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// Run keeps this node registered and its engine in line with the state
+// until ctx ends, then waits for the engine operations under way.
+func (r *Runner) Run(ctx context.Context) {
+	defer r.ops.Wait()
+	var changes <-chan struct{}
+	if nt, ok := r.cfg.Runtime.(runtime.Notifier); ok {
+		changes = nt.Changes(ctx, r.id)
+	}
+	tick := time.NewTicker(r.cfg.Resync)
+	defer tick.Stop()
+	for {
+		watch := r.cfg.Replica.Watch()
+		if r.cfg.CaughtUp() {
+			r.register(ctx)
+			if err := r.sync(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("node sync", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-watch:
+		case <-changes:
+		case <-r.wakeCh:
+		case <-tick.C:
+		}
+	}
+}
+
+// register writes this node into the state when it is missing or its
+// address or resources changed. It needs a reachable leader; until one is
+// there it is retried on every pass.
+func (r *Runner) register(ctx context.Context) {
+	want := r.cfg.Node
+	if have := r.cfg.Replica.State().Node(r.id); have != nil && sameRegistration(have, &want) {
+		return
+	}
+	if !r.cfg.HasLeader() {
+		return
+	}
+	if _, err := r.cfg.Committer.Commit(ctx, fsm.CmdRegisterNode, fsm.RegisterNode{Node: want, At: now()}); err != nil {
+		r.log.Debug("register node", "err", err)
+	}
+}
+
+func now() int64 { return time.Now().UnixMilli() }
+
+// sameRegistration compares what a node registers about itself. Maps are
+// compared by content, so that an empty attribute set equals the nil one
+// the state holds after a round trip through JSON.
+func sameRegistration(a, b *structs.Node) bool {
+	return a.ID == b.ID && a.Name == b.Name && a.Address == b.Address && a.APIAddress == b.APIAddress &&
+		a.CPU == b.CPU && a.MemoryMiB == b.MemoryMiB && a.PortMin == b.PortMin && a.PortMax == b.PortMax &&
+		maps.Equal(a.Attributes, b.Attributes)
+}
+
+// sync compares the tasks assigned to this node with what the engine runs,
+// starts and stops containers, and reports status changes to the leader in
+// batches.
+func (r *Runner) sync(ctx context.Context) error {
+	st := r.cfg.Replica.State()
+	observed, err := r.cfg.Runtime.List(ctx, r.id)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]*runtime.Observed, len(observed))
+	for i := range observed {
+		byID[observed[i].TaskID] = &observed[i]
+	}
+	var updates []fsm.TaskStatusUpdate
+	report := func(t *structs.Task, status, reason string, cs []structs.ContainerState) {
+		if status == t.LastStatus && reflect.DeepEqual(cs, t.Containers) {
+			return
+		}
+		updates = append(updates, fsm.TaskStatusUpdate{ID: t.ID, Node: r.id, LastStatus: status, Containers: cs, StopReason: reason, At: now()})
+	}
+	r.mu.Lock()
+	for _, t := range st.TasksByNode(r.id) {
+		o := byID[t.ID]
+		delete(byID, t.ID)
+		if r.busy[t.ID] {
+			continue
+		}
+		var cs []structs.ContainerState
+		if o != nil {
+			cs = o.Containers
+		}
+		switch {
+		case t.Terminal():
+			if anyRunning(cs) {
+				r.stopTask(ctx, t.ID)
+			}
+		case t.DesiredStatus == structs.StatusStopped:
+			if anyRunning(cs) {
+				r.stopTask(ctx, t.ID)
+			} else {
+				report(t, structs.StatusStopped, t.StopReason, cs)
+			}
+		case r.failed[t.ID] != "":
+			report(t, structs.StatusStopped, r.failed[t.ID], cs)
+		case o == nil && t.LastStatus == structs.StatusPending:
+			r.startTask(ctx, st, t, false)
+		case o == nil:
+			report(t, structs.StatusStopped, "the task's containers disappeared from the engine", nil)
+		default:
+			td := st.TaskDefinition(t.TaskDefinition)
+			if td == nil {
+				continue
+			}
+			status, reason := runtime.TaskStatus(td, cs)
+			switch {
+			case status == structs.StatusStopped && anyRunning(cs):
+				// Stop the rest first; the next pass reports the task
+				// stopped with every container's exit code.
+				r.failed[t.ID] = reason
+				r.stopTask(ctx, t.ID)
+			case status == structs.StatusPending && t.LastStatus == structs.StatusPending:
+				// Containers exist but no start is under way: an earlier
+				// start was interrupted by a crash. Remove the leftovers
+				// and begin again.
+				r.startTask(ctx, st, t, true)
+			default:
+				report(t, status, reason, cs)
+			}
+		}
+	}
+	// Containers of tasks that are gone from the state, or were never this
+	// node's, are removed.
+	for id := range byID {
+		if !r.busy[id] {
+			r.removeTask(ctx, id)
+		}
+	}
+	r.mu.Unlock()
+	for len(updates) > 0 {
+		batch := updates[:min(len(updates), fsm.MaxTasksPerEntry)]
+		if _, err := r.cfg.Committer.Commit(ctx, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: batch}); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		for _, u := range batch {
+			if u.LastStatus == structs.StatusStopped {
+				delete(r.failed, u.ID)
+			}
+		}
+		r.mu.Unlock()
+		updates = updates[len(batch):]
+	}
+	return nil
+}
+
+func anyRunning(cs []structs.ContainerState) bool {
+	for _, c := range cs {
+		if c.Status == runtime.StateRunning {
+			return true
+		}
+	}
+	return false
+}
+
+// op runs one engine operation for a task in the background. Callers hold
+// r.mu; the task is busy until fn returns.
+func (r *Runner) op(ctx context.Context, taskID string, timeout time.Duration, fn func(ctx context.Context) error, onErr func(error)) {
+	r.busy[taskID] = true
+	r.ops.Add(1)
+	go func() {
+		defer r.ops.Done()
+		octx, cancel := context.WithTimeout(ctx, timeout)
+		err := fn(octx)
+		cancel()
+		r.mu.Lock()
+		delete(r.busy, taskID)
+		if err != nil && ctx.Err() == nil {
+			onErr(err)
+		}
+		r.mu.Unlock()
+		r.wake()
+	}()
+}
+
+// startTask starts a task in the background, after removing what an
+// interrupted earlier start left when leftovers is set. Callers hold r.mu.
+func (r *Runner) startTask(ctx context.Context, st *fsm.State, t *structs.Task, leftovers bool) {
+	td := st.TaskDefinition(t.TaskDefinition)
+	if td == nil {
+		r.failed[t.ID] = "task definition " + t.TaskDefinition + " is missing"
+		return
+	}
+	spec := runtime.TaskSpec{Task: t, Def: td, Node: r.id}
+	rt := r.cfg.Runtime
+	r.log.Info("starting task", "task", t.ID, "service", t.Service, "taskDefinition", t.TaskDefinition)
+	r.op(ctx, t.ID, startTimeout, func(ctx context.Context) error {
+		select {
+		case r.starts <- struct{}{}:
+			defer func() { <-r.starts }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if leftovers {
+			if err := rt.Remove(ctx, r.id, t.ID); err != nil {
+				return err
+			}
+		}
+		return rt.Start(ctx, spec)
+	}, func(err error) {
+		r.log.Warn("task failed to start", "task", t.ID, "err", err)
+		r.failed[t.ID] = err.Error()
+	})
+}
+
+// stopTask stops a task's containers in the background. Callers hold r.mu.
+func (r *Runner) stopTask(ctx context.Context, id string) {
+	r.log.Info("stopping task", "task", id)
+	r.op(ctx, id, stopTimeout+10*time.Second, func(ctx context.Context) error { return r.cfg.Runtime.Stop(ctx, r.id, id, stopTimeout) },
+		func(err error) { r.log.Warn("stop task", "task", id, "err", err) })
+}
+
+// removeTask removes a task's containers in the background. Callers hold
+// r.mu.
+func (r *Runner) removeTask(ctx context.Context, id string) {
+	r.log.Info("removing containers of a task this node does not run", "task", id)
+	r.op(ctx, id, stopTimeout+10*time.Second, func(ctx context.Context) error { return r.cfg.Runtime.Remove(ctx, r.id, id) },
+		func(err error) { r.log.Warn("remove task", "task", id, "err", err) })
+}
+
+// StopAll stops every container this node runs, for a graceful leave, a
+// few at a time as starts are.
+func (r *Runner) StopAll(ctx context.Context) {
+	obs, err := r.cfg.Runtime.List(ctx, r.id)
+	if err != nil {
+		r.log.Warn("list containers", "err", err)
+		return
+	}
+	var wg sync.WaitGroup
+	limit := make(chan struct{}, maxParallelStarts)
+	for _, o := range obs {
+		wg.Add(1)
+		limit <- struct{}{}
+		go func() {
+			defer func() { <-limit; wg.Done() }()
+			if err := r.cfg.Runtime.Stop(ctx, r.id, o.TaskID, stopTimeout); err != nil {
+				r.log.Warn("stop task", "task", o.TaskID, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}

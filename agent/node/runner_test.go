@@ -1,0 +1,92 @@
+package node
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/fsm/fsmtest"
+	"github.com/skiff-run/skiff/runtime"
+	"github.com/skiff-run/skiff/structs"
+)
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type setup struct {
+	rt       *runtime.Fake
+	c        *fsmtest.Committer
+	caughtUp atomic.Bool
+}
+
+func start(t *testing.T) *setup {
+	s := &setup{rt: runtime.NewFake(), c: fsmtest.New()}
+	r := New(Config{Node: structs.Node{ID: "n1", Name: "one", CPU: 1024, MemoryMiB: 1024, PortMin: 1, PortMax: 2},
+		Runtime: s.rt, Replica: s.c.FSM, Committer: s.c, CaughtUp: s.caughtUp.Load, HasLeader: func() bool { return true },
+		Resync: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s
+}
+
+func (s *setup) place(t *testing.T, id string) {
+	t.Helper()
+	td := structs.TaskDefinition{Family: "web", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img"}}}
+	if _, err := s.c.Commit(context.Background(), fsm.CmdRegisterTaskDefinition, fsm.RegisterTaskDefinition{TaskDefinition: td}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.c.Commit(context.Background(), fsm.CmdCommitPlan, fsm.CommitPlan{Place: []structs.Task{{ID: id, Service: "web",
+		TaskDefinition: "web:1", Node: "n1", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunnerWaitsUntilCaughtUp: a container of a task the replica does not
+// hold yet is left alone until the replica has caught up, then removed.
+func TestRunnerWaitsUntilCaughtUp(t *testing.T) {
+	s := start(t)
+	stray := &structs.Task{ID: "stray", Node: "n1"}
+	def := &structs.TaskDefinition{Family: "x", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img"}}}
+	if err := s.rt.Start(context.Background(), runtime.TaskSpec{Task: stray, Def: def, Node: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if s.rt.Running()["stray"] == 0 || s.c.FSM.State().Node("n1") != nil {
+			t.Fatal("the runner acted before its replica caught up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.caughtUp.Store(true)
+	waitFor(t, "registration", func() bool { return s.c.FSM.State().Node("n1") != nil })
+	waitFor(t, "the stray container removed", func() bool { return s.rt.Running()["stray"] == 0 })
+}
+
+// TestRunnerStartsReportsAndStops follows one task through its life on the
+// node: started and reported running, then reported stopped with the exit
+// code when its essential container exits.
+func TestRunnerStartsReportsAndStops(t *testing.T) {
+	s := start(t)
+	s.caughtUp.Store(true)
+	s.place(t, "t1")
+	waitFor(t, "t1 running", func() bool { return s.c.FSM.State().Task("t1").LastStatus == structs.StatusRunning })
+	s.rt.Exit("t1", "app", 3)
+	waitFor(t, "t1 stopped", func() bool { return s.c.FSM.State().Task("t1").LastStatus == structs.StatusStopped })
+	if got := s.c.FSM.State().Task("t1"); !got.Failed || got.StopReason != "essential container app exited with code 3" {
+		t.Fatalf("t1: %+v", got)
+	}
+}

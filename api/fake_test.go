@@ -1,0 +1,316 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/skiff-run/skiff/structs"
+)
+
+// fakeState is an immutable snapshot of the fake's cluster. The fake
+// replaces objects rather than changing them, as the real replica does, so
+// a view handed to a handler never changes under it.
+type fakeState struct {
+	index    uint64
+	nodes    []*structs.Node
+	services []*structs.Service
+	taskdefs []*structs.TaskDefinition
+	tasks    []*structs.Task
+}
+
+func (s *fakeState) Index() uint64                              { return s.index }
+func (s *fakeState) Nodes() []*structs.Node                     { return s.nodes }
+func (s *fakeState) Services() []*structs.Service               { return s.services }
+func (s *fakeState) TaskDefinitions() []*structs.TaskDefinition { return s.taskdefs }
+func (s *fakeState) Tasks() []*structs.Task                     { return s.tasks }
+
+func (s *fakeState) Node(id string) *structs.Node {
+	return find(s.nodes, func(n *structs.Node) bool { return n.ID == id })
+}
+
+func (s *fakeState) Service(name string) *structs.Service {
+	return find(s.services, func(v *structs.Service) bool { return v.Name == name })
+}
+
+func (s *fakeState) TaskDefinition(ref string) *structs.TaskDefinition {
+	return find(s.taskdefs, func(td *structs.TaskDefinition) bool { return td.Ref() == ref })
+}
+
+func (s *fakeState) Task(id string) *structs.Task {
+	return find(s.tasks, func(t *structs.Task) bool { return t.ID == id })
+}
+
+func (s *fakeState) TasksByService(service string) []*structs.Task {
+	var out []*structs.Task
+	for _, t := range s.tasks {
+		if t.Service == service {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func find[T any](list []*T, match func(*T) bool) *T {
+	for _, x := range list {
+		if match(x) {
+			return x
+		}
+	}
+	return nil
+}
+
+// fakeBackend is an in-memory Backend that records the calls made to it.
+// Its fields are set before it serves; mu then guards calls and state,
+// which handlers running on the test server's goroutines change.
+type fakeBackend struct {
+	mu    sync.Mutex
+	calls []string
+	state *fakeState
+
+	health    Health
+	leader    bool
+	leaderAPI string
+	nodeAPI   map[string]string
+	members   []Member
+	peers     []RaftPeer
+
+	// errs makes the named method fail with the error given.
+	errs map[string]error
+	// runTasks and runFailure are what RunTasks answers.
+	runTasks   []*structs.Task
+	runFailure *structs.PlacementFailure
+	// internalResult is what ApplyInternal answers.
+	internalResult any
+	// logs writes a task's logs; nil writes "logs of ID\n".
+	logs func(ctx context.Context, w io.Writer) error
+}
+
+// newFake returns a fake leader on node n1 with two nodes, two services
+// and four tasks: on n1 a running and a pending task of web, on n2 a
+// stopped one of web and a running one-off task.
+func newFake() *fakeBackend {
+	web := &structs.Service{Name: "web", TaskDefinition: "web:1", DesiredCount: 3, PlacementFailure: &structs.PlacementFailure{
+		Count: 1, TaskDefinition: "web:1", CPU: 64, MemoryMiB: 512, Nodes: 2,
+		Reasons: []structs.PlacementReason{{Kind: structs.ReasonMemory, Nodes: 2, Need: 512, MostFree: 256}},
+	}}
+	return &fakeBackend{
+		state: &fakeState{
+			index: 7,
+			nodes: []*structs.Node{
+				{ID: "n1", Name: "one", Status: structs.NodeReady, Eligibility: structs.EligibilityEligible},
+				{ID: "n2", Name: "two", Status: structs.NodeReady, Eligibility: structs.EligibilityEligible},
+			},
+			services: []*structs.Service{web, {Name: "db", TaskDefinition: "db:2", DesiredCount: 0}},
+			taskdefs: []*structs.TaskDefinition{{Family: "web", Revision: 1, ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "x"}}}},
+			tasks: []*structs.Task{
+				{ID: "aaaa1111", Service: "web", Node: "n1", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusRunning},
+				{ID: "aaaa2222", Service: "web", Node: "n1", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending},
+				{ID: "bbbb3333", Service: "web", Node: "n2", DesiredStatus: structs.StatusStopped, LastStatus: structs.StatusStopped},
+				{ID: "cccc4444", Node: "n2", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusRunning},
+			},
+		},
+		health:  Health{Status: "ok", Node: "n1", Name: "one", Leader: "n1", IsLeader: true, Index: 7, Version: "test"},
+		leader:  true,
+		nodeAPI: map[string]string{},
+		members: []Member{{ID: "n1", Name: "one", RaftAddr: "10.0.0.1:7071", APIAddr: "10.0.0.1:7070", Status: "alive"}},
+		peers:   []RaftPeer{{ID: "n1", Address: "10.0.0.1:7071", Voter: true, Leader: true}},
+		errs:    map[string]error{},
+	}
+}
+
+// record notes a call and returns the error set for the method.
+func (f *fakeBackend) record(method string, args ...any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	call := method
+	for _, a := range args {
+		call += " " + fmt.Sprint(a)
+	}
+	f.calls = append(f.calls, call)
+	return f.errs[method]
+}
+
+// recorded returns the calls so far.
+func (f *fakeBackend) recorded() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+func (f *fakeBackend) View() State {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state
+}
+
+// update replaces the state with a changed copy, leaving views already
+// handed out as they were. The caller holds mu.
+func (f *fakeBackend) update(change func(s *fakeState)) {
+	next := *f.state
+	next.services = slices.Clone(f.state.services)
+	next.tasks = slices.Clone(f.state.tasks)
+	change(&next)
+	f.state = &next
+}
+
+func (f *fakeBackend) Health() Health    { return f.health }
+func (f *fakeBackend) IsLeader() bool    { return f.leader }
+func (f *fakeBackend) LeaderAPI() string { return f.leaderAPI }
+func (f *fakeBackend) Members() []Member { _ = f.record("Members"); return f.members }
+func (f *fakeBackend) NodeAPI(node string) string {
+	return f.nodeAPI[node]
+}
+
+func (f *fakeBackend) ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error) {
+	if err := f.record("ApplyService", svc.Name, svc.DesiredCount, td.Family); err != nil {
+		return nil, err
+	}
+	out := *svc
+	out.TaskDefinition = td.Family + ":1"
+	return &out, nil
+}
+
+func (f *fakeBackend) DeleteService(ctx context.Context, name string) error {
+	if err := f.record("DeleteService", name); err != nil {
+		return err
+	}
+	// The call waits for ctx when asked to, so that a test can see the
+	// request's end reach the backend.
+	if name == "block" {
+		<-ctx.Done()
+		_ = f.record("DeleteService ended", ctx.Err())
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (f *fakeBackend) ScaleService(ctx context.Context, name string, count int) error {
+	if err := f.record("ScaleService", name, count); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.update(func(s *fakeState) {
+		for i, svc := range s.services {
+			if svc.Name == name {
+				c := *svc
+				c.DesiredCount = count
+				s.services[i] = &c
+			}
+		}
+	})
+	return nil
+}
+
+func (f *fakeBackend) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
+	if err := f.record("RunTasks", td.Family, count); err != nil {
+		return nil, nil, err
+	}
+	return f.runTasks, f.runFailure, nil
+}
+
+func (f *fakeBackend) StopTask(ctx context.Context, id string) error {
+	if err := f.record("StopTask", id); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.update(func(s *fakeState) {
+		for i, t := range s.tasks {
+			if t.ID == id {
+				c := *t
+				c.DesiredStatus = structs.StatusStopped
+				s.tasks[i] = &c
+			}
+		}
+	})
+	return nil
+}
+
+func (f *fakeBackend) ApplyInternal(ctx context.Context, cmd []byte) (any, error) {
+	if err := f.record("ApplyInternal", fmt.Sprintf("%q", cmd)); err != nil {
+		return nil, err
+	}
+	return f.internalResult, nil
+}
+
+func (f *fakeBackend) RaftPeers(ctx context.Context) ([]RaftPeer, error) {
+	if err := f.record("RaftPeers"); err != nil {
+		return nil, err
+	}
+	return f.peers, nil
+}
+
+func (f *fakeBackend) Drain(ctx context.Context, node string, enable bool) (*structs.Node, error) {
+	if err := f.record("Drain", node, enable); err != nil {
+		return nil, err
+	}
+	found := f.View().Node(node)
+	if found == nil {
+		return nil, fmt.Errorf("node %s: %w", node, ErrNotFound)
+	}
+	n := *found
+	n.Eligibility = structs.EligibilityEligible
+	if enable {
+		n.Eligibility = structs.EligibilityIneligible
+	}
+	return &n, nil
+}
+
+func (f *fakeBackend) Leave(ctx context.Context) error { return f.record("Leave") }
+
+func (f *fakeBackend) Barrier(ctx context.Context) error { return f.record("Barrier") }
+
+func (f *fakeBackend) Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error {
+	if err := f.record("Logs", taskID, container, follow); err != nil {
+		return err
+	}
+	if f.logs != nil {
+		return f.logs(ctx, w)
+	}
+	_, err := fmt.Fprintf(w, "logs of %s\n", taskID)
+	return err
+}
+
+// logBuffer collects what a handler logs; handlers log from the test
+// server's goroutines, so it is guarded by mu.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, nil))
+}
+
+// has tells whether the log holds a line with every one of words.
+func (b *logBuffer) has(words ...string) bool {
+	for _, line := range strings.Split(b.String(), "\n") {
+		all := true
+		for _, w := range words {
+			all = all && strings.Contains(line, w)
+		}
+		if all && line != "" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,185 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skiff-run/skiff/agent"
+	"github.com/skiff-run/skiff/runtime"
+)
+
+func agentCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "agent",
+		Usage:     "run the agent in the foreground (logs to stderr; SIGINT or SIGTERM stops it)",
+		ArgsUsage: " ",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "dev", Usage: "one-node cluster on 127.0.0.1 that bootstraps itself (implies --bind 127.0.0.1 --bootstrap-expect 1)"},
+			&cli.StringFlag{Name: "data-dir", Value: "skiff-data", Usage: "where the node id, the Raft log and snapshots live"},
+			&cli.StringFlag{Name: "bind", Usage: "IP to listen on (default 0.0.0.0, or 127.0.0.1 with --dev)"},
+			&cli.StringFlag{Name: "advertise", Usage: "IP other agents reach this one on (default: the bind IP, or a private IP of the host)"},
+			&cli.IntFlag{Name: "http-port", Value: 7070, Usage: "API port"},
+			&cli.IntFlag{Name: "raft-port", Value: 7071, Usage: "Raft port"},
+			&cli.IntFlag{Name: "gossip-port", Value: 7946, Usage: "gossip port (UDP and TCP)"},
+			&cli.StringSliceFlag{Name: "join", Usage: "HOST[:PORT] of any member to join; retried with backoff until one answers (repeatable)"},
+			&cli.IntFlag{Name: "bootstrap-expect", Usage: "how many agents form a new cluster together (default 3, or 1 with --dev)"},
+			&cli.IntFlag{Name: "voters", Value: 3, Usage: "how many Raft voters the leader keeps: 3 or 5; later agents are non-voting replicas"},
+			&cli.BoolFlag{Name: "leave-on-terminate", Usage: "on SIGTERM, leave the cluster gracefully (hand over leadership, move tasks away) before stopping"},
+			&cli.StringFlag{Name: "name", Usage: "node name (default: the host name)"},
+			&cli.StringSliceFlag{Name: "attr", Usage: "node attribute KEY=VALUE for placement constraints and spread (repeatable)"},
+			&cli.Int64Flag{Name: "cpu", Usage: "cpu units this node offers, 1024 per core (default: all cores)"},
+			&cli.Int64Flag{Name: "memory", Usage: "MiB of memory this node offers (default: all memory)"},
+			&cli.StringFlag{Name: "port-range", Value: "20000-32767", Usage: "range of dynamic host ports"},
+			&cli.DurationFlag{Name: "probe-interval", Value: 500 * time.Millisecond, Usage: "gossip probe interval; a dead host is found after about 4-5 intervals"},
+			&cli.DurationFlag{Name: "down-after", Value: 500 * time.Millisecond, Usage: "how long a host must be dead in gossip before its tasks are placed elsewhere"},
+			&cli.StringFlag{Name: "runtime", Value: "docker", Usage: "docker, or fake for simulated containers that only exist in memory"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Action: agentAction,
+	}
+}
+
+// agentAction runs an agent until a signal stops it or it leaves the
+// cluster. Every flag is checked before anything starts.
+func agentAction(c *cli.Context) error {
+	if err := args(c, 0); err != nil {
+		return err
+	}
+	cfg, err := agentConfig(c)
+	if err != nil {
+		return err
+	}
+	switch c.String("runtime") {
+	case "docker":
+		d, err := runtime.NewDocker()
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		ctx, cancel := context.WithTimeout(c.Context, 5*time.Second)
+		err = d.Ping(ctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("the Docker Engine does not answer (is it running, and may this user use its socket?): %w", err)
+		}
+		cfg.Runtime = d
+	case "fake":
+		cfg.Runtime = runtime.NewFake()
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		cfg.Logger.Info("shutting down", "signal", s.String())
+		if s == syscall.SIGTERM && c.Bool("leave-on-terminate") {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if err := a.Leave(ctx); err != nil {
+				cfg.Logger.Warn("leave", "err", err)
+			}
+			cancel()
+		}
+	case <-a.Done():
+		cfg.Logger.Info("left the cluster; shutting down")
+	}
+	return a.Close()
+}
+
+// agentConfig checks the agent's flags and turns them into its
+// configuration, all but the runtime. The agent logs to the error writer.
+func agentConfig(c *cli.Context) (agent.Config, error) {
+	dev := c.Bool("dev")
+	bind, expect := c.String("bind"), c.Int("bootstrap-expect")
+	if bind == "" {
+		bind = map[bool]string{true: "127.0.0.1", false: "0.0.0.0"}[dev]
+	}
+	if net.ParseIP(bind) == nil {
+		return agent.Config{}, fmt.Errorf("--bind %q: expected an IP address", bind)
+	}
+	if a := c.String("advertise"); a != "" && net.ParseIP(a) == nil {
+		return agent.Config{}, fmt.Errorf("--advertise %q: expected an IP address", a)
+	}
+	if expect == 0 {
+		expect = map[bool]int{true: 1, false: 3}[dev]
+	}
+	if expect < 1 {
+		return agent.Config{}, fmt.Errorf("--bootstrap-expect %d: expected 1 or more", expect)
+	}
+	if v := c.Int("voters"); v != 3 && v != 5 {
+		return agent.Config{}, fmt.Errorf("--voters %d: expected 3 or 5", v)
+	}
+	usedBy := map[int]string{}
+	for _, f := range []string{"http-port", "raft-port", "gossip-port"} {
+		p := c.Int(f)
+		if p < 1 || p > 65535 {
+			return agent.Config{}, fmt.Errorf("--%s %d: expected 1 to 65535", f, p)
+		}
+		if other, dup := usedBy[p]; dup {
+			return agent.Config{}, fmt.Errorf("--%s %d: already used by --%s", f, p, other)
+		}
+		usedBy[p] = f
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return agent.Config{}, fmt.Errorf("--log-level: %q: expected debug, info, warn or error", c.String("log-level"))
+	}
+	attrs, err := parseAttrs(c.StringSlice("attr"))
+	if err != nil {
+		return agent.Config{}, err
+	}
+	pmin, pmax, err := parsePortRange(c.String("port-range"))
+	if err != nil {
+		return agent.Config{}, err
+	}
+	if c.Int64("cpu") < 0 || c.Int64("memory") < 0 {
+		return agent.Config{}, errors.New("--cpu and --memory: expected a positive number")
+	}
+	if rt := c.String("runtime"); rt != "docker" && rt != "fake" {
+		return agent.Config{}, fmt.Errorf("--runtime: %q: expected docker or fake", rt)
+	}
+	hostPort := func(flag string) string { return net.JoinHostPort(bind, strconv.Itoa(c.Int(flag))) }
+	return agent.Config{
+		Name: c.String("name"), DataDir: c.String("data-dir"), HTTPAddr: hostPort("http-port"), RaftAddr: hostPort("raft-port"),
+		GossipAddr: hostPort("gossip-port"), Advertise: c.String("advertise"), Join: c.StringSlice("join"),
+		BootstrapExpect: expect, Voters: c.Int("voters"), ProbeInterval: c.Duration("probe-interval"), DownAfter: c.Duration("down-after"),
+		CPU: c.Int64("cpu"), MemoryMiB: c.Int64("memory"), Attributes: attrs, PortMin: pmin, PortMax: pmax,
+		Dev: c.Bool("dev"), Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
+		RaftLog: c.App.ErrWriter, Debug: level == slog.LevelDebug,
+	}, nil
+}
+
+func parseAttrs(kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--attr %q: expected KEY=VALUE", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func parsePortRange(s string) (int, int, error) {
+	lo, hi, ok := strings.Cut(s, "-")
+	a, err1 := strconv.Atoi(lo)
+	b, err2 := strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil || a < 1 || b > 65535 || a > b {
+		return 0, 0, fmt.Errorf("--port-range %q: expected LOW-HIGH within 1-65535", s)
+	}
+	return a, b, nil
+}

@@ -1,0 +1,110 @@
+package command
+
+import (
+	"context"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skiff-run/skiff/agent"
+)
+
+// TestAgentFlagErrors covers flags the agent command refuses before it
+// starts anything.
+func TestAgentFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--voters", "4"}, "--voters 4: expected 3 or 5"},
+		{[]string{"--port-range", "9-3"}, `--port-range "9-3": expected LOW-HIGH within 1-65535`},
+		{[]string{"--port-range", "0-100"}, `--port-range "0-100": expected LOW-HIGH within 1-65535`},
+		{[]string{"--port-range", "20000"}, `--port-range "20000": expected LOW-HIGH within 1-65535`},
+		{[]string{"--attr", "x"}, `--attr "x": expected KEY=VALUE`},
+		{[]string{"--attr", "=a"}, `--attr "=a": expected KEY=VALUE`},
+		{[]string{"--bind", "nonsense"}, `--bind "nonsense": expected an IP address`},
+		{[]string{"--advertise", "host.example"}, `--advertise "host.example": expected an IP address`},
+		{[]string{"--bootstrap-expect", "-1"}, "--bootstrap-expect -1: expected 1 or more"},
+		{[]string{"--http-port", "0"}, "--http-port 0: expected 1 to 65535"},
+		{[]string{"--gossip-port", "70000"}, "--gossip-port 70000: expected 1 to 65535"},
+		{[]string{"--raft-port", "7070"}, "--raft-port 7070: already used by --http-port"},
+		{[]string{"--log-level", "loud"}, `--log-level: "loud": expected debug, info, warn or error`},
+		{[]string{"--cpu", "-1"}, "--cpu and --memory: expected a positive number"},
+		{[]string{"--memory", "-1"}, "--cpu and --memory: expected a positive number"},
+		{[]string{"--runtime", "podman"}, `--runtime: "podman": expected docker or fake`},
+		{[]string{"--voters", "x"}, `invalid value "x" for flag -voters: parse error`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := skiff("", append([]string{"agent", "--data-dir", t.TempDir()}, tc.args...)...)
+			if r.code != 1 || r.stderr != "skiff: "+tc.want+"\n" {
+				t.Errorf("got exit code %d, stderr %q; want 1 and %q", r.code, r.stderr, "skiff: "+tc.want+"\n")
+			}
+		})
+	}
+}
+
+// agentConfigOf runs the agent command's flag parsing on args, without
+// starting an agent. It returns the configuration without its logs, and
+// the least level the agent logs at.
+func agentConfigOf(t *testing.T, args ...string) (agent.Config, slog.Level) {
+	t.Helper()
+	cmd := agentCommand()
+	var cfg agent.Config
+	var err error
+	cmd.Action = func(c *cli.Context) error {
+		cfg, err = agentConfig(c)
+		return err
+	}
+	var logs strings.Builder
+	app := &cli.App{Name: "skiff", ErrWriter: &logs, Commands: []*cli.Command{cmd}}
+	if err := app.Run(append([]string{"skiff", "agent"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RaftLog != &logs {
+		t.Errorf("RaftLog is %v, want the error writer", cfg.RaftLog)
+	}
+	level := slog.LevelError
+	for _, l := range []slog.Level{slog.LevelWarn, slog.LevelInfo, slog.LevelDebug} {
+		if cfg.Logger.Enabled(context.Background(), l) {
+			level = l
+		}
+	}
+	cfg.Logger.Info("hello")
+	if !strings.Contains(logs.String(), "msg=hello") {
+		t.Errorf("the agent's log went elsewhere than the error writer: %q", logs.String())
+	}
+	cfg.Logger, cfg.RaftLog = nil, nil
+	return cfg, level
+}
+
+func TestAgentConfigDefaults(t *testing.T) {
+	cfg, level := agentConfigOf(t)
+	want := agent.Config{
+		DataDir: "skiff-data", HTTPAddr: "0.0.0.0:7070", RaftAddr: "0.0.0.0:7071", GossipAddr: "0.0.0.0:7946",
+		BootstrapExpect: 3, Voters: 3, ProbeInterval: 500 * time.Millisecond, DownAfter: 500 * time.Millisecond,
+		Attributes: map[string]string{}, PortMin: 20000, PortMax: 32767,
+	}
+	if !reflect.DeepEqual(cfg, want) || level != slog.LevelInfo {
+		t.Errorf("got %+v at level %v\nwant %+v at info", cfg, level, want)
+	}
+}
+
+func TestAgentConfigFlags(t *testing.T) {
+	cfg, level := agentConfigOf(t, "--dev", "--name", "pi-1", "--data-dir", "/var/lib/skiff", "--advertise", "10.0.0.1",
+		"--http-port", "8080", "--join", "10.0.0.2", "--join", "10.0.0.3:7946", "--voters", "5",
+		"--attr", "zone=a", "--attr", "disk=", "--cpu", "2048", "--memory", "512", "--port-range", "30000-30010",
+		"--probe-interval", "1s", "--down-after", "2s", "--log-level", "debug")
+	want := agent.Config{
+		Name: "pi-1", DataDir: "/var/lib/skiff", HTTPAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:7071", GossipAddr: "127.0.0.1:7946",
+		Advertise: "10.0.0.1", Join: []string{"10.0.0.2", "10.0.0.3:7946"}, BootstrapExpect: 1, Voters: 5,
+		ProbeInterval: time.Second, DownAfter: 2 * time.Second, CPU: 2048, MemoryMiB: 512,
+		Attributes: map[string]string{"zone": "a", "disk": ""}, PortMin: 30000, PortMax: 30010, Debug: true, Dev: true,
+	}
+	if !reflect.DeepEqual(cfg, want) || level != slog.LevelDebug {
+		t.Errorf("got %+v at level %v\nwant %+v at debug", cfg, level, want)
+	}
+}

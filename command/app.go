@@ -1,0 +1,103 @@
+// Package command is skiff's command line: the agent command that runs a
+// node, and the client commands that talk to an agent's HTTP API. main
+// hands it the process's arguments and output streams; every command
+// writes to those, so that tests can run the whole command line in process
+// against a fake API.
+package command
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skiff-run/skiff/agent"
+	"github.com/skiff-run/skiff/api"
+)
+
+// Run runs the command line args (args[0] is the program's name), writing
+// output to stdout and errors and warnings to stderr, and returns the exit
+// code for the process.
+func Run(args []string, stdout, stderr io.Writer) int {
+	e := &env{stdin: os.Stdin, now: time.Now}
+	return e.run(args, stdout, stderr)
+}
+
+// env is what the commands take from the process besides their arguments
+// and output streams. Tests replace the standard input and the clock, so
+// that apply -f - and the AGE and SINCE columns can be checked.
+type env struct {
+	stdin io.Reader
+	now   func() time.Time
+}
+
+func (e *env) run(args []string, stdout, stderr io.Writer) int {
+	err := e.newApp(stdout, stderr).Run(args)
+	if err == nil {
+		return 0
+	}
+	// urfave/cli reports some of its own failures, such as an unknown help
+	// topic, with an exit code of their own; they keep it, and are printed
+	// as urfave/cli prints them.
+	var exit cli.ExitCoder
+	if errors.As(err, &exit) {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(stderr, msg)
+		}
+		return exit.ExitCode()
+	}
+	fmt.Fprintln(stderr, "skiff:", err)
+	return 1
+}
+
+func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "skiff",
+		Usage:     "a single-binary container orchestrator for small fleets",
+		Version:   agent.Version,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		// Without this urfave/cli would print errors that carry an exit
+		// code itself and end the process; run does both instead.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Value: "http://127.0.0.1:7070", EnvVars: []string{"SKIFF_ADDR"}, Usage: "the agent API to talk to"},
+			&cli.BoolFlag{Name: "consistent", Usage: "read through the leader instead of the agent's local replica"},
+		},
+		Commands: []*cli.Command{
+			agentCommand(),
+			e.applyCommand(),
+			e.runCommand(),
+			e.psCommand(),
+			servicesCommand(),
+			scaleCommand(),
+			stopCommand(),
+			rmCommand(),
+			logsCommand(),
+			nodesCommand(),
+			taskdefsCommand(),
+			e.membersCommand(),
+			raftCommand(),
+			drainCommand(),
+			leaveCommand(),
+		},
+	}
+}
+
+// client is an API client for the global --addr and --consistent flags.
+func client(c *cli.Context) *api.Client {
+	cl := api.NewClient(c.String("addr"))
+	cl.Consistent = c.Bool("consistent")
+	return cl
+}
+
+// args checks the count of positional arguments.
+func args(c *cli.Context, want int) error {
+	if c.NArg() != want {
+		return fmt.Errorf("%s takes %d argument(s): %s", c.Command.Name, want, c.Command.ArgsUsage)
+	}
+	return nil
+}

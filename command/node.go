@@ -1,0 +1,69 @@
+package command
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/structs"
+)
+
+func nodesCommand() *cli.Command {
+	return &cli.Command{
+		Name: "nodes", Usage: "list nodes", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Action: func(c *cli.Context) error {
+			header := []string{"ID", "NAME", "ADDRESS", "STATUS", "ELIGIBILITY", "CPU USED/TOTAL", "MEMORY USED/TOTAL (MiB)", "TASKS"}
+			return list(c, (*api.Client).Nodes, header, func(nodes []*structs.Node) ([][]any, error) {
+				used, err := nodeUse(c)
+				if err != nil {
+					return nil, err
+				}
+				rows := make([][]any, len(nodes))
+				for i, n := range nodes {
+					u := used[n.ID]
+					rows[i] = []any{shortID(n.ID), n.Name, n.Address, n.Status, n.Eligibility, fmt.Sprintf("%d/%d", u.cpu, n.CPU), fmt.Sprintf("%d/%d", u.mem, n.MemoryMiB), u.tasks}
+				}
+				return rows, nil
+			})
+		},
+	}
+}
+
+// use is what a node's active tasks hold.
+type use struct {
+	cpu, mem int64
+	tasks    int
+}
+
+// nodeUse sums the active tasks' cpu and memory by node id.
+func nodeUse(c *cli.Context) (map[string]use, error) {
+	tasks, err := client(c).Tasks(c.Context, "", false)
+	if err != nil {
+		return nil, err
+	}
+	used := map[string]use{}
+	for _, t := range tasks {
+		u := used[t.Node]
+		used[t.Node] = use{cpu: u.cpu + t.CPU, mem: u.mem + t.MemoryMiB, tasks: u.tasks + 1}
+	}
+	return used, nil
+}
+
+func drainCommand() *cli.Command {
+	return &cli.Command{
+		Name: "drain", Usage: "move tasks off a node and keep new work off it", ArgsUsage: "NODE",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "undo", Usage: "make the node eligible again"}},
+		Action: func(c *cli.Context) error {
+			if err := args(c, 1); err != nil {
+				return err
+			}
+			n, err := client(c).Drain(c.Context, c.Args().First(), !c.Bool("undo"))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "node %s: %s\n", n.Name, n.Eligibility)
+			return nil
+		},
+	}
+}

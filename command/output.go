@@ -1,0 +1,95 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skiff-run/skiff/api"
+)
+
+// jsonFlag is the --json flag of every listing. Each command gets a flag
+// of its own because urfave/cli writes to a flag while it parses.
+func jsonFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "json", Usage: "print a JSON array instead of a table"}
+}
+
+// list runs a listing command: it takes no arguments, fetches the items
+// from the API, and prints them as an indented JSON array with --json or
+// else as a table of header and rows. The JSON is the API's answer
+// re-encoded, so scripts see the API's field names. rows runs only for the
+// table, so it may ask the API for more (node names, say) without the JSON
+// changing.
+func list[T any](c *cli.Context, fetch func(*api.Client, context.Context) ([]T, error), header []string, rows func([]T) ([][]any, error)) error {
+	if err := args(c, 0); err != nil {
+		return err
+	}
+	items, err := fetch(client(c), c.Context)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, items)
+	}
+	rs, err := rows(items)
+	if err != nil {
+		return err
+	}
+	return printTable(c.App.Writer, header, rs)
+}
+
+// printTable prints aligned columns. Cells are formatted with fmt.Sprint;
+// an empty one shows as "-" so that every row has as many words as the
+// header, for awk and cut.
+func printTable(w io.Writer, header []string, rows [][]any) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, row := range rows {
+		cells := make([]string, len(row))
+		for i, v := range row {
+			cells[i] = fmt.Sprint(v)
+			if cells[i] == "" {
+				cells[i] = "-"
+			}
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// warn prints the API's warnings, such as ECS fields skiff ignores, to the
+// error writer, so that the standard output stays parseable.
+func warn(c *cli.Context, ws []string) {
+	for _, w := range ws {
+		fmt.Fprintln(c.App.ErrWriter, "warning:", w)
+	}
+}
+
+// shortID is the id prefix tables show; the API accepts any unique prefix.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// age is how long before now the Unix millisecond time ms was, or "" when
+// it is unset.
+func age(now time.Time, ms int64) string {
+	if ms == 0 {
+		return ""
+	}
+	return now.Sub(time.UnixMilli(ms)).Round(time.Second).String()
+}

@@ -1,0 +1,120 @@
+package command
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/structs"
+)
+
+func (e *env) applyCommand() *cli.Command {
+	return &cli.Command{
+		Name: "apply", Usage: "create or update a service from a service file", ArgsUsage: " ",
+		Flags:  []cli.Flag{&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true, Usage: "service file (JSON), or - for standard input"}},
+		Action: e.apply,
+	}
+}
+
+func (e *env) apply(c *cli.Context) error {
+	if err := args(c, 0); err != nil {
+		return err
+	}
+	raw, err := e.readInput(c.String("file"))
+	if err != nil {
+		return err
+	}
+	// Decoding here too gives the service name for the URL and reports bad
+	// input before anything is sent; the agent validates again.
+	svc, _, _, err := api.DecodeServiceFile(raw)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.String("file"), err)
+	}
+	res, err := client(c).ApplyService(c.Context, svc.Name, raw)
+	if err != nil {
+		return err
+	}
+	warn(c, res.Warnings)
+	fmt.Fprintf(c.App.Writer, "service %s: %s, desired count %d\n", res.Service.Name, res.Service.TaskDefinition, res.Service.DesiredCount)
+	return nil
+}
+
+func servicesCommand() *cli.Command {
+	return &cli.Command{
+		Name: "services", Usage: "list services", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Action: func(c *cli.Context) error {
+			return list(c, (*api.Client).Services,
+				[]string{"NAME", "TASKDEF", "DESIRED", "RUNNING", "PENDING", "MESSAGE"},
+				func(svcs []api.ServiceStatus) ([][]any, error) {
+					rows := make([][]any, len(svcs))
+					for i, s := range svcs {
+						rows[i] = []any{s.Name, s.TaskDefinition, s.DesiredCount, s.Running, s.Pending, s.Message}
+					}
+					return rows, nil
+				})
+		},
+	}
+}
+
+func scaleCommand() *cli.Command {
+	return &cli.Command{
+		Name: "scale", Usage: "set a service's desired count", ArgsUsage: "SERVICE COUNT",
+		Action: func(c *cli.Context) error {
+			if err := args(c, 2); err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(c.Args().Get(1))
+			if err != nil {
+				return fmt.Errorf("COUNT %q: expected a whole number", c.Args().Get(1))
+			}
+			svc, err := client(c).Scale(c.Context, c.Args().First(), n)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "service %s: desired count %d\n", svc.Name, svc.DesiredCount)
+			return nil
+		},
+	}
+}
+
+func rmCommand() *cli.Command {
+	return &cli.Command{
+		Name: "rm", Usage: "delete a service and stop its tasks", ArgsUsage: "SERVICE",
+		Action: func(c *cli.Context) error {
+			if err := args(c, 1); err != nil {
+				return err
+			}
+			if err := client(c).DeleteService(c.Context, c.Args().First()); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "service %s deleted; its tasks are stopping\n", c.Args().First())
+			return nil
+		},
+	}
+}
+
+// taskdefsCommand lists the task definition revisions services and
+// one-off tasks registered.
+func taskdefsCommand() *cli.Command {
+	return &cli.Command{
+		Name: "taskdefs", Usage: "list task definition revisions", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Action: func(c *cli.Context) error {
+			return list(c, (*api.Client).TaskDefinitions,
+				[]string{"TASKDEF", "CONTAINERS", "CPU", "MEMORY (MiB)"},
+				func(defs []*structs.TaskDefinition) ([][]any, error) {
+					rows := make([][]any, len(defs))
+					for i, d := range defs {
+						names := make([]string, len(d.ContainerDefinitions))
+						for j, cd := range d.ContainerDefinitions {
+							names[j] = cd.Name + "=" + cd.Image
+						}
+						rows[i] = []any{d.Ref(), strings.Join(names, " "), d.CPU(), d.MemoryMiB()}
+					}
+					return rows, nil
+				})
+		},
+	}
+}

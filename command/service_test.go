@@ -1,0 +1,110 @@
+package command
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const serviceFile = `{
+  "service": "web",
+  "desiredCount": 3,
+  "taskDefinition": {
+    "family": "web",
+    "executionRoleArn": "arn:aws:iam::1:role/x",
+    "containerDefinitions": [{"name": "app", "image": "skiff-testapp:latest", "memory": 32}]
+  }
+}`
+
+const applyAnswer = `{"service":{"name":"web","taskDefinition":"web:1","desiredCount":3,"restartPolicy":{},"createdAt":1,"updatedAt":1},
+"warnings":["taskDefinition.executionRoleArn: not acted on"]}`
+
+func TestApplyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "web.json")
+	if err := os.WriteFile(path, []byte(serviceFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeAPI(t, map[string]answer{"PUT /v1/services/web": ok(applyAnswer)})
+	r := skiffAt(f, "apply", "-f", path)
+	if r.code != 0 || r.stdout != "service web: web:1, desired count 3\n" {
+		t.Errorf("got exit code %d, stdout %q", r.code, r.stdout)
+	}
+	if r.stderr != "warning: taskDefinition.executionRoleArn: not acted on\n" {
+		t.Errorf("stderr %q, want the warning", r.stderr)
+	}
+	if got := f.last(t); got.body != serviceFile {
+		t.Errorf("sent %q, want the file as it is", got.body)
+	}
+}
+
+func TestApplyStandardInput(t *testing.T) {
+	f := newFakeAPI(t, map[string]answer{"PUT /v1/services/web": ok(applyAnswer)})
+	r := skiff(serviceFile, "--addr", f.URL, "apply", "--file", "-")
+	if r.code != 0 || r.stdout != "service web: web:1, desired count 3\n" {
+		t.Errorf("got exit code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if got := f.last(t); got.method != http.MethodPut || got.body != serviceFile {
+		t.Errorf("sent %s %q, want PUT of standard input", got.method, got.body)
+	}
+}
+
+// TestApplyBadFile checks that a file that does not decode is reported,
+// named, before anything is sent.
+func TestApplyBadFile(t *testing.T) {
+	for name, content := range map[string]string{
+		"not JSON":      "{",
+		"unknown field": `{"service":"web","desiredCount":1,"colour":"red","taskDefinition":{"family":"web","containerDefinitions":[{"name":"a","image":"b"}]}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeAPI(t, nil)
+			r := skiff(content, "--addr", f.URL, "apply", "-f", "-")
+			if r.code != 1 || !strings.HasPrefix(r.stderr, "skiff: -: ") || r.stdout != "" {
+				t.Errorf("got exit code %d, stdout %q, stderr %q; want 1 and the file's error", r.code, r.stdout, r.stderr)
+			}
+			if got := f.got(); len(got) != 0 {
+				t.Errorf("sent %q; want nothing sent", got)
+			}
+		})
+	}
+}
+
+func TestApplyMissingFile(t *testing.T) {
+	r := skiff("", "apply", "-f", filepath.Join(t.TempDir(), "none.json"))
+	if r.code != 1 || !strings.Contains(r.stderr, "none.json: no such file or directory") {
+		t.Errorf("got exit code %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestApplyTooLarge(t *testing.T) {
+	r := skiff(strings.Repeat(" ", 1<<20+1), "apply", "-f", "-")
+	if r.code != 1 || r.stderr != "skiff: -: larger than 1048576 bytes\n" {
+		t.Errorf("got exit code %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestScale(t *testing.T) {
+	f := newFakeAPI(t, map[string]answer{"POST /v1/services/web/scale": ok(`{"name":"web","taskDefinition":"web:1","desiredCount":5}`)})
+	r := skiffAt(f, "scale", "web", "5")
+	wantOK(t, r)
+	if r.stdout != "service web: desired count 5\n" {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	if got := f.last(t).body; got != `{"desiredCount":5}` {
+		t.Errorf("sent %q", got)
+	}
+}
+
+func TestRm(t *testing.T) {
+	f := newFakeAPI(t, map[string]answer{"DELETE /v1/services/web": {http.StatusNoContent, ""}})
+	r := skiffAt(f, "rm", "web")
+	wantOK(t, r)
+	if r.stdout != "service web deleted; its tasks are stopping\n" {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	if got := f.got(); !slices.Equal(got, []string{"DELETE /v1/services/web"}) {
+		t.Errorf("requests %q", got)
+	}
+}
