@@ -17,9 +17,6 @@ import (
 // partition heals, the cluster has one leader again and every replica holds
 // the same state: the majority's write, and not the cut-off one.
 func TestClusterPartitionedLeader(t *testing.T) {
-	if !testcluster.FaultsWired {
-		t.Skip("needs agent.Config.Faults (build with -tags skiff_faults once the agent takes a faultnet.Filter)")
-	}
 	c := testcluster.New(t, 3, 3)
 	old := c.Leader()
 	ctx := context.Background()

@@ -124,13 +124,14 @@ func (c *Cluster) NewPorts(m *Member) {
 	m.HTTPAddr, m.RaftAddr, m.GossipAddr = testutil.Addr(c.t), testutil.Addr(c.t), testutil.Addr(c.t)
 }
 
+// start runs m's agent with the timings of a fast LAN: failure detection
+// in about a second, dead members retried every second once a partition
+// heals, and a dead voter replaced after two seconds.
 func (c *Cluster) start(m *Member) error {
-	cfg := agent.Config{Name: m.Name, DataDir: m.Dir, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr,
+	a, err := agent.New(agent.Config{Name: m.Name, DataDir: m.Dir, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr,
 		Join: c.joinAddrs(m), BootstrapExpect: c.expect, CPU: 4096, MemoryMiB: 4096, Runtime: m.Runtime,
 		Resync: 200 * time.Millisecond, ProbeInterval: 200 * time.Millisecond, DownAfter: 200 * time.Millisecond,
-		PromoteAfter: 2 * time.Second, RemoveAfter: time.Hour, Logger: m.log, RaftLog: m.raftLog}
-	wireFaults(&cfg, m.Faults)
-	a, err := agent.New(cfg)
+		PromoteAfter: 2 * time.Second, RemoveAfter: time.Hour, ReconnectInterval: time.Second, Logger: m.log, RaftLog: m.raftLog, Faults: m.Faults})
 	if err != nil {
 		return err
 	}
