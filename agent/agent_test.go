@@ -2,25 +2,16 @@ package agent
 
 import (
 	"context"
-
-	"net"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 )
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 type harness struct {
 	t          *testing.T
@@ -32,7 +23,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{t: t, dir: t.TempDir(), raftAddr: freeAddr(t), gossipAddr: freeAddr(t), rt: runtime.NewFake()}
+	h := &harness{t: t, dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t), rt: runtime.NewFake()}
 	h.start()
 	t.Cleanup(func() {
 		if h.a != nil {
@@ -132,13 +123,21 @@ func TestFailingTasksBackOff(t *testing.T) {
 	if _, err := h.a.ApplyService(context.Background(), &structs.Service{Name: "bad", DesiredCount: 1, RestartPolicy: structs.RestartPolicy{MaxBackoffSeconds: 2}}, def("bad", 10)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
-	n := len(h.a.State().TasksByService("bad"))
-	// Without backoff a 100 ms loop would have made dozens of attempts;
-	// with 0s, 1s, 2s, 2s... it makes a handful.
-	if n < 2 || n > 6 {
-		t.Fatalf("%d attempts in 3s", n)
-	}
+	// Replacements come at once the first time, then after 1s, 2s, 2s...:
+	// by any moment there have been at most three attempts and one more
+	// per second. Without backoff the 100 ms node loop would make dozens,
+	// and this bound would break within the first second.
+	start := time.Now()
+	attempts := func() int { return len(h.a.State().TasksByService("bad")) }
+	testutil.AssertFor(t, 4*time.Second, func() (bool, string) {
+		n, limit := attempts(), 3+int(time.Since(start)/time.Second)
+		return n <= limit, fmt.Sprintf("%d attempts after %s, more than %d", n, time.Since(start).Round(time.Millisecond), limit)
+	})
+	// Backing off is not giving up: the attempts go on.
+	testutil.Eventually(t, 5*time.Second, func() (bool, string) {
+		n := attempts()
+		return n >= 4, fmt.Sprintf("%d attempts after %s", n, time.Since(start).Round(time.Millisecond))
+	})
 	for _, task := range h.a.State().TasksByService("bad") {
 		if task.LastStatus == structs.StatusStopped && !strings.Contains(task.StopReason, "pull failed") {
 			t.Fatalf("reason %q", task.StopReason)
@@ -164,13 +163,13 @@ func TestRestartAdoptsContainers(t *testing.T) {
 		t.Fatalf("node id changed across a restart: %s -> %s", id, h.a.ID())
 	}
 	h.wait("4 running after restart", func(st *fsm.State) bool { return len(running(st, "web")) == 4 })
-	time.Sleep(500 * time.Millisecond)
-	if got := h.rt.Starts(); got != starts {
-		t.Fatalf("restart started %d more containers", got-starts)
-	}
-	if n := len(h.rt.Running()); n != 4 {
-		t.Fatalf("%d tasks running in the engine", n)
-	}
+	// Ten node-loop passes (Resync is 100 ms) must start nothing: a restart
+	// that failed to adopt would start a container on its first pass after
+	// catching up, or stop one and start it again.
+	testutil.AssertFor(t, time.Second, func() (bool, string) {
+		got, n := h.rt.Starts(), len(h.rt.Running())
+		return got == starts && n == 4, fmt.Sprintf("restart started %d more containers; %d tasks running in the engine", got-starts, n)
+	})
 }
 
 func TestRunOneOffTasks(t *testing.T) {

@@ -5,25 +5,26 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/skiff-run/skiff/internal/testutil"
 )
 
+// freePort is a port free for memberlist's TCP and UDP listeners, as the
+// number Config takes.
 func freePort(t *testing.T) int {
-	// memberlist needs the same port free for TCP and UDP; a TCP probe is
-	// good enough on loopback.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := strconv.Atoi(testutil.Port(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func startRing(t *testing.T, id string) *Ring {

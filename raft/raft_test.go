@@ -3,22 +3,13 @@ package raft
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/structs"
 )
-
-func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 func openLeader(t testing.TB, dir, addr string) (*Node, *fsm.FSM) {
 	t.Helper()
@@ -46,7 +37,7 @@ func mustEncode(t testing.TB, ct fsm.CommandType, body any) []byte {
 }
 
 func TestRestartResumesState(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testutil.Addr(t)
 	n, _ := openLeader(t, dir, addr)
 	select {
 	case isLeader := <-n.LeaderCh():
@@ -87,7 +78,7 @@ func TestRestartResumesState(t *testing.T) {
 func BenchmarkCommitTaskUpdates(b *testing.B) {
 	for _, batch := range []int{1, 100, fsm.MaxTasksPerEntry} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			n, _ := openLeader(b, b.TempDir(), freeAddr(b))
+			n, _ := openLeader(b, b.TempDir(), testutil.Addr(b))
 			defer n.Close()
 			tasks := make([]structs.Task, batch)
 			for i := range tasks {

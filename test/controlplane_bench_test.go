@@ -15,6 +15,7 @@ import (
 	"github.com/skiff-run/skiff/agent"
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 )
@@ -43,16 +44,16 @@ func BenchmarkControlPlane(b *testing.B) {
 func runControlPlane(b *testing.B, total, nodes int) {
 	b.StopTimer()
 	var agents []*agent.Agent
-	seed := freePort(b)
+	seed := testutil.Addr(b)
 	for i := 0; i < 3; i++ {
 		gossip := seed
 		if i > 0 {
-			gossip = freePort(b)
+			gossip = testutil.Addr(b)
 		}
 		// The voters offer almost nothing, so that every task lands on a
 		// simulated node.
 		a, err := agent.New(agent.Config{Name: fmt.Sprintf("voter%d", i), DataDir: b.TempDir(), HTTPAddr: "127.0.0.1:0",
-			RaftAddr: freePort(b), GossipAddr: gossip, Join: []string{seed}, BootstrapExpect: 3, CPU: 1, MemoryMiB: 1,
+			RaftAddr: testutil.Addr(b), GossipAddr: gossip, Join: []string{seed}, BootstrapExpect: 3, CPU: 1, MemoryMiB: 1,
 			Runtime: runtime.NewFake(), ProbeInterval: 200 * time.Millisecond})
 		if err != nil {
 			b.Fatal(err)
@@ -61,7 +62,7 @@ func runControlPlane(b *testing.B, total, nodes int) {
 		agents = append(agents, a)
 	}
 	var leader *agent.Agent
-	eventually(b, 30*time.Second, func() (bool, string) {
+	testutil.Eventually(b, 30*time.Second, func() (bool, string) {
 		for _, a := range agents {
 			if a.IsLeader() {
 				leader = a

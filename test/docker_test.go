@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 )
@@ -41,6 +44,16 @@ func ids(ts []*structs.Task) string {
 	return strings.Join(s, ",")
 }
 
+// containerIDs lists the containers' ids, sorted and comma-separated.
+func containerIDs(cs []container.Summary) string {
+	var s []string
+	for _, c := range cs {
+		s = append(s, c.ID)
+	}
+	sort.Strings(s)
+	return strings.Join(s, ",")
+}
+
 // TestServiceLifecycle walks one service through the life the foundation
 // promises: three labelled containers, a killed one replaced, an agent
 // restart that adopts instead of duplicating, a new revision, scaling down
@@ -51,7 +64,7 @@ func TestServiceLifecycle(t *testing.T) {
 	if _, err := d.c.ApplyService(ctx, "web", webService(3, "hi")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 60*time.Second, func() (bool, string) {
 		n := len(d.running("web"))
 		return n == 3 && len(d.containers("running")) == 3, fmt.Sprintf("%d tasks running, %d containers", n, len(d.containers("running")))
 	})
@@ -71,21 +84,25 @@ func TestServiceLifecycle(t *testing.T) {
 	if len(task.HostPorts) != 1 {
 		t.Fatalf("host ports %v", task.HostPorts)
 	}
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 		body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/greet", task.HostPorts[0]))
 		return err == nil && strings.TrimSpace(body) == "hi", fmt.Sprintf("GET /greet: %q %v", body, err)
 	})
 
 	// Applying the same file again changes nothing.
 	before := ids(d.running("web"))
+	containersBefore := containerIDs(d.containers("running"))
 	res, err := d.c.ApplyService(ctx, "web", webService(3, "hi"))
 	if err != nil || res.Service.TaskDefinition != "web:1" {
 		t.Fatalf("re-apply: %+v %v", res, err)
 	}
-	time.Sleep(2 * time.Second)
-	if after := ids(d.running("web")); after != before {
-		t.Fatalf("re-applying the same file replaced tasks: %s -> %s", before, after)
-	}
+	// Several node-loop passes (Resync is 1 s) and leader reconciles must
+	// leave the same tasks in the same containers.
+	testutil.AssertFor(t, 3*time.Second, func() (bool, string) {
+		after, cs := ids(d.running("web")), containerIDs(d.containers("running"))
+		return after == before && cs == containersBefore,
+			fmt.Sprintf("re-applying the same file changed tasks %s -> %s, containers %s -> %s", before, after, containersBefore, cs)
+	})
 
 	// Kill one container: its task stops with the exit code and a new
 	// task replaces it.
@@ -93,7 +110,7 @@ func TestServiceLifecycle(t *testing.T) {
 	if err := d.cli.ContainerKill(ctx, runtime.ContainerName(victim.ID, "app"), "KILL"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 		run := d.running("web")
 		got, err := d.c.Task(ctx, victim.ID)
 		if err != nil {
@@ -106,34 +123,31 @@ func TestServiceLifecycle(t *testing.T) {
 		t.Fatalf("stop reason %q", got.StopReason)
 	}
 
-	// Restart the agent: the same tasks, the same containers, nothing new.
+	// Restart the agent: the same tasks, the same containers, nothing new,
+	// neither at once nor over the next node-loop passes. Every container
+	// the agent ever made counts, so that one started and stopped again in
+	// between is seen too.
 	before = ids(d.running("web"))
-	var containersBefore []string
-	for _, c := range d.containers("running") {
-		containersBefore = append(containersBefore, c.ID)
-	}
-	sort.Strings(containersBefore)
+	containersBefore = containerIDs(d.containers("running"))
+	allBefore := containerIDs(d.containers(""))
 	d.restart()
-	time.Sleep(4 * time.Second)
-	eventually(t, 20*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
 		after := ids(d.running("web"))
 		return after == before, "tasks after restart: " + after + " want " + before
 	})
-	var containersAfter []string
-	for _, c := range d.containers("running") {
-		containersAfter = append(containersAfter, c.ID)
-	}
-	sort.Strings(containersAfter)
-	if strings.Join(containersAfter, ",") != strings.Join(containersBefore, ",") {
-		t.Fatalf("containers changed across a restart:\n%v\n%v", containersBefore, containersAfter)
-	}
+	testutil.AssertFor(t, 4*time.Second, func() (bool, string) {
+		after, cs, all := ids(d.running("web")), containerIDs(d.containers("running")), containerIDs(d.containers(""))
+		return after == before && cs == containersBefore && all == allBefore,
+			fmt.Sprintf("after the restart: tasks %s (were %s), running containers %s (were %s), all containers %s (were %s)",
+				after, before, cs, containersBefore, all, allBefore)
+	})
 
 	// A changed definition registers revision 2 and replaces every task.
 	res, err = d.c.ApplyService(ctx, "web", webService(3, "hello"))
 	if err != nil || res.Service.TaskDefinition != "web:2" {
 		t.Fatalf("apply v2: %+v %v", res, err)
 	}
-	eventually(t, 60*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 60*time.Second, func() (bool, string) {
 		run := d.running("web")
 		for _, r := range run {
 			if r.TaskDefinition != "web:2" {
@@ -148,7 +162,7 @@ func TestServiceLifecycle(t *testing.T) {
 		if _, err := d.c.Scale(ctx, "web", n); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 60*time.Second, func() (bool, string) {
+		testutil.Eventually(t, 60*time.Second, func() (bool, string) {
 			run, cs := len(d.running("web")), len(d.containers("running"))
 			return run == n && cs == n, fmt.Sprintf("scale %d: %d tasks, %d containers running", n, run, cs)
 		})
@@ -172,7 +186,7 @@ func TestMissingImageStopsTask(t *testing.T) {
 	}
 	id := res.Tasks[0].ID
 	start := time.Now()
-	eventually(t, 45*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 45*time.Second, func() (bool, string) {
 		got, err := d.c.Task(ctx, id)
 		if err != nil {
 			return false, err.Error()
@@ -203,7 +217,7 @@ func TestDependsOnHealthyAndLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := res.Tasks[0].ID
-	eventually(t, 60*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 60*time.Second, func() (bool, string) {
 		got, err := d.c.Task(ctx, id)
 		if err != nil {
 			return false, err.Error()
@@ -211,7 +225,7 @@ func TestDependsOnHealthyAndLinks(t *testing.T) {
 		return got.LastStatus == structs.StatusRunning, got.LastStatus + " " + got.StopReason
 	})
 	// RUNNING means the container runs, not that it has printed yet.
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 		var logs bytes.Buffer
 		err := d.c.Logs(ctx, id, "web", false, &logs)
 		return err == nil && strings.Contains(logs.String(), "upstream ready: http://db:8080/health"), fmt.Sprintf("web logs: %q %v", logs.String(), err)
@@ -220,7 +234,7 @@ func TestDependsOnHealthyAndLinks(t *testing.T) {
 	if _, err := d.c.Stop(ctx, id[:8]); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 		got, _ := d.c.Task(ctx, id)
 		return got.LastStatus == structs.StatusStopped && len(d.containers("running")) == 0, got.LastStatus
 	})

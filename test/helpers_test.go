@@ -7,13 +7,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +23,7 @@ import (
 
 	"github.com/skiff-run/skiff/agent"
 	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 )
@@ -97,42 +96,6 @@ func (im *staticImage) build(t testing.TB) {
 // buildTestImage builds skiff-testapp:latest from ./testapp.
 func buildTestImage(t testing.TB) { testappImage.build(t) }
 
-var (
-	portsMu sync.Mutex
-	handed  = map[int]bool{}
-)
-
-// freePort returns a 127.0.0.1 address whose port is free for TCP and UDP.
-// It picks below the kernel's ephemeral range (32768 and up), so that the
-// many outgoing connections of a test cluster cannot take the port between
-// this check and the agent's listen, and never hands out a port twice.
-func freePort(t testing.TB) string {
-	t.Helper()
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for tries := 0; tries < 1000; tries++ {
-		port := 10000 + rand.IntN(10000)
-		if handed[port] {
-			continue
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		u, err := net.ListenPacket("udp", addr)
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		handed[port] = true
-		return addr
-	}
-	t.Fatal("no free port found")
-	return ""
-}
-
 // dockerAgent is an in-process agent on the real engine.
 type dockerAgent struct {
 	t          *testing.T
@@ -142,6 +105,8 @@ type dockerAgent struct {
 	gossipAddr string
 	a          *agent.Agent
 	c          *api.Client
+	log        *slog.Logger
+	raftLog    io.Writer
 }
 
 // startDockerAgent starts a one-node agent on a fresh data dir. Every
@@ -150,7 +115,10 @@ type dockerAgent struct {
 func startDockerAgent(t *testing.T) *dockerAgent {
 	cli := dockerClient(t)
 	buildTestImage(t)
-	d := &dockerAgent{t: t, cli: cli, dir: t.TempDir(), raftAddr: freePort(t), gossipAddr: freePort(t)}
+	// The log writers come before the cleanup that closes the agent, so
+	// that what it logs while it stops reaches the test's log too.
+	d := &dockerAgent{t: t, cli: cli, dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t),
+		log: testutil.Logger(t), raftLog: testutil.LogWriter(t)}
 	d.start()
 	id := d.a.ID()
 	t.Cleanup(func() {
@@ -170,14 +138,14 @@ func (d *dockerAgent) start() {
 	}
 	rt.PullTimeout = 20 * time.Second
 	d.a, err = agent.New(agent.Config{Name: "e2e", DataDir: d.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: d.raftAddr,
-		GossipAddr: d.gossipAddr, CPU: 4096, MemoryMiB: 4096, Runtime: rt, Resync: time.Second, PortMin: 42000, PortMax: 42999})
+		GossipAddr: d.gossipAddr, CPU: 4096, MemoryMiB: 4096, Runtime: rt, Resync: time.Second, PortMin: 42000, PortMax: 42999, Logger: d.log, RaftLog: d.raftLog})
 	if err != nil {
 		d.t.Fatal(err)
 	}
 	d.c = api.NewClient(d.a.HTTPAddr())
 	// The agent serves as soon as it starts; wait until it leads and has
 	// registered its node, as a person would before the first apply.
-	eventually(d.t, 30*time.Second, func() (bool, string) {
+	testutil.Eventually(d.t, 30*time.Second, func() (bool, string) {
 		nodes, err := d.c.Nodes(context.Background())
 		h, herr := d.c.Health(context.Background())
 		return err == nil && herr == nil && h.IsLeader && len(nodes) == 1, fmt.Sprintf("health %+v %v, nodes %d", h, herr, len(nodes))
@@ -222,23 +190,6 @@ func (d *dockerAgent) containers(state string) []container.Summary {
 		d.t.Fatal(err)
 	}
 	return list
-}
-
-// eventually polls cond until it holds or the timeout passes, then fails
-// with the last description cond gave.
-func eventually(t testing.TB, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, desc := cond()
-		if ok {
-			return
-		}
-		last = desc
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s: %s", timeout, last)
 }
 
 // running returns the service's tasks whose desired and last status are

@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 )
@@ -108,7 +109,7 @@ func (f *fleet) client(i int) *api.Client {
 func (f *fleet) leader(skip map[int]bool) int {
 	f.t.Helper()
 	idx := -1
-	eventually(f.t, 60*time.Second, func() (bool, string) {
+	testutil.Eventually(f.t, 60*time.Second, func() (bool, string) {
 		idx = -1
 		leaders := map[string]bool{}
 		for i := range f.names {
@@ -156,7 +157,7 @@ func (f *fleet) engineRunning() (map[string]int, map[string]string) {
 // considered dead.
 func (f *fleet) converged(via int, want int, avoid map[string]bool) {
 	f.t.Helper()
-	eventually(f.t, 90*time.Second, func() (bool, string) {
+	testutil.Eventually(f.t, 90*time.Second, func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		tasks, err := f.client(via).Tasks(ctx, f.prefix, false)
@@ -222,7 +223,7 @@ func TestMultiHost(t *testing.T) {
 	f := newFleet(t, 3)
 	l := f.leader(nil)
 	for i := range f.names {
-		eventually(t, 30*time.Second, func() (bool, string) {
+		testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 			nodes, err := f.client(i).Nodes(context.Background())
 			return err == nil && len(nodes) == 3, fmt.Sprintf("agent %d sees %d nodes (%v)", i, len(nodes), err)
 		})
@@ -240,14 +241,14 @@ func TestMultiHost(t *testing.T) {
 	killed := time.Now()
 	docker(t, "kill", f.names[oldLeader])
 	l = f.leader(map[int]bool{oldLeader: true})
-	eventually(t, 30*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 		_, err := f.client(l).Scale(context.Background(), f.prefix, 3)
 		return err == nil, fmt.Sprint(err)
 	})
 	t.Logf("leader killed: new leader accepting writes after %s", time.Since(killed).Round(time.Millisecond))
 	// The dead agent's containers keep running, like a host that lost its
 	// agent; only the tasks on live nodes count.
-	eventually(t, 60*time.Second, func() (bool, string) { return f.runningElsewhere(l, oldID, 3) })
+	testutil.Eventually(t, 60*time.Second, func() (bool, string) { return f.runningElsewhere(l, oldID, 3) })
 	t.Logf("leader killed: its tasks running elsewhere after %s", time.Since(killed).Round(time.Millisecond))
 	// It comes back: it stops the containers of its lost tasks.
 	docker(t, "start", f.names[oldLeader])
@@ -283,7 +284,7 @@ func BenchmarkFailover(b *testing.B) {
 	f := newFleet(b, 3)
 	l := f.leader(nil)
 	svc := svcFile(f.prefix, 3, testImage)
-	eventually(b, 60*time.Second, func() (bool, string) {
+	testutil.Eventually(b, 60*time.Second, func() (bool, string) {
 		_, err := f.client(l).ApplyService(context.Background(), f.prefix, svc)
 		return err == nil, fmt.Sprint(err)
 	})
@@ -316,7 +317,7 @@ func BenchmarkFailover(b *testing.B) {
 		t0 = time.Now()
 		docker(b, "kill", f.names[victim])
 		killNodeContainers(b, f, victimID)
-		eventually(b, 60*time.Second, func() (bool, string) { return f.runningElsewhere(l, victimID, 3) })
+		testutil.Eventually(b, 60*time.Second, func() (bool, string) { return f.runningElsewhere(l, victimID, 3) })
 		hostTimes = append(hostTimes, time.Since(t0))
 		docker(b, "start", f.names[victim])
 		f.converged(f.leader(nil), 3, nil)
