@@ -46,17 +46,6 @@ func statusOf(r *Ring, id string) string {
 	return ""
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestJoinFailLeave(t *testing.T) {
 	a, b, c := startRing(t, "a"), startRing(t, "b"), startRing(t, "c")
 	defer a.Shutdown()
@@ -260,4 +249,10 @@ func TestDeadMembersAreReaped(t *testing.T) {
 		raw, err := os.ReadFile(snap)
 		return statusOf(a, "b") == "" && err == nil && !strings.Contains(string(raw), `"b"`)
 	})
+}
+
+// waitFor waits until cond holds, failing with what it waited for.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	testutil.Eventually(t, 15*time.Second, func() (bool, string) { return cond(), "waiting for " + what })
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/fsm/fsmtest"
 	"github.com/skiff-run/skiff/gossip"
+	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/raft"
 	"github.com/skiff-run/skiff/structs"
 )
@@ -91,17 +92,6 @@ func run(t *testing.T, cp *ControlPlane) {
 	done := make(chan struct{})
 	go func() { defer close(done); cp.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func countOf(events []string, what string) int {
@@ -207,4 +197,10 @@ func TestRunTasksNeedsALeaderTerm(t *testing.T) {
 		tasks, failure, err := cp.RunTasks(context.Background(), td, 1)
 		return err == nil && len(tasks) == 0 && failure != nil && failure.Reasons[0].Kind == structs.ReasonNoNodes
 	})
+}
+
+// waitFor waits until cond holds, failing with what it waited for.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	testutil.Eventually(t, 15*time.Second, func() (bool, string) { return cond(), "waiting for " + what })
 }

@@ -10,20 +10,10 @@ import (
 
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/fsm/fsmtest"
+	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 )
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 type setup struct {
 	rt       *runtime.Fake
@@ -64,13 +54,9 @@ func TestRunnerWaitsUntilCaughtUp(t *testing.T) {
 	if err := s.rt.Start(context.Background(), runtime.TaskSpec{Task: stray, Def: def, Node: "n1"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(300 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		if s.rt.Running()["stray"] == 0 || s.c.FSM.State().Node("n1") != nil {
-			t.Fatal("the runner acted before its replica caught up")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.AssertFor(t, 300*time.Millisecond, func() (bool, string) {
+		return s.rt.Running()["stray"] == 1 && s.c.FSM.State().Node("n1") == nil, "the runner acted before its replica caught up"
+	})
 	s.caughtUp.Store(true)
 	waitFor(t, "registration", func() bool { return s.c.FSM.State().Node("n1") != nil })
 	waitFor(t, "the stray container removed", func() bool { return s.rt.Running()["stray"] == 0 })
@@ -89,4 +75,10 @@ func TestRunnerStartsReportsAndStops(t *testing.T) {
 	if got := s.c.FSM.State().Task("t1"); !got.Failed || got.StopReason != "essential container app exited with code 3" {
 		t.Fatalf("t1: %+v", got)
 	}
+}
+
+// waitFor waits until cond holds, failing with what it waited for.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	testutil.Eventually(t, 15*time.Second, func() (bool, string) { return cond(), "waiting for " + what })
 }

@@ -46,6 +46,9 @@ type Member struct {
 	Runtime    *runtime.Fake
 	// Faults is the member's link filter; Partition and Heal set it.
 	Faults *faultnet.Filter
+	// Join, when set before a Restart, replaces the addresses the member
+	// joins through (every other member's, by default).
+	Join []string
 
 	c       *Cluster
 	log     *slog.Logger
@@ -146,6 +149,9 @@ func (c *Cluster) start(m *Member) error {
 // that a member restarted after the seed moved or died still finds the
 // ring.
 func (c *Cluster) joinAddrs(m *Member) []string {
+	if m.Join != nil {
+		return m.Join
+	}
 	var out []string
 	for _, o := range c.Members {
 		if o != m {
