@@ -9,10 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +19,7 @@ import (
 
 	"github.com/skiff-run/skiff/agent"
 	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/internal/dockertest"
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
@@ -30,71 +27,13 @@ import (
 
 const testImage = "skiff-testapp:latest"
 
-// dockerClient returns an engine client, or skips the test where no engine
-// answers, unless SKIFF_REQUIRE_DOCKER=1 makes that a failure (as in CI).
-func dockerClient(t testing.TB) *client.Client {
-	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err = cli.Ping(ctx)
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("SKIFF_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("SKIFF_REQUIRE_DOCKER=1 but the Docker Engine does not answer: %v", err)
-		}
-		t.Skipf("skipping: no Docker Engine answers (%v); set SKIFF_REQUIRE_DOCKER=1 to make this a failure", err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
-
-// staticImage builds, once per test process, a FROM scratch image named
-// tag holding the static build of the Go package pkg as /bin, with the
-// given Dockerfile lines after the COPY.
-type staticImage struct {
-	tag, pkg, bin, tail string
-	once                sync.Once
-	err                 error
-}
-
 var (
-	testappImage = &staticImage{tag: testImage, pkg: "./testapp", bin: "testapp", tail: `CMD ["/testapp", "serve"]`}
-	skiffImage   = &staticImage{tag: agentImage, pkg: "..", bin: "skiff", tail: `ENTRYPOINT ["/skiff"]`}
+	testappImage = &dockertest.Image{Tag: testImage, Pkg: "./testapp", Bin: "testapp", Tail: `CMD ["/testapp", "serve"]`}
+	skiffImage   = &dockertest.Image{Tag: agentImage, Pkg: "..", Bin: "skiff", Tail: `ENTRYPOINT ["/skiff"]`}
 )
 
-func (im *staticImage) build(t testing.TB) {
-	t.Helper()
-	im.once.Do(func() {
-		dir, err := os.MkdirTemp("", "skiff-image")
-		if err != nil {
-			im.err = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		build := exec.Command("go", "build", "-o", filepath.Join(dir, im.bin), im.pkg)
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			im.err = fmt.Errorf("go build %s: %v\n%s", im.pkg, err, out)
-			return
-		}
-		df := fmt.Sprintf("FROM scratch\nCOPY %s /%s\n%s\n", im.bin, im.bin, im.tail)
-		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
-			im.err = err
-			return
-		}
-		if out, err := exec.Command("docker", "build", "-q", "-t", im.tag, dir).CombinedOutput(); err != nil {
-			im.err = fmt.Errorf("docker build %s: %v\n%s", im.tag, err, out)
-		}
-	})
-	if im.err != nil {
-		t.Fatal(im.err)
-	}
-}
-
 // buildTestImage builds skiff-testapp:latest from ./testapp.
-func buildTestImage(t testing.TB) { testappImage.build(t) }
+func buildTestImage(t testing.TB) { testappImage.Build(t) }
 
 // dockerAgent is an in-process agent on the real engine.
 type dockerAgent struct {
@@ -113,7 +52,7 @@ type dockerAgent struct {
 // container and network it made is removed when the test ends, pass or
 // fail.
 func startDockerAgent(t *testing.T) *dockerAgent {
-	cli := dockerClient(t)
+	cli := dockertest.Client(t)
 	buildTestImage(t)
 	// The log writers come before the cleanup that closes the agent, so
 	// that what it logs while it stops reaches the test's log too.

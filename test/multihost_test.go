@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/internal/dockertest"
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
@@ -26,7 +27,7 @@ const agentImage = "skiff-agent:test"
 
 // buildAgentImage builds the skiff binary statically into a FROM scratch
 // image.
-func buildAgentImage(t testing.TB) { skiffImage.build(t) }
+func buildAgentImage(t testing.TB) { skiffImage.Build(t) }
 
 // fleet is several skiff agents, each in its own container on a private
 // network, sharing the engine's socket.
@@ -48,7 +49,7 @@ func docker(t testing.TB, args ...string) string {
 }
 
 func newFleet(t testing.TB, n int) *fleet {
-	cli := dockerClient(t)
+	cli := dockertest.Client(t)
 	buildTestImage(t)
 	buildAgentImage(t)
 	b := make([]byte, 4)
