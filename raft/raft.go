@@ -323,6 +323,9 @@ func lastCommand(store hraft.LogStore, last uint64) uint64 {
 // cluster: a closed node is a member that is down.
 func (n *Node) Close() error {
 	err := n.raft.Shutdown().Error()
+	// Pooled outgoing connections are closed too, so that the peers'
+	// handlers of them end instead of waiting on them for good.
+	n.transport.CloseStreams()
 	if cerr := n.transport.Close(); err == nil {
 		err = cerr
 	}
