@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/structs"
 )
@@ -69,5 +71,97 @@ func TestLogsOnlyForTheTasksOwnContainers(t *testing.T) {
 	var out strings.Builder
 	if err := h.a.Logs(context.Background(), task.ID, "app", false, &out); err != nil || !strings.Contains(out.String(), "fake log") {
 		t.Fatalf("own container: %q %v", out.String(), err)
+	}
+}
+
+// TestBackendClusterViews reads members, Raft peers and health, and
+// drains a node by name and by id prefix.
+func TestBackendClusterViews(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	ms := h.a.Members()
+	if len(ms) != 1 || ms[0].ID != h.a.ID() || ms[0].Status != "alive" || ms[0].Commands != int(fsm.Newest()) {
+		t.Fatalf("members %+v", ms)
+	}
+	peers, err := h.a.RaftPeers(ctx)
+	if err != nil || len(peers) != 1 || !peers[0].Leader || !peers[0].Voter {
+		t.Fatalf("peers %+v %v", peers, err)
+	}
+	if hl := h.a.Health(); !hl.IsLeader || hl.Leader != h.a.ID() || hl.Status != "ok" {
+		t.Fatalf("health %+v", hl)
+	}
+	if h.a.LeaderAPI() == "" || h.a.NodeAPI("nope") != "" {
+		t.Fatalf("leader API %q, unknown node's API %q", h.a.LeaderAPI(), h.a.NodeAPI("nope"))
+	}
+	n, err := h.a.Drain(ctx, "test", true)
+	if err != nil || n.Eligibility != structs.EligibilityIneligible {
+		t.Fatalf("drain by name: %+v %v", n, err)
+	}
+	n, err = h.a.Drain(ctx, h.a.ID()[:6], false)
+	if err != nil || n.Eligibility != structs.EligibilityEligible {
+		t.Fatalf("undrain by id prefix: %+v %v", n, err)
+	}
+	if _, err := h.a.Drain(ctx, "nope", true); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("drain of an unknown node: %v", err)
+	}
+	if err := h.a.ScaleService(ctx, "nope", 1); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("scale of an unknown service: %v", err)
+	}
+}
+
+// TestApplyInternalChecksWhatItCommits takes commands as another agent
+// forwards them: only node reports, and only ones the state machine can
+// decode and accept.
+func TestApplyInternalChecksWhatItCommits(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	report := func(status string) []byte {
+		b, err := fsm.Encode(fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: []fsm.TaskStatusUpdate{{ID: "t", Node: "n", LastStatus: status}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	del, _ := fsm.Encode(fsm.CmdDeleteService, fsm.DeleteService{Name: "x"})
+	for name, cmd := range map[string][]byte{
+		"not forwardable": del,
+		"poison":          append([]byte{byte(fsm.CmdUpdateTaskStatus)}, "not json"...),
+		"forged LOST":     report(structs.StatusLost),
+		"empty":           nil,
+	} {
+		var fe *api.FieldError
+		if _, err := h.a.ApplyInternal(ctx, cmd); !errors.As(err, &fe) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	index := h.a.State().Index()
+	if _, err := h.a.ApplyInternal(ctx, report(structs.StatusRunning)); err != nil {
+		t.Fatalf("a good report: %v", err)
+	}
+	if h.a.State().Index() <= index {
+		t.Fatal("the good report was not committed")
+	}
+}
+
+// TestLeaveStopsContainersAndEnds leaves the cluster: every local
+// container stops and Done closes.
+func TestLeaveStopsContainersAndEnds(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.a.ApplyService(context.Background(), &structs.Service{Name: "web", DesiredCount: 2}, def("web", 10)); err != nil {
+		t.Fatal(err)
+	}
+	h.wait("2 running", func(st *fsm.State) bool { return len(running(st, "web")) == 2 })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client gave up at once; the leave still finishes
+	if err := h.a.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.a.Done():
+	default:
+		t.Fatal("Done is still open after Leave")
+	}
+	if n := len(h.rt.Running()); n != 0 {
+		t.Fatalf("%d tasks still run after the leave", n)
 	}
 }
