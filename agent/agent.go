@@ -93,8 +93,13 @@ type Config struct {
 	// ReconnectInterval is how often gossip tries to reach dead members;
 	// default 10s.
 	ReconnectInterval time.Duration
-	// Dev marks a one-node agent on loopback for trying skiff out: its API
-	// then also refuses requests that name a host other than its own.
+	// Token is the cluster's join token (`skiff token generate`). Outside
+	// Dev an agent needs one, here or kept in its data dir from an earlier
+	// start; it is kept there (mode 0600) for the next start.
+	Token string
+	// Dev marks a one-node agent on loopback for trying skiff out: it
+	// needs no token, and its API refuses requests that name a host other
+	// than its own.
 	Dev bool
 	// Faults, when set, cuts this agent off from chosen peers; tests use
 	// it for partitions. Nil in production.
@@ -143,6 +148,10 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	secret, err := clusterSecret(cfg)
+	if err != nil {
+		return nil, err
+	}
 	ip, err := advertiseIP(cfg)
 	if err != nil {
 		return nil, err
@@ -162,7 +171,7 @@ func New(cfg Config) (*Agent, error) {
 		a.raft.Close()
 		return nil, fmt.Errorf("agent: listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	if err := a.startGossip(ip); err != nil {
+	if err := a.startGossip(ip, secret); err != nil {
 		a.httpLn.Close()
 		a.raft.Close()
 		return nil, err

@@ -11,10 +11,12 @@ import (
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
+	"github.com/skiff-run/skiff/token"
 )
 
 type harness struct {
 	t          *testing.T
+	token      string
 	dir        string
 	raftAddr   string
 	gossipAddr string
@@ -23,7 +25,11 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{t: t, dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t), rt: runtime.NewFake()}
+	secret, err := token.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, token: secret.String(), dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t), rt: runtime.NewFake()}
 	h.start()
 	t.Cleanup(func() {
 		if h.a != nil {
@@ -35,7 +41,7 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) start() {
 	var err error
-	h.a, err = New(Config{Name: "test", DataDir: h.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: h.raftAddr, GossipAddr: h.gossipAddr,
+	h.a, err = New(Config{Name: "test", Token: h.token, DataDir: h.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: h.raftAddr, GossipAddr: h.gossipAddr,
 		CPU: 1024, MemoryMiB: 1024, Runtime: h.rt, Resync: 100 * time.Millisecond})
 	if err != nil {
 		h.t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
+	"github.com/skiff-run/skiff/token"
 )
 
 // defaultGossipPort is the port a --join address without one is given.
@@ -50,7 +51,7 @@ func portOf(addr string) int {
 // startGossip starts the ring with this node's metadata. The ring
 // remembers the members it has seen in the data dir, so that a restarted
 // agent finds them again (Maintain, started by New, does the joining).
-func (a *Agent) startGossip(ip string) error {
+func (a *Agent) startGossip(ip string, secret *token.Secret) error {
 	host, _, err := net.SplitHostPort(a.cfg.GossipAddr)
 	if err != nil {
 		return fmt.Errorf("agent: gossip address %q: %w", a.cfg.GossipAddr, err)
@@ -64,6 +65,9 @@ func (a *Agent) startGossip(ip string) error {
 	}
 	if a.cfg.Faults != nil {
 		gcfg.WrapTransport = a.cfg.Faults.Transport
+	}
+	if secret != nil {
+		gcfg.SecretKey = secret.GossipKey()
 	}
 	a.ring, err = gossip.Start(gcfg)
 	return err

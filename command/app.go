@@ -83,6 +83,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			raftCommand(),
 			drainCommand(),
 			leaveCommand(),
+			tokenCommand(),
 		},
 	}
 }

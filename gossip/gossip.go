@@ -87,6 +87,10 @@ type Config struct {
 	// ReconnectInterval is how often the ring tries to reach members that
 	// are dead (not left), as serf's reconnect does; zero means 10s.
 	ReconnectInterval time.Duration
+	// SecretKey, when set, encrypts and authenticates every gossip message
+	// with AES-GCM (16, 24 or 32 bytes); a member without the key is not
+	// heard, and this one does not hear members without it.
+	SecretKey []byte
 	// ReapAfter is how long a member may stay dead before the ring forgets
 	// it: no more reconnects, and gone from the snapshot. Zero means 24h.
 	ReapAfter time.Duration
@@ -164,6 +168,7 @@ func Start(cfg Config) (*Ring, error) {
 	// state syncs (cheap on a small fleet) let it back in within seconds.
 	mc.PushPullInterval = 5 * time.Second
 	mc.DeadNodeReclaimTime = 3 * time.Second
+	mc.SecretKey = cfg.SecretKey
 	mc.Delegate = &delegate{r: r}
 	mc.Events = &events{r: r}
 	var out io.Writer = io.Discard

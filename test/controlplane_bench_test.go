@@ -44,7 +44,7 @@ func BenchmarkControlPlane(b *testing.B) {
 func runControlPlane(b *testing.B, total, nodes int) {
 	b.StopTimer()
 	var agents []*agent.Agent
-	seed := testutil.Addr(b)
+	seed, tok := testutil.Addr(b), newToken(b)
 	for i := 0; i < 3; i++ {
 		gossip := seed
 		if i > 0 {
@@ -53,7 +53,7 @@ func runControlPlane(b *testing.B, total, nodes int) {
 		// The voters offer almost nothing, so that every task lands on a
 		// simulated node.
 		a, err := agent.New(agent.Config{Name: fmt.Sprintf("voter%d", i), DataDir: b.TempDir(), HTTPAddr: "127.0.0.1:0",
-			RaftAddr: testutil.Addr(b), GossipAddr: gossip, Join: []string{seed}, BootstrapExpect: 3, CPU: 1, MemoryMiB: 1,
+			RaftAddr: testutil.Addr(b), GossipAddr: gossip, Join: []string{seed}, Token: tok, BootstrapExpect: 3, CPU: 1, MemoryMiB: 1,
 			Runtime: runtime.NewFake(), ProbeInterval: 200 * time.Millisecond})
 		if err != nil {
 			b.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
+	"github.com/skiff-run/skiff/token"
 )
 
 const testImage = "skiff-testapp:latest"
@@ -31,6 +32,15 @@ var (
 	testappImage = &dockertest.Image{Tag: testImage, Pkg: "./testapp", Bin: "testapp", Tail: `CMD ["/testapp", "serve"]`}
 	skiffImage   = &dockertest.Image{Tag: agentImage, Pkg: "..", Bin: "skiff", Tail: `ENTRYPOINT ["/skiff"]`}
 )
+
+// newToken makes a join token for one test's cluster.
+func newToken(t testing.TB) string {
+	s, err := token.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.String()
+}
 
 // buildTestImage builds skiff-testapp:latest from ./testapp.
 func buildTestImage(t testing.TB) { testappImage.Build(t) }
@@ -46,6 +56,7 @@ type dockerAgent struct {
 	c          *api.Client
 	log        *slog.Logger
 	raftLog    io.Writer
+	token      string
 }
 
 // startDockerAgent starts a one-node agent on a fresh data dir. Every
@@ -56,7 +67,7 @@ func startDockerAgent(t *testing.T) *dockerAgent {
 	buildTestImage(t)
 	// The log writers come before the cleanup that closes the agent, so
 	// that what it logs while it stops reaches the test's log too.
-	d := &dockerAgent{t: t, cli: cli, dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t),
+	d := &dockerAgent{t: t, cli: cli, token: newToken(t), dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t),
 		log: testutil.Logger(t), raftLog: testutil.LogWriter(t)}
 	d.start()
 	id := d.a.ID()
@@ -76,7 +87,7 @@ func (d *dockerAgent) start() {
 		d.t.Fatal(err)
 	}
 	rt.PullTimeout = 20 * time.Second
-	d.a, err = agent.New(agent.Config{Name: "e2e", DataDir: d.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: d.raftAddr,
+	d.a, err = agent.New(agent.Config{Name: "e2e", Token: d.token, DataDir: d.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: d.raftAddr,
 		GossipAddr: d.gossipAddr, CPU: 4096, MemoryMiB: 4096, Runtime: rt, Resync: time.Second, PortMin: 42000, PortMax: 42999, Logger: d.log, RaftLog: d.raftLog})
 	if err != nil {
 		d.t.Fatal(err)

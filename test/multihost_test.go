@@ -55,6 +55,7 @@ func newFleet(t testing.TB, n int) *fleet {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	f := &fleet{t: t, cli: cli, prefix: "skiff-mh-" + hex.EncodeToString(b)}
+	tok := newToken(t)
 	f.network = f.prefix
 	docker(t, "network", "create", "--label", "skiff.test="+f.prefix, f.network)
 	t.Cleanup(f.cleanup)
@@ -64,7 +65,7 @@ func newFleet(t testing.TB, n int) *fleet {
 		docker(t, "run", "-d", "--name", name, "--hostname", fmt.Sprintf("node%d", i), "--network", f.network,
 			"--label", "skiff.test="+f.prefix, "-v", "/var/run/docker.sock:/var/run/docker.sock",
 			"-p", "127.0.0.1::7070", agentImage, "agent", "--name", fmt.Sprintf("node%d", i), "--data-dir", "/data",
-			"--join", f.prefix+"-1", "--bootstrap-expect", "3", "--probe-interval", "300ms", "--down-after", "500ms",
+			"--join", f.prefix+"-1", "--token", tok, "--bootstrap-expect", "3", "--probe-interval", "300ms", "--down-after", "500ms",
 			"--port-range", fmt.Sprintf("%d-%d", 43000+i*100, 43099+i*100), "--log-level", "warn")
 	}
 	return f

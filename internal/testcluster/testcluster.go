@@ -23,6 +23,7 @@ import (
 	"github.com/skiff-run/skiff/internal/faultnet"
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
+	"github.com/skiff-run/skiff/token"
 )
 
 // How long the helpers wait for the cluster to settle before failing. A
@@ -76,6 +77,8 @@ type Cluster struct {
 	t       testing.TB
 	expect  int
 	Members []*Member
+	// Token is the cluster's join token, which every member is given.
+	Token string
 
 	mu  sync.Mutex
 	cut map[*Member]bool // members cut off by Partition; guarded by mu
@@ -88,7 +91,11 @@ type Cluster struct {
 // closed when the test ends.
 func New(t testing.TB, n, expect int) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, expect: expect, cut: map[*Member]bool{}}
+	secret, err := token.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{t: t, expect: expect, cut: map[*Member]bool{}, Token: secret.String()}
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("n%d", i+1)
 		// The log writers come before the cleanup that closes the agents,
@@ -132,7 +139,7 @@ func (c *Cluster) NewPorts(m *Member) {
 // heals, and a dead voter replaced after two seconds.
 func (c *Cluster) start(m *Member) error {
 	a, err := agent.New(agent.Config{Name: m.Name, DataDir: m.Dir, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr,
-		Join: c.joinAddrs(m), BootstrapExpect: c.expect, CPU: 4096, MemoryMiB: 4096, Runtime: m.Runtime,
+		Join: c.joinAddrs(m), Token: c.Token, BootstrapExpect: c.expect, CPU: 4096, MemoryMiB: 4096, Runtime: m.Runtime,
 		Resync: 200 * time.Millisecond, ProbeInterval: 200 * time.Millisecond, DownAfter: 200 * time.Millisecond,
 		PromoteAfter: 2 * time.Second, RemoveAfter: time.Hour, ReconnectInterval: time.Second, Logger: m.log, RaftLog: m.raftLog, Faults: m.Faults})
 	if err != nil {
