@@ -254,8 +254,11 @@ func TestMemberlistPartition(t *testing.T) {
 		mc := memberlist.DefaultLocalConfig()
 		mc.Name = fmt.Sprintf("m%d", i)
 		mc.Transport = f.Transport(nt)
-		mc.ProbeInterval = 100 * time.Millisecond
-		mc.ProbeTimeout = 50 * time.Millisecond
+		// Fast enough to keep the test short, slow enough that a loaded
+		// machine (CI runs every package at once) does not make healthy
+		// members miss their probes.
+		mc.ProbeInterval = 200 * time.Millisecond
+		mc.ProbeTimeout = 150 * time.Millisecond
 		mc.SuspicionMult = 2
 		mc.LogOutput = testutil.PrefixLogWriter(t, mc.Name+": ")
 		ml, err := memberlist.Create(mc)
@@ -279,7 +282,7 @@ func TestMemberlistPartition(t *testing.T) {
 		}
 		return n
 	}
-	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 		return alive(lists[0]) == 3 && alive(lists[1]) == 3 && alive(lists[2]) == 3, "waiting for three alive members everywhere"
 	})
 	filters[2].Cut(addrs[0], addrs[1])
