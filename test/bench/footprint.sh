@@ -51,8 +51,9 @@ wait_count skiff.service=footprint 0
 cleanup
 PIDS=()
 
+TOKEN=$("$SKIFF" token generate)
 for i in 1 2 3; do
-  start_agent "node$i" $((17300 + i*10)) --bootstrap-expect 3 --join 127.0.0.1:17312 \
+  start_agent "node$i" $((17300 + i*10)) --bootstrap-expect 3 --join 127.0.0.1:17312 --token "$TOKEN" \
     --port-range "$((30000 + i*1000))-$((30999 + i*1000))" &
 done
 wait
