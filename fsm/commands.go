@@ -24,6 +24,8 @@ const (
 	CmdRegisterTaskDefinition
 	CmdSetNodeStatus
 	CmdScaleService
+	CmdUpsertACLToken
+	CmdDeleteACLToken
 )
 
 // Baseline is the newest command type that every release of skiff
@@ -165,6 +167,30 @@ type ScaleService struct {
 	Name         string `json:"name"`
 	DesiredCount int    `json:"desiredCount"`
 	At           int64  `json:"at"`
+}
+
+// UpsertACLToken stores an API token. Once stored, a secret hash is never
+// given to another accessor id.
+type UpsertACLToken struct {
+	Token structs.ACLToken `json:"token"`
+}
+
+func (c *UpsertACLToken) validate() error {
+	t := c.Token
+	switch {
+	case t.AccessorID == "":
+		return errors.New("token.accessorId: required")
+	case len(t.SecretHash) != 64:
+		return errors.New("token.secretHash: want the 64 hex digits of a SHA-256")
+	case t.Policy != structs.PolicyManagement && t.Policy != structs.PolicyReadOnly:
+		return fmt.Errorf("token.policy %q: want %s or %s", t.Policy, structs.PolicyManagement, structs.PolicyReadOnly)
+	}
+	return nil
+}
+
+// DeleteACLToken forgets an API token.
+type DeleteACLToken struct {
+	AccessorID string `json:"accessorId"`
 }
 
 // SetNodeStatus changes a node's status or eligibility; an empty field is

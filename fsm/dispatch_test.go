@@ -1,7 +1,9 @@
 package fsm
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -138,5 +140,39 @@ func TestNodeCannotReportLost(t *testing.T) {
 	mustApply(t, f, 2, CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t1", Node: "n1", LastStatus: structs.StatusLost}}})
 	if got := f.State().Task("t1"); got.LastStatus != structs.StatusRunning {
 		t.Fatalf("task after a forged LOST: %+v", got)
+	}
+}
+
+func TestACLTokens(t *testing.T) {
+	f := New(nil)
+	hash := strings.Repeat("ab", 32)
+	mustApply(t, f, 1, CmdUpsertACLToken, UpsertACLToken{Token: structs.ACLToken{AccessorID: "a1", Name: "ci", Policy: structs.PolicyReadOnly, SecretHash: hash}})
+	if got := f.State().ACLTokenBySecretHash(hash); got == nil || got.AccessorID != "a1" || got.Policy != structs.PolicyReadOnly {
+		t.Fatalf("by hash: %+v", got)
+	}
+	if err, ok := apply(t, f, 2, CmdUpsertACLToken, UpsertACLToken{Token: structs.ACLToken{AccessorID: "a2", Policy: structs.PolicyManagement, SecretHash: hash}}).(error); !ok || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("a second token with the same secret: %v", err)
+	}
+	if _, ok := apply(t, f, 3, CmdUpsertACLToken, UpsertACLToken{Token: structs.ACLToken{AccessorID: "a3", Policy: "root", SecretHash: hash}}).(error); !ok {
+		t.Fatal("an unknown policy was stored")
+	}
+	g := New(nil)
+	snap, _ := f.Snapshot()
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Restore(io.NopCloser(bytes.NewReader(s.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.State().ACLTokens()) != 1 || strings.Contains(s.String(), "secret\":\"") {
+		t.Fatalf("restored tokens %+v", g.State().ACLTokens())
+	}
+	mustApply(t, f, 4, CmdDeleteACLToken, DeleteACLToken{AccessorID: "a1"})
+	if f.State().ACLTokenBySecretHash(hash) != nil {
+		t.Fatal("a deleted token still resolves")
+	}
+	if err, ok := apply(t, f, 5, CmdDeleteACLToken, DeleteACLToken{AccessorID: "a1"}).(error); !ok || !errors.Is(err, structs.ErrNotFound) {
+		t.Fatalf("deleting twice: %v", err)
 	}
 }

@@ -196,6 +196,8 @@ var handlers = map[CommandType]handler{
 	CmdRegisterTaskDefinition: command("RegisterTaskDefinition", (*writer).registerTaskDefinitionCmd),
 	CmdSetNodeStatus:          command("SetNodeStatus", (*writer).setNodeStatus),
 	CmdScaleService:           command("ScaleService", (*writer).scaleService),
+	CmdUpsertACLToken:         command("UpsertACLToken", (*writer).upsertACLToken),
+	CmdDeleteACLToken:         command("DeleteACLToken", (*writer).deleteACLToken),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -218,8 +220,11 @@ func (w *writer) insert(table string, obj any) {
 	}
 }
 
-func (w *writer) get(table string, args ...any) any {
-	obj, err := w.txn.First(table, "id", args...)
+func (w *writer) get(table string, args ...any) any { return w.first(table, "id", args...) }
+
+// first reads one object by an index; a read error means a broken schema.
+func (w *writer) first(table, index string, args ...any) any {
+	obj, err := w.txn.First(table, index, args...)
 	if err != nil {
 		panic(fmt.Sprintf("fsm: read %s: %v", table, err))
 	}
@@ -379,6 +384,29 @@ func (w *writer) scaleService(c *ScaleService) (any, error) {
 	return nil, nil
 }
 
+func (w *writer) upsertACLToken(c *UpsertACLToken) (any, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	t := c.Token
+	if other, ok := w.first(tableTokens, "secret", t.SecretHash).(*structs.ACLToken); ok && other.AccessorID != t.AccessorID {
+		return nil, errors.New("token secret already in use")
+	}
+	w.insert(tableTokens, &t)
+	return nil, nil
+}
+
+func (w *writer) deleteACLToken(c *DeleteACLToken) (any, error) {
+	old, ok := w.get(tableTokens, c.AccessorID).(*structs.ACLToken)
+	if !ok {
+		return nil, fmt.Errorf("token %s: %w", c.AccessorID, structs.ErrNotFound)
+	}
+	if err := w.txn.Delete(tableTokens, old); err != nil {
+		panic(fmt.Sprintf("fsm: delete token: %v", err))
+	}
+	return nil, nil
+}
+
 func (w *writer) deleteService(c *DeleteService) (any, error) {
 	old, ok := w.get(tableServices, c.Name).(*structs.Service)
 	if !ok {
@@ -492,6 +520,7 @@ type snapshotData struct {
 	TaskDefs []*structs.TaskDefinition `json:"taskDefinitions"`
 	Services []*structs.Service        `json:"services"`
 	Tasks    []*structs.Task           `json:"tasks"`
+	Tokens   []*structs.ACLToken       `json:"aclTokens,omitempty"`
 }
 
 // Snapshot implements raft.FSM. The view is taken here, on the FSM's
@@ -508,6 +537,7 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 		TaskDefs: s.state.TaskDefinitions(),
 		Services: s.state.Services(),
 		Tasks:    s.state.Tasks(),
+		Tokens:   s.state.ACLTokens(),
 	}
 	if err := json.NewEncoder(sink).Encode(&data); err != nil {
 		sink.Cancel()
@@ -539,6 +569,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	for _, t := range data.Tasks {
 		w.insert(tableTasks, t)
+	}
+	for _, t := range data.Tokens {
+		w.insert(tableTokens, t)
 	}
 	txn.Commit()
 	f.mu.Lock()

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/skiff-run/skiff/structs"
@@ -22,6 +23,8 @@ func FuzzApplyCommand(f *testing.F) {
 		CmdRegisterTaskDefinition: RegisterTaskDefinition{TaskDefinition: td},
 		CmdSetNodeStatus:          SetNodeStatus{ID: "n1", Status: structs.NodeDown},
 		CmdScaleService:           ScaleService{Name: "web", DesiredCount: 2},
+		CmdUpsertACLToken:         UpsertACLToken{Token: structs.ACLToken{AccessorID: "a", Policy: structs.PolicyReadOnly, SecretHash: strings.Repeat("0", 64)}},
+		CmdDeleteACLToken:         DeleteACLToken{AccessorID: "a"},
 	}
 	for ct := range handlers {
 		if _, ok := seeds[ct]; !ok {

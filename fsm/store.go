@@ -13,6 +13,7 @@ const (
 	tableTaskDefs = "taskdefs"
 	tableServices = "services"
 	tableTasks    = "tasks"
+	tableTokens   = "acltokens"
 )
 
 // schema indexes tasks by node and by service so that the node loop and the
@@ -28,6 +29,10 @@ func schema() *memdb.DBSchema {
 			"family": {Name: "family", Indexer: &memdb.StringFieldIndex{Field: "Family"}},
 		}},
 		tableServices: {Name: tableServices, Indexes: map[string]*memdb.IndexSchema{"id": id("Name")}},
+		tableTokens: {Name: tableTokens, Indexes: map[string]*memdb.IndexSchema{
+			"id":     id("AccessorID"),
+			"secret": {Name: "secret", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "SecretHash"}},
+		}},
 		tableTasks: {Name: tableTasks, Indexes: map[string]*memdb.IndexSchema{
 			"id":      id("ID"),
 			"node":    {Name: "node", Indexer: &memdb.StringFieldIndex{Field: "Node"}},
@@ -138,4 +143,15 @@ func (s *State) TasksByNode(node string) []*structs.Task {
 // TasksByService returns a service's tasks, ordered by id.
 func (s *State) TasksByService(service string) []*structs.Task {
 	return collect[structs.Task](s.txn.Get(tableTasks, "service", service))
+}
+
+// ACLTokens returns every API token, ordered by accessor id.
+func (s *State) ACLTokens() []*structs.ACLToken {
+	return collect[structs.ACLToken](s.txn.Get(tableTokens, "id"))
+}
+
+// ACLTokenBySecretHash returns the token whose secret hashes to hash, or
+// nil.
+func (s *State) ACLTokenBySecretHash(hash string) *structs.ACLToken {
+	return first[structs.ACLToken](s.txn.First(tableTokens, "secret", hash))
 }
