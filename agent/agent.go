@@ -130,9 +130,12 @@ type Agent struct {
 
 	left      chan struct{} // closed by Leave
 	leaveOnce sync.Once
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	// agentToken is the credential agents show each other, "" when the
+	// agent runs without a cluster secret.
+	agentToken string
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // New starts an agent: it opens Raft on the data dir, starts gossip, the
@@ -177,7 +180,17 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	a.commit = &committer{raft: a.raft, leaderAPI: a.LeaderAPI, members: a.ring.Members}
+	var bootstrapACL *structs.ACLToken
+	if secret != nil {
+		a.agentToken = secret.AgentToken()
+		if bootstrapACL, err = keepManagementToken(cfg.DataDir, *secret); err != nil {
+			a.ring.Shutdown()
+			a.httpLn.Close()
+			a.raft.Close()
+			return nil, err
+		}
+	}
+	a.commit = &committer{raft: a.raft, leaderAPI: a.LeaderAPI, members: a.ring.Members, agentToken: a.agentToken}
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
@@ -186,11 +199,15 @@ func New(cfg Config) (*Agent, error) {
 		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log,
 	})
 	a.control = control.New(control.Config{ID: id, BootstrapExpect: cfg.BootstrapExpect, Voters: cfg.Voters,
-		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: leaderOf, Logger: a.log},
+		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: leaderOf, BootstrapACL: bootstrapACL, Logger: a.log},
 		a.raft, a.ring, a.fsm, a.commit)
 	// Requests share the agent's context, so that Close ends long ones
 	// (followed logs) instead of waiting for them.
-	a.http = &http.Server{Handler: api.NewHandler(a, a.log, api.Options{RestrictHosts: cfg.Dev, Hosts: []string{cfg.Name}}), ReadHeaderTimeout: 10 * time.Second,
+	opts := api.Options{RestrictHosts: cfg.Dev, Hosts: []string{cfg.Name}}
+	if secret != nil {
+		opts.Authorize = a.authorize
+	}
+	a.http = &http.Server{Handler: api.NewHandler(a, a.log, opts), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return a.ctx }}
 	a.wg.Add(4)
 	go func() {

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 
 type harness struct {
 	t          *testing.T
-	token      string
+	secret     token.Secret
 	dir        string
 	raftAddr   string
 	gossipAddr string
@@ -29,7 +30,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, token: secret.String(), dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t), rt: runtime.NewFake()}
+	h := &harness{t: t, secret: secret, dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t), rt: runtime.NewFake()}
 	h.start()
 	t.Cleanup(func() {
 		if h.a != nil {
@@ -41,12 +42,22 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) start() {
 	var err error
-	h.a, err = New(Config{Name: "test", Token: h.token, DataDir: h.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: h.raftAddr, GossipAddr: h.gossipAddr,
+	h.a, err = New(Config{Name: "test", Token: h.secret.String(), DataDir: h.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: h.raftAddr, GossipAddr: h.gossipAddr,
 		CPU: 1024, MemoryMiB: 1024, Runtime: h.rt, Resync: 100 * time.Millisecond})
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	h.wait("leader with its node registered", func(st *fsm.State) bool { return h.a.raft.IsLeader() && st.Node(h.a.ID()) != nil })
+}
+
+// get sends a GET to the agent's API with the cluster's management token.
+func (h *harness) get(path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+h.a.HTTPAddr()+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+h.secret.ManagementToken())
+	return http.DefaultClient.Do(req)
 }
 
 func (h *harness) wait(what string, cond func(st *fsm.State) bool) {

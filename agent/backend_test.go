@@ -4,15 +4,19 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/structs"
 )
 
@@ -26,7 +30,7 @@ func TestCloseEndsOpenStreams(t *testing.T) {
 	}
 	h.wait("1 running", func(st *fsm.State) bool { return len(running(st, "web")) == 1 })
 	task := running(h.a.State(), "web")[0]
-	resp, err := http.Get("http://" + h.a.HTTPAddr() + "/v1/tasks/" + task.ID + "/logs?follow=true")
+	resp, err := h.get("/v1/tasks/" + task.ID + "/logs?follow=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +62,7 @@ func TestLogsOnlyForTheTasksOwnContainers(t *testing.T) {
 	h.wait("1 running", func(st *fsm.State) bool { return len(running(st, "web")) == 1 })
 	task := running(h.a.State(), "web")[0]
 	for _, name := range []string{"x/../../containers/postgres", "other"} {
-		resp, err := http.Get("http://" + h.a.HTTPAddr() + "/v1/tasks/" + task.ID + "/logs?container=" + url.QueryEscape(name))
+		resp, err := h.get("/v1/tasks/" + task.ID + "/logs?container=" + url.QueryEscape(name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,4 +168,66 @@ func TestLeaveStopsContainersAndEnds(t *testing.T) {
 	if n := len(h.rt.Running()); n != 0 {
 		t.Fatalf("%d tasks still run after the leave", n)
 	}
+}
+
+// TestAPITokens follows the token flow of a new cluster: the first
+// management token is in the data dir and registered in the state; it
+// makes a read-only token that reads and may not write; deleting that
+// token revokes it; the API answers nothing without a token.
+func TestAPITokens(t *testing.T) {
+	h := newHarness(t)
+	raw, err := os.ReadFile(filepath.Join(h.dir, ManagementTokenFile))
+	info, serr := os.Stat(filepath.Join(h.dir, ManagementTokenFile))
+	if err != nil || serr != nil || strings.TrimSpace(string(raw)) != h.secret.ManagementToken() || info.Mode().Perm() != 0o600 {
+		t.Fatalf("management token file: %q %v %v", raw, err, info)
+	}
+	mgmt := api.NewClient(h.a.HTTPAddr())
+	mgmt.Token = h.secret.ManagementToken()
+	ctx := context.Background()
+	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
+		_, err := mgmt.Nodes(ctx)
+		return err == nil, fmt.Sprint(err)
+	})
+	anon := api.NewClient(h.a.HTTPAddr())
+	if _, err := anon.Nodes(ctx); statusOf(err) != 401 {
+		t.Fatalf("no token: %v", err)
+	}
+	if _, err := anon.Health(ctx); err != nil {
+		t.Fatalf("health without a token: %v", err)
+	}
+	nt, err := mgmt.CreateToken(ctx, "dashboard", structs.PolicyReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro := api.NewClient(h.a.HTTPAddr())
+	ro.Token = nt.Secret
+	if _, err := ro.Tasks(ctx, "", true); err != nil {
+		t.Fatalf("read-only read: %v", err)
+	}
+	if err := ro.DeleteService(ctx, "web"); statusOf(err) != 403 {
+		t.Fatalf("read-only write: %v", err)
+	}
+	list, err := mgmt.Tokens(ctx)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("tokens %+v %v", list, err)
+	}
+	for _, st := range h.a.State().ACLTokens() {
+		if strings.Contains(st.SecretHash, nt.Secret) || st.SecretHash == nt.Secret {
+			t.Fatal("the state holds a secret")
+		}
+	}
+	if err := mgmt.DeleteToken(ctx, nt.AccessorID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.Tasks(ctx, "", true); statusOf(err) != 401 {
+		t.Fatalf("deleted token: %v", err)
+	}
+}
+
+func statusOf(err error) int {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
 }

@@ -31,6 +31,8 @@ type committer struct {
 	// members is the gossip view, where servers say which command types
 	// they apply.
 	members func() []gossip.Member
+	// agentToken authenticates forwarded commands to the leader.
+	agentToken string
 }
 
 // forwardable lists the commands a follower's own loops send to the
@@ -110,6 +112,9 @@ func (c *committer) forward(ctx context.Context, cmd []byte) (any, error) {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
+	if c.agentToken != "" {
+		req.Header.Set("Authorization", "Bearer "+c.agentToken)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: forward to leader at %s: %v", api.ErrUnavailable, addr, err)

@@ -28,6 +28,8 @@ type Client struct {
 	// A followed log stream is not bounded: it lasts as long as the
 	// caller's ctx. Zero means no bound.
 	Timeout time.Duration
+	// Token is the API token sent with every request.
+	Token string
 }
 
 // DefaultTimeout is the Timeout NewClient sets. It leaves room for a write
@@ -125,6 +127,9 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 	// content type, which a web page could send on its own.
 	if method != http.MethodGet {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -268,4 +273,23 @@ func (c *Client) Drain(ctx context.Context, node string, enable bool) (*structs.
 // Leave asks the agent to leave the cluster and stop.
 func (c *Client) Leave(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/leave", nil, nil)
+}
+
+// CreateToken makes an API token with a policy (structs.PolicyManagement
+// or structs.PolicyReadOnly); its secret is in the answer, and only there.
+func (c *Client) CreateToken(ctx context.Context, name, policy string) (NewToken, error) {
+	body, _ := json.Marshal(TokenRequest{Name: name, Policy: policy})
+	var out NewToken
+	return out, c.do(ctx, http.MethodPost, "/v1/acl/tokens", body, &out)
+}
+
+// Tokens lists the API tokens, without their secrets.
+func (c *Client) Tokens(ctx context.Context) ([]TokenInfo, error) {
+	var out []TokenInfo
+	return out, c.do(ctx, http.MethodGet, "/v1/acl/tokens", nil, &out)
+}
+
+// DeleteToken revokes an API token by its accessor id.
+func (c *Client) DeleteToken(ctx context.Context, accessorID string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/acl/tokens/"+url.PathEscape(accessorID), nil, nil)
 }

@@ -22,6 +22,7 @@ type fakeState struct {
 	services []*structs.Service
 	taskdefs []*structs.TaskDefinition
 	tasks    []*structs.Task
+	tokens   []*structs.ACLToken
 }
 
 func (s *fakeState) Index() uint64                              { return s.index }
@@ -29,6 +30,7 @@ func (s *fakeState) Nodes() []*structs.Node                     { return s.nodes
 func (s *fakeState) Services() []*structs.Service               { return s.services }
 func (s *fakeState) TaskDefinitions() []*structs.TaskDefinition { return s.taskdefs }
 func (s *fakeState) Tasks() []*structs.Task                     { return s.tasks }
+func (s *fakeState) ACLTokens() []*structs.ACLToken             { return s.tokens }
 
 func (s *fakeState) Node(id string) *structs.Node {
 	return find(s.nodes, func(n *structs.Node) bool { return n.ID == id })
@@ -174,6 +176,17 @@ func (f *fakeBackend) ApplyService(ctx context.Context, svc *structs.Service, td
 	out := *svc
 	out.TaskDefinition = td.Family + ":1"
 	return &out, nil
+}
+
+func (f *fakeBackend) CreateToken(ctx context.Context, name, policy string) (NewToken, error) {
+	if err := f.record("CreateToken", name, policy); err != nil {
+		return NewToken{}, err
+	}
+	return NewToken{TokenInfo: TokenInfo{AccessorID: "acc-1", Name: name, Policy: policy}, Secret: "SKC1-new"}, nil
+}
+
+func (f *fakeBackend) DeleteToken(ctx context.Context, id string) error {
+	return f.record("DeleteToken", id)
 }
 
 func (f *fakeBackend) DeleteService(ctx context.Context, name string) error {

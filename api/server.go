@@ -36,6 +36,7 @@ type State interface {
 	Tasks() []*structs.Task
 	Task(id string) *structs.Task
 	TasksByService(service string) []*structs.Task
+	ACLTokens() []*structs.ACLToken
 }
 
 // Backend is what the API needs from the agent. Implementations are safe
@@ -70,6 +71,10 @@ type Backend interface {
 	// so that a read after it sees every acknowledged write.
 	Barrier(ctx context.Context) error
 	Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error
+	// CreateToken makes an API token with a policy; the answer holds its
+	// secret, which is shown this once.
+	CreateToken(ctx context.Context, name, policy string) (NewToken, error)
+	DeleteToken(ctx context.Context, accessorID string) error
 }
 
 // Member is one agent as the gossip ring sees it (GET /v1/members). The
@@ -192,7 +197,10 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("POST /v1/nodes/{id}/drain", s.wrap(s.drain))
 	mux.Handle("POST /v1/leave", s.wrap(s.leave))
 	mux.Handle("POST "+InternalApplyPath, s.wrapStatus(s.internalApply))
-	return s.browserGuard(opts, s.forwarding(mux))
+	mux.Handle("GET /v1/acl/tokens", s.wrap(s.tokens))
+	mux.Handle("POST /v1/acl/tokens", s.wrap(s.createToken))
+	mux.Handle("DELETE /v1/acl/tokens/{id}", s.wrapStatus(s.deleteToken))
+	return s.browserGuard(opts, s.authenticate(opts.Authorize, s.forwarding(mux)))
 }
 
 // Options tunes the API handler.
@@ -203,6 +211,10 @@ type Options struct {
 	// of its own that it points at 127.0.0.1 (DNS rebinding).
 	RestrictHosts bool
 	Hosts         []string
+	// Authorize, when set, tells what a request's token may do; every
+	// route but health then needs one. Nil serves every request, which
+	// only an agent on loopback (--dev) may do.
+	Authorize func(token string) Access
 }
 
 // browserGuard refuses what a web page in the user's browser could send

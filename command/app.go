@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -66,6 +68,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "http://127.0.0.1:7070", EnvVars: []string{"SKIFF_ADDR"}, Usage: "the agent API to talk to"},
 			&cli.BoolFlag{Name: "consistent", Usage: "read through the leader instead of the agent's local replica"},
+			&cli.StringFlag{Name: "token", EnvVars: []string{"SKIFF_TOKEN"}, Usage: "API token (default: the one in ./skiff-data/management-token, if there is one)"},
 		},
 		Commands: []*cli.Command{
 			agentCommand(),
@@ -84,14 +87,23 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			drainCommand(),
 			leaveCommand(),
 			tokenCommand(),
+			aclCommand(),
 		},
 	}
 }
 
-// client is an API client for the global --addr and --consistent flags.
+// client is an API client for the global --addr, --consistent and
+// --token flags. Without a token it uses the management token of an agent
+// whose data dir is ./skiff-data, as on the host where the cluster began.
 func client(c *cli.Context) *api.Client {
 	cl := api.NewClient(c.String("addr"))
 	cl.Consistent = c.Bool("consistent")
+	cl.Token = c.String("token")
+	if cl.Token == "" {
+		if raw, err := os.ReadFile(filepath.Join("skiff-data", agent.ManagementTokenFile)); err == nil {
+			cl.Token = strings.TrimSpace(string(raw))
+		}
+	}
 	return cl
 }
 

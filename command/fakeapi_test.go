@@ -28,6 +28,8 @@ type answer struct {
 // request is one request the fake got; uri includes the query.
 type request struct {
 	method, uri, body string
+	// auth is the Authorization header.
+	auth string
 }
 
 // ok is a 200 answer with a JSON body.
@@ -44,7 +46,7 @@ func newFakeAPI(t *testing.T, answers map[string]answer) *fakeAPI {
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
-	f.requests = append(f.requests, request{method: r.Method, uri: r.URL.RequestURI(), body: string(body)})
+	f.requests = append(f.requests, request{method: r.Method, uri: r.URL.RequestURI(), body: string(body), auth: r.Header.Get("Authorization")})
 	f.mu.Unlock()
 	key := r.Method + " " + r.URL.Path
 	a, found := f.answers[key]

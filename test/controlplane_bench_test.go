@@ -18,6 +18,7 @@ import (
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
+	"github.com/skiff-run/skiff/token"
 )
 
 // BenchmarkControlPlane is skiff's version of Nomad's C1M: three voters in
@@ -44,7 +45,7 @@ func BenchmarkControlPlane(b *testing.B) {
 func runControlPlane(b *testing.B, total, nodes int) {
 	b.StopTimer()
 	var agents []*agent.Agent
-	seed, tok := testutil.Addr(b), newToken(b)
+	seed, secret := testutil.Addr(b), newSecret(b)
 	for i := 0; i < 3; i++ {
 		gossip := seed
 		if i > 0 {
@@ -53,7 +54,7 @@ func runControlPlane(b *testing.B, total, nodes int) {
 		// The voters offer almost nothing, so that every task lands on a
 		// simulated node.
 		a, err := agent.New(agent.Config{Name: fmt.Sprintf("voter%d", i), DataDir: b.TempDir(), HTTPAddr: "127.0.0.1:0",
-			RaftAddr: testutil.Addr(b), GossipAddr: gossip, Join: []string{seed}, Token: tok, BootstrapExpect: 3, CPU: 1, MemoryMiB: 1,
+			RaftAddr: testutil.Addr(b), GossipAddr: gossip, Join: []string{seed}, Token: secret.String(), BootstrapExpect: 3, CPU: 1, MemoryMiB: 1,
 			Runtime: runtime.NewFake(), ProbeInterval: 200 * time.Millisecond})
 		if err != nil {
 			b.Fatal(err)
@@ -75,10 +76,11 @@ func runControlPlane(b *testing.B, total, nodes int) {
 	for i := 0; i < nodes; i++ {
 		n := structs.Node{ID: fmt.Sprintf("sim-%05d", i), Name: fmt.Sprintf("sim-%05d", i), Address: "127.0.0.1:1", CPU: 1 << 20,
 			MemoryMiB: 1 << 20, PortMin: 20000, PortMax: 32767}
-		internalApply(b, addr, fsm.CmdRegisterNode, fsm.RegisterNode{Node: n, At: 1})
+		internalApply(b, addr, secret, fsm.CmdRegisterNode, fsm.RegisterNode{Node: n, At: 1})
 	}
 	const perService = 10_000
 	cl := api.NewClient(addr)
+	cl.Token = secret.ManagementToken()
 	start := time.Now()
 	b.StartTimer()
 	for s := 0; s*perService < total; s++ {
@@ -108,7 +110,7 @@ func runControlPlane(b *testing.B, total, nodes int) {
 		}
 		for len(ups) > 0 {
 			n := min(len(ups), fsm.MaxTasksPerEntry)
-			internalApply(b, addr, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: ups[:n]})
+			internalApply(b, addr, secret, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: ups[:n]})
 			ups = ups[n:]
 		}
 		if time.Since(start) > 20*time.Minute {
@@ -129,13 +131,19 @@ func runControlPlane(b *testing.B, total, nodes int) {
 	b.StartTimer()
 }
 
-// internalApply sends one command to the leader's forwarding endpoint.
-func internalApply(b *testing.B, addr string, t fsm.CommandType, body any) {
+// internalApply sends one command to the leader's forwarding endpoint,
+// with the agent credential a simulated node's agent would show.
+func internalApply(b *testing.B, addr string, secret token.Secret, t fsm.CommandType, body any) {
 	cmd, err := fsm.Encode(t, body)
 	if err != nil {
 		b.Fatal(err)
 	}
-	resp, err := http.Post("http://"+addr+api.InternalApplyPath, "application/octet-stream", bytes.NewReader(cmd))
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+api.InternalApplyPath, bytes.NewReader(cmd))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+secret.AgentToken())
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}

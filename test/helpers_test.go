@@ -33,13 +33,14 @@ var (
 	skiffImage   = &dockertest.Image{Tag: agentImage, Pkg: "..", Bin: "skiff", Tail: `ENTRYPOINT ["/skiff"]`}
 )
 
-// newToken makes a join token for one test's cluster.
-func newToken(t testing.TB) string {
+// newSecret makes the cluster secret of one test's cluster; its String is
+// the join token, and it gives the API tokens the agents derive from it.
+func newSecret(t testing.TB) token.Secret {
 	s, err := token.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.String()
+	return s
 }
 
 // buildTestImage builds skiff-testapp:latest from ./testapp.
@@ -56,7 +57,7 @@ type dockerAgent struct {
 	c          *api.Client
 	log        *slog.Logger
 	raftLog    io.Writer
-	token      string
+	secret     token.Secret
 }
 
 // startDockerAgent starts a one-node agent on a fresh data dir. Every
@@ -67,7 +68,7 @@ func startDockerAgent(t *testing.T) *dockerAgent {
 	buildTestImage(t)
 	// The log writers come before the cleanup that closes the agent, so
 	// that what it logs while it stops reaches the test's log too.
-	d := &dockerAgent{t: t, cli: cli, token: newToken(t), dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t),
+	d := &dockerAgent{t: t, cli: cli, secret: newSecret(t), dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t),
 		log: testutil.Logger(t), raftLog: testutil.LogWriter(t)}
 	d.start()
 	id := d.a.ID()
@@ -87,12 +88,13 @@ func (d *dockerAgent) start() {
 		d.t.Fatal(err)
 	}
 	rt.PullTimeout = 20 * time.Second
-	d.a, err = agent.New(agent.Config{Name: "e2e", Token: d.token, DataDir: d.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: d.raftAddr,
+	d.a, err = agent.New(agent.Config{Name: "e2e", Token: d.secret.String(), DataDir: d.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: d.raftAddr,
 		GossipAddr: d.gossipAddr, CPU: 4096, MemoryMiB: 4096, Runtime: rt, Resync: time.Second, PortMin: 42000, PortMax: 42999, Logger: d.log, RaftLog: d.raftLog})
 	if err != nil {
 		d.t.Fatal(err)
 	}
 	d.c = api.NewClient(d.a.HTTPAddr())
+	d.c.Token = d.secret.ManagementToken()
 	// The agent serves as soon as it starts; wait until it leads and has
 	// registered its node, as a person would before the first apply.
 	testutil.Eventually(d.t, 30*time.Second, func() (bool, string) {

@@ -21,6 +21,7 @@ import (
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
+	"github.com/skiff-run/skiff/token"
 )
 
 const agentImage = "skiff-agent:test"
@@ -37,6 +38,7 @@ type fleet struct {
 	prefix  string
 	network string
 	names   []string
+	secret  token.Secret
 }
 
 func docker(t testing.TB, args ...string) string {
@@ -55,7 +57,7 @@ func newFleet(t testing.TB, n int) *fleet {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	f := &fleet{t: t, cli: cli, prefix: "skiff-mh-" + hex.EncodeToString(b)}
-	tok := newToken(t)
+	f.secret = newSecret(t)
 	f.network = f.prefix
 	docker(t, "network", "create", "--label", "skiff.test="+f.prefix, f.network)
 	t.Cleanup(f.cleanup)
@@ -65,7 +67,7 @@ func newFleet(t testing.TB, n int) *fleet {
 		docker(t, "run", "-d", "--name", name, "--hostname", fmt.Sprintf("node%d", i), "--network", f.network,
 			"--label", "skiff.test="+f.prefix, "-v", "/var/run/docker.sock:/var/run/docker.sock",
 			"-p", "127.0.0.1::7070", agentImage, "agent", "--name", fmt.Sprintf("node%d", i), "--data-dir", "/data",
-			"--join", f.prefix+"-1", "--token", tok, "--bootstrap-expect", "3", "--probe-interval", "300ms", "--down-after", "500ms",
+			"--join", f.prefix+"-1", "--token", f.secret.String(), "--bootstrap-expect", "3", "--probe-interval", "300ms", "--down-after", "500ms",
 			"--port-range", fmt.Sprintf("%d-%d", 43000+i*100, 43099+i*100), "--log-level", "warn")
 	}
 	return f
@@ -103,7 +105,9 @@ func (f *fleet) cleanup() {
 // loopback.
 func (f *fleet) client(i int) *api.Client {
 	port := docker(f.t, "port", f.names[i], "7070/tcp")
-	return api.NewClient(strings.TrimSpace(strings.Split(port, "\n")[0]))
+	c := api.NewClient(strings.TrimSpace(strings.Split(port, "\n")[0]))
+	c.Token = f.secret.ManagementToken()
+	return c
 }
 
 // leader returns the index of the agent every reachable agent names as

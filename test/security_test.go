@@ -18,7 +18,7 @@ import (
 func TestClusterWrongTokenCannotJoin(t *testing.T) {
 	c := testcluster.New(t, 3, 3)
 	intruder, err := agent.New(agent.Config{Name: "intruder", DataDir: t.TempDir(), HTTPAddr: testutil.Addr(t), RaftAddr: testutil.Addr(t),
-		GossipAddr: testutil.Addr(t), Join: []string{c.Members[0].GossipAddr}, Token: newToken(t), BootstrapExpect: 3, CPU: 1024, MemoryMiB: 1024,
+		GossipAddr: testutil.Addr(t), Join: []string{c.Members[0].GossipAddr}, Token: newSecret(t).String(), BootstrapExpect: 3, CPU: 1024, MemoryMiB: 1024,
 		Runtime: runtime.NewFake(), ProbeInterval: 200 * time.Millisecond, ReconnectInterval: time.Second,
 		Logger: testutil.Logger(t), RaftLog: testutil.PrefixLogWriter(t, "intruder: ")})
 	if err != nil {

@@ -59,6 +59,39 @@ func Parse(text string) (Secret, error) {
 // without the secret is not heard.
 func (s Secret) GossipKey() []byte { return s.derive("skiff gossip key v1", 32) }
 
+// ManagementToken is the API token every agent of the cluster keeps in its
+// data dir (management-token) and the leader registers when the cluster
+// has none: whoever holds the join token could join an agent and act as
+// the cluster anyway, so it gives nothing more away.
+func (s Secret) ManagementToken() string {
+	return clientPrefix + hex.EncodeToString(s.derive("skiff management token v1", 32))
+}
+
+// AgentToken is the credential agents present to each other when a
+// follower forwards its own reports to the leader.
+func (s Secret) AgentToken() string {
+	return "SKN1-" + hex.EncodeToString(s.derive("skiff agent token v1", 32))
+}
+
+// clientPrefix starts every API token.
+const clientPrefix = "SKC1-"
+
+// NewClientToken returns a new random API token.
+func NewClientToken() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	return clientPrefix + hex.EncodeToString(b[:]), nil
+}
+
+// Hash is how the state keeps an API token: the hex SHA-256 of its text.
+// Tokens are random and long, so no salt is needed.
+func Hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
 func (s Secret) derive(purpose string, n int) []byte {
 	key, err := hkdf.Key(sha256.New, s[:], nil, purpose, n)
 	if err != nil {

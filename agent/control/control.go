@@ -17,6 +17,7 @@ import (
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
 	"github.com/skiff-run/skiff/raft"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // Raft is what the control plane needs of the consensus layer; *raft.Node
@@ -58,7 +59,11 @@ type Config struct {
 	// ("" for none); bootstrap uses it to join an existing cluster rather
 	// than form a second one.
 	LeaderOf func(ctx context.Context, apiAddr string) (string, error)
-	Logger   *slog.Logger
+	// BootstrapACL, when set, is the management token a leader registers
+	// when the cluster has no API token at all, so that a new cluster can
+	// be managed from its first minute.
+	BootstrapACL *structs.ACLToken
+	Logger       *slog.Logger
 }
 
 // ControlPlane runs the loops above. Its methods are safe for concurrent

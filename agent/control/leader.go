@@ -113,8 +113,19 @@ func (c *ControlPlane) reconcile(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("service %s: %w", svc.Name, err))
 		}
 	}
-	errs = append(errs, c.collectGarbage(ctx))
+	errs = append(errs, c.collectGarbage(ctx), c.bootstrapACL(ctx))
 	return errors.Join(errs...)
+}
+
+// bootstrapACL registers the cluster's first management token while the
+// cluster has no API token at all, so that a new cluster can be managed
+// from its first minute. Deleting every token brings it back.
+func (c *ControlPlane) bootstrapACL(ctx context.Context) error {
+	if c.cfg.BootstrapACL == nil || len(c.state.State().ACLTokens()) > 0 {
+		return nil
+	}
+	_, err := c.commit.Commit(ctx, fsm.CmdUpsertACLToken, fsm.UpsertACLToken{Token: *c.cfg.BootstrapACL})
+	return err
 }
 
 // reconcileService plans one service against the newest state and commits

@@ -64,9 +64,14 @@ func (m *Member) Agent() *agent.Agent {
 	return m.a
 }
 
-// Client returns an API client for the member's address. It works whether
-// or not the agent runs; requests to a killed agent fail.
-func (m *Member) Client() *api.Client { return api.NewClient(m.HTTPAddr) }
+// Client returns an API client for the member's address, with the
+// cluster's management token. It works whether or not the agent runs;
+// requests to a killed agent fail.
+func (m *Member) Client() *api.Client {
+	c := api.NewClient(m.HTTPAddr)
+	c.Token = m.c.secret.ManagementToken()
+	return c
+}
 
 // Cluster is a set of in-process agents. Its methods are for the test's
 // own goroutine, except Alive, Write, Member.Agent and Member.Client, which
@@ -78,7 +83,8 @@ type Cluster struct {
 	expect  int
 	Members []*Member
 	// Token is the cluster's join token, which every member is given.
-	Token string
+	Token  string
+	secret token.Secret
 
 	mu  sync.Mutex
 	cut map[*Member]bool // members cut off by Partition; guarded by mu
@@ -95,7 +101,7 @@ func New(t testing.TB, n, expect int) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{t: t, expect: expect, cut: map[*Member]bool{}, Token: secret.String()}
+	c := &Cluster{t: t, expect: expect, cut: map[*Member]bool{}, Token: secret.String(), secret: secret}
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("n%d", i+1)
 		// The log writers come before the cleanup that closes the agents,

@@ -1,0 +1,130 @@
+package api
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/skiff-run/skiff/structs"
+)
+
+// Access is what a request's token may do.
+type Access int
+
+// Access levels, each including the ones before it except AccessAgent,
+// which is only for agents' own calls to each other.
+const (
+	AccessNone Access = iota
+	// AccessRead lists, reads and follows logs.
+	AccessRead
+	// AccessWrite may do anything a person can.
+	AccessWrite
+	// AccessAgent forwards an agent's own reports to the leader.
+	AccessAgent
+)
+
+// TokenHeader carries a token for clients that cannot set Authorization.
+const TokenHeader = "X-Skiff-Token"
+
+// BearerToken reads a request's token: "Authorization: Bearer T", or the
+// X-Skiff-Token header.
+func BearerToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(t)
+		}
+	}
+	return strings.TrimSpace(r.Header.Get(TokenHeader))
+}
+
+// SameSecret compares two secrets in time that does not depend on where
+// they differ.
+func SameSecret(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+// authenticate refuses a request whose token may not do what it asks:
+// 401 without a known token, 403 with one that lacks the right. Health
+// stays open, for load balancers and agents that probe each other before
+// they share a cluster.
+func (s *server) authenticate(authorize func(string) Access, next http.Handler) http.Handler {
+	if authorize == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/health" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		access := AccessNone
+		if t := BearerToken(r); t != "" {
+			access = authorize(t)
+		}
+		need, what := AccessWrite, "a management token"
+		switch {
+		case r.URL.Path == InternalApplyPath:
+			need, what = AccessAgent, "the cluster's agent credential"
+		case r.Method == http.MethodGet || r.Method == http.MethodHead:
+			need, what = AccessRead, "a token"
+		}
+		switch {
+		case access == AccessNone:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="skiff"`)
+			s.writeErr(w, r, &statusError{http.StatusUnauthorized, FieldError{Field: "token", Message: "missing or unknown API token: give --token or SKIFF_TOKEN (`skiff acl token create` makes one; the cluster's first is in <data-dir>/management-token)"}})
+		case access == need, need == AccessRead && access == AccessWrite:
+			next.ServeHTTP(w, r)
+		default:
+			s.writeErr(w, r, &statusError{http.StatusForbidden, FieldError{Field: "token", Message: fmt.Sprintf("%s %s needs %s", r.Method, r.URL.Path, what)}})
+		}
+	})
+}
+
+// TokenInfo is an API token as listings show it: never its secret, nor
+// the secret's hash.
+type TokenInfo struct {
+	AccessorID string `json:"accessorId"`
+	Name       string `json:"name,omitempty"`
+	Policy     string `json:"policy"`
+	CreatedAt  int64  `json:"createdAt"`
+}
+
+// NewToken is the answer to a token's creation, the one time its secret
+// is shown.
+type NewToken struct {
+	TokenInfo
+	Secret string `json:"secret"`
+}
+
+// TokenRequest is the body of POST /v1/acl/tokens.
+type TokenRequest struct {
+	Name   string `json:"name"`
+	Policy string `json:"policy"`
+}
+
+func (s *server) tokens(w http.ResponseWriter, r *http.Request) (any, error) {
+	out := []TokenInfo{}
+	for _, t := range s.b.View().ACLTokens() {
+		out = append(out, TokenInfo{AccessorID: t.AccessorID, Name: t.Name, Policy: t.Policy, CreatedAt: t.CreatedAt})
+	}
+	return out, nil
+}
+
+func (s *server) createToken(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req TokenRequest
+	if _, err := decodeBody(w, r, &shape{acted: map[string]*shape{"name": nil, "policy": nil}}, &req); err != nil {
+		return nil, err
+	}
+	if req.Policy != structs.PolicyManagement && req.Policy != structs.PolicyReadOnly {
+		return nil, fieldErr("policy", "%q: expected %s or %s", req.Policy, structs.PolicyManagement, structs.PolicyReadOnly)
+	}
+	if len(req.Name) > 128 {
+		return nil, fieldErr("name", "%d characters: at most 128", len(req.Name))
+	}
+	return s.b.CreateToken(r.Context(), req.Name, req.Policy)
+}
+
+func (s *server) deleteToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	if err := s.b.DeleteToken(r.Context(), r.PathValue("id")); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
