@@ -59,7 +59,10 @@ done
 wait
 sleep 1
 for i in 1 2 3; do PIDS+=("$(pgrep -f "$SKIFF agent .*--http-port $((17300 + i*10))")"); done
-service_file footprint 50 | SKIFF_ADDR=127.0.0.1:17310 "$SKIFF" apply -f - >/dev/null
+# The cluster's API needs its management token, which every agent keeps
+# in its data dir.
+DIR1=$(pgrep -af "$SKIFF agent .*--http-port 17310" | sed -n 's/.*--data-dir \([^ ]*\).*/\1/p' | head -1)
+service_file footprint 50 | SKIFF_ADDR=127.0.0.1:17310 "$SKIFF" --token "$(cat "$DIR1/management-token")" apply -f - >/dev/null
 wait_count skiff.service=footprint 50
 measure "three nodes, 50 tasks" "${PIDS[@]}"
 
