@@ -252,9 +252,25 @@ func (t *transport) DialAddressTimeout(addr memberlist.Address, timeout time.Dur
 	return t.f.track(addr.Addr, c)
 }
 
-// Shutdown stops the packet filter, then the inner transport.
+// Shutdown stops the packet filter, then the inner transport. The inner
+// transport's listener may be blocked handing over a packet that nobody
+// reads any more, and its Shutdown waits for that listener, so packets are
+// drained and dropped until it has returned.
 func (t *transport) Shutdown() error {
 	t.stopOnce.Do(func() { close(t.stop) })
 	t.wg.Wait()
-	return t.NodeAwareTransport.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		in := t.NodeAwareTransport.PacketCh()
+		for {
+			select {
+			case <-in:
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := t.NodeAwareTransport.Shutdown()
+	close(done)
+	return err
 }
