@@ -293,3 +293,40 @@ func TestMemberlistPartition(t *testing.T) {
 		return a == 2 && b == 2 && c == 1, fmt.Sprintf("alive members seen: %d, %d, %d", a, b, c)
 	})
 }
+
+// TestTransportShutdownWithPacketsInFlight shuts a wrapped transport down
+// while packets arrive that nobody reads any more, as when memberlist
+// shuts down under gossip traffic: Shutdown must return.
+func TestTransportShutdownWithPacketsInFlight(t *testing.T) {
+	nt := netTransport(t)
+	tr := New().Transport(nt)
+	conn, err := net.Dial("udp", addrOf(nt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stop := make(chan struct{})
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_, _ = conn.Write([]byte("packet"))
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- tr.Shutdown() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown hangs while packets arrive")
+	}
+	close(stop)
+	<-sent
+}
