@@ -209,7 +209,7 @@ func (w *writer) dispatch(t CommandType, body []byte) (any, error) {
 		if t&IgnoreUnknownFlag != 0 {
 			return nil, nil
 		}
-		panic(fmt.Sprintf("fsm: unknown command type %d: this agent is older than the leader that wrote it; upgrade it", t))
+		panic(fmt.Sprintf("fsm: unknown command type %d: this agent applies types up to %d (%s) and is older than the leader that wrote it; upgrade it", t, Newest(), Newest()))
 	}
 	return h.apply(w, t, body)
 }
