@@ -166,6 +166,11 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Faults != nil {
 		rcfg.WrapStream = cfg.Faults.StreamLayer
 	}
+	if secret != nil {
+		if rcfg.TLS, err = nodeTLS(*secret, id); err != nil {
+			return nil, err
+		}
+	}
 	if a.raft, err = raft.Open(rcfg, a.fsm); err != nil {
 		return nil, err
 	}

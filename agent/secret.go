@@ -1,11 +1,14 @@
 package agent
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/skiff-run/skiff/pki"
 	"github.com/skiff-run/skiff/token"
 )
 
@@ -54,4 +57,23 @@ func clusterSecret(cfg Config) (*token.Secret, error) {
 func hasRaftState(dataDir string) bool {
 	_, err := os.Stat(filepath.Join(dataDir, "raft", "raft.db"))
 	return err == nil
+}
+
+// certificateLifetime is how long a node certificate lasts; it is renewed
+// when a third of that is left.
+const certificateLifetime = 30 * 24 * time.Hour
+
+// nodeTLS is the mutual TLS configuration of this agent's links to the
+// others: a certificate for its node id, issued by the CA every agent
+// derives from the cluster secret.
+func nodeTLS(s token.Secret, id string) (*tls.Config, error) {
+	ca, err := pki.ClusterCA(s)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	n, err := ca.NewNode(id, certificateLifetime)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return n.MutualTLS(), nil
 }

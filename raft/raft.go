@@ -7,6 +7,7 @@ package raft
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,9 @@ type Config struct {
 	// WrapStream, when set, wraps the TCP stream layer; tests use it to
 	// cut a node off from chosen peers.
 	WrapStream func(StreamLayer) StreamLayer
+	// TLS, when set, makes every Raft connection mutual TLS with it: a
+	// peer without a certificate of the cluster is refused.
+	TLS *tls.Config
 }
 
 // StreamLayer is the connection layer under Raft's transport, named here
@@ -113,7 +117,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("raft: snapshot store: %w", err)
 	}
-	stream, err := listen(cfg.BindAddr, cfg.Advertise)
+	stream, err := listen(cfg.BindAddr, cfg.Advertise, cfg.TLS)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -335,22 +339,24 @@ func (n *Node) Close() error {
 	return err
 }
 
-// tcpStream is a plain TCP stream layer, written out here so that it can be
-// wrapped (hashicorp/raft keeps its own unexported).
+// tcpStream is a TCP stream layer, with TLS when configured, written out
+// here so that it can be wrapped (hashicorp/raft keeps its own
+// unexported).
 type tcpStream struct {
 	ln        net.Listener
 	advertise net.Addr
+	tls       *tls.Config
 }
 
 // listen opens the Raft port. Without an advertise address the layer
 // advertises what it bound, which also resolves a ":0" port chosen by the
 // kernel; an unspecified IP cannot be advertised.
-func listen(bind, advertise string) (*tcpStream, error) {
+func listen(bind, advertise string, tlsConfig *tls.Config) (*tcpStream, error) {
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {
 		return nil, fmt.Errorf("raft: listen on %s: %w", bind, err)
 	}
-	s := &tcpStream{ln: ln, advertise: ln.Addr()}
+	s := &tcpStream{ln: ln, advertise: ln.Addr(), tls: tlsConfig}
 	if advertise != "" {
 		if s.advertise, err = net.ResolveTCPAddr("tcp", advertise); err != nil {
 			ln.Close()
@@ -364,9 +370,25 @@ func listen(bind, advertise string) (*tcpStream, error) {
 	return s, nil
 }
 
-func (s *tcpStream) Accept() (net.Conn, error) { return s.ln.Accept() }
-func (s *tcpStream) Close() error              { return s.ln.Close() }
-func (s *tcpStream) Addr() net.Addr            { return s.advertise }
+// Accept hands Raft the next connection. With TLS its handshake happens
+// on the connection's first read, in Raft's goroutine for it, so that a
+// peer that never completes one holds up nobody else; a failed handshake
+// ends that connection only.
+func (s *tcpStream) Accept() (net.Conn, error) {
+	c, err := s.ln.Accept()
+	if err != nil || s.tls == nil {
+		return c, err
+	}
+	return tls.Server(c, s.tls), nil
+}
+
+func (s *tcpStream) Close() error   { return s.ln.Close() }
+func (s *tcpStream) Addr() net.Addr { return s.advertise }
+
+// Dial connects to a peer, completing the TLS handshake within timeout.
 func (s *tcpStream) Dial(addr hraft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", string(addr), timeout)
+	if s.tls == nil {
+		return net.DialTimeout("tcp", string(addr), timeout)
+	}
+	return tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", string(addr), s.tls)
 }

@@ -59,6 +59,9 @@ func Parse(text string) (Secret, error) {
 // without the secret is not heard.
 func (s Secret) GossipKey() []byte { return s.derive("skiff gossip key v1", 32) }
 
+// CASeed is the Ed25519 seed of the cluster's certificate authority.
+func (s Secret) CASeed() []byte { return s.derive("skiff cluster CA v1", 32) }
+
 // ManagementToken is the API token every agent of the cluster keeps in its
 // data dir (management-token) and the leader registers when the cluster
 // has none: whoever holds the join token could join an agent and act as

@@ -1,0 +1,177 @@
+// Package pki is the cluster's certificate authority: an Ed25519 CA that
+// every agent holding the cluster secret derives the same way, so that the
+// agents of --bootstrap-expect have one CA before any of them can talk to
+// another, and node certificates whose subject is the node id. The CA key
+// is never written anywhere: it lives in memory, derived from the secret
+// when the agent starts.
+package pki
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/skiff-run/skiff/token"
+)
+
+// CA is the cluster's certificate authority.
+type CA struct {
+	cert *x509.Certificate
+	key  ed25519.PrivateKey
+	pool *x509.CertPool
+}
+
+// caEpoch and caEnd bound the CA's validity. They are constants so that
+// every agent derives a byte-identical certificate.
+var (
+	caEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	caEnd   = time.Date(2126, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// ClusterCA derives the cluster's CA from its secret. Ed25519 signs
+// deterministically, and every field of the certificate is fixed, so every
+// agent gets the same certificate.
+func ClusterCA(s token.Secret) (*CA, error) {
+	key := ed25519.NewKeyFromSeed(s.CASeed())
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "skiff cluster CA"},
+		NotBefore:             caEpoch,
+		NotAfter:              caEnd,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(nil, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, fmt.Errorf("pki: make the CA: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("pki: read the CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &CA{cert: cert, key: key, pool: pool}, nil
+}
+
+// Digest is the SHA-256 of the CA certificate, which pins it.
+func (ca *CA) Digest() string {
+	sum := sha256.Sum256(ca.cert.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// Issue makes a certificate for a node, valid for ttl, whose subject is
+// the node id: the identity it proves to other agents.
+func (ca *CA) Issue(nodeID string, ttl time.Duration) (tls.Certificate, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("pki: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("pki: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: nodeID},
+		DNSNames:     []string{nodeID},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(ttl),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("pki: issue for %s: %w", nodeID, err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv, Leaf: leaf}, nil
+}
+
+// Node keeps a node's certificate current: it issues a new one when a
+// third of the lifetime is left, so that a long-running agent never shows
+// an expired certificate. It is safe for concurrent use.
+type Node struct {
+	ca  *CA
+	id  string
+	ttl time.Duration
+
+	mu   sync.Mutex
+	cert *tls.Certificate
+}
+
+// NewNode issues the node's first certificate.
+func (ca *CA) NewNode(nodeID string, ttl time.Duration) (*Node, error) {
+	n := &Node{ca: ca, id: nodeID, ttl: ttl}
+	if _, err := n.Certificate(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Certificate returns the node's certificate, renewed when due.
+func (n *Node) Certificate() (*tls.Certificate, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cert != nil && time.Until(n.cert.Leaf.NotAfter) > n.ttl/3 {
+		return n.cert, nil
+	}
+	c, err := n.ca.Issue(n.id, n.ttl)
+	if err != nil {
+		return nil, err
+	}
+	n.cert = &c
+	return n.cert, nil
+}
+
+// MutualTLS is the TLS configuration of an agent-to-agent link: each side
+// shows its node certificate and accepts only certificates of this CA,
+// whatever address it dialled (agents know each other by id, not name).
+func (n *Node) MutualTLS() *tls.Config {
+	ca := n.ca
+	return &tls.Config{
+		MinVersion:           tls.VersionTLS13,
+		GetCertificate:       func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return n.Certificate() },
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return n.Certificate() },
+		ClientCAs:            ca.pool,
+		ClientAuth:           tls.RequireAndVerifyClientCert,
+		// Go checks a server certificate against the dialled host name;
+		// agents dial addresses, so the chain is checked here instead.
+		InsecureSkipVerify: true,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			return ca.verify(raw)
+		},
+	}
+}
+
+// verify checks that a peer's certificate chains to this CA and is meant
+// for agents.
+func (ca *CA) verify(raw [][]byte) error {
+	if len(raw) == 0 {
+		return errors.New("pki: the peer showed no certificate")
+	}
+	leaf, err := x509.ParseCertificate(raw[0])
+	if err != nil {
+		return fmt.Errorf("pki: the peer's certificate: %w", err)
+	}
+	_, err = leaf.Verify(x509.VerifyOptions{Roots: ca.pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		return fmt.Errorf("pki: the peer's certificate is not this cluster's: %w", err)
+	}
+	return nil
+}
