@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os/exec"
 	"sort"
@@ -279,6 +280,44 @@ func TestMultiHost(t *testing.T) {
 	f.converged(l, 3, map[string]bool{pausedID: true})
 	docker(t, "unpause", f.names[paused])
 	f.converged(f.leader(nil), 3, nil)
+
+	// 4. Closed by default. An agent on the same network with another
+	// cluster's token joins through the first host: nobody hears it,
+	// lists it or gives it a Raft seat. Raft refuses its certificate, and
+	// the API answers nothing without a token.
+	intruder := f.prefix + "-intruder"
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := exec.Command("docker", "logs", "--tail", "40", intruder).CombinedOutput()
+			t.Logf("logs of the intruder:\n%s", out)
+		}
+		_ = exec.Command("docker", "rm", "-f", intruder).Run()
+	})
+	docker(t, "run", "-d", "--name", intruder, "--network", f.network, "--label", "skiff.test="+f.prefix, agentImage,
+		"agent", "--name", "intruder", "--data-dir", "/data", "--join", f.prefix+"-1", "--token", newSecret(t).String(),
+		"--runtime", "fake", "--bootstrap-expect", "3", "--probe-interval", "300ms", "--log-level", "warn")
+	l = f.leader(nil)
+	testutil.AssertFor(t, 5*time.Second, func() (bool, string) {
+		for i := 0; i < 3; i++ {
+			ms, err := f.client(i).Members(context.Background())
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, m := range ms {
+				if m.Name == "intruder" {
+					return false, fmt.Sprintf("agent %d lists the intruder", i)
+				}
+			}
+		}
+		peers, err := f.client(l).RaftPeers(context.Background())
+		return err == nil && len(peers) == 3, fmt.Sprintf("raft peers %+v %v", peers, err)
+	})
+	anon := f.client(l)
+	anon.Token = ""
+	var ae *api.Error
+	if _, err := anon.Nodes(context.Background()); !errors.As(err, &ae) || ae.Status != 401 {
+		t.Fatalf("a request without a token: %v", err)
+	}
 }
 
 // BenchmarkFailover measures, on the multi-host set-up, the time from
