@@ -152,24 +152,20 @@ func (n *Node) MutualTLS() *tls.Config {
 		ClientAuth:           tls.RequireAndVerifyClientCert,
 		// Go checks a server certificate against the dialled host name;
 		// agents dial addresses, so the chain is checked here instead.
+		// VerifyConnection, unlike VerifyPeerCertificate, also runs on a
+		// resumed session.
 		InsecureSkipVerify: true,
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			return ca.verify(raw)
-		},
+		VerifyConnection:   func(cs tls.ConnectionState) error { return ca.verify(cs.PeerCertificates) },
 	}
 }
 
 // verify checks that a peer's certificate chains to this CA and is meant
 // for agents.
-func (ca *CA) verify(raw [][]byte) error {
-	if len(raw) == 0 {
+func (ca *CA) verify(peer []*x509.Certificate) error {
+	if len(peer) == 0 {
 		return errors.New("pki: the peer showed no certificate")
 	}
-	leaf, err := x509.ParseCertificate(raw[0])
-	if err != nil {
-		return fmt.Errorf("pki: the peer's certificate: %w", err)
-	}
-	_, err = leaf.Verify(x509.VerifyOptions{Roots: ca.pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}})
+	_, err := peer[0].Verify(x509.VerifyOptions{Roots: ca.pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}})
 	if err != nil {
 		return fmt.Errorf("pki: the peer's certificate is not this cluster's: %w", err)
 	}
