@@ -11,6 +11,7 @@ import (
 
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/pki"
 	"github.com/skiff-run/skiff/structs"
 	"github.com/skiff-run/skiff/token"
 )
@@ -30,11 +31,64 @@ func keepManagementToken(dataDir string, s token.Secret) (*structs.ACLToken, err
 	t := s.ManagementToken()
 	path := filepath.Join(dataDir, ManagementTokenFile)
 	if have, err := os.ReadFile(path); err != nil || string(have) != t+"\n" {
-		if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(t+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 	}
-	return &structs.ACLToken{AccessorID: bootstrapAccessor, Name: "bootstrap (" + path + ")", Policy: structs.PolicyManagement, SecretHash: token.Hash(t)}, nil
+	return bootstrapToken(dataDir, s), nil
+}
+
+// bootstrapToken is the state record of the management token derived from
+// s.
+func bootstrapToken(dataDir string, s token.Secret) *structs.ACLToken {
+	return &structs.ACLToken{AccessorID: bootstrapAccessor, Name: "bootstrap (" + filepath.Join(dataDir, ManagementTokenFile) + ")",
+		Policy: structs.PolicyManagement, SecretHash: token.Hash(s.ManagementToken())}
+}
+
+// RotateToken implements api.Backend: it replaces the cluster secret with
+// a new one and returns the new join token. The old token keeps working
+// for agents already in for RotationGrace, and admits nobody after.
+func (a *Agent) RotateToken(ctx context.Context) (string, error) {
+	if a.keys == nil {
+		return "", fmt.Errorf("%w: this agent runs without a cluster secret (--dev); there is no token to rotate", api.ErrConflict)
+	}
+	// The leader moves to every rotation already applied first, so that
+	// it seals the next secret under the current one.
+	a.keys.catchUp(a.fsm.State())
+	cur := a.keys.Secret()
+	next, err := token.Generate()
+	if err != nil {
+		return "", err
+	}
+	sealed, err := cur.Seal(next)
+	if err != nil {
+		return "", err
+	}
+	curCA, err := pki.ClusterCA(cur)
+	if err != nil {
+		return "", err
+	}
+	nextCA, err := pki.ClusterCA(next)
+	if err != nil {
+		return "", err
+	}
+	gen := 1
+	if rs := a.fsm.State().Rotations(); len(rs) > 0 {
+		gen = rs[len(rs)-1].Generation + 1
+	}
+	cmd := fsm.RotateSecret{
+		Rotation:  structs.SecretRotation{Generation: gen, PrevDigest: curCA.Digest(), Digest: nextCA.Digest(), Sealed: sealed, At: time.Now().UnixMilli()},
+		Bootstrap: *bootstrapToken(a.cfg.DataDir, next),
+	}
+	if _, err := a.commit.Commit(ctx, fsm.CmdRotateSecret, cmd); err != nil {
+		return "", err
+	}
+	a.keys.catchUp(a.fsm.State())
+	return next.String(), nil
 }
 
 // authorize tells what a request's token may do: the agent credential

@@ -27,6 +27,7 @@ import (
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
+	"github.com/skiff-run/skiff/pki"
 	"github.com/skiff-run/skiff/raft"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
@@ -101,6 +102,13 @@ type Config struct {
 	// needs no token, and its API refuses requests that name a host other
 	// than its own.
 	Dev bool
+	// CertificateLifetime is how long the agent's node certificate lasts;
+	// it is renewed when a third is left. Default 30 days.
+	CertificateLifetime time.Duration
+	// RotationGrace is how long, after the cluster secret rotates, the
+	// agent still hears and accepts agents on the old secret, so that
+	// every live agent moves over without losing the others. Default 1m.
+	RotationGrace time.Duration
 	// Faults, when set, cuts this agent off from chosen peers; tests use
 	// it for partitions. Nil in production.
 	Faults Faults
@@ -133,9 +141,13 @@ type Agent struct {
 	// agentToken is the credential agents show each other, "" when the
 	// agent runs without a cluster secret.
 	agentToken string
-	ctx        context.Context
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
+	// cert is the node's certificate and keys its cluster secret, nil when
+	// the agent runs without one (--dev).
+	cert   *pki.Node
+	keys   *keys
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // New starts an agent: it opens Raft on the data dir, starts gossip, the
@@ -167,9 +179,10 @@ func New(cfg Config) (*Agent, error) {
 		rcfg.WrapStream = cfg.Faults.StreamLayer
 	}
 	if secret != nil {
-		if rcfg.TLS, err = nodeTLS(*secret, id); err != nil {
+		if a.cert, err = nodeCertificate(*secret, id, cfg.CertificateLifetime); err != nil {
 			return nil, err
 		}
+		rcfg.TLS = a.cert.MutualTLS()
 	}
 	if a.raft, err = raft.Open(rcfg, a.fsm); err != nil {
 		return nil, err
@@ -195,6 +208,9 @@ func New(cfg Config) (*Agent, error) {
 			return nil, err
 		}
 	}
+	if secret != nil {
+		a.keys = newKeys(a.ctx, cfg.DataDir, *secret, a.cert, a.ring, cfg.RotationGrace, a.log)
+	}
 	a.commit = &committer{raft: a.raft, leaderAPI: a.LeaderAPI, members: a.ring.Members, agentToken: a.agentToken}
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
 	a.runner = node.New(node.Config{
@@ -214,6 +230,10 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.http = &http.Server{Handler: api.NewHandler(a, a.log, opts), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return a.ctx }}
+	if a.keys != nil {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.keys.run(a.fsm) }()
+	}
 	a.wg.Add(4)
 	go func() {
 		defer a.wg.Done()
@@ -262,6 +282,12 @@ func setDefaults(cfg *Config) error {
 	}
 	if cfg.RemoveAfter == 0 {
 		cfg.RemoveAfter = 30 * time.Minute
+	}
+	if cfg.CertificateLifetime == 0 {
+		cfg.CertificateLifetime = 30 * 24 * time.Hour
+	}
+	if cfg.RotationGrace == 0 {
+		cfg.RotationGrace = time.Minute
 	}
 	if cfg.PortMin == 0 && cfg.PortMax == 0 {
 		cfg.PortMin, cfg.PortMax = 20000, 32767
@@ -326,6 +352,9 @@ func (a *Agent) Close() error {
 		herr = errors.Join(herr, a.http.Close())
 	}
 	a.wg.Wait()
+	if a.keys != nil {
+		a.keys.wg.Wait()
+	}
 	return errors.Join(herr, a.ring.Shutdown(), a.raft.Close())
 }
 

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -28,6 +27,14 @@ func clusterSecret(cfg Config) (*token.Secret, error) {
 			return nil, fmt.Errorf("agent: --token: %w", err)
 		}
 		if ok && s != kept {
+			retired, err := token.Retired(cfg.DataDir, s)
+			if err != nil {
+				return nil, fmt.Errorf("agent: %w", err)
+			}
+			if retired {
+				cfg.Logger.Info("--token is a join token this agent held before the cluster secret rotated; starting with the current one, kept in the data dir")
+				return &kept, nil
+			}
 			return nil, fmt.Errorf("agent: --token differs from the token in %s, the cluster this agent belongs to; give that one, or start on an empty data dir to join another cluster",
 				filepath.Join(cfg.DataDir, token.FileName))
 		}
@@ -59,21 +66,17 @@ func hasRaftState(dataDir string) bool {
 	return err == nil
 }
 
-// certificateLifetime is how long a node certificate lasts; it is renewed
-// when a third of that is left.
-const certificateLifetime = 30 * 24 * time.Hour
-
-// nodeTLS is the mutual TLS configuration of this agent's links to the
-// others: a certificate for its node id, issued by the CA every agent
-// derives from the cluster secret.
-func nodeTLS(s token.Secret, id string) (*tls.Config, error) {
+// nodeCertificate is this agent's identity to the others: a certificate
+// for its node id, issued by the CA every agent derives from the cluster
+// secret, lasting lifetime and renewed when a third of that is left.
+func nodeCertificate(s token.Secret, id string, lifetime time.Duration) (*pki.Node, error) {
 	ca, err := pki.ClusterCA(s)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	n, err := ca.NewNode(id, certificateLifetime)
+	n, err := ca.NewNode(id, lifetime)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	return n.MutualTLS(), nil
+	return n, nil
 }

@@ -75,6 +75,9 @@ type Backend interface {
 	// secret, which is shown this once.
 	CreateToken(ctx context.Context, name, policy string) (NewToken, error)
 	DeleteToken(ctx context.Context, accessorID string) error
+	// RotateToken replaces the cluster secret and returns the new join
+	// token.
+	RotateToken(ctx context.Context) (string, error)
 }
 
 // Member is one agent as the gossip ring sees it (GET /v1/members). The
@@ -173,6 +176,8 @@ type ScaleRequest struct {
 var (
 	ErrNotFound    = structs.ErrNotFound
 	ErrUnavailable = errors.New("no leader is available")
+	// ErrConflict refuses a request that the cluster's set-up rules out.
+	ErrConflict = errors.New("conflict")
 )
 
 // NewHandler returns the /v1 API over b.
@@ -200,6 +205,7 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("GET /v1/acl/tokens", s.wrap(s.tokens))
 	mux.Handle("POST /v1/acl/tokens", s.wrap(s.createToken))
 	mux.Handle("DELETE /v1/acl/tokens/{id}", s.wrapStatus(s.deleteToken))
+	mux.Handle("POST /v1/token/rotate", s.wrap(s.rotateToken))
 	return s.browserGuard(opts, s.authenticate(opts.Authorize, s.forwarding(mux)))
 }
 
@@ -390,6 +396,8 @@ func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusNotFound
 	case errors.Is(err, ErrUnavailable):
 		status = http.StatusServiceUnavailable
+	case errors.Is(err, ErrConflict):
+		status = http.StatusConflict
 	}
 	if status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

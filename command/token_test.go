@@ -54,3 +54,17 @@ func TestAgentRefusesWithoutToken(t *testing.T) {
 		t.Fatalf("agent with a bad token: %+v", r)
 	}
 }
+
+func TestTokenRotate(t *testing.T) {
+	f := newFakeAPI(t, map[string]answer{"POST /v1/token/rotate": ok(`{"token":"SKT1-next"}`)})
+	r := skiffAt(f, "--token", "SKC1-admin", "token", "rotate")
+	if r.code != 0 || r.stdout != "SKT1-next\n" || !strings.Contains(r.stderr, "rotated") {
+		t.Fatalf("rotate: %+v", r)
+	}
+	if got := f.last(t); got.auth != "Bearer SKC1-admin" {
+		t.Fatalf("rotate sent %+v", got)
+	}
+	if r := skiffAt(f, "token", "rotate", "extra"); r.code != 1 {
+		t.Fatalf("rotate with an argument: %+v", r)
+	}
+}

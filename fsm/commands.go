@@ -26,6 +26,7 @@ const (
 	CmdScaleService
 	CmdUpsertACLToken
 	CmdDeleteACLToken
+	CmdRotateSecret
 )
 
 // Baseline is the newest command type that every release of skiff
@@ -184,6 +185,34 @@ func (c *UpsertACLToken) validate() error {
 		return errors.New("token.secretHash: want the 64 hex digits of a SHA-256")
 	case t.Policy != structs.PolicyManagement && t.Policy != structs.PolicyReadOnly:
 		return fmt.Errorf("token.policy %q: want %s or %s", t.Policy, structs.PolicyManagement, structs.PolicyReadOnly)
+	}
+	return nil
+}
+
+// RotateSecret records a rotation of the cluster secret and replaces the
+// bootstrap management token, which is derived from the secret, with the
+// new secret's: whoever holds only the old join token can no longer use
+// the token it derives.
+type RotateSecret struct {
+	Rotation  structs.SecretRotation `json:"rotation"`
+	Bootstrap structs.ACLToken       `json:"bootstrap"`
+}
+
+func (c *RotateSecret) validate() error {
+	r := c.Rotation
+	switch {
+	case r.Generation < 1:
+		return fmt.Errorf("rotation.generation %d: want 1 or more", r.Generation)
+	case len(r.Digest) != 64 || len(r.PrevDigest) != 64:
+		return errors.New("rotation.digest and rotation.prevDigest: want the 64 hex digits of a SHA-256")
+	case r.Digest == r.PrevDigest:
+		return errors.New("rotation.digest: the new secret's CA is the old one's")
+	case len(r.Sealed) == 0:
+		return errors.New("rotation.sealed: required")
+	}
+	b := UpsertACLToken{Token: c.Bootstrap}
+	if err := b.validate(); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
 	}
 	return nil
 }

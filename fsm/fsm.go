@@ -198,6 +198,7 @@ var handlers = map[CommandType]handler{
 	CmdScaleService:           command("ScaleService", (*writer).scaleService),
 	CmdUpsertACLToken:         command("UpsertACLToken", (*writer).upsertACLToken),
 	CmdDeleteACLToken:         command("DeleteACLToken", (*writer).deleteACLToken),
+	CmdRotateSecret:           command("RotateSecret", (*writer).rotateSecret),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -521,6 +522,8 @@ type snapshotData struct {
 	Services []*structs.Service        `json:"services"`
 	Tasks    []*structs.Task           `json:"tasks"`
 	Tokens   []*structs.ACLToken       `json:"aclTokens,omitempty"`
+	// Rotations carry the sealed secrets, never a secret in the clear.
+	Rotations []*structs.SecretRotation `json:"rotations,omitempty"`
 }
 
 // Snapshot implements raft.FSM. The view is taken here, on the FSM's
@@ -532,12 +535,13 @@ type snapshot struct{ state *State }
 // Persist streams every table as one JSON document.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 	data := snapshotData{
-		Index:    s.state.Index(),
-		Nodes:    s.state.Nodes(),
-		TaskDefs: s.state.TaskDefinitions(),
-		Services: s.state.Services(),
-		Tasks:    s.state.Tasks(),
-		Tokens:   s.state.ACLTokens(),
+		Index:     s.state.Index(),
+		Nodes:     s.state.Nodes(),
+		TaskDefs:  s.state.TaskDefinitions(),
+		Services:  s.state.Services(),
+		Tasks:     s.state.Tasks(),
+		Tokens:    s.state.ACLTokens(),
+		Rotations: s.state.Rotations(),
 	}
 	if err := json.NewEncoder(sink).Encode(&data); err != nil {
 		sink.Cancel()
@@ -572,6 +576,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	for _, t := range data.Tokens {
 		w.insert(tableTokens, t)
+	}
+	for _, r := range data.Rotations {
+		w.insert(tableRotations, r)
 	}
 	txn.Commit()
 	f.mu.Lock()

@@ -25,6 +25,8 @@ func FuzzApplyCommand(f *testing.F) {
 		CmdScaleService:           ScaleService{Name: "web", DesiredCount: 2},
 		CmdUpsertACLToken:         UpsertACLToken{Token: structs.ACLToken{AccessorID: "a", Policy: structs.PolicyReadOnly, SecretHash: strings.Repeat("0", 64)}},
 		CmdDeleteACLToken:         DeleteACLToken{AccessorID: "a"},
+		CmdRotateSecret: RotateSecret{Rotation: structs.SecretRotation{Generation: 1, PrevDigest: strings.Repeat("1", 64), Digest: strings.Repeat("2", 64), Sealed: []byte{1}},
+			Bootstrap: structs.ACLToken{AccessorID: "bootstrap", Policy: structs.PolicyManagement, SecretHash: strings.Repeat("3", 64)}},
 	}
 	for ct := range handlers {
 		if _, ok := seeds[ct]; !ok {
@@ -63,7 +65,7 @@ func FuzzApplyCommand(f *testing.F) {
 func snapshotJSON(t *testing.T, f *FSM) string {
 	t.Helper()
 	st := f.State()
-	b, err := json.Marshal([]any{st.Nodes(), st.TaskDefinitions(), st.Services(), st.Tasks()})
+	b, err := json.Marshal([]any{st.Nodes(), st.TaskDefinitions(), st.Services(), st.Tasks(), st.ACLTokens(), st.Rotations()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,11 +9,12 @@ import (
 )
 
 const (
-	tableNodes    = "nodes"
-	tableTaskDefs = "taskdefs"
-	tableServices = "services"
-	tableTasks    = "tasks"
-	tableTokens   = "acltokens"
+	tableNodes     = "nodes"
+	tableTaskDefs  = "taskdefs"
+	tableServices  = "services"
+	tableTasks     = "tasks"
+	tableTokens    = "acltokens"
+	tableRotations = "rotations"
 )
 
 // schema indexes tasks by node and by service so that the node loop and the
@@ -32,6 +33,9 @@ func schema() *memdb.DBSchema {
 		tableTokens: {Name: tableTokens, Indexes: map[string]*memdb.IndexSchema{
 			"id":     id("AccessorID"),
 			"secret": {Name: "secret", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "SecretHash"}},
+		}},
+		tableRotations: {Name: tableRotations, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.IntFieldIndex{Field: "Generation"}},
 		}},
 		tableTasks: {Name: tableTasks, Indexes: map[string]*memdb.IndexSchema{
 			"id":      id("ID"),
@@ -154,4 +158,9 @@ func (s *State) ACLTokens() []*structs.ACLToken {
 // nil.
 func (s *State) ACLTokenBySecretHash(hash string) *structs.ACLToken {
 	return first[structs.ACLToken](s.txn.First(tableTokens, "secret", hash))
+}
+
+// Rotations returns every rotation of the cluster secret, oldest first.
+func (s *State) Rotations() []*structs.SecretRotation {
+	return collect[structs.SecretRotation](s.txn.Get(tableRotations, "id"))
 }

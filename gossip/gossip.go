@@ -107,6 +107,7 @@ type Transport = memberlist.NodeAwareTransport
 // use.
 type Ring struct {
 	ml        *memberlist.Memberlist
+	keyring   *memberlist.Keyring // nil when gossip is not encrypted
 	logger    *log.Logger
 	snapshot  string
 	reconnect time.Duration
@@ -189,7 +190,38 @@ func Start(cfg Config) (*Ring, error) {
 		return nil, fmt.Errorf("gossip: listen on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
 	}
 	r.ml = ml
+	r.keyring = mc.Keyring
 	return r, nil
+}
+
+// errNoKeyring refuses a key change on a ring that does not encrypt.
+var errNoKeyring = errors.New("gossip: the ring is not encrypted")
+
+// AddKey lets the ring hear members that encrypt with key, besides the
+// keys it has. A rotation adds the new key everywhere before any member
+// speaks with it, so that no member goes deaf to another on the way.
+func (r *Ring) AddKey(key []byte) error {
+	if r.keyring == nil {
+		return errNoKeyring
+	}
+	return r.keyring.AddKey(key)
+}
+
+// UseKey makes key, already added, the one the ring encrypts with.
+func (r *Ring) UseKey(key []byte) error {
+	if r.keyring == nil {
+		return errNoKeyring
+	}
+	return r.keyring.UseKey(key)
+}
+
+// RemoveKey stops the ring hearing members that encrypt with key. The key
+// in use cannot be removed.
+func (r *Ring) RemoveKey(key []byte) error {
+	if r.keyring == nil {
+		return errNoKeyring
+	}
+	return r.keyring.RemoveKey(key)
 }
 
 // Join contacts the given members (HOST or HOST:PORT; the port defaults to

@@ -50,7 +50,9 @@ func ClusterCA(s token.Secret) (*CA, error) {
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		MaxPathLenZero:        true,
+		// One intermediate below the CA: the next CA, cross-signed by
+		// this one during a rotation of the cluster secret.
+		MaxPathLen: 1,
 	}
 	der, err := x509.CreateCertificate(nil, tmpl, tmpl, key.Public(), key)
 	if err != nil {
@@ -103,25 +105,42 @@ func (ca *CA) Issue(nodeID string, ttl time.Duration) (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv, Leaf: leaf}, nil
 }
 
-// Node keeps a node's certificate current: it issues a new one when a
-// third of the lifetime is left, so that a long-running agent never shows
-// an expired certificate. It is safe for concurrent use.
+// Node keeps a node's certificate current and knows which CAs to accept.
+// It issues a new certificate when a third of the lifetime is left, so
+// that a long-running agent never shows an expired one. Across a rotation
+// of the cluster secret (Rotate, then Retire) it accepts the old CA and the
+// new one, and shows a certificate of the new CA together with the new CA
+// cross-signed by the old, so that agents that have not rotated yet accept
+// it too. It is safe for concurrent use.
 type Node struct {
-	ca  *CA
 	id  string
 	ttl time.Duration
 
-	mu   sync.Mutex
-	cert *tls.Certificate
+	mu sync.Mutex
+	// ca issues this node's certificate.
+	ca *CA
+	// chain follows the leaf: ca cross-signed by the CA before it, while
+	// that one is still accepted.
+	chain [][]byte
+	// roots are the CAs whose certificates this node accepts.
+	roots *x509.CertPool
+	cert  *tls.Certificate
 }
 
 // NewNode issues the node's first certificate.
 func (ca *CA) NewNode(nodeID string, ttl time.Duration) (*Node, error) {
-	n := &Node{ca: ca, id: nodeID, ttl: ttl}
+	n := &Node{ca: ca, id: nodeID, ttl: ttl, roots: ca.pool}
 	if _, err := n.Certificate(); err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+// CA is the CA the node's certificate is issued by.
+func (n *Node) CA() *CA {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ca
 }
 
 // Certificate returns the node's certificate, renewed when due.
@@ -135,39 +154,100 @@ func (n *Node) Certificate() (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.Certificate = append(c.Certificate, n.chain...)
 	n.cert = &c
 	return n.cert, nil
 }
 
+// Rotate moves the node to the next CA: it accepts both, and from now on
+// shows a certificate of next, chained to the current CA by a cross
+// signature. Connections already open keep going; TLS checks certificates
+// only when a connection starts.
+func (n *Node) Rotate(next *CA) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	cross, err := n.ca.crossSign(next)
+	if err != nil {
+		return err
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(n.ca.cert)
+	roots.AddCert(next.cert)
+	n.ca, n.chain, n.roots, n.cert = next, [][]byte{cross}, roots, nil
+	return nil
+}
+
+// Retire stops accepting the CA before the current one: whoever holds only
+// the old cluster secret can no longer show a certificate this node takes.
+func (n *Node) Retire() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.chain, n.roots, n.cert = nil, n.ca.pool, nil
+}
+
 // MutualTLS is the TLS configuration of an agent-to-agent link: each side
-// shows its node certificate and accepts only certificates of this CA,
-// whatever address it dialled (agents know each other by id, not name).
+// shows its node certificate and accepts only certificates of the CAs the
+// node accepts, whatever address it dialled (agents know each other by
+// id, not name).
 func (n *Node) MutualTLS() *tls.Config {
-	ca := n.ca
 	return &tls.Config{
 		MinVersion:           tls.VersionTLS13,
 		GetCertificate:       func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return n.Certificate() },
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return n.Certificate() },
-		ClientCAs:            ca.pool,
-		ClientAuth:           tls.RequireAndVerifyClientCert,
+		// The chain is checked in VerifyConnection, against roots that
+		// change on a rotation, so Go's own check of client certificates
+		// is not asked for; a client that shows none is refused there.
+		ClientAuth: tls.RequireAnyClientCert,
 		// Go checks a server certificate against the dialled host name;
 		// agents dial addresses, so the chain is checked here instead.
 		// VerifyConnection, unlike VerifyPeerCertificate, also runs on a
 		// resumed session.
 		InsecureSkipVerify: true,
-		VerifyConnection:   func(cs tls.ConnectionState) error { return ca.verify(cs.PeerCertificates) },
+		VerifyConnection:   func(cs tls.ConnectionState) error { return n.verify(cs.PeerCertificates) },
 	}
 }
 
-// verify checks that a peer's certificate chains to this CA and is meant
-// for agents.
-func (ca *CA) verify(peer []*x509.Certificate) error {
+// verify checks that a peer's certificate chains to a CA this node accepts
+// and is meant for agents.
+func (n *Node) verify(peer []*x509.Certificate) error {
 	if len(peer) == 0 {
 		return errors.New("pki: the peer showed no certificate")
 	}
-	_, err := peer[0].Verify(x509.VerifyOptions{Roots: ca.pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}})
+	n.mu.Lock()
+	roots := n.roots
+	n.mu.Unlock()
+	inter := x509.NewCertPool()
+	for _, c := range peer[1:] {
+		inter.AddCert(c)
+	}
+	_, err := peer[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}})
 	if err != nil {
 		return fmt.Errorf("pki: the peer's certificate is not this cluster's: %w", err)
 	}
 	return nil
+}
+
+// crossSign certifies next's key with this CA, so that a certificate next
+// issues chains to this CA as well as to next itself.
+func (ca *CA) crossSign(next *CA) ([]byte, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               next.cert.Subject,
+		SubjectKeyId:          next.cert.SubjectKeyId,
+		NotBefore:             caEpoch,
+		NotAfter:              caEnd,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(nil, tmpl, ca.cert, next.key.Public(), ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("pki: cross-sign the next CA: %w", err)
+	}
+	return der, nil
 }

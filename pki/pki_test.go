@@ -126,3 +126,43 @@ func TestCertificateRenewal(t *testing.T) {
 		t.Fatalf("renewal: %v", renewed.Leaf.NotAfter)
 	}
 }
+
+// TestRotation: during a rotation a node that has moved to the next CA and
+// one that has not yet accept each other; an agent that holds only the
+// next secret is accepted by the moved node; once the moved node retires
+// the old CA, a certificate of the old CA (what the old token gives) is
+// refused.
+func TestRotation(t *testing.T) {
+	oldSecret, _ := token.Generate()
+	newSecret, _ := token.Generate()
+	oldCA, newCA := mustCA(t, oldSecret), mustCA(t, newSecret)
+	moved, _ := oldCA.NewNode("moved", time.Hour)
+	behind, _ := oldCA.NewNode("behind", time.Hour)
+	if err := moved.Rotate(newCA); err != nil {
+		t.Fatal(err)
+	}
+	if moved.CA() != newCA {
+		t.Fatal("the rotated node's issuer is not the next CA")
+	}
+	if err, id := handshake(t, behind.MutualTLS(), moved.MutualTLS()); err != nil || id != "moved" {
+		t.Fatalf("a node not yet rotated refused a rotated one: %v %q", err, id)
+	}
+	if err, id := handshake(t, moved.MutualTLS(), behind.MutualTLS()); err != nil || id != "behind" {
+		t.Fatalf("a rotated node refused one not yet rotated: %v %q", err, id)
+	}
+	joiner, _ := newCA.NewNode("joiner", time.Hour)
+	if err, id := handshake(t, moved.MutualTLS(), joiner.MutualTLS()); err != nil || id != "joiner" {
+		t.Fatalf("a node of the next secret alone was refused: %v %q", err, id)
+	}
+	moved.Retire()
+	stale, _ := oldCA.NewNode("stale", time.Hour)
+	if err, id := handshake(t, moved.MutualTLS(), stale.MutualTLS()); err == nil || id != "" {
+		t.Fatalf("after retirement a certificate of the old CA was accepted: %v %q", err, id)
+	}
+	if err, id := handshake(t, joiner.MutualTLS(), moved.MutualTLS()); err != nil || id != "moved" {
+		t.Fatalf("after retirement the next CA's nodes refused each other: %v %q", err, id)
+	}
+	if c, _ := moved.Certificate(); len(c.Certificate) != 1 {
+		t.Fatalf("after retirement the node still shows %d certificates", len(c.Certificate))
+	}
+}

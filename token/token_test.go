@@ -65,3 +65,51 @@ func TestSaveAndLoad(t *testing.T) {
 		t.Fatalf("a garbled file: %v", err)
 	}
 }
+
+func TestSealOpen(t *testing.T) {
+	cur, _ := Generate()
+	next, _ := Generate()
+	sealed, err := cur.Seal(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, next[:]) {
+		t.Fatal("the sealed secret holds the secret in the clear")
+	}
+	got, err := cur.Open(sealed)
+	if err != nil || got != next {
+		t.Fatalf("open: %v", err)
+	}
+	if _, err := next.Open(sealed); err == nil {
+		t.Fatal("another secret opened the seal")
+	}
+	sealed[len(sealed)-1] ^= 1
+	if _, err := cur.Open(sealed); err == nil {
+		t.Fatal("a tampered seal opened")
+	}
+	if _, err := cur.Open(sealed[:3]); err == nil {
+		t.Fatal("a short seal opened")
+	}
+}
+
+func TestRetired(t *testing.T) {
+	dir := t.TempDir()
+	a, _ := Generate()
+	b, _ := Generate()
+	if ok, err := Retired(dir, a); ok || err != nil {
+		t.Fatalf("empty dir: %v %v", ok, err)
+	}
+	if err := Retire(dir, a); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := Retired(dir, a); !ok {
+		t.Fatal("a retired token is not known as retired")
+	}
+	if ok, _ := Retired(dir, b); ok {
+		t.Fatal("a token never held is taken for retired")
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, RetiredFileName))
+	if strings.Contains(string(raw), a.String()) {
+		t.Fatal("the retired file holds the token itself")
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -65,11 +67,16 @@ func (m *Member) Agent() *agent.Agent {
 }
 
 // Client returns an API client for the member's address, with the
-// cluster's management token. It works whether or not the agent runs;
-// requests to a killed agent fail.
+// management token the agent keeps in its data dir, as a person on that
+// host uses it; before the agent first starts, the one derived from the
+// cluster's token. It works whether or not the agent runs; requests to a
+// killed agent fail.
 func (m *Member) Client() *api.Client {
 	c := api.NewClient(m.HTTPAddr)
 	c.Token = m.c.secret.ManagementToken()
+	if raw, err := os.ReadFile(filepath.Join(m.Dir, agent.ManagementTokenFile)); err == nil {
+		c.Token = strings.TrimSpace(string(raw))
+	}
 	return c
 }
 
@@ -86,6 +93,9 @@ type Cluster struct {
 	Token  string
 	secret token.Secret
 
+	// tune changes each agent's configuration before it starts.
+	tune func(*agent.Config)
+
 	mu  sync.Mutex
 	cut map[*Member]bool // members cut off by Partition; guarded by mu
 }
@@ -97,11 +107,18 @@ type Cluster struct {
 // closed when the test ends.
 func New(t testing.TB, n, expect int) *Cluster {
 	t.Helper()
+	return NewTuned(t, n, expect, nil)
+}
+
+// NewTuned is New with tune applied to every agent's configuration, at
+// every start, after the cluster's own settings.
+func NewTuned(t testing.TB, n, expect int, tune func(*agent.Config)) *Cluster {
+	t.Helper()
 	secret, err := token.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{t: t, expect: expect, cut: map[*Member]bool{}, Token: secret.String(), secret: secret}
+	c := &Cluster{t: t, expect: expect, cut: map[*Member]bool{}, Token: secret.String(), secret: secret, tune: tune}
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("n%d", i+1)
 		// The log writers come before the cleanup that closes the agents,
@@ -144,10 +161,14 @@ func (c *Cluster) NewPorts(m *Member) {
 // in about a second, dead members retried every second once a partition
 // heals, and a dead voter replaced after two seconds.
 func (c *Cluster) start(m *Member) error {
-	a, err := agent.New(agent.Config{Name: m.Name, DataDir: m.Dir, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr,
+	cfg := agent.Config{Name: m.Name, DataDir: m.Dir, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr,
 		Join: c.joinAddrs(m), Token: c.Token, BootstrapExpect: c.expect, CPU: 4096, MemoryMiB: 4096, Runtime: m.Runtime,
 		Resync: 200 * time.Millisecond, ProbeInterval: 200 * time.Millisecond, DownAfter: 200 * time.Millisecond,
-		PromoteAfter: 2 * time.Second, RemoveAfter: time.Hour, ReconnectInterval: time.Second, Logger: m.log, RaftLog: m.raftLog, Faults: m.Faults})
+		PromoteAfter: 2 * time.Second, RemoveAfter: time.Hour, ReconnectInterval: time.Second, Logger: m.log, RaftLog: m.raftLog, Faults: m.Faults}
+	if c.tune != nil {
+		c.tune(&cfg)
+	}
+	a, err := agent.New(cfg)
 	if err != nil {
 		return err
 	}
