@@ -286,6 +286,9 @@ func setDefaults(cfg *Config) error {
 	if cfg.CertificateLifetime == 0 {
 		cfg.CertificateLifetime = 30 * 24 * time.Hour
 	}
+	if cfg.RotationGrace < 0 || cfg.CertificateLifetime < 0 {
+		return errors.New("agent: rotation grace and certificate lifetime: expected positive durations")
+	}
 	if cfg.RotationGrace == 0 {
 		cfg.RotationGrace = time.Minute
 	}
