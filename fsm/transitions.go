@@ -28,9 +28,9 @@ const (
 // report. A status missing from a row is illegal from there. STOPPED and
 // LOST are final, so no report brings a task back from them: its service
 // has placed or will place a replacement, and a revived task would run
-// twice. LOST is never a node's word: it is the leader's verdict on a node
-// that is down (SetNodeStatus), and a node may be wrong about having lost
-// contact with itself.
+// twice. LOST is never a node's word: it is the leader's verdict, through
+// SetNodeStatus, on a node it cannot reach, and a node that reports is by
+// that very report not out of reach.
 var reportTransitions = map[string]map[string]effect{
 	// A task placed without a status has not started. No leader writes
 	// one, but a log may hold one, and it has always moved as PENDING.
