@@ -119,20 +119,48 @@ type UpdateTaskStatus struct {
 	Updates []TaskStatusUpdate `json:"updates"`
 }
 
-// reportable lists the statuses a node may report. LOST is the leader's
-// verdict on a node that is gone, never a node's own word.
-var reportable = map[string]bool{structs.StatusPending: true, structs.StatusRunning: true, structs.StatusStopped: true}
-
 func (c *UpdateTaskStatus) validate() error {
 	if len(c.Updates) > MaxTasksPerEntry {
 		return fmt.Errorf("updates: %d in one entry, at most %d", len(c.Updates), MaxTasksPerEntry)
 	}
 	for i, u := range c.Updates {
-		switch {
-		case u.ID == "" || u.Node == "":
+		if u.ID == "" || u.Node == "" {
 			return fmt.Errorf("updates[%d]: task id and node are required", i)
-		case !reportable[u.LastStatus]:
-			return fmt.Errorf("updates[%d].lastStatus: %q is not a status a node reports (PENDING, RUNNING or STOPPED)", i, u.LastStatus)
+		}
+		if err := checkReportable(u.LastStatus); err != nil {
+			return fmt.Errorf("updates[%d].lastStatus: task %s: %w", i, u.ID, err)
+		}
+	}
+	return c.checkTransitions(nil)
+}
+
+func (c *UpdateTaskStatus) validateAgainst(st *State) error { return c.checkTransitions(st) }
+
+// checkTransitions refuses a batch holding a report that reportTransitions
+// forbids. Apply takes a batch's reports in order, so a report moves its
+// task from what the reports before it in the batch made of it, or else
+// from its status in st. Without a state (st nil), or for a task st does
+// not hold for that node, a task's first report in the batch is taken as
+// applied and only the ones after it are checked.
+func (c *UpdateTaskStatus) checkTransitions(st *State) error {
+	status := map[string]string{} // by task id, what the batch made of it so far
+	for i, u := range c.Updates {
+		from, known := status[u.ID]
+		if !known && st != nil {
+			if t := st.Task(u.ID); t != nil && t.Node == u.Node {
+				from, known = t.LastStatus, true
+			}
+		}
+		if !known {
+			status[u.ID] = u.LastStatus
+			continue
+		}
+		e, err := transition(u.ID, from, u.LastStatus)
+		if err != nil {
+			return fmt.Errorf("updates[%d]: %w", i, err)
+		}
+		if e == applied {
+			status[u.ID] = u.LastStatus
 		}
 	}
 	return nil

@@ -134,11 +134,25 @@ func decode(t CommandType, body []byte, v any) error {
 // they enter the log.
 type validator interface{ validate() error }
 
+// stateValidator is implemented by commands whose legality also depends on
+// the state they would apply to.
+type stateValidator interface{ validateAgainst(st *State) error }
+
 // Check decodes a framed command as Apply would and runs the command's own
 // checks, without the state. The leader runs it on every command it did
 // not build itself (those other agents forward) before it enters the log;
 // an error says what is wrong.
-func Check(cmd []byte) error {
+func Check(cmd []byte) error { return check(nil, cmd) }
+
+// Check is fsm.Check against this state as well: it also refuses what the
+// command may not do to the state as it is, such as a node's report that
+// would bring a stopped task back. The state may move before the command
+// applies, so Apply decides again; what Check refuses here, Apply would
+// skip, since no task comes back from a final status.
+func (s *State) Check(cmd []byte) error { return check(s, cmd) }
+
+// check is Check, against st when it is not nil.
+func check(st *State, cmd []byte) error {
 	if len(cmd) == 0 {
 		return errors.New("empty command")
 	}
@@ -147,7 +161,7 @@ func Check(cmd []byte) error {
 	if !ok {
 		return fmt.Errorf("unknown command type %d", t)
 	}
-	return h.check(t, cmd[1:])
+	return h.check(st, t, cmd[1:])
 }
 
 // writer applies commands inside one write transaction.
@@ -158,7 +172,7 @@ type writer struct{ txn *memdb.Txn }
 type handler struct {
 	name  string
 	apply func(w *writer, t CommandType, body []byte) (any, error)
-	check func(t CommandType, body []byte) error
+	check func(st *State, t CommandType, body []byte) error
 }
 
 // command makes a handler that decodes a body of type C and applies it.
@@ -171,13 +185,18 @@ func command[C any](name string, apply func(*writer, *C) (any, error)) handler {
 			}
 			return apply(w, &c)
 		},
-		check: func(t CommandType, body []byte) error {
+		check: func(st *State, t CommandType, body []byte) error {
 			var c C
 			if err := decode(t, body, &c); err != nil {
 				return err
 			}
 			if v, ok := any(&c).(validator); ok {
-				return v.validate()
+				if err := v.validate(); err != nil {
+					return err
+				}
+			}
+			if v, ok := any(&c).(stateValidator); ok && st != nil {
+				return v.validateAgainst(st)
 			}
 			return nil
 		},
@@ -475,10 +494,12 @@ func (w *writer) updateTaskStatus(c *UpdateTaskStatus) (any, error) {
 	for i := range c.Updates {
 		u := &c.Updates[i]
 		old, ok := w.get(tableTasks, u.ID).(*structs.Task)
-		// A report from a node the task no longer belongs to, or about a
-		// task that already stopped, is stale: stopped is final. A status
-		// no node may report is ignored.
-		if !ok || old.Node != u.Node || old.Terminal() || !reportable[u.LastStatus] {
+		// A report about a task that is gone, or from a node the task
+		// does not belong to, is stale. A report that reportTransitions
+		// forbids, or that finds the task already over, changes nothing
+		// either. Every replica decides this from the same state, and the
+		// other reports of the batch still apply.
+		if !ok || old.Node != u.Node || reportTransitions[old.LastStatus][u.LastStatus] != applied {
 			continue
 		}
 		t := *old

@@ -10,7 +10,9 @@ import (
 
 // FuzzApplyCommand feeds every command decoder arbitrary bodies: applying
 // and checking an entry of any known type must never panic, whatever its
-// bytes, and a refused entry must change nothing but the index.
+// bytes; a refused entry must change nothing but the index; no entry may
+// bring a stopped or lost task back; and two replicas applying the same
+// entry agree.
 func FuzzApplyCommand(f *testing.F) {
 	td := structs.TaskDefinition{Family: "web", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img"}}}
 	seeds := map[CommandType]any{
@@ -41,6 +43,40 @@ func FuzzApplyCommand(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{byte(CmdCommitPlan), '[', '['})
+	// Reports that would revive the stopped task t1, or bring the running
+	// t2 to LOST, among legal ones.
+	revive, _ := Encode(CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{
+		{ID: "t1", Node: "n1", LastStatus: structs.StatusRunning}, {ID: "t2", Node: "n1", LastStatus: structs.StatusLost},
+		{ID: "t3", Node: "n1", LastStatus: structs.StatusRunning}, {ID: "t3", Node: "n1", LastStatus: structs.StatusStopped}}})
+	f.Add(revive)
+	// The state every input meets: t1 stopped, t2 running, t3 pending.
+	base := [][]byte{}
+	for _, e := range []struct {
+		ct   CommandType
+		body any
+	}{
+		{CmdRegisterNode, seeds[CmdRegisterNode]},
+		{CmdApplyService, seeds[CmdApplyService]},
+		{CmdCommitPlan, seeds[CmdCommitPlan]},
+		{CmdUpdateTaskStatus, seeds[CmdUpdateTaskStatus]},
+		{CmdCommitPlan, CommitPlan{Place: []structs.Task{
+			{ID: "t2", Node: "n1", Service: "web", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending},
+			{ID: "t3", Node: "n1", Service: "web", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending}}}},
+		{CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t2", Node: "n1", LastStatus: structs.StatusRunning}}}},
+	} {
+		b, err := Encode(e.ct, e.body)
+		if err != nil {
+			f.Fatal(err)
+		}
+		base = append(base, b)
+	}
+	replica := func() *FSM {
+		st := New(nil)
+		for i, b := range base {
+			st.ApplyCommand(uint64(i+1), b)
+		}
+		return st
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 0 {
 			if _, known := handlers[CommandType(data[0])&^IgnoreUnknownFlag]; !known && CommandType(data[0])&IgnoreUnknownFlag == 0 {
@@ -49,14 +85,26 @@ func FuzzApplyCommand(f *testing.F) {
 			}
 		}
 		_ = Check(data)
-		st := New(nil)
-		for i, ct := range []CommandType{CmdRegisterNode, CmdApplyService, CmdCommitPlan} {
-			b, _ := Encode(ct, seeds[ct])
-			st.ApplyCommand(uint64(i+1), b)
-		}
+		st, other := replica(), replica()
+		_ = st.State().Check(data)
 		before := snapshotJSON(t, st)
+		final := map[string]string{}
+		for _, task := range st.State().Tasks() {
+			if task.Terminal() {
+				final[task.ID] = task.LastStatus
+			}
+		}
 		if _, refused := st.ApplyCommand(10, data).(error); refused && snapshotJSON(t, st) != before {
 			t.Fatalf("a refused entry changed the state: %q", data)
+		}
+		for id, status := range final {
+			if task := st.State().Task(id); task != nil && task.LastStatus != status {
+				t.Fatalf("task %s came back from %s to %s: %q", id, status, task.LastStatus, data)
+			}
+		}
+		other.ApplyCommand(10, data)
+		if a, b := snapshotJSON(t, st), snapshotJSON(t, other); a != b {
+			t.Fatalf("two replicas disagree after %q:\n%s\n%s", data, a, b)
 		}
 	})
 }

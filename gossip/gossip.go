@@ -106,8 +106,12 @@ type Transport = memberlist.NodeAwareTransport
 // Ring is a running membership ring. Its methods are safe for concurrent
 // use.
 type Ring struct {
-	ml        *memberlist.Memberlist
-	keyring   *memberlist.Keyring // nil when gossip is not encrypted
+	ml      *memberlist.Memberlist
+	keyring *memberlist.Keyring // nil when gossip is not encrypted
+	// local is this node as the ring started. Its name and address never
+	// change; reading them through ml.LocalNode would race with memberlist's
+	// own updates of this node's state.
+	local     memberlist.Node
 	logger    *log.Logger
 	snapshot  string
 	reconnect time.Duration
@@ -189,7 +193,7 @@ func Start(cfg Config) (*Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gossip: listen on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
 	}
-	r.ml = ml
+	r.ml, r.local = ml, *ml.LocalNode()
 	r.keyring = mc.Keyring
 	return r, nil
 }
@@ -335,7 +339,7 @@ func (r *Ring) reap() {
 
 // alone reports whether no other member is alive in this node's view.
 func (r *Ring) alone() bool {
-	self := r.ml.LocalNode().Name
+	self := r.local.Name
 	for _, n := range r.ml.Members() {
 		if n.Name != self && n.State == memberlist.StateAlive {
 			return false
@@ -363,7 +367,7 @@ func (r *Ring) others(addrs []string) []string {
 // ownAddrs lists host:port forms of this node's gossip port on every
 // address of this host, so that a --join naming this very host is skipped.
 func (r *Ring) ownAddrs() []string {
-	port := strconv.Itoa(int(r.ml.LocalNode().Port))
+	port := strconv.Itoa(int(r.local.Port))
 	out := []string{net.JoinHostPort("localhost", port)}
 	ifaddrs, err := net.InterfaceAddrs()
 	if err != nil {
@@ -531,8 +535,7 @@ func (r *Ring) Shutdown() error {
 
 // LocalAddr is the address others reach this node's gossip on.
 func (r *Ring) LocalAddr() string {
-	n := r.ml.LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	return net.JoinHostPort(r.local.Addr.String(), strconv.Itoa(int(r.local.Port)))
 }
 
 func (r *Ring) set(n *memberlist.Node, status string) {

@@ -63,7 +63,13 @@ type Config struct {
 	// when the cluster has no API token at all, so that a new cluster can
 	// be managed from its first minute.
 	BootstrapACL *structs.ACLToken
-	Logger       *slog.Logger
+	// Prove, when set, checks that the server at a Raft address holds the
+	// identity of node id, and says why not otherwise. The leader calls it
+	// before it adds a server to the Raft configuration or moves one to a
+	// new address, because gossip metadata is only a claim. Nil means no
+	// proof: an agent without a cluster secret has no identities to prove.
+	Prove  func(ctx context.Context, id, raftAddr string) error
+	Logger *slog.Logger
 }
 
 // ControlPlane runs the loops above. Its methods are safe for concurrent
@@ -82,7 +88,15 @@ type ControlPlane struct {
 	// same resources. Reads never take it.
 	planMu sync.Mutex
 	term   *term // the current leader term, nil while following; guarded by planMu
+
+	// unproven holds the members whose proof failed in the last membership
+	// round, so that each failure is logged once rather than twice a
+	// second. Only the membership loop uses it, and one runs at a time.
+	unproven map[proofKey]bool
 }
+
+// proofKey is a member's claim: an id at a Raft address.
+type proofKey struct{ id, addr string }
 
 // New returns a control plane; Run starts it.
 func New(cfg Config, r Raft, m Members, state fsm.Replica, c fsm.Committer) *ControlPlane {

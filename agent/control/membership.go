@@ -19,7 +19,7 @@ func (c *ControlPlane) membershipLoop(ctx context.Context) {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if err := c.reconcileMembers(); err != nil && ctx.Err() == nil {
+		if err := c.reconcileMembers(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("membership", "err", err)
 		}
 		if err := c.reconcileNodeHealth(ctx); err != nil && ctx.Err() == nil {
@@ -38,8 +38,9 @@ func (c *ControlPlane) membershipLoop(ctx context.Context) {
 // new members join (as voters while there are fewer than the target, else
 // as non-voters), moved members get their new address, a voter dead for
 // longer than PromoteAfter is replaced by a healthy non-voter, and members
-// that left, or stayed dead past RemoveAfter, are removed.
-func (c *ControlPlane) reconcileMembers() error {
+// that left, or stayed dead past RemoveAfter, are removed. A member is
+// added or moved only once it has proven its id at its Raft address.
+func (c *ControlPlane) reconcileMembers(ctx context.Context) error {
 	peers, err := c.raft.Peers()
 	if err != nil {
 		return err
@@ -67,6 +68,19 @@ func (c *ControlPlane) reconcileMembers() error {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	unproven := map[proofKey]bool{}
+	proven := func(m gossip.Member) bool {
+		if err := c.prove(ctx, m); err != nil {
+			k := proofKey{m.ID, m.RaftAddr}
+			unproven[k] = true
+			if !c.unproven[k] && ctx.Err() == nil {
+				c.log.Warn("member did not prove its id at its Raft address; Raft membership left as it is",
+					"member", m.Name, "id", m.ID, "addr", m.RaftAddr, "err", err)
+			}
+			return false
+		}
+		return true
+	}
 	for _, id := range ids {
 		m := members[id]
 		if m.Status != gossip.StatusAlive || id == c.cfg.ID {
@@ -74,6 +88,8 @@ func (c *ControlPlane) reconcileMembers() error {
 		}
 		p, known := byID[id]
 		switch {
+		case (!known || p.Address != m.RaftAddr) && !proven(m):
+			// Left out until a later round's proof succeeds.
 		case !known && voters < target:
 			c.log.Info("adding voter", "member", m.Name, "addr", m.RaftAddr)
 			errs = append(errs, c.raft.AddVoter(id, m.RaftAddr))
@@ -89,10 +105,11 @@ func (c *ControlPlane) reconcileMembers() error {
 			errs = append(errs, c.raft.AddNonvoter(id, m.RaftAddr))
 		case !p.Voter && voters < target:
 			c.log.Info("promoting non-voter", "member", m.Name)
-			errs = append(errs, c.raft.AddVoter(id, m.RaftAddr))
+			errs = append(errs, c.raft.AddVoter(id, p.Address))
 			voters++
 		}
 	}
+	c.unproven = unproven
 	for _, p := range peers {
 		m, known := members[p.ID]
 		if !known || p.ID == c.cfg.ID {
@@ -105,8 +122,10 @@ func (c *ControlPlane) reconcileMembers() error {
 			errs = append(errs, c.raft.Remove(p.ID))
 		case m.Status == gossip.StatusDead && p.Voter && down > c.cfg.PromoteAfter:
 			if id := promotable(byID, members); id != "" {
+				// The non-voter keeps the address Raft has for it, which
+				// it proved; gossip's may be a claim not proven yet.
 				c.log.Info("replacing dead voter", "dead", m.Name, "promoted", members[id].Name)
-				if err := c.raft.AddVoter(id, members[id].RaftAddr); err != nil {
+				if err := c.raft.AddVoter(id, byID[id].Address); err != nil {
 					errs = append(errs, err)
 					continue
 				}
@@ -115,6 +134,21 @@ func (c *ControlPlane) reconcileMembers() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// proofTimeout bounds one member's proof, so that an address that does not
+// answer holds up a membership round only briefly.
+const proofTimeout = 2 * time.Second
+
+// prove asks Config.Prove whether m holds its id at its Raft address; with
+// no Prove configured every claim stands.
+func (c *ControlPlane) prove(ctx context.Context, m gossip.Member) error {
+	if c.cfg.Prove == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, proofTimeout)
+	defer cancel()
+	return c.cfg.Prove(ctx, m.ID, m.RaftAddr)
 }
 
 // promotable picks the alive non-voter with the lowest id, or "".
