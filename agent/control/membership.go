@@ -18,11 +18,14 @@ import (
 func (c *ControlPlane) membershipLoop(ctx context.Context) {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	// The loop runs for one term; a member gossip has not heard of since
+	// the term began counts as dead from then on.
+	termStart := time.Now()
 	for {
-		if err := c.reconcileMembers(ctx); err != nil && ctx.Err() == nil {
+		if err := c.reconcileMembers(ctx, termStart); err != nil && ctx.Err() == nil {
 			c.log.Warn("membership", "err", err)
 		}
-		if err := c.reconcileNodeHealth(ctx); err != nil && ctx.Err() == nil {
+		if err := c.reconcileNodeHealth(ctx, termStart); err != nil && ctx.Err() == nil {
 			c.log.Warn("node health", "err", err)
 		}
 		select {
@@ -39,8 +42,11 @@ func (c *ControlPlane) membershipLoop(ctx context.Context) {
 // as non-voters), moved members get their new address, a voter dead for
 // longer than PromoteAfter is replaced by a healthy non-voter, and members
 // that left, or stayed dead past RemoveAfter, are removed. A member is
-// added or moved only once it has proven its id at its Raft address.
-func (c *ControlPlane) reconcileMembers(ctx context.Context) error {
+// added or moved only once it has proven its id at its Raft address. A
+// Raft peer that gossip has not heard of at all (after a power cut, gossip
+// starts empty, and a host that never came back is never heard) counts as
+// dead since termStart, so that it is replaced and removed like any other.
+func (c *ControlPlane) reconcileMembers(ctx context.Context, termStart time.Time) error {
 	peers, err := c.raft.Peers()
 	if err != nil {
 		return err
@@ -111,9 +117,12 @@ func (c *ControlPlane) reconcileMembers(ctx context.Context) error {
 	}
 	c.unproven = unproven
 	for _, p := range peers {
-		m, known := members[p.ID]
-		if !known || p.ID == c.cfg.ID {
+		if p.ID == c.cfg.ID {
 			continue
+		}
+		m, known := members[p.ID]
+		if !known {
+			m = unseen(p.ID, termStart)
 		}
 		down := time.Since(m.Since)
 		switch {
@@ -162,10 +171,23 @@ func promotable(peers map[string]raft.Peer, members map[string]gossip.Member) st
 	return best
 }
 
+// unseenGrace is the least time a new term gives gossip to hear of a node
+// before it counts a node it has never heard of as down: after a power cut
+// every agent's ring starts empty and fills within a few probe rounds, and
+// a node marked down too early would lose its tasks for nothing.
+const unseenGrace = 5 * time.Second
+
+// unseen stands for a member gossip has not heard of since the term began:
+// dead since then.
+func unseen(id string, termStart time.Time) gossip.Member {
+	return gossip.Member{Meta: gossip.Meta{ID: id, Name: id}, Status: gossip.StatusDead, Since: termStart}
+}
+
 // reconcileNodeHealth marks nodes down when gossip has found them dead for
-// longer than DownAfter (at once when they left) and ready when they are
-// back.
-func (c *ControlPlane) reconcileNodeHealth(ctx context.Context) error {
+// longer than DownAfter (at once when they left), or has not heard of them
+// at all for DownAfter (and at least unseenGrace) since termStart, and
+// ready when they are back.
+func (c *ControlPlane) reconcileNodeHealth(ctx context.Context, termStart time.Time) error {
 	members := map[string]gossip.Member{}
 	for _, m := range c.members.Members() {
 		members[m.ID] = m
@@ -173,11 +195,13 @@ func (c *ControlPlane) reconcileNodeHealth(ctx context.Context) error {
 	var errs []error
 	for _, n := range c.state.State().Nodes() {
 		m, known := members[n.ID]
+		downAfter := c.cfg.DownAfter
 		if !known && n.ID != c.cfg.ID {
-			continue
+			m = unseen(n.Name, termStart)
+			downAfter = max(downAfter, unseenGrace)
 		}
 		switch {
-		case n.Status == structs.NodeReady && (m.Status == gossip.StatusLeft || m.Status == gossip.StatusDead && time.Since(m.Since) >= c.cfg.DownAfter):
+		case n.Status == structs.NodeReady && (m.Status == gossip.StatusLeft || m.Status == gossip.StatusDead && time.Since(m.Since) >= downAfter):
 			reason := fmt.Sprintf("node %s is down (%s)", n.Name, m.Status)
 			c.log.Warn("marking node down", "down", n.Name, "gossip", m.Status)
 			_, err := c.commit.Commit(ctx, fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Status: structs.NodeDown, Reason: reason, At: time.Now().UnixMilli()})

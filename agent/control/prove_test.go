@@ -102,7 +102,7 @@ func newMembershipPlane(peers []raft.Peer, members staticMembers, prove func(con
 
 func reconcile(t *testing.T, cp *ControlPlane) {
 	t.Helper()
-	if err := cp.reconcileMembers(context.Background()); err != nil {
+	if err := cp.reconcileMembers(context.Background(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }
