@@ -102,6 +102,9 @@ type Config struct {
 	// needs no token, and its API refuses requests that name a host other
 	// than its own.
 	Dev bool
+	// PendingTimeout is how long a service's task may stay PENDING before
+	// the leader places it again elsewhere; default 10m.
+	PendingTimeout time.Duration
 	// CertificateLifetime is how long the agent's node certificate lasts;
 	// it is renewed when a third is left. Default 30 days.
 	CertificateLifetime time.Duration
@@ -220,7 +223,7 @@ func New(cfg Config) (*Agent, error) {
 		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log,
 	})
 	a.control = control.New(control.Config{ID: id, BootstrapExpect: cfg.BootstrapExpect, Voters: cfg.Voters,
-		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: leaderOf, BootstrapACL: bootstrapACL, Prove: raftProver(rcfg.TLS), Logger: a.log},
+		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: leaderOf, BootstrapACL: bootstrapACL, PendingTimeout: cfg.PendingTimeout, Prove: raftProver(rcfg.TLS), Logger: a.log},
 		a.raft, a.ring, a.fsm, a.commit)
 	// Requests share the agent's context, so that Close ends long ones
 	// (followed logs) instead of waiting for them.

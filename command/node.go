@@ -22,7 +22,11 @@ func nodesCommand() *cli.Command {
 				rows := make([][]any, len(nodes))
 				for i, n := range nodes {
 					u := used[n.ID]
-					rows[i] = []any{shortID(n.ID), n.Name, n.Address, n.Status, n.Eligibility, fmt.Sprintf("%d/%d", u.cpu, n.CPU), fmt.Sprintf("%d/%d", u.mem, n.MemoryMiB), u.tasks}
+					status := n.Status
+					if n.StatusReason != "" {
+						status += " (" + n.StatusReason + ")"
+					}
+					rows[i] = []any{shortID(n.ID), n.Name, n.Address, status, n.Eligibility, fmt.Sprintf("%d/%d", u.cpu, n.CPU), fmt.Sprintf("%d/%d", u.mem, n.MemoryMiB), u.tasks}
 				}
 				return rows, nil
 			})

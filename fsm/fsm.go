@@ -257,7 +257,7 @@ func (w *writer) registerNode(c *RegisterNode) (any, error) {
 		return nil, errors.New("node id is empty")
 	}
 	if old, ok := w.get(tableNodes, n.ID).(*structs.Node); ok {
-		n.Status, n.Eligibility = old.Status, old.Eligibility
+		n.Status, n.StatusReason, n.Eligibility = old.Status, old.StatusReason, old.Eligibility
 	}
 	if n.Status == "" {
 		n.Status = structs.NodeReady
@@ -288,6 +288,10 @@ func (w *writer) setNodeStatus(c *SetNodeStatus) (any, error) {
 	n := *old
 	if c.Status != "" {
 		n.Status = c.Status
+		n.StatusReason = ""
+		if c.Status == structs.NodeDown {
+			n.StatusReason = c.Reason
+		}
 	}
 	if c.Eligibility != "" {
 		n.Eligibility = c.Eligibility

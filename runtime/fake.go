@@ -18,6 +18,7 @@ type Fake struct {
 	mu      sync.Mutex
 	tasks   map[string]*fakeTask // by task id
 	missing map[string]bool      // images that cannot be had
+	down    error                // what every call answers while the engine is down
 	starts  int
 	changed chan struct{}
 }
@@ -39,6 +40,14 @@ func (f *Fake) MissingImage(ref string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.missing[ref] = true
+}
+
+// SetDown makes every List answer err, as an engine that stopped does, or
+// brings the engine back with nil. The containers are kept as they were.
+func (f *Fake) SetDown(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = err
 }
 
 // Starts counts successful Start calls, for tests that look for duplicates.
@@ -140,6 +149,9 @@ func (f *Fake) Remove(_ context.Context, node, taskID string) error {
 func (f *Fake) List(_ context.Context, node string) ([]Observed, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.down != nil {
+		return nil, f.down
+	}
 	var out []Observed
 	for id, ft := range f.tasks {
 		if ft.node == node {

@@ -31,15 +31,22 @@ const (
 
 // Node is one container instance: a host running a skiff agent.
 type Node struct {
-	ID          string            `json:"id"`
-	Name        string            `json:"name"`
-	Address     string            `json:"address"`
-	APIAddress  string            `json:"apiAddress"`
-	CPU         int64             `json:"cpu"`
-	MemoryMiB   int64             `json:"memory"`
-	Attributes  map[string]string `json:"attributes,omitempty"`
-	Status      string            `json:"status"`
-	Eligibility string            `json:"eligibility"`
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Address    string            `json:"address"`
+	APIAddress string            `json:"apiAddress"`
+	CPU        int64             `json:"cpu"`
+	MemoryMiB  int64             `json:"memory"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Status     string            `json:"status"`
+	// StatusReason says why a node is down; empty while it is ready.
+	StatusReason string `json:"statusReason,omitempty"`
+	Eligibility  string `json:"eligibility"`
+	// EngineError is what the node's container engine last answered when
+	// the node could not reach it a few times in a row; empty while the
+	// engine answers. The node reports it, and the leader marks the node
+	// down while it is set.
+	EngineError string `json:"engineError,omitempty"`
 	// PortRange is the inclusive range dynamic host ports are taken from.
 	PortMin int `json:"portMin"`
 	PortMax int `json:"portMax"`

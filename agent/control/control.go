@@ -68,8 +68,13 @@ type Config struct {
 	// before it adds a server to the Raft configuration or moves one to a
 	// new address, because gossip metadata is only a claim. Nil means no
 	// proof: an agent without a cluster secret has no identities to prove.
-	Prove  func(ctx context.Context, id, raftAddr string) error
-	Logger *slog.Logger
+	Prove func(ctx context.Context, id, raftAddr string) error
+	// PendingTimeout is how long a service's task may stay PENDING before
+	// the leader gives up on it and places a replacement: a node whose
+	// engine hangs must not hold a service below its count for good. Zero
+	// means ten minutes, twice what a node gives one start.
+	PendingTimeout time.Duration
+	Logger         *slog.Logger
 }
 
 // ControlPlane runs the loops above. Its methods are safe for concurrent
@@ -100,6 +105,9 @@ type proofKey struct{ id, addr string }
 
 // New returns a control plane; Run starts it.
 func New(cfg Config, r Raft, m Members, state fsm.Replica, c fsm.Committer) *ControlPlane {
+	if cfg.PendingTimeout == 0 {
+		cfg.PendingTimeout = 10 * time.Minute
+	}
 	return &ControlPlane{cfg: cfg, raft: r, members: m, state: state, commit: c, log: cfg.Logger}
 }
 

@@ -149,7 +149,7 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	// current tasks run the service's definition on eligible nodes;
 	// migrating ones run it on drained nodes and stop once enough
 	// replacements run; old ones run an earlier revision and stop now.
-	var current, migrating, old []*structs.Task
+	var current, migrating, old, stale []*structs.Task
 	nowT := time.Now()
 	bo := tm.backoff[name]
 	if bo == nil {
@@ -169,6 +169,10 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 			bo.failures = 0
 		}
 		switch n := st.Node(t.Node); {
+		case t.LastStatus == structs.StatusPending && t.CreatedAt > 0 && nowT.Sub(time.UnixMilli(t.CreatedAt)) >= c.cfg.PendingTimeout:
+			// Stopped and not counted, so that a replacement is placed
+			// now; the node stops whatever it started late.
+			stale = append(stale, t)
 		case t.TaskDefinition != svc.TaskDefinition:
 			old = append(old, t)
 		case n != nil && n.Eligibility != structs.EligibilityEligible:
@@ -181,6 +185,10 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	releasing := map[string]bool{}
 	for _, t := range old {
 		plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: "replaced by " + svc.TaskDefinition})
+		releasing[t.ID] = true
+	}
+	for _, t := range stale {
+		plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: fmt.Sprintf("did not start within %s; placed again", c.cfg.PendingTimeout)})
 		releasing[t.ID] = true
 	}
 	if extra := len(current) - svc.DesiredCount; extra > 0 {

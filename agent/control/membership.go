@@ -185,8 +185,9 @@ func unseen(id string, termStart time.Time) gossip.Member {
 
 // reconcileNodeHealth marks nodes down when gossip has found them dead for
 // longer than DownAfter (at once when they left), or has not heard of them
-// at all for DownAfter (and at least unseenGrace) since termStart, and
-// ready when they are back.
+// at all for DownAfter (and at least unseenGrace) since termStart, or
+// report that their container engine does not answer, and ready when they
+// are back with an engine that answers.
 func (c *ControlPlane) reconcileNodeHealth(ctx context.Context, termStart time.Time) error {
 	members := map[string]gossip.Member{}
 	for _, m := range c.members.Members() {
@@ -206,7 +207,12 @@ func (c *ControlPlane) reconcileNodeHealth(ctx context.Context, termStart time.T
 			c.log.Warn("marking node down", "down", n.Name, "gossip", m.Status)
 			_, err := c.commit.Commit(ctx, fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Status: structs.NodeDown, Reason: reason, At: time.Now().UnixMilli()})
 			errs = append(errs, err)
-		case n.Status == structs.NodeDown && (m.Status == gossip.StatusAlive || n.ID == c.cfg.ID):
+		case n.Status == structs.NodeReady && n.EngineError != "":
+			reason := fmt.Sprintf("the container engine of node %s does not answer: %s", n.Name, n.EngineError)
+			c.log.Warn("marking node down", "down", n.Name, "engine", n.EngineError)
+			_, err := c.commit.Commit(ctx, fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Status: structs.NodeDown, Reason: reason, At: time.Now().UnixMilli()})
+			errs = append(errs, err)
+		case n.Status == structs.NodeDown && n.EngineError == "" && (m.Status == gossip.StatusAlive || n.ID == c.cfg.ID):
 			c.log.Info("node is back", "back", n.Name)
 			_, err := c.commit.Commit(ctx, fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: n.ID, Status: structs.NodeReady, At: time.Now().UnixMilli()})
 			errs = append(errs, err)

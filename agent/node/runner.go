@@ -22,11 +22,13 @@ import (
 
 // How long the runner gives the engine for one start or stop, and how many
 // starts it runs at once: the engine creates containers faster a few at a
-// time than all at once.
+// time than all at once. After engineFailures listings in a row fail, the
+// node reports its engine unreachable, and the leader moves its tasks.
 const (
 	startTimeout      = 5 * time.Minute
 	stopTimeout       = 30 * time.Second
 	maxParallelStarts = 4
+	engineFailures    = 3
 )
 
 // Config configures a Runner.
@@ -58,6 +60,12 @@ type Runner struct {
 	cfg Config
 	id  string
 	log *slog.Logger
+
+	// listFailures counts the engine listings that failed in a row, and
+	// engineErr is what the node reports once there are engineFailures of
+	// them. Only Run's goroutine touches them.
+	listFailures int
+	engineErr    string
 
 	mu     sync.Mutex
 	busy   map[string]bool   // task ids with a start, stop or remove running; guarded by mu
@@ -97,6 +105,7 @@ func (r *Runner) Run(ctx context.Context) {
 			if err := r.sync(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("node sync", "err", err)
 			}
+			r.register(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -114,6 +123,7 @@ func (r *Runner) Run(ctx context.Context) {
 // there it is retried on every pass.
 func (r *Runner) register(ctx context.Context) {
 	want := r.cfg.Node
+	want.EngineError = r.engineErr
 	if have := r.cfg.Replica.State().Node(r.id); have != nil && sameRegistration(have, &want) {
 		return
 	}
@@ -133,7 +143,7 @@ func now() int64 { return time.Now().UnixMilli() }
 func sameRegistration(a, b *structs.Node) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Address == b.Address && a.APIAddress == b.APIAddress &&
 		a.CPU == b.CPU && a.MemoryMiB == b.MemoryMiB && a.PortMin == b.PortMin && a.PortMax == b.PortMax &&
-		maps.Equal(a.Attributes, b.Attributes)
+		a.EngineError == b.EngineError && maps.Equal(a.Attributes, b.Attributes)
 }
 
 // sync compares the tasks assigned to this node with what the engine runs,
@@ -143,8 +153,17 @@ func (r *Runner) sync(ctx context.Context) error {
 	st := r.cfg.Replica.State()
 	observed, err := r.cfg.Runtime.List(ctx, r.id)
 	if err != nil {
+		r.listFailures++
+		if r.listFailures >= engineFailures && r.engineErr == "" && ctx.Err() == nil {
+			r.engineErr = err.Error()
+			r.log.Error("the container engine does not answer; reporting it, so that this node's tasks are placed elsewhere", "err", err)
+		}
 		return err
 	}
+	if r.engineErr != "" {
+		r.log.Info("the container engine answers again")
+	}
+	r.listFailures, r.engineErr = 0, ""
 	byID := make(map[string]*runtime.Observed, len(observed))
 	for i := range observed {
 		byID[observed[i].TaskID] = &observed[i]

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -81,4 +82,19 @@ func TestRunnerStartsReportsAndStops(t *testing.T) {
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testutil.Eventually(t, 15*time.Second, func() (bool, string) { return cond(), "waiting for " + what })
+}
+
+// TestRunnerReportsTheEngineDown: after a few failed listings in a row the
+// node registers the engine's error, and clears it once the engine answers
+// again.
+func TestRunnerReportsTheEngineDown(t *testing.T) {
+	s := start(t)
+	s.caughtUp.Store(true)
+	waitFor(t, "registration", func() bool { return s.c.FSM.State().Node("n1") != nil })
+	s.rt.SetDown(errors.New("Cannot connect to the Docker daemon"))
+	waitFor(t, "the engine reported down", func() bool {
+		return s.c.FSM.State().Node("n1").EngineError == "Cannot connect to the Docker daemon"
+	})
+	s.rt.SetDown(nil)
+	waitFor(t, "the engine reported back", func() bool { return s.c.FSM.State().Node("n1").EngineError == "" })
 }
