@@ -9,6 +9,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"maps"
 	"reflect"
@@ -234,7 +235,7 @@ func (r *Runner) sync(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	for len(updates) > 0 {
-		batch := updates[:min(len(updates), fsm.MaxTasksPerEntry)]
+		batch := updates[:batchLen(updates)]
 		if _, err := r.cfg.Committer.Commit(ctx, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: batch}); err != nil {
 			return err
 		}
@@ -248,6 +249,27 @@ func (r *Runner) sync(ctx context.Context) error {
 		updates = updates[len(batch):]
 	}
 	return nil
+}
+
+// maxBatchBytes bounds the encoded size of one status batch. A follower
+// forwards its batches to the leader, whose API takes at most 1 MiB in a
+// body; a batch over that would be refused on every retry, for good.
+const maxBatchBytes = 512 << 10
+
+// batchLen is how many of updates go in the next batch: at most
+// fsm.MaxTasksPerEntry, within maxBatchBytes, and always at least one.
+func batchLen(updates []fsm.TaskStatusUpdate) int {
+	size := 0
+	for i, u := range updates {
+		b, err := json.Marshal(u)
+		if err == nil {
+			size += len(b) + 1
+		}
+		if i == fsm.MaxTasksPerEntry || i > 0 && size > maxBatchBytes {
+			return i
+		}
+	}
+	return len(updates)
 }
 
 func anyRunning(cs []structs.ContainerState) bool {

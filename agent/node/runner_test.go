@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,4 +98,26 @@ func TestRunnerReportsTheEngineDown(t *testing.T) {
 	})
 	s.rt.SetDown(nil)
 	waitFor(t, "the engine reported back", func() bool { return s.c.FSM.State().Node("n1").EngineError == "" })
+}
+
+// TestBatchLen: a status batch holds at most fsm.MaxTasksPerEntry updates
+// and stays within maxBatchBytes however large each update is, and one
+// update larger than that still goes alone rather than never.
+func TestBatchLen(t *testing.T) {
+	small := make([]fsm.TaskStatusUpdate, 1000)
+	if n := batchLen(small); n != fsm.MaxTasksPerEntry {
+		t.Fatalf("small updates: %d in a batch", n)
+	}
+	big := make([]fsm.TaskStatusUpdate, 50)
+	for i := range big {
+		big[i].StopReason = strings.Repeat("x", 40<<10)
+	}
+	n := batchLen(big)
+	if n < 1 || n*(40<<10) > maxBatchBytes {
+		t.Fatalf("40 KiB updates: %d in a batch", n)
+	}
+	huge := []fsm.TaskStatusUpdate{{StopReason: strings.Repeat("x", 2*maxBatchBytes)}, {}}
+	if n := batchLen(huge); n != 1 {
+		t.Fatalf("an update over the limit: %d in a batch", n)
+	}
 }
