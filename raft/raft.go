@@ -108,6 +108,9 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	rc.NotifyCh = leaderCh
 
 	// NoSync stays false: an acknowledged write must survive a crash.
+	if err := checkStore(filepath.Join(cfg.DataDir, "raft.db")); err != nil {
+		return nil, err
+	}
 	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
 	if err != nil {
 		return nil, fmt.Errorf("raft: open bolt store: %w", err)
