@@ -26,6 +26,7 @@ const (
 	MaxConstraints  = 10
 	MaxBackoffLimit = 3600
 	MaxStopTimeout  = 120
+	MaxPidsLimit    = 4_194_304 // the kernel's highest pid_max
 	maxNameLength   = 255
 	maxRunTaskCount = 1000
 )
@@ -77,17 +78,18 @@ var (
 		ignored: []string{"name", "appProtocol", "containerPortRange"}}
 	containerShape = &shape{
 		acted: map[string]*shape{
-			"name": nil, "image": nil, "cpu": nil, "memory": nil, "essential": nil, "entryPoint": nil,
-			"command": nil, "links": nil, "workingDirectory": nil, "user": nil, "stopTimeout": nil, "dockerLabels": nil,
-			"environment":  {acted: map[string]*shape{"name": nil, "value": nil}},
-			"portMappings": portMappingShape,
-			"dependsOn":    {acted: map[string]*shape{"containerName": nil, "condition": nil}},
-			"healthCheck":  {acted: map[string]*shape{"command": nil, "interval": nil, "timeout": nil, "retries": nil, "startPeriod": nil}},
+			"name": nil, "image": nil, "cpu": nil, "memory": nil, "memoryReservation": nil, "pidsLimit": nil, "essential": nil,
+			"entryPoint": nil, "command": nil, "links": nil, "workingDirectory": nil, "user": nil, "stopTimeout": nil, "dockerLabels": nil,
+			"logConfiguration": {acted: map[string]*shape{"logDriver": nil, "options": nil}, ignored: []string{"secretOptions"}},
+			"environment":      {acted: map[string]*shape{"name": nil, "value": nil}},
+			"portMappings":     portMappingShape,
+			"dependsOn":        {acted: map[string]*shape{"containerName": nil, "condition": nil}},
+			"healthCheck":      {acted: map[string]*shape{"command": nil, "interval": nil, "timeout": nil, "retries": nil, "startPeriod": nil}},
 		},
-		ignored: []string{"repositoryCredentials", "memoryReservation", "restartPolicy", "environmentFiles", "mountPoints",
+		ignored: []string{"repositoryCredentials", "restartPolicy", "environmentFiles", "mountPoints",
 			"volumesFrom", "linuxParameters", "secrets", "startTimeout", "versionConsistency", "hostname", "disableNetworking",
 			"privileged", "readonlyRootFilesystem", "dnsServers", "dnsSearchDomains", "extraHosts", "dockerSecurityOptions",
-			"interactive", "pseudoTerminal", "ulimits", "logConfiguration", "systemControls", "resourceRequirements",
+			"interactive", "pseudoTerminal", "ulimits", "systemControls", "resourceRequirements",
 			"firelensConfiguration", "credentialSpecs"},
 		maxItems: MaxContainers, items: "containers",
 	}
@@ -352,6 +354,7 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	if err := ValidateTaskDefinition(f.TaskDefinition, "taskDefinition"); err != nil {
 		return nil, nil, nil, err
 	}
+	warnings = append(warnings, taskDefWarnings(f.TaskDefinition, "taskDefinition")...)
 	if len(f.PlacementStrategy) > MaxStrategies {
 		return nil, nil, nil, fieldErr("placementStrategy", "at most %d strategies", MaxStrategies)
 	}
@@ -392,7 +395,40 @@ func DecodeTaskDefinition(raw []byte) (*structs.TaskDefinition, []string, error)
 	if err := ValidateTaskDefinition(&td, ""); err != nil {
 		return nil, nil, err
 	}
-	return &td, warnings, nil
+	return &td, append(warnings, taskDefWarnings(&td, "")...), nil
+}
+
+// logDriverRE matches Docker's log driver names, plugins' included
+// ("grafana/loki-docker-driver:latest").
+var logDriverRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./:-]*$`)
+
+func checkLogConfiguration(field string, lc *structs.LogConfiguration) error {
+	if lc == nil {
+		return nil
+	}
+	if !logDriverRE.MatchString(lc.LogDriver) {
+		return fieldErr(field+".logDriver", "%q: expected a Docker log driver such as json-file, local, journald or syslog", lc.LogDriver)
+	}
+	for k := range lc.Options {
+		if k == "" {
+			return fieldErr(field+".options", "an option has an empty name")
+		}
+	}
+	return nil
+}
+
+// taskDefWarnings lists what a valid definition asks for that skiff does
+// not do, beside the ignored fields the decoder lists.
+func taskDefWarnings(td *structs.TaskDefinition, path string) []string {
+	var out []string
+	for i := range td.ContainerDefinitions {
+		if lc := td.ContainerDefinitions[i].LogConfiguration; lc != nil && lc.AWSOnly() {
+			out = append(out, fmt.Sprintf("%s[%d].logConfiguration is an ECS field skiff does not act on for logDriver %q, which works only in AWS; "+
+				"the container logs to json-file, rotated at %s x %s", join(path, "containerDefinitions"), i, lc.LogDriver,
+				structs.DefaultLogMaxSize, structs.DefaultLogMaxFile))
+		}
+	}
+	return out
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
@@ -437,6 +473,23 @@ func ValidateTaskDefinition(td *structs.TaskDefinition, path string) error {
 		}
 		if cd.Memory != 0 && (cd.Memory < MinMemoryMiB || cd.Memory > MaxMemoryMiB) {
 			return fieldErr(p+".memory", "%d is out of range: expected 0 (no limit) or %d to %d MiB", cd.Memory, MinMemoryMiB, MaxMemoryMiB)
+		}
+		if r := cd.MemoryReservation; r != 0 && (r < MinMemoryMiB || r > MaxMemoryMiB) {
+			return fieldErr(p+".memoryReservation", "%d is out of range: expected 0 (none) or %d to %d MiB", r, MinMemoryMiB, MaxMemoryMiB)
+		}
+		if cd.Memory != 0 && cd.MemoryReservation > cd.Memory {
+			return fieldErr(p+".memoryReservation", "%d MiB is more than memory, the hard limit (%d MiB): the soft limit must not exceed it", cd.MemoryReservation, cd.Memory)
+		}
+		if cd.PidsLimit < 0 || cd.PidsLimit > MaxPidsLimit {
+			return fieldErr(p+".pidsLimit", "%d is out of range: expected 0 (the default, %d) or 1 to %d", cd.PidsLimit, structs.DefaultPidsLimit, MaxPidsLimit)
+		}
+		if err := checkLogConfiguration(p+".logConfiguration", cd.LogConfiguration); err != nil {
+			return err
+		}
+		// Docker refuses a relative working directory only when it creates
+		// the container, which would fail every start of the task.
+		if wd := cd.WorkingDirectory; wd != "" && !strings.HasPrefix(wd, "/") {
+			return fieldErr(p+".workingDirectory", "%q: expected an absolute path such as /app", wd)
 		}
 		if cd.StopTimeout < 0 || cd.StopTimeout > MaxStopTimeout {
 			return fieldErr(p+".stopTimeout", "%d is out of range: expected 0 to %d seconds", cd.StopTimeout, MaxStopTimeout)

@@ -69,6 +69,10 @@ func TestDecodeRealECSTaskDefinition(t *testing.T) {
 			t.Errorf("no warning for %s in:\n%s", f, joined)
 		}
 	}
+	// memoryReservation is acted on now: the soft limit, and the cost.
+	if c := td.ContainerDefinitions[0]; c.MemoryReservation != 128 || c.ReservedMemoryMiB() != 128 || strings.Contains(joined, "memoryReservation") {
+		t.Errorf("memoryReservation: %+v, warnings:\n%s", c, joined)
+	}
 }
 
 func TestDecodeBadInput(t *testing.T) {
@@ -92,6 +96,12 @@ func TestDecodeBadInput(t *testing.T) {
 		{"duplicate name", base(`{"name":"a","image":"x"},{"name":"a","image":"y"}`), "taskDefinition.containerDefinitions[1].name", "duplicate"},
 		{"huge cpu", base(`{"name":"a","image":"x","cpu":99999999}`), "taskDefinition.containerDefinitions[0].cpu", "out of range"},
 		{"tiny memory", base(`{"name":"a","image":"x","memory":2}`), "taskDefinition.containerDefinitions[0].memory", "out of range"},
+		{"tiny reservation", base(`{"name":"a","image":"x","memoryReservation":2}`), "taskDefinition.containerDefinitions[0].memoryReservation", "out of range"},
+		{"reservation over the limit", base(`{"name":"a","image":"x","memory":64,"memoryReservation":128}`), "taskDefinition.containerDefinitions[0].memoryReservation", "more than memory"},
+		{"negative pids limit", base(`{"name":"a","image":"x","pidsLimit":-1}`), "taskDefinition.containerDefinitions[0].pidsLimit", "out of range"},
+		{"no log driver", base(`{"name":"a","image":"x","logConfiguration":{"options":{"max-size":"1m"}}}`), "taskDefinition.containerDefinitions[0].logConfiguration.logDriver", "expected a Docker log driver"},
+		{"log option typo", base(`{"name":"a","image":"x","logConfiguration":{"logDriver":"json-file","option":{}}}`), "taskDefinition.containerDefinitions[0].logConfiguration.option", "unknown field"},
+		{"relative working directory", base(`{"name":"a","image":"x","workingDirectory":"app"}`), "taskDefinition.containerDefinitions[0].workingDirectory", "expected an absolute path"},
 		{"port range", base(`{"name":"a","image":"x","portMappings":[{"containerPort":70000}]}`), "taskDefinition.containerDefinitions[0].portMappings[0].containerPort", "out of range"},
 		{"host port twice", base(`{"name":"a","image":"x","portMappings":[{"containerPort":80,"hostPort":8080}]},{"name":"b","image":"x","portMappings":[{"containerPort":81,"hostPort":8080}]}`), "taskDefinition.containerDefinitions[1].portMappings[0].hostPort", "already used"},
 		{"protocol", base(`{"name":"a","image":"x","portMappings":[{"containerPort":80,"protocol":"sctp"}]}`), "taskDefinition.containerDefinitions[0].portMappings[0].protocol", "tcp or udp"},
@@ -246,5 +256,24 @@ func TestDecodeEscapedKeys(t *testing.T) {
 	svc, _, warnings, err := DecodeServiceFile([]byte(strings.Replace(raw, `,"\u0069magee":"y"`, "", 1)))
 	if err != nil || svc.Name != "web" || len(warnings) != 1 || !strings.HasPrefix(warnings[0], "cluster is an ECS field") {
 		t.Fatalf("got %v, %q, %v", svc, warnings, err)
+	}
+}
+
+// The container fields that bound a container are decoded: limits, the
+// process cap and a log driver with its options.
+func TestDecodeContainerBounds(t *testing.T) {
+	raw := `{"family":"web","containerDefinitions":[{"name":"a","image":"x","memory":256,"memoryReservation":64,"pidsLimit":200,
+	  "workingDirectory":"/srv","logConfiguration":{"logDriver":"local","options":{"max-size":"5m"},"secretOptions":[]}}]}`
+	td, warnings, err := DecodeTaskDefinition([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := td.ContainerDefinitions[0]
+	if c.Memory != 256 || c.MemoryReservation != 64 || c.PidsLimit != 200 || c.WorkingDirectory != "/srv" ||
+		c.LogConfiguration == nil || c.LogConfiguration.LogDriver != "local" || c.LogConfiguration.Options["max-size"] != "5m" {
+		t.Fatalf("decoded %+v", c)
+	}
+	if len(warnings) != 1 || !strings.HasPrefix(warnings[0], "containerDefinitions[0].logConfiguration.secretOptions is an ECS field") {
+		t.Fatalf("warnings %q", warnings)
 	}
 }
