@@ -174,12 +174,25 @@ func containerConfig(spec TaskSpec, cd *structs.ContainerDefinition, base map[st
 			StartPeriod: seconds(h.StartPeriod),
 		}
 	}
+	pids := cd.PidsLimit
+	if pids == 0 {
+		pids = structs.DefaultPidsLimit
+	}
+	// A container with neither limit gets the default reservation as its
+	// soft limit: what the scheduler counted for it.
+	reservation := cd.MemoryReservation
+	if reservation == 0 && cd.Memory == 0 {
+		reservation = structs.DefaultMemoryReservationMiB
+	}
 	hc := &container.HostConfig{
 		NetworkMode:  container.NetworkMode(netName),
 		PortBindings: nat.PortMap{},
+		LogConfig:    logConfig(cd.LogConfiguration),
 		Resources: container.Resources{
-			Memory:    cd.Memory * 1024 * 1024,
-			CPUShares: cd.CPU,
+			Memory:            cd.Memory << 20,
+			MemoryReservation: reservation << 20,
+			CPUShares:         cd.CPU,
+			PidsLimit:         &pids,
 		},
 	}
 	// Docker refuses fewer than 2 cpu shares; ECS lets 0 mean "no reservation".
@@ -205,6 +218,30 @@ func containerConfig(spec TaskSpec, cd *structs.ContainerDefinition, base map[st
 		nc.EndpointsConfig = map[string]*network.EndpointSettings{netName: {Aliases: []string{cd.Name}}}
 	}
 	return cfg, hc, nc, nil
+}
+
+// logConfig is the engine's log configuration for a container: the driver
+// and options its definition gives, else json-file. json-file is rotated
+// by default (with the options the definition leaves out) because the
+// engine's own default keeps every line, on the disk that also holds the
+// Raft log. A driver that works only in AWS is replaced by the default.
+func logConfig(lc *structs.LogConfiguration) container.LogConfig {
+	out := container.LogConfig{Type: structs.DefaultLogDriver, Config: map[string]string{}}
+	if lc != nil && !lc.AWSOnly() {
+		out.Type = lc.LogDriver
+		for k, v := range lc.Options {
+			out.Config[k] = v
+		}
+	}
+	if out.Type == structs.DefaultLogDriver {
+		if out.Config["max-size"] == "" {
+			out.Config["max-size"] = structs.DefaultLogMaxSize
+		}
+		if out.Config["max-file"] == "" {
+			out.Config["max-file"] = structs.DefaultLogMaxFile
+		}
+	}
+	return out
 }
 
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
