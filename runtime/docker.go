@@ -120,10 +120,11 @@ func (d *Docker) Start(ctx context.Context, spec TaskSpec) (err error) {
 		}
 		defer func() {
 			if err != nil {
-				// The start's own context may be what ended it.
+				// The start's own context may be what ended it. Should the
+				// engine fail here too, a later List removes the network.
 				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 				defer cancel()
-				d.removeIdleNetworks(cctx, spec.Node, spec.Task.ID)
+				_ = d.removeIdleNetworks(cctx, spec.Node, spec.Task.ID)
 			}
 		}()
 	}
