@@ -46,6 +46,13 @@ func NewDocker() (*Docker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}
+	// Negotiate the API version now, before any goroutine shares the
+	// client: its Events reads the version without the lock under which
+	// the first request of another goroutine would write it. Should the
+	// engine not answer yet, the first request negotiates as before.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	cli.NegotiateAPIVersion(ctx)
+	cancel()
 	return &Docker{cli: cli, PullTimeout: 30 * time.Second, DependencyTimeout: 2 * time.Minute}, nil
 }
 
