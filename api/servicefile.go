@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/skiff-run/skiff/structs"
@@ -26,6 +26,7 @@ const (
 	MaxConstraints  = 10
 	MaxBackoffLimit = 3600
 	MaxStopTimeout  = 120
+	MaxPidsLimit    = 4_194_304 // the kernel's highest pid_max
 	maxNameLength   = 255
 	maxRunTaskCount = 1000
 )
@@ -65,6 +66,11 @@ type ServiceFile struct {
 type shape struct {
 	acted   map[string]*shape
 	ignored []string
+	// maxItems, when set, bounds an array of values of this shape, so
+	// that a body of empty objects cannot make the decoder allocate a
+	// large struct for each of a few bytes; items names them.
+	maxItems int
+	items    string
 }
 
 var (
@@ -72,18 +78,20 @@ var (
 		ignored: []string{"name", "appProtocol", "containerPortRange"}}
 	containerShape = &shape{
 		acted: map[string]*shape{
-			"name": nil, "image": nil, "cpu": nil, "memory": nil, "essential": nil, "entryPoint": nil,
-			"command": nil, "links": nil, "workingDirectory": nil, "user": nil, "stopTimeout": nil, "dockerLabels": nil,
-			"environment":  {acted: map[string]*shape{"name": nil, "value": nil}},
-			"portMappings": portMappingShape,
-			"dependsOn":    {acted: map[string]*shape{"containerName": nil, "condition": nil}},
-			"healthCheck":  {acted: map[string]*shape{"command": nil, "interval": nil, "timeout": nil, "retries": nil, "startPeriod": nil}},
+			"name": nil, "image": nil, "cpu": nil, "memory": nil, "memoryReservation": nil, "pidsLimit": nil, "essential": nil,
+			"entryPoint": nil, "command": nil, "links": nil, "workingDirectory": nil, "user": nil, "stopTimeout": nil, "dockerLabels": nil,
+			"logConfiguration": {acted: map[string]*shape{"logDriver": nil, "options": nil}, ignored: []string{"secretOptions"}},
+			"environment":      {acted: map[string]*shape{"name": nil, "value": nil}},
+			"portMappings":     portMappingShape,
+			"dependsOn":        {acted: map[string]*shape{"containerName": nil, "condition": nil}},
+			"healthCheck":      {acted: map[string]*shape{"command": nil, "interval": nil, "timeout": nil, "retries": nil, "startPeriod": nil}},
 		},
-		ignored: []string{"repositoryCredentials", "memoryReservation", "restartPolicy", "environmentFiles", "mountPoints",
+		ignored: []string{"repositoryCredentials", "restartPolicy", "environmentFiles", "mountPoints",
 			"volumesFrom", "linuxParameters", "secrets", "startTimeout", "versionConsistency", "hostname", "disableNetworking",
 			"privileged", "readonlyRootFilesystem", "dnsServers", "dnsSearchDomains", "extraHosts", "dockerSecurityOptions",
-			"interactive", "pseudoTerminal", "ulimits", "logConfiguration", "systemControls", "resourceRequirements",
+			"interactive", "pseudoTerminal", "ulimits", "systemControls", "resourceRequirements",
 			"firelensConfiguration", "credentialSpecs"},
+		maxItems: MaxContainers, items: "containers",
 	}
 	taskDefShape = &shape{
 		acted: map[string]*shape{"family": nil, "containerDefinitions": containerShape},
@@ -96,8 +104,8 @@ var (
 	serviceShape = &shape{
 		acted: map[string]*shape{
 			"service": nil, "serviceName": nil, "desiredCount": nil,
-			"placementStrategy":    {acted: map[string]*shape{"type": nil, "field": nil}},
-			"placementConstraints": {acted: map[string]*shape{"type": nil, "expression": nil}},
+			"placementStrategy":    {acted: map[string]*shape{"type": nil, "field": nil}, maxItems: MaxStrategies, items: "strategies"},
+			"placementConstraints": {acted: map[string]*shape{"type": nil, "expression": nil}, maxItems: MaxConstraints, items: "constraints"},
 			"restartPolicy":        {acted: map[string]*shape{"maxBackoffSeconds": nil}},
 			"taskDefinition":       taskDefShape,
 		},
@@ -109,51 +117,170 @@ var (
 	}
 )
 
-// checkFields walks raw JSON against a shape: ignored ECS fields become
-// warnings, fields neither ECS nor skiff knows become an error.
-func checkFields(raw json.RawMessage, sh *shape, path string, warnings *[]string) error {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || sh == nil {
+// MaxDepth caps how deeply a service file's objects and arrays may nest.
+// ECS's deepest fields need fewer than 10 levels; the cap keeps a body of
+// nothing but brackets from costing more than its size to refuse.
+const MaxDepth = 32
+
+// MaxListItems bounds a list skiff decodes (command, environment, port
+// mappings, ...) where no tighter bound applies.
+const MaxListItems = 1000
+
+// fieldChecker walks a body that json.Valid accepted, once, checking its
+// keys against the shapes. The path to the current value is kept as
+// segments pointing into the body, formatted into a field name only when a
+// warning or an error needs one: nothing is copied or re-read per level,
+// and a key costs no allocation, so the walk costs no more than the body.
+type fieldChecker struct {
+	raw      []byte
+	pos      int
+	path     []pathSegment
+	warnings []string
+}
+
+// pathSegment is an object key as it appears in the body (escaped when it
+// holds a backslash), or an array index when key is nil.
+type pathSegment struct {
+	key     []byte
+	escaped bool
+	index   int
+}
+
+func (s pathSegment) name() string {
+	if !s.escaped {
+		return string(s.key)
+	}
+	var out string
+	// The body is valid JSON, so its quoted key decodes.
+	_ = json.Unmarshal(append(append([]byte{'"'}, s.key...), '"'), &out)
+	return out
+}
+
+func (c *fieldChecker) field() string {
+	var b strings.Builder
+	for _, s := range c.path {
+		switch {
+		case s.key == nil:
+			fmt.Fprintf(&b, "[%d]", s.index)
+		case b.Len() > 0:
+			b.WriteString("." + s.name())
+		default:
+			b.WriteString(s.name())
+		}
+	}
+	return b.String()
+}
+
+func (c *fieldChecker) skipSpace() {
+	for c.pos < len(c.raw) && strings.IndexByte(" \t\r\n", c.raw[c.pos]) >= 0 {
+		c.pos++
+	}
+}
+
+// str moves past the string at pos and returns its text between the
+// quotes, still escaped if escaped is set.
+func (c *fieldChecker) str() (text []byte, escaped bool) {
+	c.pos++
+	start := c.pos
+	for c.raw[c.pos] != '"' {
+		if c.raw[c.pos] == '\\' {
+			escaped = true
+			c.pos++
+		}
+		c.pos++
+	}
+	c.pos++
+	return c.raw[start : c.pos-1], escaped
+}
+
+// value checks the value at pos against sh and moves past it: ignored ECS
+// fields become warnings, fields neither ECS nor skiff knows an error. A
+// nil sh takes any keys (an ignored field, dockerLabels, log options), but
+// its depth still counts. Arrays hold values of sh's own shape. Arrays
+// that will be decoded (acted is set) hold at most MaxListItems, or the
+// shape's maxItems: encoding/json grows a slice of structs item by item,
+// and a list of empty objects would otherwise cost dozens of bytes for
+// each of three in the body.
+func (c *fieldChecker) value(sh *shape, acted bool, depth int) error {
+	c.skipSpace()
+	open := c.raw[c.pos]
+	switch open {
+	case '"':
+		c.str()
+		return nil
+	case '{', '[':
+	default:
+		// A number, true, false or null. Scalars are checked by the
+		// decoding that follows, which knows their types.
+		for c.pos < len(c.raw) && strings.IndexByte(",]} \t\r\n", c.raw[c.pos]) < 0 {
+			c.pos++
+		}
 		return nil
 	}
-	switch raw[0] {
-	case '[':
-		var items []json.RawMessage
-		if err := json.Unmarshal(raw, &items); err != nil {
-			return fieldErr(path, "expected an array")
+	if depth >= MaxDepth {
+		return fieldErr(c.field(), "nested deeper than %d levels", MaxDepth)
+	}
+	c.pos++
+	for i := 0; ; i++ {
+		c.skipSpace()
+		switch c.raw[c.pos] {
+		case ']', '}':
+			c.pos++
+			return nil
+		case ',':
+			c.pos++
+			c.skipSpace()
 		}
-		for i, it := range items {
-			if err := checkFields(it, sh, fmt.Sprintf("%s[%d]", path, i), warnings); err != nil {
-				return err
-			}
-		}
-		return nil
-	case '{':
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &obj); err != nil {
-			return fieldErr(path, "expected an object")
-		}
-		keys := make([]string, 0, len(obj))
-		for k := range obj {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			p := join(path, k)
-			if child, ok := sh.acted[k]; ok {
-				if err := checkFields(obj[k], child, p, warnings); err != nil {
-					return err
+		if open == '[' && acted {
+			if sh != nil && sh.maxItems > 0 {
+				if i == sh.maxItems {
+					return fieldErr(c.field(), "expected at most %d %s", sh.maxItems, sh.items)
 				}
-				continue
+			} else if i == MaxListItems {
+				return fieldErr(c.field(), "expected at most %d items", MaxListItems)
 			}
-			if contains(sh.ignored, k) {
-				*warnings = append(*warnings, p+" is an ECS field skiff does not act on yet; it is ignored")
-				continue
+		}
+		seg := pathSegment{index: i}
+		child, childActed := sh, acted
+		if open == '{' {
+			seg.key, seg.escaped = c.str()
+			c.skipSpace()
+			c.pos++ // the colon
+			child = nil
+			if sh != nil {
+				if seg.escaped {
+					child, childActed = sh.acted[seg.name()]
+				} else {
+					child, childActed = sh.acted[string(seg.key)]
+				}
+				if !childActed {
+					c.path = append(c.path, seg)
+					if !sh.ignores(seg) {
+						return fieldErr(c.field(), "unknown field (not an ECS or skiff field; check the spelling)")
+					}
+					c.warnings = append(c.warnings, c.field()+" is an ECS field skiff does not act on yet; it is ignored")
+					c.path = c.path[:len(c.path)-1]
+				}
 			}
-			return fieldErr(p, "unknown field (not an ECS or skiff field; check the spelling)")
+		}
+		c.path = append(c.path, seg)
+		if err := c.value(child, childActed, depth+1); err != nil {
+			return err
+		}
+		c.path = c.path[:len(c.path)-1]
+	}
+}
+
+func (sh *shape) ignores(key pathSegment) bool {
+	if key.escaped {
+		return slices.Contains(sh.ignored, key.name())
+	}
+	for _, f := range sh.ignored {
+		if f == string(key.key) {
+			return true
 		}
 	}
-	return nil
+	return false
 }
 
 func join(path, key string) string {
@@ -161,15 +288,6 @@ func join(path, key string) string {
 		return key
 	}
 	return path + "." + key
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // decodeStrict decodes raw after checking its fields against sh, turning
@@ -190,8 +308,8 @@ func decodeStrict(raw []byte, sh *shape, v any) ([]string, error) {
 	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
 		return nil, fieldErr("body", "expected a JSON object")
 	}
-	var warnings []string
-	if err := checkFields(raw, sh, "", &warnings); err != nil {
+	c := fieldChecker{raw: raw}
+	if err := c.value(sh, true, 0); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
@@ -201,7 +319,7 @@ func decodeStrict(raw []byte, sh *shape, v any) ([]string, error) {
 		}
 		return nil, fieldErr("body", "%v", err)
 	}
-	return warnings, nil
+	return c.warnings, nil
 }
 
 // DecodeServiceFile parses and validates a service file. It returns the
@@ -236,6 +354,7 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	if err := ValidateTaskDefinition(f.TaskDefinition, "taskDefinition"); err != nil {
 		return nil, nil, nil, err
 	}
+	warnings = append(warnings, taskDefWarnings(f.TaskDefinition, "taskDefinition")...)
 	if len(f.PlacementStrategy) > MaxStrategies {
 		return nil, nil, nil, fieldErr("placementStrategy", "at most %d strategies", MaxStrategies)
 	}
@@ -276,7 +395,40 @@ func DecodeTaskDefinition(raw []byte) (*structs.TaskDefinition, []string, error)
 	if err := ValidateTaskDefinition(&td, ""); err != nil {
 		return nil, nil, err
 	}
-	return &td, warnings, nil
+	return &td, append(warnings, taskDefWarnings(&td, "")...), nil
+}
+
+// logDriverRE matches Docker's log driver names, plugins' included
+// ("grafana/loki-docker-driver:latest").
+var logDriverRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./:-]*$`)
+
+func checkLogConfiguration(field string, lc *structs.LogConfiguration) error {
+	if lc == nil {
+		return nil
+	}
+	if !logDriverRE.MatchString(lc.LogDriver) {
+		return fieldErr(field+".logDriver", "%q: expected a Docker log driver such as json-file, local, journald or syslog", lc.LogDriver)
+	}
+	for k := range lc.Options {
+		if k == "" {
+			return fieldErr(field+".options", "an option has an empty name")
+		}
+	}
+	return nil
+}
+
+// taskDefWarnings lists what a valid definition asks for that skiff does
+// not do, beside the ignored fields the decoder lists.
+func taskDefWarnings(td *structs.TaskDefinition, path string) []string {
+	var out []string
+	for i := range td.ContainerDefinitions {
+		if lc := td.ContainerDefinitions[i].LogConfiguration; lc != nil && lc.AWSOnly() {
+			out = append(out, fmt.Sprintf("%s[%d].logConfiguration is an ECS field skiff does not act on for logDriver %q, which works only in AWS; "+
+				"the container logs to json-file, rotated at %s x %s", join(path, "containerDefinitions"), i, lc.LogDriver,
+				structs.DefaultLogMaxSize, structs.DefaultLogMaxFile))
+		}
+	}
+	return out
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
@@ -321,6 +473,23 @@ func ValidateTaskDefinition(td *structs.TaskDefinition, path string) error {
 		}
 		if cd.Memory != 0 && (cd.Memory < MinMemoryMiB || cd.Memory > MaxMemoryMiB) {
 			return fieldErr(p+".memory", "%d is out of range: expected 0 (no limit) or %d to %d MiB", cd.Memory, MinMemoryMiB, MaxMemoryMiB)
+		}
+		if r := cd.MemoryReservation; r != 0 && (r < MinMemoryMiB || r > MaxMemoryMiB) {
+			return fieldErr(p+".memoryReservation", "%d is out of range: expected 0 (none) or %d to %d MiB", r, MinMemoryMiB, MaxMemoryMiB)
+		}
+		if cd.Memory != 0 && cd.MemoryReservation > cd.Memory {
+			return fieldErr(p+".memoryReservation", "%d MiB is more than memory, the hard limit (%d MiB): the soft limit must not exceed it", cd.MemoryReservation, cd.Memory)
+		}
+		if cd.PidsLimit < 0 || cd.PidsLimit > MaxPidsLimit {
+			return fieldErr(p+".pidsLimit", "%d is out of range: expected 0 (the default, %d) or 1 to %d", cd.PidsLimit, structs.DefaultPidsLimit, MaxPidsLimit)
+		}
+		if err := checkLogConfiguration(p+".logConfiguration", cd.LogConfiguration); err != nil {
+			return err
+		}
+		// Docker refuses a relative working directory only when it creates
+		// the container, which would fail every start of the task.
+		if wd := cd.WorkingDirectory; wd != "" && !strings.HasPrefix(wd, "/") {
+			return fieldErr(p+".workingDirectory", "%q: expected an absolute path such as /app", wd)
 		}
 		if cd.StopTimeout < 0 || cd.StopTimeout > MaxStopTimeout {
 			return fieldErr(p+".stopTimeout", "%d is out of range: expected 0 to %d seconds", cd.StopTimeout, MaxStopTimeout)

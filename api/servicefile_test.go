@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -68,6 +69,10 @@ func TestDecodeRealECSTaskDefinition(t *testing.T) {
 			t.Errorf("no warning for %s in:\n%s", f, joined)
 		}
 	}
+	// memoryReservation is acted on now: the soft limit, and the cost.
+	if c := td.ContainerDefinitions[0]; c.MemoryReservation != 128 || c.ReservedMemoryMiB() != 128 || strings.Contains(joined, "memoryReservation") {
+		t.Errorf("memoryReservation: %+v, warnings:\n%s", c, joined)
+	}
 }
 
 func TestDecodeBadInput(t *testing.T) {
@@ -91,6 +96,12 @@ func TestDecodeBadInput(t *testing.T) {
 		{"duplicate name", base(`{"name":"a","image":"x"},{"name":"a","image":"y"}`), "taskDefinition.containerDefinitions[1].name", "duplicate"},
 		{"huge cpu", base(`{"name":"a","image":"x","cpu":99999999}`), "taskDefinition.containerDefinitions[0].cpu", "out of range"},
 		{"tiny memory", base(`{"name":"a","image":"x","memory":2}`), "taskDefinition.containerDefinitions[0].memory", "out of range"},
+		{"tiny reservation", base(`{"name":"a","image":"x","memoryReservation":2}`), "taskDefinition.containerDefinitions[0].memoryReservation", "out of range"},
+		{"reservation over the limit", base(`{"name":"a","image":"x","memory":64,"memoryReservation":128}`), "taskDefinition.containerDefinitions[0].memoryReservation", "more than memory"},
+		{"negative pids limit", base(`{"name":"a","image":"x","pidsLimit":-1}`), "taskDefinition.containerDefinitions[0].pidsLimit", "out of range"},
+		{"no log driver", base(`{"name":"a","image":"x","logConfiguration":{"options":{"max-size":"1m"}}}`), "taskDefinition.containerDefinitions[0].logConfiguration.logDriver", "expected a Docker log driver"},
+		{"log option typo", base(`{"name":"a","image":"x","logConfiguration":{"logDriver":"json-file","option":{}}}`), "taskDefinition.containerDefinitions[0].logConfiguration.option", "unknown field"},
+		{"relative working directory", base(`{"name":"a","image":"x","workingDirectory":"app"}`), "taskDefinition.containerDefinitions[0].workingDirectory", "expected an absolute path"},
 		{"port range", base(`{"name":"a","image":"x","portMappings":[{"containerPort":70000}]}`), "taskDefinition.containerDefinitions[0].portMappings[0].containerPort", "out of range"},
 		{"host port twice", base(`{"name":"a","image":"x","portMappings":[{"containerPort":80,"hostPort":8080}]},{"name":"b","image":"x","portMappings":[{"containerPort":81,"hostPort":8080}]}`), "taskDefinition.containerDefinitions[1].portMappings[0].hostPort", "already used"},
 		{"protocol", base(`{"name":"a","image":"x","portMappings":[{"containerPort":80,"protocol":"sctp"}]}`), "taskDefinition.containerDefinitions[0].portMappings[0].protocol", "tcp or udp"},
@@ -145,4 +156,124 @@ func FuzzDecodeServiceFile(f *testing.F) {
 			t.Fatalf("re-encoded file refused: %v\n%s", err, again)
 		}
 	})
+}
+
+// deepBody is a service file whose command nests depth arrays: valid JSON,
+// far within encoding/json's own limit of 10,000 levels.
+func deepBody(depth int) []byte {
+	return []byte(`{"service":"web","desiredCount":1,"taskDefinition":{"family":"web","containerDefinitions":[` +
+		strings.Repeat("[", depth) + strings.Repeat("]", depth) + `]}}`)
+}
+
+// allocatedBytes is what fn allocates on the heap, in bytes.
+func allocatedBytes(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// A deeply nested body is refused at the depth limit, naming the field
+// where it went too deep, without the decoder copying the inner text at
+// every level (which took hundreds of MiB for a body of a few hundred KB).
+func TestDecodeRefusesDeepNesting(t *testing.T) {
+	body := deepBody(9000)
+	var err error
+	alloc := allocatedBytes(func() { _, _, _, err = DecodeServiceFile(body) })
+	var fe *FieldError
+	if !errors.As(err, &fe) || !strings.Contains(fe.Message, "nested deeper than 32 levels") ||
+		!strings.HasPrefix(fe.Field, "taskDefinition.containerDefinitions[0][0][0]") {
+		t.Fatalf("got %v, want a field error on taskDefinition.containerDefinitions[0][0]... about nesting", err)
+	}
+	if limit := 20 * uint64(len(body)); alloc > limit {
+		t.Fatalf("decoding %d bytes allocated %d bytes, more than %d", len(body), alloc, limit)
+	}
+	// A definition at the limit's edge is still refused for its content,
+	// not its depth, and ECS's deepest real fields are far from it.
+	if _, _, _, err := DecodeServiceFile(deepBody(28)); err == nil || strings.Contains(err.Error(), "nested deeper") {
+		t.Fatalf("depth 31: %v", err)
+	}
+}
+
+// What the decoder allocates grows with the body, not with the body times
+// its depth: arrays nested 29 deep where environment variables belong
+// (refused, but only after all of it was read), many small values in
+// fields skiff ignores or takes as they are, and floods of empty strings
+// or containers (refused at their bound) each cost less than 20 bytes per
+// byte of input.
+func TestDecodeAllocatesLinearly(t *testing.T) {
+	container := func(fields string) string {
+		return `{"service":"web","desiredCount":1,"taskDefinition":{"family":"web","containerDefinitions":[{"name":"a","image":"x","memory":16` +
+			fields + `}]}}`
+	}
+	list := func(item string, n int) string { return strings.TrimSuffix(strings.Repeat(item+",", n), ",") }
+	nested := strings.Repeat("[", 26) + strings.Repeat("]", 26)
+	cases := []struct{ name, body, err string }{
+		{"nested", container(`,"environment":[` + list(nested, 1000) + `]`), "expected structs.KeyValue"},
+		{"labels", container(`,"dockerLabels":{` + list(`"k":"v"`, 50_000) + `}`), ""},
+		{"ignored", strings.Replace(container(""), `{"service"`, `{"cluster":[`+list(`1,"a",{"b":[2]}`, 40_000)+`],"service"`, 1), ""},
+		{"strings", container(`,"command":[` + list(`""`, 300_000) + `]`), "command: expected at most 1000 items"},
+		{"containers", `{"service":"web","desiredCount":1,"taskDefinition":{"family":"web","containerDefinitions":[` + list("{}", 300_000) + `]}}`,
+			"expected at most 10 containers"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var err error
+			body := []byte(c.body)
+			alloc := allocatedBytes(func() { _, _, _, err = DecodeServiceFile(body) })
+			if (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
+				t.Fatalf("got %v, want an error containing %q", err, c.err)
+			}
+			perByte := float64(alloc) / float64(len(c.body))
+			t.Logf("%d bytes decoded with %d allocated (%.1f per byte)", len(c.body), alloc, perByte)
+			if perByte > 20 {
+				t.Fatalf("decoding %d bytes allocated %d bytes, %.1f per byte", len(c.body), alloc, perByte)
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeNested(b *testing.B) {
+	body := deepBody(9000)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _, _ = DecodeServiceFile(body)
+	}
+}
+
+// Keys are compared after JSON unescaping, as encoding/json decodes them.
+func TestDecodeEscapedKeys(t *testing.T) {
+	raw := `{"\u0073ervice":"web","desiredCount":1,"clust\u0065r":"x","taskDefinition":{"family":"web",` +
+		`"containerDefinitions":[{"name":"a","image":"x","\u0069magee":"y"}]}}`
+	_, _, _, err := DecodeServiceFile([]byte(raw))
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "taskDefinition.containerDefinitions[0].imagee" {
+		t.Fatalf("got %v, want an unknown field error on taskDefinition.containerDefinitions[0].imagee", err)
+	}
+	svc, _, warnings, err := DecodeServiceFile([]byte(strings.Replace(raw, `,"\u0069magee":"y"`, "", 1)))
+	if err != nil || svc.Name != "web" || len(warnings) != 1 || !strings.HasPrefix(warnings[0], "cluster is an ECS field") {
+		t.Fatalf("got %v, %q, %v", svc, warnings, err)
+	}
+}
+
+// The container fields that bound a container are decoded: limits, the
+// process cap and a log driver with its options.
+func TestDecodeContainerBounds(t *testing.T) {
+	raw := `{"family":"web","containerDefinitions":[{"name":"a","image":"x","memory":256,"memoryReservation":64,"pidsLimit":200,
+	  "workingDirectory":"/srv","logConfiguration":{"logDriver":"local","options":{"max-size":"5m"},"secretOptions":[]}}]}`
+	td, warnings, err := DecodeTaskDefinition([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := td.ContainerDefinitions[0]
+	if c.Memory != 256 || c.MemoryReservation != 64 || c.PidsLimit != 200 || c.WorkingDirectory != "/srv" ||
+		c.LogConfiguration == nil || c.LogConfiguration.LogDriver != "local" || c.LogConfiguration.Options["max-size"] != "5m" {
+		t.Fatalf("decoded %+v", c)
+	}
+	if len(warnings) != 1 || !strings.HasPrefix(warnings[0], "containerDefinitions[0].logConfiguration.secretOptions is an ECS field") {
+		t.Fatalf("warnings %q", warnings)
+	}
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,57 @@ func TestContainerConfig(t *testing.T) {
 	_, hc, nc, err = containerConfig(spec, cd, base, "bridge", nil)
 	if err != nil || string(hc.NetworkMode) != "bridge" || nc.EndpointsConfig != nil || len(hc.PortBindings) != 0 {
 		t.Errorf("bridge: %v %q %v %v", err, hc.NetworkMode, nc.EndpointsConfig, hc.PortBindings)
+	}
+}
+
+// Every container is bounded: its memory limit and reservation (the
+// default reservation when it gives neither), a process cap, and logs that
+// rotate unless its logConfiguration says otherwise.
+func TestContainerBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		cd                  structs.ContainerDefinition
+		memory, reservation int64
+		pids                int64
+		logType             string
+		logOptions          map[string]string
+	}{
+		{"defaults", structs.ContainerDefinition{}, 0, structs.DefaultMemoryReservationMiB << 20, structs.DefaultPidsLimit,
+			"json-file", map[string]string{"max-size": "10m", "max-file": "3"}},
+		{"hard limit only", structs.ContainerDefinition{Memory: 64}, 64 << 20, 0, structs.DefaultPidsLimit,
+			"json-file", map[string]string{"max-size": "10m", "max-file": "3"}},
+		{"both limits and a pids limit", structs.ContainerDefinition{Memory: 512, MemoryReservation: 100, PidsLimit: 50}, 512 << 20, 100 << 20, 50,
+			"json-file", map[string]string{"max-size": "10m", "max-file": "3"}},
+		{"soft limit only", structs.ContainerDefinition{MemoryReservation: 32}, 0, 32 << 20, structs.DefaultPidsLimit,
+			"json-file", map[string]string{"max-size": "10m", "max-file": "3"}},
+		{"json-file keeps what it sets", structs.ContainerDefinition{LogConfiguration: &structs.LogConfiguration{LogDriver: "json-file",
+			Options: map[string]string{"max-size": "1m", "labels": "x"}}}, 0, structs.DefaultMemoryReservationMiB << 20, structs.DefaultPidsLimit,
+			"json-file", map[string]string{"max-size": "1m", "max-file": "3", "labels": "x"}},
+		{"another driver as given", structs.ContainerDefinition{LogConfiguration: &structs.LogConfiguration{LogDriver: "journald",
+			Options: map[string]string{"tag": "web"}}}, 0, structs.DefaultMemoryReservationMiB << 20, structs.DefaultPidsLimit,
+			"journald", map[string]string{"tag": "web"}},
+		{"awslogs is replaced", structs.ContainerDefinition{LogConfiguration: &structs.LogConfiguration{LogDriver: "awslogs",
+			Options: map[string]string{"awslogs-group": "/ecs/web"}}}, 0, structs.DefaultMemoryReservationMiB << 20, structs.DefaultPidsLimit,
+			"json-file", map[string]string{"max-size": "10m", "max-file": "3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cd := tc.cd
+			cd.Name, cd.Image = "app", "img"
+			def := &structs.TaskDefinition{Family: "f", Revision: 1, ContainerDefinitions: []structs.ContainerDefinition{cd}}
+			_, hc, _, err := containerConfig(TaskSpec{Task: &structs.Task{ID: "t1"}, Def: def, Node: "n1"}, &def.ContainerDefinitions[0], nil, "bridge", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hc.Memory != tc.memory || hc.MemoryReservation != tc.reservation {
+				t.Errorf("memory %d, reservation %d; want %d, %d", hc.Memory, hc.MemoryReservation, tc.memory, tc.reservation)
+			}
+			if hc.PidsLimit == nil || *hc.PidsLimit != tc.pids {
+				t.Errorf("pids limit %v, want %d", hc.PidsLimit, tc.pids)
+			}
+			if hc.LogConfig.Type != tc.logType || !maps.Equal(hc.LogConfig.Config, tc.logOptions) {
+				t.Errorf("log config %+v, want %s %v", hc.LogConfig, tc.logType, tc.logOptions)
+			}
+		})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -29,6 +30,12 @@ type Docker struct {
 	PullTimeout time.Duration
 	// DependencyTimeout bounds the wait for a dependsOn condition.
 	DependencyTimeout time.Duration
+
+	// starts is held for reading by every Start under way, and for
+	// writing by List while it removes networks no running container
+	// needs: a network a start has just made has no container yet, and
+	// must not be taken for a leftover.
+	starts sync.RWMutex
 }
 
 // NewDocker connects to the engine named by the environment (DOCKER_HOST,
@@ -39,6 +46,13 @@ func NewDocker() (*Docker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}
+	// Negotiate the API version now, before any goroutine shares the
+	// client: its Events reads the version without the lock under which
+	// the first request of another goroutine would write it. Should the
+	// engine not answer yet, the first request negotiates as before.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	cli.NegotiateAPIVersion(ctx)
+	cancel()
 	return &Docker{cli: cli, PullTimeout: 30 * time.Second, DependencyTimeout: 2 * time.Minute}, nil
 }
 
@@ -80,8 +94,15 @@ func (d *Docker) ensureImage(ctx context.Context, ref string) error {
 	return nil
 }
 
-// Start implements Runtime.
-func (d *Docker) Start(ctx context.Context, spec TaskSpec) error {
+// Start implements Runtime. Every step may be repeated: a network or a
+// container that an earlier start of the same task left is reused (a
+// running container) or replaced (one that does not run), never a reason
+// to fail. A start that fails leaves no network unless a container of the
+// task runs on it.
+func (d *Docker) Start(ctx context.Context, spec TaskSpec) (err error) {
+	if spec.Task.ID == "" {
+		return errNoTaskID
+	}
 	order, err := structs.StartOrder(spec.Def)
 	if err != nil {
 		return err
@@ -91,6 +112,8 @@ func (d *Docker) Start(ctx context.Context, spec TaskSpec) error {
 			return err
 		}
 	}
+	d.starts.RLock()
+	defer d.starts.RUnlock()
 	labels := map[string]string{LabelNode: spec.Node, LabelTask: spec.Task.ID, LabelService: spec.Task.Service}
 	// A task of several containers gets its own bridge network, on which
 	// they reach each other by name. A single container needs no peers and
@@ -99,9 +122,18 @@ func (d *Docker) Start(ctx context.Context, spec TaskSpec) error {
 	netName := "bridge"
 	if len(spec.Def.ContainerDefinitions) > 1 {
 		netName = NetworkName(spec.Task.ID)
-		if _, err := d.cli.NetworkCreate(ctx, netName, network.CreateOptions{Driver: "bridge", Labels: labels}); err != nil {
-			return fmt.Errorf("create network %s: %w", netName, err)
+		if err := d.ensureNetwork(ctx, netName, labels); err != nil {
+			return err
 		}
+		defer func() {
+			if err != nil {
+				// The start's own context may be what ended it. Should the
+				// engine fail here too, a later List removes the network.
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer cancel()
+				_ = d.removeIdleNetworks(cctx, spec.Node, spec.Task.ID)
+			}
+		}()
 	}
 	ports := spec.Task.HostPorts
 	for _, cd := range order {
@@ -112,15 +144,98 @@ func (d *Docker) Start(ctx context.Context, spec TaskSpec) error {
 		if err != nil {
 			return err
 		}
-		created, err := d.cli.ContainerCreate(ctx, cfg, hc, nc, nil, ContainerName(spec.Task.ID, cd.Name))
-		if err != nil {
-			return fmt.Errorf("create container %s: %w", cd.Name, err)
-		}
-		if err := d.cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
-			return fmt.Errorf("start container %s: %w", cd.Name, err)
+		if err := d.startContainer(ctx, ContainerName(spec.Task.ID, cd.Name), cd.Name, cfg, hc, nc); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// ensureNetwork creates a task's network, or keeps the one an earlier
+// start of the task made.
+func (d *Docker) ensureNetwork(ctx context.Context, name string, labels map[string]string) error {
+	n, err := d.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+	switch {
+	case err == nil && sameTask(n.Labels, labels):
+		return nil
+	case err == nil:
+		return fmt.Errorf("create network %s: a network of that name exists and is not this task's", name)
+	case !client.IsErrNotFound(err):
+		return fmt.Errorf("inspect network %s: %w", name, err)
+	}
+	if _, err := d.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: labels}); err != nil {
+		return fmt.Errorf("create network %s: %w", name, err)
+	}
+	return nil
+}
+
+// startContainer creates and starts one container of a task. One of the
+// same name that an earlier start left is kept when it runs, and replaced
+// when it does not, since it may never have been started or may have been
+// made for a network that is gone.
+func (d *Docker) startContainer(ctx context.Context, name, short string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) error {
+	info, err := d.cli.ContainerInspect(ctx, name)
+	switch {
+	case err == nil && (info.Config == nil || !sameTask(info.Config.Labels, cfg.Labels) || info.Config.Labels[LabelContainer] != cfg.Labels[LabelContainer]):
+		return fmt.Errorf("create container %s: a container named %s exists and is not this task's", short, name)
+	case err == nil && info.State != nil && info.State.Running:
+		return nil
+	case err == nil:
+		if err := d.cli.ContainerRemove(ctx, info.ID, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
+			return fmt.Errorf("replace container %s: %w", short, err)
+		}
+	case !client.IsErrNotFound(err):
+		return fmt.Errorf("inspect container %s: %w", short, err)
+	}
+	created, err := d.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	if err != nil {
+		return fmt.Errorf("create container %s: %w", short, err)
+	}
+	if err := d.cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+		return fmt.Errorf("start container %s: %w", short, err)
+	}
+	return nil
+}
+
+// sameTask reports whether two label sets name the same node and task.
+func sameTask(a, b map[string]string) bool {
+	return a[LabelTask] != "" && a[LabelTask] == b[LabelTask] && a[LabelNode] == b[LabelNode]
+}
+
+// removeIdleNetworks removes a task's networks unless one of its
+// containers runs. Stopped containers keep their logs without one.
+func (d *Docker) removeIdleNetworks(ctx context.Context, node, taskID string) error {
+	list, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: taskFilter(node, taskID)})
+	if err != nil {
+		return err
+	}
+	for _, c := range list {
+		if needsNetwork(c.State) {
+			return nil
+		}
+	}
+	return d.removeNetworks(ctx, node, taskID)
+}
+
+// needsNetwork reports whether a container in this state may still use
+// its network.
+func needsNetwork(state container.ContainerState) bool {
+	return state == container.StateRunning || state == container.StatePaused || state == container.StateRestarting
+}
+
+// removeNetworks removes the networks labelled with a task.
+func (d *Docker) removeNetworks(ctx context.Context, node, taskID string) error {
+	nets, err := d.cli.NetworkList(ctx, network.ListOptions{Filters: taskFilter(node, taskID)})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range nets {
+		if err := d.cli.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // portsFor picks a container's host ports out of the task's flat list,
@@ -174,12 +289,25 @@ func containerConfig(spec TaskSpec, cd *structs.ContainerDefinition, base map[st
 			StartPeriod: seconds(h.StartPeriod),
 		}
 	}
+	pids := cd.PidsLimit
+	if pids == 0 {
+		pids = structs.DefaultPidsLimit
+	}
+	// A container with neither limit gets the default reservation as its
+	// soft limit: what the scheduler counted for it.
+	reservation := cd.MemoryReservation
+	if reservation == 0 && cd.Memory == 0 {
+		reservation = structs.DefaultMemoryReservationMiB
+	}
 	hc := &container.HostConfig{
 		NetworkMode:  container.NetworkMode(netName),
 		PortBindings: nat.PortMap{},
+		LogConfig:    logConfig(cd.LogConfiguration),
 		Resources: container.Resources{
-			Memory:    cd.Memory * 1024 * 1024,
-			CPUShares: cd.CPU,
+			Memory:            cd.Memory << 20,
+			MemoryReservation: reservation << 20,
+			CPUShares:         cd.CPU,
+			PidsLimit:         &pids,
 		},
 	}
 	// Docker refuses fewer than 2 cpu shares; ECS lets 0 mean "no reservation".
@@ -205,6 +333,30 @@ func containerConfig(spec TaskSpec, cd *structs.ContainerDefinition, base map[st
 		nc.EndpointsConfig = map[string]*network.EndpointSettings{netName: {Aliases: []string{cd.Name}}}
 	}
 	return cfg, hc, nc, nil
+}
+
+// logConfig is the engine's log configuration for a container: the driver
+// and options its definition gives, else json-file. json-file is rotated
+// by default (with the options the definition leaves out) because the
+// engine's own default keeps every line, on the disk that also holds the
+// Raft log. A driver that works only in AWS is replaced by the default.
+func logConfig(lc *structs.LogConfiguration) container.LogConfig {
+	out := container.LogConfig{Type: structs.DefaultLogDriver, Config: map[string]string{}}
+	if lc != nil && !lc.AWSOnly() {
+		out.Type = lc.LogDriver
+		for k, v := range lc.Options {
+			out.Config[k] = v
+		}
+	}
+	if out.Type == structs.DefaultLogDriver {
+		if out.Config["max-size"] == "" {
+			out.Config["max-size"] = structs.DefaultLogMaxSize
+		}
+		if out.Config["max-file"] == "" {
+			out.Config["max-file"] = structs.DefaultLogMaxFile
+		}
+	}
+	return out
 }
 
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
@@ -270,6 +422,9 @@ func conditionMet(cond string, st *container.State) (met bool, failed string) {
 
 // Stop implements Runtime.
 func (d *Docker) Stop(ctx context.Context, node, taskID string, timeout time.Duration) error {
+	if taskID == "" {
+		return errNoTaskID
+	}
 	list, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: taskFilter(node, taskID)})
 	if err != nil {
 		return err
@@ -289,6 +444,9 @@ func (d *Docker) Stop(ctx context.Context, node, taskID string, timeout time.Dur
 
 // Remove implements Runtime.
 func (d *Docker) Remove(ctx context.Context, node, taskID string) error {
+	if taskID == "" {
+		return errNoTaskID
+	}
 	list, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: taskFilter(node, taskID)})
 	if err != nil {
 		return err
@@ -299,29 +457,35 @@ func (d *Docker) Remove(ctx context.Context, node, taskID string) error {
 			errs = append(errs, err)
 		}
 	}
-	nets, err := d.cli.NetworkList(ctx, network.ListOptions{Filters: taskFilter(node, taskID)})
-	if err != nil {
-		return errors.Join(append(errs, err)...)
-	}
-	for _, n := range nets {
-		if err := d.cli.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, d.removeNetworks(ctx, node, taskID))...)
 }
 
 // List implements Runtime. Exit codes are read by inspecting exited
-// containers; health comes from the list's status text.
+// containers; health comes from the list's status text. Containers
+// without a task label are not skiff's tasks and are left out. As it
+// lists, List removes this node's task networks that no running container
+// needs: those of tasks that stopped, failed to start, or are gone.
 func (d *Docker) List(ctx context.Context, node string) ([]Observed, error) {
+	// Networks are judged by this listing, so no start may run from before
+	// it to after the networks are removed; while one does, they are left
+	// for a later List.
+	sweep := d.starts.TryLock()
+	if sweep {
+		defer d.starts.Unlock()
+	}
 	list, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: taskFilter(node, "")})
 	if err != nil {
 		return nil, err
 	}
 	byTask := map[string]*Observed{}
+	running := map[string]bool{}
 	var order []string
 	for _, c := range list {
 		id := c.Labels[LabelTask]
+		if id == "" {
+			continue
+		}
+		running[id] = running[id] || needsNetwork(c.State)
 		o := byTask[id]
 		if o == nil {
 			o = &Observed{TaskID: id, Service: c.Labels[LabelService]}
@@ -352,7 +516,26 @@ func (d *Docker) List(ctx context.Context, node string) ([]Observed, error) {
 	for _, id := range order {
 		out = append(out, *byTask[id])
 	}
+	if sweep {
+		d.removeUnneededNetworks(ctx, node, running)
+	}
 	return out, nil
+}
+
+// removeUnneededNetworks removes the node's task networks whose task has
+// no running container, so that stopped, failed and removed tasks do not
+// hold the engine's address pools. Errors are not reported: the next List
+// tries again. Callers hold d.starts for writing.
+func (d *Docker) removeUnneededNetworks(ctx context.Context, node string, running map[string]bool) {
+	nets, err := d.cli.NetworkList(ctx, network.ListOptions{Filters: taskFilter(node, "")})
+	if err != nil {
+		return
+	}
+	for _, n := range nets {
+		if id := n.Labels[LabelTask]; id != "" && !running[id] {
+			_ = d.cli.NetworkRemove(ctx, n.ID)
+		}
+	}
 }
 
 func shortID(id string) string {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 	"github.com/google/uuid"
 
 	"github.com/skiff-run/skiff/internal/dockertest"
@@ -16,7 +18,8 @@ import (
 var testapp = &dockertest.Image{Tag: "skiff-testapp:latest", Pkg: "../test/testapp", Bin: "testapp", Tail: `CMD ["/testapp", "serve"]`}
 
 // newDocker returns the Docker runtime on the local engine and a node id
-// of the test's own, whose containers are removed when the test ends.
+// of the test's own, whose containers and networks are removed when the
+// test ends.
 func newDocker(t *testing.T) (*Docker, string) {
 	dockertest.Client(t)
 	testapp.Build(t)
@@ -32,6 +35,12 @@ func newDocker(t *testing.T) (*Docker, string) {
 		if obs, err := d.List(ctx, node); err == nil {
 			for _, o := range obs {
 				_ = d.Remove(ctx, node, o.TaskID)
+			}
+		}
+		// Networks too, should a test fail with one no container uses.
+		if nets, err := d.cli.NetworkList(ctx, network.ListOptions{Filters: taskFilter(node, "")}); err == nil {
+			for _, n := range nets {
+				_ = d.cli.NetworkRemove(ctx, n.ID)
 			}
 		}
 		d.Close()
@@ -122,5 +131,167 @@ func TestDockerFailures(t *testing.T) {
 	err = d.Start(ctx, TaskSpec{Task: &structs.Task{ID: uuid.NewString(), Node: node}, Def: early, Node: node})
 	if err == nil || !strings.Contains(err.Error(), "dependency db exited before it was healthy") {
 		t.Fatalf("dependency that exits: %v", err)
+	}
+}
+
+// networksOf lists the names of the networks labelled with the node and,
+// if taskID is set, the task.
+func networksOf(t *testing.T, d *Docker, node, taskID string) []string {
+	t.Helper()
+	nets, err := d.cli.NetworkList(context.Background(), network.ListOptions{Filters: taskFilter(node, taskID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range nets {
+		out = append(out, n.Name)
+	}
+	return out
+}
+
+// pair is a two-container task, so that it gets a network of its own.
+func pair(first, second structs.ContainerDefinition) *structs.TaskDefinition {
+	first.Image, second.Image = "skiff-testapp:latest", "skiff-testapp:latest"
+	return &structs.TaskDefinition{Family: "pair", Revision: 1, ContainerDefinitions: []structs.ContainerDefinition{first, second}}
+}
+
+// A start that fails after the task's network was made, before any
+// container or while none runs, removes the network: a crash-looping
+// service would otherwise leak one per try until the engine's address
+// pools run out.
+func TestDockerFailedStartLeavesNoNetwork(t *testing.T) {
+	d, node := newDocker(t)
+	ctx := context.Background()
+	for name, def := range map[string]*structs.TaskDefinition{
+		// The engine refuses to create the first container.
+		"create fails": pair(structs.ContainerDefinition{Name: "db", WorkingDirectory: "relative"}, structs.ContainerDefinition{Name: "web"}),
+		// The first container runs, exits, and the second never starts.
+		"dependency fails": pair(
+			structs.ContainerDefinition{Name: "db", Command: []string{"/testapp", "serve", "-exit-after", "100ms", "-exit-code", "3"},
+				HealthCheck: &structs.HealthCheck{Command: []string{"CMD", "/testapp", "probe"}, Interval: 5, Retries: 3}},
+			structs.ContainerDefinition{Name: "web", DependsOn: []structs.ContainerDependency{{ContainerName: "db", Condition: "HEALTHY"}}}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			task := &structs.Task{ID: uuid.NewString(), Service: "pair", Node: node}
+			if err := d.Start(ctx, TaskSpec{Task: task, Def: def, Node: node}); err == nil {
+				t.Fatal("start succeeded")
+			}
+			if nets := networksOf(t, d, node, task.ID); len(nets) != 0 {
+				t.Fatalf("networks left after a failed start: %v", nets)
+			}
+		})
+	}
+}
+
+// Starting a task again, after a start that was cut short or one that
+// completed, reuses what runs and replaces what does not, instead of
+// failing on a network or container that already exists; List removes
+// the network of a task none of whose containers runs.
+func TestDockerStartIsIdempotent(t *testing.T) {
+	d, node := newDocker(t)
+	ctx := context.Background()
+	def := pair(structs.ContainerDefinition{Name: "db", Command: []string{"/testapp", "serve"}},
+		structs.ContainerDefinition{Name: "web", Command: []string{"/testapp", "serve"}})
+	task := &structs.Task{ID: uuid.NewString(), Service: "pair", Node: node}
+	spec := TaskSpec{Task: task, Def: def, Node: node}
+	// What a start interrupted right after it made the network leaves.
+	labels := map[string]string{LabelNode: node, LabelTask: task.ID, LabelService: "pair"}
+	if _, err := d.cli.NetworkCreate(ctx, NetworkName(task.ID), network.CreateOptions{Driver: "bridge", Labels: labels}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, spec); err != nil {
+		t.Fatalf("start over a leftover network: %v", err)
+	}
+	first := observed(t, d, node, task.ID)
+	if err := d.Start(ctx, spec); err != nil {
+		t.Fatalf("second start: %v", err)
+	}
+	again := observed(t, d, node, task.ID)
+	if len(again) != 2 || again[0].DockerID != first[0].DockerID || again[1].DockerID != first[1].DockerID {
+		t.Fatalf("running containers were not reused: %+v then %+v", first, again)
+	}
+	if err := d.Stop(ctx, node, task.ID, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	observed(t, d, node, task.ID)
+	if nets := networksOf(t, d, node, task.ID); len(nets) != 0 {
+		t.Fatalf("network of a stopped task left after List: %v", nets)
+	}
+	// A start over stopped containers replaces them, on a new network.
+	if err := d.Start(ctx, spec); err != nil {
+		t.Fatalf("start over stopped containers: %v", err)
+	}
+	cs := observed(t, d, node, task.ID)
+	if status, reason := TaskStatus(def, cs); status != structs.StatusRunning || cs[0].DockerID == first[0].DockerID {
+		t.Fatalf("after a start over stopped containers: %s (%s) %+v", status, reason, cs)
+	}
+	if nets := networksOf(t, d, node, task.ID); len(nets) != 1 {
+		t.Fatalf("networks of a running task: %v", nets)
+	}
+}
+
+// A container that carries the node's label but no task's is none of
+// skiff's tasks: List leaves it out, and an empty task id, which would
+// select every container of the node, is refused.
+func TestDockerUnlabelledContainer(t *testing.T) {
+	d, node := newDocker(t)
+	ctx := context.Background()
+	created, err := d.cli.ContainerCreate(ctx, &container.Config{Image: "skiff-testapp:latest", Labels: map[string]string{LabelNode: node}},
+		nil, nil, nil, "skiff-unlabelled-"+node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = d.cli.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true})
+	})
+	obs, err := d.List(ctx, node)
+	if err != nil || len(obs) != 0 {
+		t.Fatalf("List: %+v %v", obs, err)
+	}
+	if err := d.Remove(ctx, node, ""); err == nil {
+		t.Fatal("Remove with an empty task id succeeded")
+	}
+	if err := d.Stop(ctx, node, "", time.Second); err == nil {
+		t.Fatal("Stop with an empty task id succeeded")
+	}
+	if _, err := d.cli.ContainerInspect(ctx, created.ID); err != nil {
+		t.Fatalf("the unlabelled container is gone: %v", err)
+	}
+}
+
+// A started container carries its bounds: the memory limit and
+// reservation, the default reservation where the definition gives none,
+// the PID limit and rotated logs.
+func TestDockerContainerBounds(t *testing.T) {
+	d, node := newDocker(t)
+	ctx := context.Background()
+	def := pair(structs.ContainerDefinition{Name: "bounded", Command: []string{"/testapp", "serve"}, Memory: 64, MemoryReservation: 32, PidsLimit: 100,
+		LogConfiguration: &structs.LogConfiguration{LogDriver: "json-file", Options: map[string]string{"max-size": "1m"}}},
+		structs.ContainerDefinition{Name: "plain", Command: []string{"/testapp", "serve"}})
+	task := &structs.Task{ID: uuid.NewString(), Service: "pair", Node: node}
+	if err := d.Start(ctx, TaskSpec{Task: task, Def: def, Node: node}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		name                string
+		memory, reservation int64
+		pids                int64
+		maxSize             string
+	}{
+		{"bounded", 64 << 20, 32 << 20, 100, "1m"},
+		{"plain", 0, structs.DefaultMemoryReservationMiB << 20, structs.DefaultPidsLimit, "10m"},
+	} {
+		info, err := d.cli.ContainerInspect(ctx, ContainerName(task.ID, want.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := info.HostConfig
+		if hc.Memory != want.memory || hc.MemoryReservation != want.reservation || hc.PidsLimit == nil || *hc.PidsLimit != want.pids {
+			t.Errorf("%s: memory %d, reservation %d, pids %v; want %d, %d, %d", want.name, hc.Memory, hc.MemoryReservation, hc.PidsLimit,
+				want.memory, want.reservation, want.pids)
+		}
+		if lc := hc.LogConfig; lc.Type != "json-file" || lc.Config["max-size"] != want.maxSize || lc.Config["max-file"] != "3" {
+			t.Errorf("%s: log config %+v", want.name, lc)
+		}
 	}
 }

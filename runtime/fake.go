@@ -66,6 +66,9 @@ func (f *Fake) notify() {
 
 // Start implements Runtime.
 func (f *Fake) Start(_ context.Context, spec TaskSpec) error {
+	if spec.Task.ID == "" {
+		return errNoTaskID
+	}
 	order, err := structs.StartOrder(spec.Def)
 	if err != nil {
 		return err
@@ -121,6 +124,9 @@ func (f *Fake) Running() map[string]int {
 // Stop implements Runtime; stopped containers exit with code 143, as a
 // process ended by SIGTERM does.
 func (f *Fake) Stop(_ context.Context, node, taskID string, _ time.Duration) error {
+	if taskID == "" {
+		return errNoTaskID
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if ft := f.tasks[taskID]; ft != nil && ft.node == node {
@@ -137,6 +143,9 @@ func (f *Fake) Stop(_ context.Context, node, taskID string, _ time.Duration) err
 
 // Remove implements Runtime.
 func (f *Fake) Remove(_ context.Context, node, taskID string) error {
+	if taskID == "" {
+		return errNoTaskID
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if ft := f.tasks[taskID]; ft != nil && ft.node == node {

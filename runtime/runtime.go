@@ -5,6 +5,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -20,6 +21,10 @@ const (
 	LabelService   = "skiff.service"
 	LabelContainer = "skiff.container"
 )
+
+// errNoTaskID refuses an operation on a task without an id, which would
+// otherwise select every skiff container of the node.
+var errNoTaskID = errors.New("no task id given: refusing to act on every skiff container of the node")
 
 // Container states as the runtime reports them.
 const (
@@ -44,18 +49,24 @@ type Observed struct {
 
 // Runtime drives one container engine. Implementations are safe for
 // concurrent use; Start and Stop of the same task are never called at once
-// by the agent.
+// by the agent. Start, Stop and Remove refuse an empty task id, which would
+// otherwise select every task of the node.
 type Runtime interface {
 	// Start creates the task's network and containers and starts them in
-	// dependsOn order, returning when all are started or one failed. The
-	// caller removes anything left of an earlier, interrupted start first.
+	// dependsOn order, returning when all are started or one failed. It may
+	// be repeated: what an earlier start of the task left is reused or
+	// replaced, though the caller removes anything left of an interrupted
+	// start first. A failed start leaves no network that no running
+	// container of the task uses.
 	Start(ctx context.Context, spec TaskSpec) error
 	// Stop stops the task's running containers; they are kept, with their
-	// logs, until Remove.
+	// logs, until Remove. The task's network may go as soon as none runs.
 	Stop(ctx context.Context, node, taskID string, timeout time.Duration) error
 	// Remove deletes the task's containers and network.
 	Remove(ctx context.Context, node, taskID string) error
-	// List returns every task that has containers labelled with node.
+	// List returns every task that has containers labelled with node and
+	// with a task id; a container without one is none of skiff's tasks.
+	// It may remove task networks no running container uses.
 	List(ctx context.Context, node string) ([]Observed, error)
 	// Logs copies a container's output to w; with follow it streams until
 	// ctx ends or the container stops.

@@ -72,6 +72,13 @@ func TestFakeLifecycle(t *testing.T) {
 	if st, why := TaskStatus(def, obs[0].Containers); st != structs.StatusStopped || !strings.Contains(why, "code 2") {
 		t.Fatalf("after exit: %s %s", st, why)
 	}
+	// An empty task id would select every task of the node.
+	if err := f.Remove(ctx, "n1", ""); err == nil {
+		t.Fatal("Remove with an empty task id succeeded")
+	}
+	if err := f.Stop(ctx, "n1", "", 0); err == nil {
+		t.Fatal("Stop with an empty task id succeeded")
+	}
 	f.MissingImage("img")
 	if err := f.Start(ctx, TaskSpec{Task: &structs.Task{ID: "t2"}, Def: def, Node: "n1"}); err == nil || !strings.Contains(err.Error(), "pull failed") {
 		t.Fatalf("missing image: %v", err)

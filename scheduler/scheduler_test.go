@@ -118,6 +118,20 @@ func TestPlace(t *testing.T) {
 			failWant: "no free dynamic host port",
 		},
 		{
+			name:     "a container without memory reserves the default, not nothing",
+			view:     newView(node("a", 1000, 300)),
+			job:      Job{Service: "web", TaskDef: def(10, 0), Count: 3},
+			want:     []string{"a", "a"},
+			failWant: "1 node lack memory (need 128 MiB, most free 44 MiB)",
+		},
+		{
+			name: "memoryReservation is the cost when it is given",
+			view: newView(node("a", 1000, 300)),
+			job: Job{Service: "web", Count: 3, TaskDef: &structs.TaskDefinition{Family: "web", Revision: 1,
+				ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "x", Memory: 512, MemoryReservation: 100}}}},
+			want: []string{"a", "a", "a"},
+		},
+		{
 			name:     "cpu is checked",
 			view:     newView(node("a", 100, 1000)),
 			job:      Job{Service: "web", TaskDef: def(60, 10), Count: 2},

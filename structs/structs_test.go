@@ -85,3 +85,23 @@ func TestTaskDefRef(t *testing.T) {
 		}
 	}
 }
+
+// A container costs its node its soft limit, else its hard limit, as in
+// ECS; one with neither costs the default reservation, never nothing.
+func TestTaskMemory(t *testing.T) {
+	td := TaskDefinition{ContainerDefinitions: []ContainerDefinition{
+		{Name: "hard", Memory: 256},
+		{Name: "soft", MemoryReservation: 64},
+		{Name: "both", Memory: 512, MemoryReservation: 100},
+		{Name: "neither"},
+	}}
+	want := []int64{256, 64, 100, DefaultMemoryReservationMiB}
+	for i, w := range want {
+		if got := td.ContainerDefinitions[i].ReservedMemoryMiB(); got != w {
+			t.Errorf("%s: %d MiB, want %d", td.ContainerDefinitions[i].Name, got, w)
+		}
+	}
+	if got := td.MemoryMiB(); got != 256+64+100+DefaultMemoryReservationMiB {
+		t.Errorf("task: %d MiB", got)
+	}
+}

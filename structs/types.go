@@ -83,12 +83,36 @@ type HealthCheck struct {
 	StartPeriod int      `json:"startPeriod,omitempty"`
 }
 
+// Defaults for what a container definition leaves out. ECS refuses a
+// container with neither memory nor memoryReservation; skiff accepts one,
+// as it always has, but reserves DefaultMemoryReservationMiB for it instead
+// of letting it run unbounded at no cost to its node. Every container gets
+// at most DefaultPidsLimit processes unless its pidsLimit says otherwise.
+// Containers log to json-file, rotated at DefaultLogMaxSize and keeping
+// DefaultLogMaxFile files, unless their logConfiguration says otherwise, so
+// that logs cannot fill the disk that also holds the Raft log.
+const (
+	DefaultMemoryReservationMiB = 128
+	DefaultPidsLimit            = 1024
+	DefaultLogDriver            = "json-file"
+	DefaultLogMaxSize           = "10m"
+	DefaultLogMaxFile           = "3"
+)
+
 // ContainerDefinition is one container of a task definition.
 type ContainerDefinition struct {
-	Name             string                `json:"name"`
-	Image            string                `json:"image"`
-	CPU              int64                 `json:"cpu,omitempty"`
-	Memory           int64                 `json:"memory,omitempty"`
+	Name  string `json:"name"`
+	Image string `json:"image"`
+	CPU   int64  `json:"cpu,omitempty"`
+	// Memory is the hard limit in MiB: the container is killed above it.
+	Memory int64 `json:"memory,omitempty"`
+	// MemoryReservation is the soft limit in MiB, which the engine
+	// reclaims down to when the host runs short.
+	MemoryReservation int64 `json:"memoryReservation,omitempty"`
+	// PidsLimit caps the container's processes and threads; 0 means
+	// DefaultPidsLimit. It is skiff's, not ECS's.
+	PidsLimit        int64                 `json:"pidsLimit,omitempty"`
+	LogConfiguration *LogConfiguration     `json:"logConfiguration,omitempty"`
 	Essential        *bool                 `json:"essential,omitempty"`
 	EntryPoint       []string              `json:"entryPoint,omitempty"`
 	Command          []string              `json:"command,omitempty"`
@@ -101,6 +125,34 @@ type ContainerDefinition struct {
 	User             string                `json:"user,omitempty"`
 	StopTimeout      int                   `json:"stopTimeout,omitempty"`
 	DockerLabels     map[string]string     `json:"dockerLabels,omitempty"`
+}
+
+// LogConfiguration is an ECS container's logConfiguration: a Docker log
+// driver and its options.
+type LogConfiguration struct {
+	LogDriver string            `json:"logDriver"`
+	Options   map[string]string `json:"options,omitempty"`
+}
+
+// AWSOnly reports whether the driver works only inside AWS: awslogs needs
+// AWS credentials and awsfirelens is ECS's own log router. A container
+// whose definition asks for one is logged the default way instead, so that
+// a real ECS task definition runs as it is.
+func (l *LogConfiguration) AWSOnly() bool {
+	return l.LogDriver == "awslogs" || l.LogDriver == "awsfirelens"
+}
+
+// ReservedMemoryMiB is the memory the container takes from its node's
+// capacity, as ECS counts it: its memoryReservation, else its memory, else
+// DefaultMemoryReservationMiB.
+func (c *ContainerDefinition) ReservedMemoryMiB() int64 {
+	switch {
+	case c.MemoryReservation > 0:
+		return c.MemoryReservation
+	case c.Memory > 0:
+		return c.Memory
+	}
+	return DefaultMemoryReservationMiB
 }
 
 // IsEssential reports whether the container's exit stops its task. ECS
@@ -126,11 +178,12 @@ func (t *TaskDefinition) CPU() int64 {
 	return n
 }
 
-// MemoryMiB is the sum of the containers' hard memory limits.
+// MemoryMiB is the memory the task's containers reserve on their node, the
+// sum of their ReservedMemoryMiB.
 func (t *TaskDefinition) MemoryMiB() int64 {
 	var n int64
 	for i := range t.ContainerDefinitions {
-		n += t.ContainerDefinitions[i].Memory
+		n += t.ContainerDefinitions[i].ReservedMemoryMiB()
 	}
 	return n
 }
