@@ -1,0 +1,349 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+
+	"github.com/skiff-run/skiff/internal/testutil"
+	"github.com/skiff-run/skiff/runtime"
+	"github.com/skiff-run/skiff/structs"
+)
+
+// envInt reads a positive integer setting from the environment.
+func envInt(t *testing.T, name string, def int64) int64 {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		t.Fatalf("%s=%q: expected a non-negative integer", name, v)
+	}
+	return n
+}
+
+// fault is one thing the nemesis does to an agent's container, and how it
+// undoes it.
+type fault struct {
+	name     string
+	do, undo func(f *fleet, i int)
+	onLeader bool // aimed at the leader rather than a follower
+}
+
+func faults() []fault {
+	kill := func(f *fleet, i int) { docker(f.t, "kill", "-s", "KILL", f.names[i]) }
+	start := func(f *fleet, i int) { docker(f.t, "start", f.names[i]) }
+	pause := func(f *fleet, i int) { docker(f.t, "pause", f.names[i]) }
+	unpause := func(f *fleet, i int) { docker(f.t, "unpause", f.names[i]) }
+	cut := func(f *fleet, i int) { docker(f.t, "network", "disconnect", f.network, f.names[i]) }
+	heal := func(f *fleet, i int) { docker(f.t, "network", "connect", f.network, f.names[i]) }
+	var out []fault
+	for _, leader := range []bool{true, false} {
+		who := "a follower"
+		if leader {
+			who = "the leader"
+		}
+		out = append(out,
+			fault{name: "kill -9 " + who + ", then start it", do: kill, undo: start, onLeader: leader},
+			fault{name: "pause " + who + ", then unpause it", do: pause, undo: unpause, onLeader: leader},
+			fault{name: "cut " + who + " off the network, then reconnect it", do: cut, undo: heal, onLeader: leader},
+		)
+	}
+	return out
+}
+
+// writeLog is what the nemesis's client was told about its writes: the
+// desired count the service must end with is the last acknowledged one,
+// or one whose request failed after it (a request that timed out may
+// still have been committed); every acknowledged stop must hold.
+type writeLog struct {
+	mu        sync.Mutex
+	acked     int   // last acknowledged desired count
+	maybe     []int // counts asked for since, without an answer
+	ackedN    int   // acknowledged writes in all
+	failedN   int
+	stopped   []string // task ids whose stop was acknowledged
+	maxWanted int      // the largest count asked for since the last settle
+	// faulted is the node the current fault is aimed at: its containers
+	// keep running where the cluster cannot see them until it is back
+	// and has stopped those of its lost tasks.
+	faulted string
+}
+
+func (w *writeLog) allowed() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]int{w.acked}, w.maybe...)
+}
+
+// settle takes the count every replica ended with as the new baseline.
+func (w *writeLog) settle(count int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.acked, w.maybe, w.maxWanted, w.faulted = count, nil, count, ""
+}
+
+// TestMultiHostNemesis runs a client that keeps scaling the service,
+// redeploying it and stopping its tasks while a nemesis kills -9, pauses
+// and cuts off agents, the leader or a follower, one fault per cycle. A
+// sampler watches the engine throughout. After each cycle it checks that
+// every acknowledged write is on every replica, that the service converges
+// to its count, and at the end that nothing leaked; no task may ever run
+// twice. SKIFF_NEMESIS_CYCLES sets the cycles (default 4),
+// SKIFF_NEMESIS_SEED replays a run.
+func TestMultiHostNemesis(t *testing.T) {
+	cycles := envInt(t, "SKIFF_NEMESIS_CYCLES", 4)
+	seed := envInt(t, "SKIFF_NEMESIS_SEED", time.Now().UnixNano()%1_000_000_000)
+	t.Logf("nemesis: %d cycles, seed %d (SKIFF_NEMESIS_SEED=%d replays the same faults)", cycles, seed, seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 1))
+	f := newFleet(t, 3)
+	l := f.leader(nil)
+	ctx := context.Background()
+	log := &writeLog{acked: 2, maxWanted: 2}
+	if _, err := f.client(l).ApplyService(ctx, f.prefix, svcFile(f.prefix, 2, testImage)); err != nil {
+		t.Fatal(err)
+	}
+	f.converged(l, 2, nil)
+
+	// The sampler: no task id may ever run in two containers at once, and
+	// outside the faulted node the service never runs more containers than
+	// twice the largest count asked for (a redeploy replaces every task).
+	var dupMu sync.Mutex
+	var dups []string
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for sampleCtx.Err() == nil {
+			engine, nodes := f.engineRunning()
+			log.mu.Lock()
+			faulted, bound := log.faulted, 2*log.maxWanted
+			log.mu.Unlock()
+			visible := 0
+			for id, n := range engine {
+				if n > 1 {
+					dupMu.Lock()
+					dups = append(dups, fmt.Sprintf("task %s in %d containers", id, n))
+					dupMu.Unlock()
+				}
+				if nodes[id] != faulted {
+					visible += n
+				}
+			}
+			if visible > bound {
+				dupMu.Lock()
+				dups = append(dups, fmt.Sprintf("%d containers of the service run, more than twice the largest count asked for (%d)", visible, bound/2))
+				dupMu.Unlock()
+			}
+			select {
+			case <-sampleCtx.Done():
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}()
+	defer func() { stopSampling(); <-sampled }()
+
+	var worst time.Duration
+	for cycle := range int(cycles) {
+		all := faults()
+		ft := all[rng.IntN(len(all))]
+		target := l
+		if !ft.onLeader {
+			target = (l + 1 + rng.IntN(2)) % 3
+		}
+		dwell := time.Duration(1500+rng.IntN(2500)) * time.Millisecond
+		t.Logf("cycle %d: %s (agent %d) for %s", cycle, ft.name, target, dwell.Round(time.Millisecond))
+		targetID := f.nodeID(target)
+		log.mu.Lock()
+		log.faulted = targetID
+		log.mu.Unlock()
+		clientCtx, stopClient := context.WithCancel(ctx)
+		clientDone := make(chan struct{})
+		go func() { defer close(clientDone); nemesisClient(clientCtx, f, rand.New(rand.NewPCG(uint64(seed), uint64(cycle+2))), log) }()
+		ft.do(f, target)
+		time.Sleep(dwell)
+		ft.undo(f, target)
+		stopClient()
+		<-clientDone
+
+		healed := time.Now()
+		l = f.leader(nil)
+		count := checkReplicas(t, f, log)
+		f.converged(l, count, nil)
+		took := time.Since(healed)
+		worst = max(worst, took)
+		t.Logf("cycle %d: converged to %d tasks %s after the fault was undone", cycle, count, took.Round(time.Millisecond))
+	}
+	stopSampling()
+	<-sampled
+	dupMu.Lock()
+	defer dupMu.Unlock()
+	if len(dups) > 0 {
+		t.Fatalf("the sampler saw: %v", dups[:min(len(dups), 10)])
+	}
+	checkNoLeakedNetworks(t, f)
+	log.mu.Lock()
+	t.Logf("nemesis summary: seed %d, %d cycles, %d writes acknowledged, 0 lost, %d failed, 0 duplicate running task ids, worst convergence %s",
+		seed, cycles, log.ackedN, log.failedN, worst.Round(time.Millisecond))
+	log.mu.Unlock()
+}
+
+// nemesisClient writes until ctx ends: it scales the service (most
+// often), redeploys it with a new environment value, or stops one of its
+// running tasks, each through a random agent, and records what it was
+// told.
+func nemesisClient(ctx context.Context, f *fleet, rng *rand.Rand, log *writeLog) {
+	for ctx.Err() == nil {
+		via := rng.IntN(len(f.names))
+		octx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		switch op := rng.IntN(10); {
+		case op < 6:
+			n := rng.IntN(5)
+			log.mu.Lock()
+			log.maybe = append(log.maybe, n)
+			log.maxWanted = max(log.maxWanted, n)
+			log.mu.Unlock()
+			_, err := f.client(via).Scale(octx, f.prefix, n)
+			log.mu.Lock()
+			if err == nil {
+				log.acked, log.maybe = n, nil
+				log.ackedN++
+			} else {
+				log.failedN++
+			}
+			log.mu.Unlock()
+		case op < 8:
+			c := f.client(via)
+			tasks, err := c.Tasks(octx, f.prefix, false)
+			if err != nil || len(tasks) == 0 {
+				break
+			}
+			id := tasks[rng.IntN(len(tasks))].ID
+			_, err = c.Stop(octx, id)
+			log.mu.Lock()
+			if err == nil {
+				log.stopped = append(log.stopped, id)
+				log.ackedN++
+			} else {
+				log.failedN++
+			}
+			log.mu.Unlock()
+		default:
+			// A redeploy keeps the count the service has, whatever it is.
+			c := f.client(via)
+			svc, err := c.Services(octx)
+			if err != nil {
+				break
+			}
+			count := -1
+			for _, s := range svc {
+				if s.Name == f.prefix {
+					count = s.DesiredCount
+				}
+			}
+			if count < 0 {
+				break
+			}
+			file := fmt.Appendf(nil, `{"service":%q,"desiredCount":%d,"placementStrategy":[{"type":"spread","field":"node"}],
+			  "taskDefinition":{"family":%q,"containerDefinitions":[{"name":"app","image":%q,"memory":16,
+			  "environment":[{"name":"REV","value":"%d"}]}]}}`, f.prefix, count, f.prefix, testImage, rng.IntN(1000))
+			_, err = c.ApplyService(octx, f.prefix, file)
+			log.mu.Lock()
+			if err == nil {
+				log.ackedN++
+			} else {
+				log.failedN++
+			}
+			log.mu.Unlock()
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(50+rng.IntN(200)) * time.Millisecond):
+		}
+	}
+}
+
+// checkReplicas waits until every agent's own replica shows the service at
+// a count the write log allows and every acknowledged stop held, and
+// returns that count.
+func checkReplicas(t *testing.T, f *fleet, log *writeLog) int {
+	t.Helper()
+	allowed := log.allowed()
+	log.mu.Lock()
+	stopped := slices.Clone(log.stopped)
+	log.mu.Unlock()
+	count := -1
+	testutil.Eventually(t, 60*time.Second, func() (bool, string) {
+		seen := map[int]bool{}
+		for i := range f.names {
+			octx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			svcs, err := f.client(i).Services(octx)
+			if err != nil {
+				cancel()
+				return false, fmt.Sprintf("agent %d: %v", i, err)
+			}
+			found := false
+			for _, s := range svcs {
+				if s.Name == f.prefix {
+					found = true
+					seen[s.DesiredCount] = true
+				}
+			}
+			tasks, err := f.client(i).Tasks(octx, f.prefix, true)
+			cancel()
+			if err != nil || !found {
+				return false, fmt.Sprintf("agent %d: service found %v, %v", i, found, err)
+			}
+			byID := map[string]*structs.Task{}
+			for _, tk := range tasks {
+				byID[tk.ID] = tk
+			}
+			for _, id := range stopped {
+				if tk := byID[id]; tk != nil && tk.DesiredStatus != structs.StatusStopped {
+					return false, fmt.Sprintf("agent %d: task %s was stopped, but is %s/%s", i, id, tk.DesiredStatus, tk.LastStatus)
+				}
+			}
+		}
+		if len(seen) != 1 {
+			return false, fmt.Sprintf("replicas disagree on the count: %v", seen)
+		}
+		for c := range seen {
+			count = c
+		}
+		return slices.Contains(allowed, count), fmt.Sprintf("the replicas show %d; the acknowledged writes allow %v", count, allowed)
+	})
+	log.settle(count)
+	return count
+}
+
+// checkNoLeakedNetworks fails when a network the agents made for the
+// service outlives every running container of its task.
+func checkNoLeakedNetworks(t *testing.T, f *fleet) {
+	t.Helper()
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+		engine, _ := f.engineRunning()
+		nets, err := f.cli.NetworkList(context.Background(), network.ListOptions{
+			Filters: filters.NewArgs(filters.Arg("label", runtime.LabelService+"="+f.prefix))})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, n := range nets {
+			if task := n.Labels[runtime.LabelTask]; engine[task] == 0 {
+				return false, fmt.Sprintf("network %s of task %s outlives its containers", n.Name, task)
+			}
+		}
+		return true, ""
+	})
+}
