@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -63,10 +62,11 @@ func hasRaftState(dataDir string) bool {
 // when a third of that is left.
 const certificateLifetime = 30 * 24 * time.Hour
 
-// nodeTLS is the mutual TLS configuration of this agent's links to the
-// others: a certificate for its node id, issued by the CA every agent
-// derives from the cluster secret.
-func nodeTLS(s token.Secret, id string) (*tls.Config, error) {
+// nodeTLS is this agent's place in the cluster's PKI, from which its links
+// to the others and its API take their TLS configurations: a certificate
+// for its node id, issued by the CA every agent derives from the cluster
+// secret.
+func nodeTLS(s token.Secret, id string) (*pki.Node, error) {
 	ca, err := pki.ClusterCA(s)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
@@ -75,5 +75,5 @@ func nodeTLS(s token.Secret, id string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	return n.MutualTLS(), nil
+	return n, nil
 }

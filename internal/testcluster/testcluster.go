@@ -6,6 +6,7 @@ package testcluster
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/internal/faultnet"
 	"github.com/skiff-run/skiff/internal/testutil"
+	"github.com/skiff-run/skiff/pki"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/token"
 )
@@ -65,10 +67,11 @@ func (m *Member) Agent() *agent.Agent {
 }
 
 // Client returns an API client for the member's address, with the
-// cluster's management token. It works whether or not the agent runs;
+// cluster's management token, that trusts the cluster's CA as the command
+// line on an agent's host does. It works whether or not the agent runs;
 // requests to a killed agent fail.
 func (m *Member) Client() *api.Client {
-	c := api.NewClient(m.HTTPAddr)
+	c := api.NewClient(m.HTTPAddr, m.c.clientTLS)
 	c.Token = m.c.secret.ManagementToken()
 	return c
 }
@@ -85,6 +88,9 @@ type Cluster struct {
 	// Token is the cluster's join token, which every member is given.
 	Token  string
 	secret token.Secret
+	// clientTLS trusts the cluster's CA, which every agent derives from
+	// the token.
+	clientTLS *tls.Config
 
 	mu  sync.Mutex
 	cut map[*Member]bool // members cut off by Partition; guarded by mu
@@ -101,7 +107,15 @@ func New(t testing.TB, n, expect int) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{t: t, expect: expect, cut: map[*Member]bool{}, Token: secret.String(), secret: secret}
+	ca, err := pki.ClusterCA(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientTLS, err := pki.ClientTLS(ca.PEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{t: t, expect: expect, cut: map[*Member]bool{}, Token: secret.String(), secret: secret, clientTLS: clientTLS}
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("n%d", i+1)
 		// The log writers come before the cleanup that closes the agents,
