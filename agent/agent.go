@@ -223,12 +223,12 @@ func New(cfg Config) (*Agent, error) {
 	if secret != nil {
 		opts.Authorize = a.authorize
 	}
-	// Failed handshakes (a plain http request, a certificate of another
-	// cluster) are the client's to explain; the agent notes them only at
-	// debug level, so that a port scan does not fill its log.
+	// The server's own complaints (a failed handshake, such as a plain
+	// http request or a certificate of another cluster, or a handler that
+	// panicked) go to the agent's log rather than to bare stderr.
 	a.http = &http.Server{Handler: api.NewHandler(a, a.log, opts), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return a.ctx },
-		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
+		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	if a.pki != nil {
 		a.http.TLSConfig = a.pki.ServerTLS()
 	}

@@ -47,6 +47,9 @@ func peerHTTP(n *pki.Node) (scheme string, cfg *tls.Config, client *http.Client)
 	}
 	cfg = n.MutualTLS()
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = cfg
+	// A transport adds its protocols to the configuration it is given;
+	// cfg is shared with the API's forwarding and the bootstrap's
+	// questions, which get copies of their own.
+	t.TLSClientConfig = cfg.Clone()
 	return "https", cfg, &http.Client{Transport: t}
 }

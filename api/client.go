@@ -54,7 +54,9 @@ func NewClient(addr string, tlsConfig *tls.Config) *Client {
 	hc := &http.Client{}
 	if tlsConfig != nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = tlsConfig
+		// A transport adds its protocols to the configuration it is
+		// given, so it gets a copy of the caller's, which may be shared.
+		t.TLSClientConfig = tlsConfig.Clone()
 		hc.Transport = t
 	}
 	return &Client{base: strings.TrimRight(addr, "/"), http: hc, Timeout: DefaultTimeout}

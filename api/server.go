@@ -186,7 +186,9 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	s := &server{b: b, log: log, peerScheme: "http", peerTransport: http.DefaultTransport}
 	if opts.PeerTLS != nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = opts.PeerTLS
+		// A transport adds its protocols to the configuration it is
+		// given, so it gets a copy of the agent's, which is shared.
+		t.TLSClientConfig = opts.PeerTLS.Clone()
 		s.peerScheme, s.peerTransport = "https", t
 	}
 	mux := http.NewServeMux()

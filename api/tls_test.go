@@ -117,6 +117,11 @@ func TestClientTLS(t *testing.T) {
 	if _, err := NewClient("https://"+addr, cli).Nodes(ctx); err != nil {
 		t.Fatalf("https with the CA: %v", err)
 	}
+	// The transports work on copies: a configuration shared by several
+	// clients keeps its own protocols.
+	if len(cli.NextProtos) != 0 {
+		t.Fatalf("the client changed the caller's configuration: %q", cli.NextProtos)
+	}
 	otherCA, _, _ := cluster(t)
 	other, _ := pki.ClientTLS(otherCA.PEM())
 	if _, err := NewClient(addr, other).Nodes(ctx); err == nil || !strings.Contains(err.Error(), "not of the trusted cluster CA") {

@@ -199,7 +199,7 @@ func (s *simNodes) apply(b *testing.B, node string, t fsm.CommandType, body any)
 	}
 	resp, err := s.client(b, node).Do(req)
 	if err != nil {
-		b.Fatal(err)
+		b.Fatalf("%s: %v", node, err)
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
