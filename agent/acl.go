@@ -91,12 +91,9 @@ func (a *Agent) RotateToken(ctx context.Context) (string, error) {
 	return next.String(), nil
 }
 
-// authorize tells what a request's token may do: the agent credential
-// forwards commands; an API token in the state reads, or manages.
+// authorize tells what a request's token may do: an API token in the
+// state reads, or manages.
 func (a *Agent) authorize(secret string) api.Access {
-	if a.agentToken != "" && api.SameSecret(secret, a.agentToken) {
-		return api.AccessAgent
-	}
 	t := a.fsm.State().ACLTokenBySecretHash(token.Hash(secret))
 	switch {
 	case t == nil:

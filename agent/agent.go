@@ -7,6 +7,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -141,16 +142,19 @@ type Agent struct {
 
 	left      chan struct{} // closed by Leave
 	leaveOnce sync.Once
-	// agentToken is the credential agents show each other, "" when the
-	// agent runs without a cluster secret.
-	agentToken string
-	// cert is the node's certificate and keys its cluster secret, nil when
-	// the agent runs without one (--dev).
-	cert   *pki.Node
-	keys   *keys
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// pki is this node's certificate and the cluster CA, nil when the
+	// agent runs without a cluster secret; the API then serves plain
+	// http and takes forwarded commands from anyone who reaches it.
+	pki *pki.Node
+	// keys keeps the agent on the cluster's current secret, nil without
+	// one.
+	keys *keys
+	// peerTLS is how this agent calls other agents' APIs, nil without a
+	// cluster secret.
+	peerTLS *tls.Config
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // New starts an agent: it opens Raft on the data dir, starts gossip, the
@@ -182,11 +186,16 @@ func New(cfg Config) (*Agent, error) {
 		rcfg.WrapStream = cfg.Faults.StreamLayer
 	}
 	if secret != nil {
-		if a.cert, err = nodeCertificate(*secret, id, cfg.CertificateLifetime); err != nil {
+		if a.pki, err = nodeCertificate(*secret, id, cfg.CertificateLifetime); err != nil {
 			return nil, err
 		}
-		rcfg.TLS = a.cert.MutualTLS()
+		if err := writeCA(cfg.DataDir, a.pki.CA()); err != nil {
+			return nil, err
+		}
+		rcfg.TLS = a.pki.MutualTLS()
 	}
+	peerScheme, peerTLS, peers := peerHTTP(a.pki)
+	a.peerTLS = peerTLS
 	if a.raft, err = raft.Open(rcfg, a.fsm); err != nil {
 		return nil, err
 	}
@@ -203,7 +212,6 @@ func New(cfg Config) (*Agent, error) {
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	var bootstrapACL *structs.ACLToken
 	if secret != nil {
-		a.agentToken = secret.AgentToken()
 		if bootstrapACL, err = keepManagementToken(cfg.DataDir, *secret); err != nil {
 			a.ring.Shutdown()
 			a.httpLn.Close()
@@ -212,9 +220,9 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}
 	if secret != nil {
-		a.keys = newKeys(a.ctx, cfg.DataDir, *secret, a.cert, a.ring, cfg.RotationGrace, a.log)
+		a.keys = newKeys(a.ctx, cfg.DataDir, *secret, a.pki, a.ring, cfg.RotationGrace, a.log)
 	}
-	a.commit = &committer{raft: a.raft, leaderAPI: a.LeaderAPI, members: a.ring.Members, agentToken: a.agentToken}
+	a.commit = &committer{raft: a.raft, leaderAPI: a.LeaderAPI, members: a.ring.Members, peerScheme: peerScheme, peers: peers}
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
@@ -223,16 +231,24 @@ func New(cfg Config) (*Agent, error) {
 		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log,
 	})
 	a.control = control.New(control.Config{ID: id, BootstrapExpect: cfg.BootstrapExpect, Voters: cfg.Voters,
-		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: leaderOf, BootstrapACL: bootstrapACL, PendingTimeout: cfg.PendingTimeout, Prove: raftProver(rcfg.TLS), Logger: a.log},
+		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: a.leaderOf, BootstrapACL: bootstrapACL,
+		PendingTimeout: cfg.PendingTimeout, Prove: raftProver(rcfg.TLS), Logger: a.log},
 		a.raft, a.ring, a.fsm, a.commit)
 	// Requests share the agent's context, so that Close ends long ones
 	// (followed logs) instead of waiting for them.
-	opts := api.Options{RestrictHosts: cfg.Dev, Hosts: []string{cfg.Name}}
+	opts := api.Options{RestrictHosts: cfg.Dev, Hosts: []string{cfg.Name}, PeerTLS: peerTLS}
 	if secret != nil {
 		opts.Authorize = a.authorize
 	}
+	// The server's own complaints (a failed handshake, such as a plain
+	// http request or a certificate of another cluster, or a handler that
+	// panicked) go to the agent's log rather than to bare stderr.
 	a.http = &http.Server{Handler: api.NewHandler(a, a.log, opts), ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return a.ctx }}
+		BaseContext: func(net.Listener) context.Context { return a.ctx },
+		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	if a.pki != nil {
+		a.http.TLSConfig = a.pki.ServerTLS()
+	}
 	if a.keys != nil {
 		a.wg.Add(1)
 		go func() { defer a.wg.Done(); a.keys.run(a.fsm) }()
@@ -240,7 +256,15 @@ func New(cfg Config) (*Agent, error) {
 	a.wg.Add(4)
 	go func() {
 		defer a.wg.Done()
-		if err := a.http.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if a.http.TLSConfig != nil {
+			// The node certificate comes from ServerTLS's GetCertificate,
+			// so no files are named.
+			err = a.http.ServeTLS(a.httpLn, "", "")
+		} else {
+			err = a.http.Serve(a.httpLn)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("http server stopped", "err", err)
 		}
 	}()

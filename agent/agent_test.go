@@ -2,14 +2,20 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/internal/testutil"
+	"github.com/skiff-run/skiff/pki"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 	"github.com/skiff-run/skiff/token"
@@ -50,14 +56,30 @@ func (h *harness) start() {
 	h.wait("leader with its node registered", func(st *fsm.State) bool { return h.a.raft.IsLeader() && st.Node(h.a.ID()) != nil })
 }
 
-// get sends a GET to the agent's API with the cluster's management token.
+// get sends a GET to the agent's API with the cluster's management token,
+// trusting the CA the agent wrote into its data dir.
 func (h *harness) get(path string) (*http.Response, error) {
-	req, err := http.NewRequest(http.MethodGet, "http://"+h.a.HTTPAddr()+path, nil)
+	req, err := http.NewRequest(http.MethodGet, "https://"+h.a.HTTPAddr()+path, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+h.secret.ManagementToken())
-	return http.DefaultClient.Do(req)
+	return (&http.Client{Transport: &http.Transport{TLSClientConfig: h.clientTLS()}}).Do(req)
+}
+
+// clientTLS is what the command line on the agent's host trusts: the CA
+// in the data dir.
+func (h *harness) clientTLS() *tls.Config {
+	h.t.Helper()
+	raw, err := os.ReadFile(filepath.Join(h.dir, CAFile))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cfg, err := pki.ClientTLS(raw)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return cfg
 }
 
 func (h *harness) wait(what string, cond func(st *fsm.State) bool) {
@@ -221,5 +243,42 @@ func TestRunOneOffTasks(t *testing.T) {
 	}
 	if err := h.a.StopTask(context.Background(), "nope"); err == nil {
 		t.Fatal("stopping an unknown task succeeded")
+	}
+}
+
+// TestAPIOverTLS: an agent with a cluster secret writes the CA for the
+// command line to find, serves its API over TLS with its node certificate,
+// and tells a plain http client what to do; one in Dev without a secret
+// serves plain http and writes no CA.
+func TestAPIOverTLS(t *testing.T) {
+	h := newHarness(t)
+	info, err := os.Stat(filepath.Join(h.dir, CAFile))
+	if err != nil || info.Mode().Perm() != 0o644 {
+		t.Fatalf("%s: %v %v", CAFile, info, err)
+	}
+	ca, _ := pki.ClusterCA(h.secret)
+	if raw, _ := os.ReadFile(filepath.Join(h.dir, CAFile)); string(raw) != string(ca.PEM()) {
+		t.Fatalf("%s is not the cluster's CA: %q", CAFile, raw)
+	}
+	ctx := context.Background()
+	if hl, err := api.NewClient(h.a.HTTPAddr(), h.clientTLS()).Health(ctx); err != nil || hl.Node != h.a.ID() {
+		t.Fatalf("health over TLS: %+v %v", hl, err)
+	}
+	if _, err := api.NewClient(h.a.HTTPAddr(), nil).Health(ctx); err == nil || !strings.Contains(err.Error(), "serves https") {
+		t.Fatalf("plain http: %v", err)
+	}
+
+	dir := t.TempDir()
+	dev, err := New(Config{Name: "dev", Dev: true, DataDir: dir, HTTPAddr: "127.0.0.1:0", RaftAddr: testutil.Addr(t), GossipAddr: testutil.Addr(t),
+		CPU: 1024, MemoryMiB: 1024, Runtime: runtime.NewFake()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	if _, err := api.NewClient(dev.HTTPAddr(), nil).Health(ctx); err != nil {
+		t.Fatalf("dev over plain http: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, CAFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a dev agent wrote %s: %v", CAFile, err)
 	}
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -135,8 +136,10 @@ func (a *Agent) Barrier(ctx context.Context) error {
 func (a *Agent) IsLeader() bool { return a.raft.IsLeader() }
 
 // ApplyInternal implements api.Backend for commands forwarded by other
-// agents' loops.
-func (a *Agent) ApplyInternal(ctx context.Context, cmd []byte) (any, error) {
+// agents' loops. With a cluster secret, node is the id the caller's
+// certificate proves, and an agent speaks only for itself; without one
+// (--dev) there is no identity to check.
+func (a *Agent) ApplyInternal(ctx context.Context, node string, cmd []byte) (any, error) {
 	if len(cmd) == 0 || !forwardable[fsm.CommandType(cmd[0])] {
 		return nil, &api.FieldError{Field: "body", Message: "not a forwardable command"}
 	}
@@ -144,11 +147,56 @@ func (a *Agent) ApplyInternal(ctx context.Context, cmd []byte) (any, error) {
 	if err := fsm.Check(cmd); err != nil {
 		return nil, &api.FieldError{Field: "body", Message: err.Error()}
 	}
+	if a.pki != nil {
+		if err := ownReport(a.fsm.State(), node, cmd); err != nil {
+			return nil, err
+		}
+	}
 	res, err := a.raft.Apply(ctx, cmd, applyTimeout)
 	if errors.Is(err, raft.ErrNotLeader) {
 		return nil, fmt.Errorf("%w: this agent is not the leader", api.ErrUnavailable)
 	}
 	return res, err
+}
+
+// ownReport refuses a forwarded command in which a node speaks for
+// another: a registration of another node id, or a status report of a task
+// that the leader's state does not place on the calling node. The state
+// machine would skip a report for a task of another node anyway, but
+// only because the report names that node too, which any node could
+// write; the certificate is what cannot be forged. cmd has passed
+// fsm.Check.
+func ownReport(st *fsm.State, node string, cmd []byte) error {
+	if node == "" {
+		return fmt.Errorf("%w: a forwarded command needs the certificate of a node of this cluster", api.ErrForbidden)
+	}
+	switch fsm.CommandType(cmd[0]) {
+	case fsm.CmdRegisterNode:
+		var c fsm.RegisterNode
+		if err := json.Unmarshal(cmd[1:], &c); err != nil {
+			return &api.FieldError{Field: "body", Message: err.Error()}
+		}
+		if c.Node.ID != node {
+			return fmt.Errorf("%w: node %s may not register node %s", api.ErrForbidden, node, c.Node.ID)
+		}
+	case fsm.CmdUpdateTaskStatus:
+		var c fsm.UpdateTaskStatus
+		if err := json.Unmarshal(cmd[1:], &c); err != nil {
+			return &api.FieldError{Field: "body", Message: err.Error()}
+		}
+		for _, u := range c.Updates {
+			t := st.Task(u.ID)
+			switch {
+			case t == nil:
+				return fmt.Errorf("%w: node %s may not report task %s, which the leader's state does not hold", api.ErrForbidden, node, u.ID)
+			case t.Node != node:
+				return fmt.Errorf("%w: node %s may not report task %s, which the leader's state places on node %s", api.ErrForbidden, node, u.ID, t.Node)
+			case u.Node != node:
+				return fmt.Errorf("%w: node %s may not report task %s as node %s", api.ErrForbidden, node, u.ID, u.Node)
+			}
+		}
+	}
+	return nil
 }
 
 // Members implements api.Backend.

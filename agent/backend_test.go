@@ -119,12 +119,13 @@ func TestBackendClusterViews(t *testing.T) {
 func TestApplyInternalChecksWhatItCommits(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
+	if _, err := h.a.ApplyService(ctx, &structs.Service{Name: "web", DesiredCount: 1}, def("web", 10)); err != nil {
+		t.Fatal(err)
+	}
+	h.wait("1 running", func(st *fsm.State) bool { return len(running(st, "web")) == 1 })
+	task := running(h.a.State(), "web")[0]
 	report := func(status string) []byte {
-		b, err := fsm.Encode(fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: []fsm.TaskStatusUpdate{{ID: "t", Node: "n", LastStatus: status}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return encode(t, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: []fsm.TaskStatusUpdate{{ID: task.ID, Node: h.a.ID(), LastStatus: status}}})
 	}
 	del, _ := fsm.Encode(fsm.CmdDeleteService, fsm.DeleteService{Name: "x"})
 	for name, cmd := range map[string][]byte{
@@ -134,16 +135,87 @@ func TestApplyInternalChecksWhatItCommits(t *testing.T) {
 		"empty":           nil,
 	} {
 		var fe *api.FieldError
-		if _, err := h.a.ApplyInternal(ctx, cmd); !errors.As(err, &fe) {
+		if _, err := h.a.ApplyInternal(ctx, h.a.ID(), cmd); !errors.As(err, &fe) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 	index := h.a.State().Index()
-	if _, err := h.a.ApplyInternal(ctx, report(structs.StatusRunning)); err != nil {
+	if _, err := h.a.ApplyInternal(ctx, h.a.ID(), report(structs.StatusRunning)); err != nil {
 		t.Fatalf("a good report: %v", err)
 	}
 	if h.a.State().Index() <= index {
 		t.Fatal("the good report was not committed")
+	}
+}
+
+func encode(t *testing.T, ct fsm.CommandType, body any) []byte {
+	t.Helper()
+	b, err := fsm.Encode(ct, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestApplyInternalOnlyForTheCallersNode: the node a certificate names
+// registers only itself and reports only the tasks the leader's state
+// places on it; nothing it is refused reaches the state.
+func TestApplyInternalOnlyForTheCallersNode(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	self := h.a.ID()
+	other := structs.Node{ID: "other", Name: "other", CPU: 1024, MemoryMiB: 1024, PortMin: 20000, PortMax: 20100}
+	if _, err := h.a.ApplyInternal(ctx, "other", encode(t, fsm.CmdRegisterNode, fsm.RegisterNode{Node: other})); err != nil {
+		t.Fatalf("a node registers itself: %v", err)
+	}
+	if _, err := h.a.commit.Commit(ctx, fsm.CmdRegisterTaskDefinition, fsm.RegisterTaskDefinition{TaskDefinition: *def("job", 10)}); err != nil {
+		t.Fatal(err)
+	}
+	place := []structs.Task{
+		{ID: "mine", TaskDefinition: "job:1", Node: self, DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending},
+		{ID: "theirs", TaskDefinition: "job:1", Node: "other", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending},
+	}
+	if _, err := h.a.commit.Commit(ctx, fsm.CmdCommitPlan, fsm.CommitPlan{Place: place}); err != nil {
+		t.Fatal(err)
+	}
+	report := func(updates ...fsm.TaskStatusUpdate) []byte {
+		return encode(t, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: updates})
+	}
+	stopped := func(id, node string) fsm.TaskStatusUpdate {
+		return fsm.TaskStatusUpdate{ID: id, Node: node, LastStatus: structs.StatusStopped, StopReason: "forged"}
+	}
+	for _, tc := range []struct {
+		name, caller string
+		cmd          []byte
+		want         string
+	}{
+		{"register as another node", "other", encode(t, fsm.CmdRegisterNode, fsm.RegisterNode{Node: structs.Node{ID: self, Name: "evil"}}),
+			"node other may not register node " + self},
+		{"report another node's task", "other", report(stopped("mine", self)),
+			"node other may not report task mine, which the leader's state places on node " + self},
+		{"one bad update in a batch", "other", report(stopped("theirs", "other"), stopped("mine", "other")),
+			"node other may not report task mine"},
+		{"report its own task as another node", "other", report(stopped("theirs", self)),
+			"node other may not report task theirs as node " + self},
+		{"report a task the state does not hold", "other", report(stopped("nope", "other")),
+			"node other may not report task nope, which the leader's state does not hold"},
+		{"no certificate", "", report(stopped("mine", self)), "needs the certificate of a node"},
+	} {
+		_, err := h.a.ApplyInternal(ctx, tc.caller, tc.cmd)
+		if !errors.Is(err, api.ErrForbidden) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	for _, id := range []string{"mine", "theirs"} {
+		if tk := h.a.State().Task(id); tk.LastStatus == structs.StatusStopped || tk.StopReason == "forged" {
+			t.Fatalf("a refused report reached the state: %+v", tk)
+		}
+	}
+	if n := h.a.State().Node(self); n.Name != "test" {
+		t.Fatalf("this node's registration changed: %+v", n)
+	}
+	if _, err := h.a.ApplyInternal(ctx, "other", report(fsm.TaskStatusUpdate{ID: "theirs", Node: "other", LastStatus: structs.StatusRunning})); err != nil {
+		t.Fatalf("a node reports its own task: %v", err)
 	}
 }
 
@@ -181,14 +253,14 @@ func TestAPITokens(t *testing.T) {
 	if err != nil || serr != nil || strings.TrimSpace(string(raw)) != h.secret.ManagementToken() || info.Mode().Perm() != 0o600 {
 		t.Fatalf("management token file: %q %v %v", raw, err, info)
 	}
-	mgmt := api.NewClient(h.a.HTTPAddr())
+	mgmt := api.NewClient(h.a.HTTPAddr(), h.clientTLS())
 	mgmt.Token = h.secret.ManagementToken()
 	ctx := context.Background()
 	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 		_, err := mgmt.Nodes(ctx)
 		return err == nil, fmt.Sprint(err)
 	})
-	anon := api.NewClient(h.a.HTTPAddr())
+	anon := api.NewClient(h.a.HTTPAddr(), h.clientTLS())
 	if _, err := anon.Nodes(ctx); statusOf(err) != 401 {
 		t.Fatalf("no token: %v", err)
 	}
@@ -199,7 +271,7 @@ func TestAPITokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ro := api.NewClient(h.a.HTTPAddr())
+	ro := api.NewClient(h.a.HTTPAddr(), h.clientTLS())
 	ro.Token = nt.Secret
 	if _, err := ro.Tasks(ctx, "", true); err != nil {
 		t.Fatalf("read-only read: %v", err)

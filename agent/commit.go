@@ -31,8 +31,11 @@ type committer struct {
 	// members is the gossip view, where servers say which command types
 	// they apply.
 	members func() []gossip.Member
-	// agentToken authenticates forwarded commands to the leader.
-	agentToken string
+	// peerScheme and peers reach the leader's API; with a cluster secret
+	// they show this node's certificate, which is what the leader takes
+	// forwarded commands on.
+	peerScheme string
+	peers      *http.Client
 }
 
 // forwardable lists the commands a follower's own loops send to the
@@ -107,15 +110,12 @@ func (c *committer) forward(ctx context.Context, cmd []byte) (any, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+api.InternalApplyPath, bytes.NewReader(cmd))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.peerScheme+"://"+addr+api.InternalApplyPath, bytes.NewReader(cmd))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	if c.agentToken != "" {
-		req.Header.Set("Authorization", "Bearer "+c.agentToken)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.peers.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: forward to leader at %s: %v", api.ErrUnavailable, addr, err)
 	}

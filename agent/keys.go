@@ -24,8 +24,8 @@ type keyRing interface {
 // keys keeps this agent on the cluster's current secret. The state carries
 // every rotation, sealed under the secret before it; keys opens the ones
 // that follow the secret the agent holds and moves to each in turn: it
-// keeps the new secret (and the new bootstrap management token) in the
-// data dir, shows a certificate of the new CA, and hears gossip under both
+// keeps the new secret (and the new bootstrap management token and CA
+// certificate) in the data dir, shows a certificate of the new CA, and hears gossip under both
 // keys. After a quarter of the grace it speaks gossip under the new key,
 // which by then every live agent has added; after the whole grace it drops
 // the old key and the old CA, so that the old join token admits nobody.
@@ -127,6 +127,9 @@ func (k *keys) move(r *structs.SecretRotation) error {
 		return err
 	}
 	if _, err := keepManagementToken(k.dataDir, next); err != nil {
+		return err
+	}
+	if err := writeCA(k.dataDir, ca); err != nil {
 		return err
 	}
 	if err := k.node.Rotate(ca); err != nil {

@@ -92,8 +92,9 @@ func (a *Agent) peerGossipAddrs() []string {
 	return out
 }
 
-// leaderOf asks the agent at an API address which leader it knows.
-func leaderOf(ctx context.Context, apiAddr string) (string, error) {
-	h, err := api.NewClient(apiAddr).Health(ctx)
+// leaderOf asks the agent at an API address which leader it knows. It is
+// asked only while a cluster forms, so a client per call costs little.
+func (a *Agent) leaderOf(ctx context.Context, apiAddr string) (string, error) {
+	h, err := api.NewClient(apiAddr, a.peerTLS).Health(ctx)
 	return h.Leader, err
 }

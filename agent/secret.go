@@ -66,9 +66,11 @@ func hasRaftState(dataDir string) bool {
 	return err == nil
 }
 
-// nodeCertificate is this agent's identity to the others: a certificate
-// for its node id, issued by the CA every agent derives from the cluster
-// secret, lasting lifetime and renewed when a third of that is left.
+// nodeCertificate is this agent's place in the cluster's PKI, from which
+// its links to the others and its API take their TLS configurations: a
+// certificate for its node id, issued by the CA every agent derives from
+// the cluster secret, lasting lifetime and renewed when a third of that is
+// left.
 func nodeCertificate(s token.Secret, id string, lifetime time.Duration) (*pki.Node, error) {
 	ca, err := pki.ClusterCA(s)
 	if err != nil {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"strings"
@@ -12,16 +11,14 @@ import (
 // Access is what a request's token may do.
 type Access int
 
-// Access levels, each including the ones before it except AccessAgent,
-// which is only for agents' own calls to each other.
+// Access levels, each including the ones before it. Agents' own calls
+// to each other need no token: they show their node certificates.
 const (
 	AccessNone Access = iota
 	// AccessRead lists, reads and follows logs.
 	AccessRead
 	// AccessWrite may do anything a person can.
 	AccessWrite
-	// AccessAgent forwards an agent's own reports to the leader.
-	AccessAgent
 )
 
 // TokenHeader carries a token for clients that cannot set Authorization.
@@ -38,14 +35,22 @@ func BearerToken(r *http.Request) string {
 	return strings.TrimSpace(r.Header.Get(TokenHeader))
 }
 
-// SameSecret compares two secrets in time that does not depend on where
-// they differ.
-func SameSecret(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+// PeerNode is the node id of the agent that made a request: the subject
+// of the client certificate it showed, which the listener's TLS
+// configuration (pki's ServerTLS) has checked against the cluster CA
+// during the handshake. It is "" for a request without one.
+func PeerNode(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return ""
+	}
+	return r.TLS.PeerCertificates[0].Subject.CommonName
+}
 
 // authenticate refuses a request whose token may not do what it asks:
-// 401 without a known token, 403 with one that lacks the right. Health
-// stays open, for load balancers and agents that probe each other before
-// they share a cluster.
+// 401 without a known token, 403 with one that lacks the right. The
+// internal apply takes no token at all but a node certificate, which
+// names the node that reports. Health stays open, for load balancers and
+// agents that probe each other before they share a cluster.
 func (s *server) authenticate(authorize func(string) Access, next http.Handler) http.Handler {
 	if authorize == nil {
 		return next
@@ -55,22 +60,27 @@ func (s *server) authenticate(authorize func(string) Access, next http.Handler) 
 			next.ServeHTTP(w, r)
 			return
 		}
+		if r.URL.Path == InternalApplyPath {
+			if PeerNode(r) == "" {
+				s.writeErr(w, r, &statusError{http.StatusForbidden, FieldError{Field: "certificate", Message: fmt.Sprintf("%s %s needs the certificate of a node of this cluster", r.Method, r.URL.Path)}})
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
 		access := AccessNone
 		if t := BearerToken(r); t != "" {
 			access = authorize(t)
 		}
 		need, what := AccessWrite, "a management token"
-		switch {
-		case r.URL.Path == InternalApplyPath:
-			need, what = AccessAgent, "the cluster's agent credential"
-		case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			need, what = AccessRead, "a token"
 		}
 		switch {
 		case access == AccessNone:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="skiff"`)
 			s.writeErr(w, r, &statusError{http.StatusUnauthorized, FieldError{Field: "token", Message: "missing or unknown API token: give --token or SKIFF_TOKEN (`skiff acl token create` makes one; the cluster's first is in <data-dir>/management-token)"}})
-		case access == need, need == AccessRead && access == AccessWrite:
+		case access >= need:
 			next.ServeHTTP(w, r)
 		default:
 			s.writeErr(w, r, &statusError{http.StatusForbidden, FieldError{Field: "token", Message: fmt.Sprintf("%s %s needs %s", r.Method, r.URL.Path, what)}})

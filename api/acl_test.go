@@ -9,12 +9,13 @@ import (
 )
 
 // TestAuthentication sends every kind of request with every kind of token:
-// none or an unknown one gets 401, a read-only one 403 on writes, and only
-// the agent credential reaches the internal apply.
+// none or an unknown one gets 401, a read-only one 403 on writes, and no
+// token reaches the internal apply, which takes a node certificate (see
+// TestInternalApplyByCertificate).
 func TestAuthentication(t *testing.T) {
 	f := newFake()
 	f.internalResult = "ok"
-	access := map[string]Access{"read": AccessRead, "write": AccessWrite, "agent": AccessAgent}
+	access := map[string]Access{"read": AccessRead, "write": AccessWrite}
 	srv := httptest.NewServer(NewHandler(f, (&logBuffer{}).logger(), Options{Authorize: func(tok string) Access { return access[tok] }}))
 	defer srv.Close()
 	for _, tc := range []struct {
@@ -33,9 +34,7 @@ func TestAuthentication(t *testing.T) {
 		{"management writes", "DELETE", "/v1/services/web", "write", "", "", 204},
 		{"management reads", "GET", "/v1/services", "write", "", "", 200},
 		{"management cannot forward commands", "POST", InternalApplyPath, "write", "\x02{}", "", 403},
-		{"the agent credential forwards", "POST", InternalApplyPath, "agent", "\x02{}", "", 200},
-		{"the agent credential reads nothing", "GET", "/v1/taskdefs", "agent", "", "", 403},
-		{"no token on the internal path", "POST", InternalApplyPath, "", "\x02{}", "", 401},
+		{"no certificate on the internal path", "POST", InternalApplyPath, "", "\x02{}", "", 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
@@ -67,7 +66,7 @@ func TestAuthentication(t *testing.T) {
 func TestTokenRoutes(t *testing.T) {
 	f := newFake()
 	srv := serve(t, f, &logBuffer{})
-	c := NewClient(srv.URL)
+	c := NewClient(srv.URL, nil)
 	ctx := context.Background()
 	nt, err := c.CreateToken(ctx, "ci", "read-only")
 	if err != nil || nt.Secret != "SKC1-new" || nt.Policy != "read-only" || nt.AccessorID != "acc-1" {

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,14 +37,38 @@ type Client struct {
 // the leader has to commit while a new leader is being elected.
 const DefaultTimeout = 30 * time.Second
 
-// NewClient returns a client for an agent address such as
-// "http://127.0.0.1:7070" (a bare host:port is taken as http).
-func NewClient(addr string) *Client {
+// NewClient returns a client for an agent address: "https://host:port",
+// "http://host:port", or a bare "host:port", which is https when tlsConfig
+// is set and http otherwise. tlsConfig is how the client checks the agent
+// over https: one that trusts the cluster's CA (pki.ClientTLS), or a
+// node's own mutual TLS between agents. Nil is for agents without a
+// cluster secret (--dev), which serve plain http.
+func NewClient(addr string, tlsConfig *tls.Config) *Client {
 	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+		scheme := "http://"
+		if tlsConfig != nil {
+			scheme = "https://"
+		}
+		addr = scheme + addr
 	}
-	return &Client{base: strings.TrimRight(addr, "/"), http: &http.Client{}, Timeout: DefaultTimeout}
+	hc := &http.Client{}
+	if tlsConfig != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// A transport adds its protocols to the configuration it is
+		// given, so it gets a copy of the caller's, which may be shared.
+		t.TLSClientConfig = tlsConfig.Clone()
+		hc.Transport = t
+	}
+	return &Client{base: strings.TrimRight(addr, "/"), http: hc, Timeout: DefaultTimeout}
 }
+
+// Words of the two ends of a scheme mismatch: what Go's https server
+// answers to a plain http request, and what Go's client says of a plain
+// http answer to https.
+const (
+	httpToHTTPS = "Client sent an HTTP request to an HTTPS server"
+	httpsToHTTP = "server gave HTTP response to HTTPS client"
+)
 
 // timeoutError is the cause of a call's context when the client's Timeout
 // ends it, which tells it apart from the caller's own deadline. It is a
@@ -133,6 +158,9 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if strings.Contains(err.Error(), httpsToHTTP) {
+			return nil, fmt.Errorf("the skiff agent at %s serves plain http (an agent without a cluster token, as with --dev): give an http:// address in --addr or SKIFF_ADDR", c.base)
+		}
 		return nil, fmt.Errorf("cannot reach the skiff agent at %s: %w", c.base, c.explain(ctx, err))
 	}
 	if resp.StatusCode < 300 {
@@ -141,6 +169,9 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 	defer resp.Body.Close()
 	var fe FieldError
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode == http.StatusBadRequest && bytes.Contains(raw, []byte(httpToHTTPS)) {
+		return nil, fmt.Errorf("the skiff agent at %s serves https: give an https:// address (or host:port) in --addr or SKIFF_ADDR, and the cluster's CA certificate with --cacert or SKIFF_CACERT (agents write it to <data-dir>/ca.pem)", c.base)
+	}
 	if json.Unmarshal(raw, &fe) != nil || fe.Message == "" {
 		fe.Message = strings.TrimSpace(string(raw))
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,11 +18,19 @@ import (
 )
 
 func TestNewClientDefaults(t *testing.T) {
-	c := NewClient("127.0.0.1:7070/")
+	c := NewClient("127.0.0.1:7070/", nil)
 	if c.base != "http://127.0.0.1:7070" || c.Timeout != DefaultTimeout || DefaultTimeout != 30*time.Second {
 		t.Fatalf("base %q, timeout %v", c.base, c.Timeout)
 	}
-	if c := NewClient("https://agent:7070"); c.base != "https://agent:7070" {
+	if c := NewClient("https://agent:7070", nil); c.base != "https://agent:7070" {
+		t.Fatalf("base %q", c.base)
+	}
+	// A client that knows the cluster's CA takes a bare address for https,
+	// and keeps an explicit scheme.
+	if c := NewClient("agent:7070", &tls.Config{}); c.base != "https://agent:7070" {
+		t.Fatalf("base %q", c.base)
+	}
+	if c := NewClient("http://agent:7070", &tls.Config{}); c.base != "http://agent:7070" {
 		t.Fatalf("base %q", c.base)
 	}
 }
@@ -39,7 +48,7 @@ func silent(t *testing.T) *httptest.Server {
 }
 
 func TestClientTimeout(t *testing.T) {
-	c := NewClient(silent(t).URL)
+	c := NewClient(silent(t).URL, nil)
 	c.Timeout = 200 * time.Millisecond
 	calls := map[string]func() error{
 		"Health": func() error { _, err := c.Health(context.Background()); return err },
@@ -65,7 +74,7 @@ func TestClientTimeout(t *testing.T) {
 
 // The caller's own deadline is not reported as the client's timeout.
 func TestClientCallerDeadline(t *testing.T) {
-	c := NewClient(silent(t).URL)
+	c := NewClient(silent(t).URL, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := c.Nodes(ctx)
@@ -83,7 +92,7 @@ func TestClientTimeoutInBody(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	defer srv.Close()
-	c := NewClient(srv.URL)
+	c := NewClient(srv.URL, nil)
 	c.Timeout = 200 * time.Millisecond
 	_, err := c.Members(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "GET /v1/members: decode answer: no answer within 200ms") {
@@ -112,7 +121,7 @@ func slowLogs(t *testing.T) *httptest.Server {
 }
 
 func TestClientFollowOutlastsTimeout(t *testing.T) {
-	c := NewClient(slowLogs(t).URL)
+	c := NewClient(slowLogs(t).URL, nil)
 	c.Timeout = 150 * time.Millisecond
 	var out bytes.Buffer
 	if err := c.Logs(context.Background(), "t", "", true, &out); err != nil {
@@ -136,7 +145,7 @@ func TestClientRoundTrips(t *testing.T) {
 	f := newFake()
 	f.runTasks = []*structs.Task{{ID: "dddd5555"}}
 	srv := serve(t, f, &logBuffer{})
-	c := NewClient(srv.URL)
+	c := NewClient(srv.URL, nil)
 	ctx := context.Background()
 	check := func(what string, err error, ok bool) {
 		t.Helper()
@@ -185,7 +194,7 @@ func TestClientRoundTrips(t *testing.T) {
 
 func TestClientConsistent(t *testing.T) {
 	f := newFake()
-	c := NewClient(serve(t, f, &logBuffer{}).URL)
+	c := NewClient(serve(t, f, &logBuffer{}).URL, nil)
 	c.Consistent = true
 	if _, err := c.Tasks(context.Background(), "", false); err != nil {
 		t.Fatal(err)
@@ -199,7 +208,7 @@ func TestClientConsistent(t *testing.T) {
 }
 
 func TestClientErrors(t *testing.T) {
-	c := NewClient(serve(t, newFake(), &logBuffer{}).URL)
+	c := NewClient(serve(t, newFake(), &logBuffer{}).URL, nil)
 	ctx := context.Background()
 	_, err := c.Scale(ctx, "web", -1)
 	var e *Error
@@ -224,7 +233,7 @@ func TestClientErrors(t *testing.T) {
 		http.Error(w, "bad gateway", http.StatusBadGateway)
 	}))
 	defer plain.Close()
-	_, err = NewClient(plain.URL).Health(ctx)
+	_, err = NewClient(plain.URL, nil).Health(ctx)
 	if !errors.As(err, &e) || e.Status != 502 || err.Error() != "bad gateway" {
 		t.Errorf("plain: %#v", err)
 	}
@@ -232,7 +241,7 @@ func TestClientErrors(t *testing.T) {
 	// An address nobody listens on says whom it could not reach.
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
-	_, err = NewClient(closed.URL).Health(ctx)
+	_, err = NewClient(closed.URL, nil).Health(ctx)
 	if err == nil || !strings.Contains(err.Error(), "cannot reach the skiff agent at "+closed.URL) {
 		t.Errorf("closed: %v", err)
 	}

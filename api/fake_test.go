@@ -246,8 +246,13 @@ func (f *fakeBackend) StopTask(ctx context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeBackend) ApplyInternal(ctx context.Context, cmd []byte) (any, error) {
-	if err := f.record("ApplyInternal", fmt.Sprintf("%q", cmd)); err != nil {
+// ApplyInternal records the calling node when a certificate named one.
+func (f *fakeBackend) ApplyInternal(ctx context.Context, node string, cmd []byte) (any, error) {
+	args := []any{fmt.Sprintf("%q", cmd)}
+	if node != "" {
+		args = append([]any{"from " + node}, args...)
+	}
+	if err := f.record("ApplyInternal", args...); err != nil {
 		return nil, err
 	}
 	return f.internalResult, nil

@@ -6,6 +6,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,7 +62,9 @@ type Backend interface {
 	LeaderAPI() string
 	NodeAPI(node string) string
 	// ApplyInternal commits a command forwarded by another agent's loops.
-	ApplyInternal(ctx context.Context, cmd []byte) (any, error)
+	// node is the id the calling agent's certificate names, "" when it
+	// showed none (an agent without a cluster secret, as with --dev).
+	ApplyInternal(ctx context.Context, node string, cmd []byte) (any, error)
 	Members() []Member
 	RaftPeers(ctx context.Context) ([]RaftPeer, error)
 	Drain(ctx context.Context, node string, enable bool) (*structs.Node, error)
@@ -178,11 +181,21 @@ var (
 	ErrUnavailable = errors.New("no leader is available")
 	// ErrConflict refuses a request that the cluster's set-up rules out.
 	ErrConflict = errors.New("conflict")
+	// ErrForbidden is a request the caller may not make whatever its
+	// input: an agent reporting for another node.
+	ErrForbidden = errors.New("forbidden")
 )
 
 // NewHandler returns the /v1 API over b.
 func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
-	s := &server{b: b, log: log}
+	s := &server{b: b, log: log, peerScheme: "http", peerTransport: http.DefaultTransport}
+	if opts.PeerTLS != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// A transport adds its protocols to the configuration it is
+		// given, so it gets a copy of the agent's, which is shared.
+		t.TLSClientConfig = opts.PeerTLS.Clone()
+		s.peerScheme, s.peerTransport = "https", t
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/health", s.wrap(s.health))
 	mux.Handle("GET /v1/nodes", s.wrap(s.nodes))
@@ -221,6 +234,11 @@ type Options struct {
 	// route but health then needs one. Nil serves every request, which
 	// only an agent on loopback (--dev) may do.
 	Authorize func(token string) Access
+	// PeerTLS, when set, is how this agent calls other agents' APIs when
+	// it passes a request on: over https, showing its node certificate
+	// and checking theirs. Nil calls them over plain http, as agents
+	// without a cluster secret (--dev) serve.
+	PeerTLS *tls.Config
 }
 
 // browserGuard refuses what a web page in the user's browser could send
@@ -308,8 +326,9 @@ func (s *server) proxy(w http.ResponseWriter, r *http.Request, addr, who string)
 		s.writeErr(w, r, fmt.Errorf("%w: no %s is known yet; try again shortly", ErrUnavailable, who))
 		return
 	}
-	target := &url.URL{Scheme: "http", Host: addr}
+	target := &url.URL{Scheme: s.peerScheme, Host: addr}
 	rp := &httputil.ReverseProxy{
+		Transport: s.peerTransport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Header.Set(forwardedHeader, "1")
@@ -322,11 +341,15 @@ func (s *server) proxy(w http.ResponseWriter, r *http.Request, addr, who string)
 	rp.ServeHTTP(w, r)
 }
 
-// server holds no state of its own beyond the backend and the logger, so
-// its handlers may run concurrently, as net/http runs them.
+// server holds no state of its own beyond the backend, the logger and
+// the transport to other agents, so its handlers may run concurrently, as
+// net/http runs them.
 type server struct {
 	b   Backend
 	log *slog.Logger
+	// peerScheme and peerTransport are how requests are passed to other agents.
+	peerScheme    string
+	peerTransport http.RoundTripper
 }
 
 // handler is an API handler that answers 200 with its value as JSON, or
@@ -398,6 +421,8 @@ func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusServiceUnavailable
 	case errors.Is(err, ErrConflict):
 		status = http.StatusConflict
+	case errors.Is(err, ErrForbidden):
+		status = http.StatusForbidden
 	}
 	if status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -689,14 +714,17 @@ func (s *server) internalApply(w http.ResponseWriter, r *http.Request) (int, any
 	if err != nil {
 		return 0, nil, err
 	}
-	res, err := s.b.ApplyInternal(r.Context(), raw)
+	res, err := s.b.ApplyInternal(r.Context(), PeerNode(r), raw)
 	if err != nil {
 		var fe *FieldError
 		status := http.StatusOK
-		if errors.As(err, &fe) {
+		switch {
+		case errors.As(err, &fe):
 			status = http.StatusBadRequest
-		} else if errors.Is(err, ErrUnavailable) {
+		case errors.Is(err, ErrUnavailable):
 			status = http.StatusServiceUnavailable
+		case errors.Is(err, ErrForbidden):
+			status = http.StatusForbidden
 		}
 		return status, ApplyAnswer{Error: err.Error()}, nil
 	}

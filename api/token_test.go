@@ -18,7 +18,7 @@ func (f *fakeBackend) RotateToken(ctx context.Context) (string, error) {
 // refusal is a 409 that says why.
 func TestRotateToken(t *testing.T) {
 	f := newFake()
-	c := NewClient(serve(t, f, &logBuffer{}).URL)
+	c := NewClient(serve(t, f, &logBuffer{}).URL, nil)
 	got, err := c.RotateToken(context.Background())
 	if err != nil || got.Token != "SKT1-next" {
 		t.Fatalf("rotate: %+v %v", got, err)

@@ -32,7 +32,11 @@ func aclCommand() *cli.Command {
 					if c.Bool("read-only") {
 						policy = structs.PolicyReadOnly
 					}
-					t, err := client(c).CreateToken(c.Context, c.String("name"), policy)
+					cl, err := client(c)
+					if err != nil {
+						return err
+					}
+					t, err := cl.CreateToken(c.Context, c.String("name"), policy)
 					if err != nil {
 						return err
 					}
@@ -60,7 +64,11 @@ func aclCommand() *cli.Command {
 					if err := args(c, 1); err != nil {
 						return err
 					}
-					if err := client(c).DeleteToken(c.Context, c.Args().First()); err != nil {
+					cl, err := client(c)
+					if err != nil {
+						return err
+					}
+					if err := cl.DeleteToken(c.Context, c.Args().First()); err != nil {
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "token %s deleted\n", c.Args().First())

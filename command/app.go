@@ -6,6 +6,7 @@
 package command
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/skiff-run/skiff/agent"
 	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/pki"
 )
 
 // Run runs the command line args (args[0] is the program's name), writing
@@ -66,9 +68,10 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 		// code itself and end the process; run does both instead.
 		ExitErrHandler: func(*cli.Context, error) {},
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "addr", Value: "http://127.0.0.1:7070", EnvVars: []string{"SKIFF_ADDR"}, Usage: "the agent API to talk to"},
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:7070", EnvVars: []string{"SKIFF_ADDR"}, Usage: "the agent API to talk to: host:port (https when a CA certificate is known, http otherwise), http://... or https://..."},
 			&cli.BoolFlag{Name: "consistent", Usage: "read through the leader instead of the agent's local replica"},
 			&cli.StringFlag{Name: "token", EnvVars: []string{"SKIFF_TOKEN"}, Usage: "API token (default: the one in ./skiff-data/management-token, if there is one)"},
+			&cli.StringFlag{Name: "cacert", EnvVars: []string{"SKIFF_CACERT"}, Usage: "the cluster's CA certificate (PEM), which the agent's https certificate must chain to (default: ./skiff-data/ca.pem, if there is one)"},
 		},
 		Commands: []*cli.Command{
 			agentCommand(),
@@ -92,19 +95,52 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 	}
 }
 
-// client is an API client for the global --addr, --consistent and
-// --token flags. Without a token it uses the management token of an agent
-// whose data dir is ./skiff-data, as on the host where the cluster began.
-func client(c *cli.Context) *api.Client {
-	cl := api.NewClient(c.String("addr"))
+// dataDir is the data dir of an agent started in the current directory
+// with the default --data-dir, whose files a client command run beside it
+// uses when no flag says otherwise.
+const dataDir = "skiff-data"
+
+// client is an API client for the global --addr, --consistent, --token and
+// --cacert flags. Without a token it uses the management token of an agent
+// whose data dir is ./skiff-data, as on the host where the cluster began,
+// and without a CA certificate that agent's ca.pem.
+func client(c *cli.Context) (*api.Client, error) {
+	tlsConfig, err := clientTLS(c)
+	if err != nil {
+		return nil, err
+	}
+	cl := api.NewClient(c.String("addr"), tlsConfig)
 	cl.Consistent = c.Bool("consistent")
 	cl.Token = c.String("token")
 	if cl.Token == "" {
-		if raw, err := os.ReadFile(filepath.Join("skiff-data", agent.ManagementTokenFile)); err == nil {
+		if raw, err := os.ReadFile(filepath.Join(dataDir, agent.ManagementTokenFile)); err == nil {
 			cl.Token = strings.TrimSpace(string(raw))
 		}
 	}
-	return cl
+	return cl, nil
+}
+
+// clientTLS is how the client checks an agent's https certificate: against
+// the CA certificate of --cacert, else of ./skiff-data/ca.pem when there
+// is one. Nil, without either, talks plain http to an address without a
+// scheme, as a --dev agent serves.
+func clientTLS(c *cli.Context) (*tls.Config, error) {
+	path, flag := c.String("cacert"), "--cacert"
+	if path == "" {
+		path, flag = filepath.Join(dataDir, agent.CAFile), "the default CA certificate"
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	cfg, err := pki.ClientTLS(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	return cfg, nil
 }
 
 // args checks the count of positional arguments.

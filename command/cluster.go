@@ -52,7 +52,11 @@ func leaveCommand() *cli.Command {
 			if err := args(c, 0); err != nil {
 				return err
 			}
-			if err := client(c).Leave(c.Context); err != nil {
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			if err := cl.Leave(c.Context); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.App.Writer, "the agent left the cluster and is stopping")

@@ -42,7 +42,11 @@ type use struct {
 
 // nodeUse sums the active tasks' cpu and memory by node id.
 func nodeUse(c *cli.Context) (map[string]use, error) {
-	tasks, err := client(c).Tasks(c.Context, "", false)
+	cl, err := client(c)
+	if err != nil {
+		return nil, err
+	}
+	tasks, err := cl.Tasks(c.Context, "", false)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +66,11 @@ func drainCommand() *cli.Command {
 			if err := args(c, 1); err != nil {
 				return err
 			}
-			n, err := client(c).Drain(c.Context, c.Args().First(), !c.Bool("undo"))
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			n, err := cl.Drain(c.Context, c.Args().First(), !c.Bool("undo"))
 			if err != nil {
 				return err
 			}

@@ -30,7 +30,11 @@ func list[T any](c *cli.Context, fetch func(*api.Client, context.Context) ([]T, 
 	if err := args(c, 0); err != nil {
 		return err
 	}
-	items, err := fetch(client(c), c.Context)
+	cl, err := client(c)
+	if err != nil {
+		return err
+	}
+	items, err := fetch(cl, c.Context)
 	if err != nil {
 		return err
 	}

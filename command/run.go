@@ -47,7 +47,11 @@ func (e *env) runTasks(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := client(c).Run(c.Context, raw, c.Int("count"))
+	cl, err := client(c)
+	if err != nil {
+		return err
+	}
+	res, err := cl.Run(c.Context, raw, c.Int("count"))
 	if err != nil {
 		return err
 	}

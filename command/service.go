@@ -33,7 +33,11 @@ func (e *env) apply(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.String("file"), err)
 	}
-	res, err := client(c).ApplyService(c.Context, svc.Name, raw)
+	cl, err := client(c)
+	if err != nil {
+		return err
+	}
+	res, err := cl.ApplyService(c.Context, svc.Name, raw)
 	if err != nil {
 		return err
 	}
@@ -70,7 +74,11 @@ func scaleCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("COUNT %q: expected a whole number", c.Args().Get(1))
 			}
-			svc, err := client(c).Scale(c.Context, c.Args().First(), n)
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			svc, err := cl.Scale(c.Context, c.Args().First(), n)
 			if err != nil {
 				return err
 			}
@@ -87,7 +95,11 @@ func rmCommand() *cli.Command {
 			if err := args(c, 1); err != nil {
 				return err
 			}
-			if err := client(c).DeleteService(c.Context, c.Args().First()); err != nil {
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			if err := cl.DeleteService(c.Context, c.Args().First()); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "service %s deleted; its tasks are stopping\n", c.Args().First())

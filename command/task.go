@@ -55,7 +55,11 @@ func (e *env) ps(c *cli.Context) error {
 // map is empty and the table shows ids instead.
 func nodeNames(c *cli.Context) map[string]string {
 	names := map[string]string{}
-	if nodes, err := client(c).Nodes(c.Context); err == nil {
+	cl, err := client(c)
+	if err != nil {
+		return names
+	}
+	if nodes, err := cl.Nodes(c.Context); err == nil {
 		for _, n := range nodes {
 			names[n.ID] = n.Name
 		}
@@ -70,7 +74,11 @@ func stopCommand() *cli.Command {
 			if err := args(c, 1); err != nil {
 				return err
 			}
-			t, err := client(c).Stop(c.Context, c.Args().First())
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			t, err := cl.Stop(c.Context, c.Args().First())
 			if err != nil {
 				return err
 			}
@@ -95,7 +103,11 @@ func logsCommand() *cli.Command {
 			// quietly instead of as an error.
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
 			defer stop()
-			err := client(c).Logs(ctx, c.Args().First(), c.String("container"), c.Bool("follow"), c.App.Writer)
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			err = cl.Logs(ctx, c.Args().First(), c.String("container"), c.Bool("follow"), c.App.Writer)
 			if ctx.Err() != nil {
 				return nil
 			}

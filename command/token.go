@@ -58,7 +58,11 @@ func tokenCommand() *cli.Command {
 					if err := args(c, 0); err != nil {
 						return err
 					}
-					r, err := client(c).RotateToken(c.Context)
+					cl, err := client(c)
+					if err != nil {
+						return err
+					}
+					r, err := cl.RotateToken(c.Context)
 					if err != nil {
 						return err
 					}

@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/internal/testutil"
+	"github.com/skiff-run/skiff/pki"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 	"github.com/skiff-run/skiff/token"
@@ -27,7 +29,7 @@ import (
 // services to every task RUNNING in the leader's state. The simulated
 // nodes are one goroutine that plays every node's loop: it sees PENDING
 // tasks and reports them RUNNING in batches, through the same forwarding
-// endpoint agents use. The 1,000,000-task case runs only with
+// endpoint agents use, each node's under that node's own certificate. The 1,000,000-task case runs only with
 // SKIFF_BENCH_C1M=1, since it needs minutes and gigabytes.
 func BenchmarkControlPlane(b *testing.B) {
 	for _, total := range []int{100_000, 1_000_000} {
@@ -73,13 +75,17 @@ func runControlPlane(b *testing.B, total, nodes int) {
 		return false, "no leader"
 	})
 	addr := leader.HTTPAddr()
+	sims := newSimNodes(b, addr, secret)
 	for i := 0; i < nodes; i++ {
 		n := structs.Node{ID: fmt.Sprintf("sim-%05d", i), Name: fmt.Sprintf("sim-%05d", i), Address: "127.0.0.1:1", CPU: 1 << 20,
 			MemoryMiB: 1 << 20, PortMin: 20000, PortMax: 32767}
-		internalApply(b, addr, secret, fsm.CmdRegisterNode, fsm.RegisterNode{Node: n, At: 1})
+		sims.apply(b, n.ID, fsm.CmdRegisterNode, fsm.RegisterNode{Node: n, At: 1})
+		// Binpack puts the tasks on a few of the nodes; the others need
+		// not hold a connection to the leader while it is measured.
+		sims.forget()
 	}
 	const perService = 10_000
-	cl := api.NewClient(addr)
+	cl := api.NewClient(addr, sims.cli)
 	cl.Token = secret.ManagementToken()
 	start := time.Now()
 	b.StartTimer()
@@ -94,24 +100,26 @@ func runControlPlane(b *testing.B, total, nodes int) {
 	// Play the simulated nodes until every task runs.
 	for {
 		st := leader.State()
-		var ups []fsm.TaskStatusUpdate
+		ups := map[string][]fsm.TaskStatusUpdate{}
 		running := 0
 		for _, t := range st.Tasks() {
 			switch {
 			case t.LastStatus == structs.StatusRunning:
 				running++
 			case t.LastStatus == structs.StatusPending && strings.HasPrefix(t.Node, "sim-"):
-				ups = append(ups, fsm.TaskStatusUpdate{ID: t.ID, Node: t.Node, LastStatus: structs.StatusRunning, At: 2,
+				ups[t.Node] = append(ups[t.Node], fsm.TaskStatusUpdate{ID: t.ID, Node: t.Node, LastStatus: structs.StatusRunning, At: 2,
 					Containers: []structs.ContainerState{{Name: "app", Status: runtime.StateRunning}}})
 			}
 		}
 		if running >= total {
 			break
 		}
-		for len(ups) > 0 {
-			n := min(len(ups), fsm.MaxTasksPerEntry)
-			internalApply(b, addr, secret, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: ups[:n]})
-			ups = ups[n:]
+		for node, nu := range ups {
+			for len(nu) > 0 {
+				n := min(len(nu), fsm.MaxTasksPerEntry)
+				sims.apply(b, node, fsm.CmdUpdateTaskStatus, fsm.UpdateTaskStatus{Updates: nu[:n]})
+				nu = nu[n:]
+			}
 		}
 		if time.Since(start) > 20*time.Minute {
 			b.Fatalf("only %d of %d tasks running after 20 minutes", running, total)
@@ -131,21 +139,67 @@ func runControlPlane(b *testing.B, total, nodes int) {
 	b.StartTimer()
 }
 
-// internalApply sends one command to the leader's forwarding endpoint,
-// with the agent credential a simulated node's agent would show.
-func internalApply(b *testing.B, addr string, secret token.Secret, t fsm.CommandType, body any) {
+// simNodes are the simulated nodes' links to the leader: each node shows a
+// certificate for its own id, issued by the cluster CA as an agent's is,
+// since the leader takes a node's reports only under its certificate.
+type simNodes struct {
+	addr string
+	ca   *pki.CA
+	// cli trusts the cluster CA; each node's client adds its certificate.
+	cli     *tls.Config
+	clients map[string]*http.Client
+}
+
+func newSimNodes(b *testing.B, addr string, secret token.Secret) *simNodes {
+	ca, err := pki.ClusterCA(secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cli, err := pki.ClientTLS(ca.PEM())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &simNodes{addr: addr, ca: ca, cli: cli, clients: map[string]*http.Client{}}
+}
+
+// client is a node's client, made on its first call.
+func (s *simNodes) client(b *testing.B, node string) *http.Client {
+	if c, ok := s.clients[node]; ok {
+		return c
+	}
+	cert, err := s.ca.Issue(node, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := s.cli.Clone()
+	cfg.Certificates = []tls.Certificate{cert}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+	s.clients[node] = c
+	return c
+}
+
+// forget closes the nodes' connections and drops their clients.
+func (s *simNodes) forget() {
+	for _, c := range s.clients {
+		c.CloseIdleConnections()
+	}
+	clear(s.clients)
+}
+
+// apply sends one command of a node to the leader's forwarding endpoint,
+// as the node's agent would.
+func (s *simNodes) apply(b *testing.B, node string, t fsm.CommandType, body any) {
 	cmd, err := fsm.Encode(t, body)
 	if err != nil {
 		b.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+api.InternalApplyPath, bytes.NewReader(cmd))
+	req, err := http.NewRequest(http.MethodPost, "https://"+s.addr+api.InternalApplyPath, bytes.NewReader(cmd))
 	if err != nil {
 		b.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+secret.AgentToken())
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client(b, node).Do(req)
 	if err != nil {
-		b.Fatal(err)
+		b.Fatalf("%s: %v", node, err)
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)

@@ -5,10 +5,13 @@ package test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/internal/dockertest"
 	"github.com/skiff-run/skiff/internal/testutil"
+	"github.com/skiff-run/skiff/pki"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 	"github.com/skiff-run/skiff/token"
@@ -60,6 +64,21 @@ type dockerAgent struct {
 	secret     token.Secret
 }
 
+// clientTLS trusts the CA the agent wrote to its data dir, as the command
+// line beside it does.
+func (d *dockerAgent) clientTLS() *tls.Config {
+	d.t.Helper()
+	raw, err := os.ReadFile(filepath.Join(d.dir, agent.CAFile))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	cfg, err := pki.ClientTLS(raw)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return cfg
+}
+
 // startDockerAgent starts a one-node agent on a fresh data dir. Every
 // container and network it made is removed when the test ends, pass or
 // fail.
@@ -93,7 +112,7 @@ func (d *dockerAgent) start() {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	d.c = api.NewClient(d.a.HTTPAddr())
+	d.c = api.NewClient(d.a.HTTPAddr(), d.clientTLS())
 	d.c.Token = d.secret.ManagementToken()
 	// The agent serves as soon as it starts; wait until it leads and has
 	// registered its node, as a person would before the first apply.

@@ -1,12 +1,16 @@
 package test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -20,6 +24,7 @@ import (
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/internal/dockertest"
 	"github.com/skiff-run/skiff/internal/testutil"
+	"github.com/skiff-run/skiff/pki"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 	"github.com/skiff-run/skiff/token"
@@ -40,6 +45,9 @@ type fleet struct {
 	network string
 	names   []string
 	secret  token.Secret
+	// clientTLS trusts the CA the first agent wrote to its data dir, as
+	// the command line on its host would.
+	clientTLS *tls.Config
 }
 
 func docker(t testing.TB, args ...string) string {
@@ -71,7 +79,36 @@ func newFleet(t testing.TB, n int) *fleet {
 			"--join", f.prefix+"-1", "--token", f.secret.String(), "--bootstrap-expect", "3", "--probe-interval", "300ms", "--down-after", "500ms",
 			"--port-range", fmt.Sprintf("%d-%d", 43000+i*100, 43099+i*100), "--log-level", "warn")
 	}
+	f.clientTLS = f.copyCA()
 	return f
+}
+
+// copyCA copies the CA certificate out of the first agent's data dir, once
+// the agent has written it, checks that it is the CA of the fleet's token,
+// and returns a client configuration that trusts it.
+func (f *fleet) copyCA() *tls.Config {
+	f.t.Helper()
+	path := filepath.Join(f.t.TempDir(), "ca.pem")
+	testutil.Eventually(f.t, 30*time.Second, func() (bool, string) {
+		out, err := exec.Command("docker", "cp", f.names[0]+":/data/ca.pem", path).CombinedOutput()
+		return err == nil, fmt.Sprintf("docker cp: %v %s", err, out)
+	})
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ca, err := pki.ClusterCA(f.secret)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if !bytes.Equal(raw, ca.PEM()) {
+		f.t.Fatalf("the agent's ca.pem is not the CA of the fleet's token:\n%s", raw)
+	}
+	cfg, err := pki.ClientTLS(raw)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return cfg
 }
 
 // cleanup removes the agents, the network, and every container and
@@ -103,12 +140,17 @@ func (f *fleet) cleanup() {
 }
 
 // client talks to agent i (0-based) through its port published on
-// loopback.
+// loopback, over https.
 func (f *fleet) client(i int) *api.Client {
-	port := docker(f.t, "port", f.names[i], "7070/tcp")
-	c := api.NewClient(strings.TrimSpace(strings.Split(port, "\n")[0]))
+	c := api.NewClient(f.apiAddr(i), f.clientTLS)
 	c.Token = f.secret.ManagementToken()
 	return c
+}
+
+// apiAddr is agent i's API port published on loopback.
+func (f *fleet) apiAddr(i int) string {
+	port := docker(f.t, "port", f.names[i], "7070/tcp")
+	return strings.TrimSpace(strings.Split(port, "\n")[0])
 }
 
 // leader returns the index of the agent every reachable agent names as
@@ -284,7 +326,8 @@ func TestMultiHost(t *testing.T) {
 	// 4. Closed by default. An agent on the same network with another
 	// cluster's token joins through the first host: nobody hears it,
 	// lists it or gives it a Raft seat. Raft refuses its certificate, and
-	// the API answers nothing without a token.
+	// the API answers nothing without a token, nothing over plain http,
+	// and nothing to a client that trusts another cluster's CA.
 	intruder := f.prefix + "-intruder"
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -317,6 +360,18 @@ func TestMultiHost(t *testing.T) {
 	var ae *api.Error
 	if _, err := anon.Nodes(context.Background()); !errors.As(err, &ae) || ae.Status != 401 {
 		t.Fatalf("a request without a token: %v", err)
+	}
+	plain := api.NewClient(f.apiAddr(l), nil)
+	plain.Token = f.secret.ManagementToken()
+	if _, err := plain.Nodes(context.Background()); err == nil || !strings.Contains(err.Error(), "serves https") {
+		t.Fatalf("plain http: %v", err)
+	}
+	otherCA, _ := pki.ClusterCA(newSecret(t))
+	otherTLS, _ := pki.ClientTLS(otherCA.PEM())
+	foreign := api.NewClient(f.apiAddr(l), otherTLS)
+	foreign.Token = f.secret.ManagementToken()
+	if _, err := foreign.Nodes(context.Background()); err == nil || !strings.Contains(err.Error(), "not of the trusted cluster CA") {
+		t.Fatalf("a client that trusts another CA: %v", err)
 	}
 }
 

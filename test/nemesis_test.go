@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 
+	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
@@ -207,14 +210,17 @@ func nemesisClient(ctx context.Context, f *fleet, rng *rand.Rand, log *writeLog)
 	for ctx.Err() == nil {
 		via := rng.IntN(len(f.names))
 		octx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		c, err := f.tryClient(via)
 		switch op := rng.IntN(10); {
+		case err != nil:
+			// The agent's port is gone while it is stopped or cut off.
 		case op < 6:
 			n := rng.IntN(5)
 			log.mu.Lock()
 			log.maybe = append(log.maybe, n)
 			log.maxWanted = max(log.maxWanted, n)
 			log.mu.Unlock()
-			_, err := f.client(via).Scale(octx, f.prefix, n)
+			_, err := c.Scale(octx, f.prefix, n)
 			log.mu.Lock()
 			if err == nil {
 				log.acked, log.maybe = n, nil
@@ -224,7 +230,6 @@ func nemesisClient(ctx context.Context, f *fleet, rng *rand.Rand, log *writeLog)
 			}
 			log.mu.Unlock()
 		case op < 8:
-			c := f.client(via)
 			tasks, err := c.Tasks(octx, f.prefix, false)
 			if err != nil || len(tasks) == 0 {
 				break
@@ -241,7 +246,6 @@ func nemesisClient(ctx context.Context, f *fleet, rng *rand.Rand, log *writeLog)
 			log.mu.Unlock()
 		default:
 			// A redeploy keeps the count the service has, whatever it is.
-			c := f.client(via)
 			svc, err := c.Services(octx)
 			if err != nil {
 				break
@@ -273,6 +277,18 @@ func nemesisClient(ctx context.Context, f *fleet, rng *rand.Rand, log *writeLog)
 		case <-time.After(time.Duration(50+rng.IntN(200)) * time.Millisecond):
 		}
 	}
+}
+
+// tryClient is client for a goroutine other than the test's: an agent
+// whose port is gone is an error, not the test's end.
+func (f *fleet) tryClient(i int) (*api.Client, error) {
+	out, err := exec.Command("docker", "port", f.names[i], "7070/tcp").Output()
+	if err != nil {
+		return nil, err
+	}
+	c := api.NewClient(strings.TrimSpace(strings.Split(string(out), "\n")[0]), f.clientTLS)
+	c.Token = f.secret.ManagementToken()
+	return c, nil
 }
 
 // checkReplicas waits until every agent's own replica shows the service at

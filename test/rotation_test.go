@@ -72,7 +72,7 @@ func TestClusterTokenRotation(t *testing.T) {
 		return true, ""
 	})
 	for _, m := range c.Members {
-		old := api.NewClient(m.HTTPAddr)
+		old := m.Client()
 		old.Token = oldMgmt
 		_, err := old.Nodes(ctx)
 		var ae *api.Error

@@ -70,12 +70,6 @@ func (s Secret) ManagementToken() string {
 	return clientPrefix + hex.EncodeToString(s.derive("skiff management token v1", 32))
 }
 
-// AgentToken is the credential agents present to each other when a
-// follower forwards its own reports to the leader.
-func (s Secret) AgentToken() string {
-	return "SKN1-" + hex.EncodeToString(s.derive("skiff agent token v1", 32))
-}
-
 // clientPrefix starts every API token.
 const clientPrefix = "SKC1-"
 

@@ -6,6 +6,7 @@ package testcluster
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/internal/faultnet"
 	"github.com/skiff-run/skiff/internal/testutil"
+	"github.com/skiff-run/skiff/pki"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/token"
 )
@@ -67,12 +69,18 @@ func (m *Member) Agent() *agent.Agent {
 }
 
 // Client returns an API client for the member's address, with the
-// management token the agent keeps in its data dir, as a person on that
-// host uses it; before the agent first starts, the one derived from the
-// cluster's token. It works whether or not the agent runs; requests to a
-// killed agent fail.
+// management token the agent keeps in its data dir, trusting the CA in
+// its data dir, as a person on that host uses them; before the agent
+// first starts, those derived from the cluster's token. It works whether
+// or not the agent runs; requests to a killed agent fail.
 func (m *Member) Client() *api.Client {
-	c := api.NewClient(m.HTTPAddr)
+	cfg := m.c.clientTLS
+	if raw, err := os.ReadFile(filepath.Join(m.Dir, agent.CAFile)); err == nil {
+		if own, err := pki.ClientTLS(raw); err == nil {
+			cfg = own
+		}
+	}
+	c := api.NewClient(m.HTTPAddr, cfg)
 	c.Token = m.c.secret.ManagementToken()
 	if raw, err := os.ReadFile(filepath.Join(m.Dir, agent.ManagementTokenFile)); err == nil {
 		c.Token = strings.TrimSpace(string(raw))
@@ -92,6 +100,9 @@ type Cluster struct {
 	// Token is the cluster's join token, which every member is given.
 	Token  string
 	secret token.Secret
+	// clientTLS trusts the cluster's CA, which every agent derives from
+	// the token.
+	clientTLS *tls.Config
 
 	// tune changes each agent's configuration before it starts.
 	tune func(*agent.Config)
@@ -118,7 +129,15 @@ func NewTuned(t testing.TB, n, expect int, tune func(*agent.Config)) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{t: t, expect: expect, cut: map[*Member]bool{}, Token: secret.String(), secret: secret, tune: tune}
+	ca, err := pki.ClusterCA(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientTLS, err := pki.ClientTLS(ca.PEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{t: t, expect: expect, cut: map[*Member]bool{}, Token: secret.String(), secret: secret, clientTLS: clientTLS, tune: tune}
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("n%d", i+1)
 		// The log writers come before the cleanup that closes the agents,

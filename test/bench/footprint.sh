@@ -43,10 +43,10 @@ echo "| --- | --- | --- | --- |"
 
 start_agent solo 17270 --dev
 PIDS=("$AGENT_PID")
-service_file footprint 50 | SKIFF_ADDR=127.0.0.1:17270 "$SKIFF" apply -f - >/dev/null
+service_file footprint 50 | SKIFF_ADDR=http://127.0.0.1:17270 "$SKIFF" apply -f - >/dev/null
 wait_count skiff.service=footprint 50
 measure "one node, 50 tasks" "${PIDS[@]}"
-SKIFF_ADDR=127.0.0.1:17270 "$SKIFF" rm footprint >/dev/null
+SKIFF_ADDR=http://127.0.0.1:17270 "$SKIFF" rm footprint >/dev/null
 wait_count skiff.service=footprint 0
 cleanup
 PIDS=()
@@ -59,10 +59,10 @@ done
 wait
 sleep 1
 for i in 1 2 3; do PIDS+=("$(pgrep -f "$SKIFF agent .*--http-port $((17300 + i*10))")"); done
-# The cluster's API needs its management token, which every agent keeps
-# in its data dir.
+# The cluster's API needs its management token and is https with the
+# cluster's CA, both of which every agent keeps in its data dir.
 DIR1=$(pgrep -af "$SKIFF agent .*--http-port 17310" | sed -n 's/.*--data-dir \([^ ]*\).*/\1/p' | head -1)
-service_file footprint 50 | SKIFF_ADDR=127.0.0.1:17310 "$SKIFF" --token "$(cat "$DIR1/management-token")" apply -f - >/dev/null
+service_file footprint 50 | SKIFF_ADDR=127.0.0.1:17310 "$SKIFF" --token "$(cat "$DIR1/management-token")" --cacert "$DIR1/ca.pem" apply -f - >/dev/null
 wait_count skiff.service=footprint 50
 measure "three nodes, 50 tasks" "${PIDS[@]}"
 

@@ -24,6 +24,21 @@ wait_count() {
 # median prints the median of its arguments.
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
+# agent_curl DIR PORT PATH GETs PATH from the API of the agent on
+# 127.0.0.1:PORT whose data dir is DIR: over https, trusting the CA it
+# wrote there, when it has a cluster token, and over plain http (--dev)
+# otherwise. An agent's certificate names its node id, not an address, so
+# curl is sent to the node id and told where that is.
+agent_curl() {
+  local dir=$1 port=$2 path=$3
+  if [ -f "$dir/ca.pem" ]; then
+    local id; id=$(cat "$dir/node-id")
+    curl -sf --cacert "$dir/ca.pem" --resolve "$id:$port:127.0.0.1" "https://$id:$port$path"
+  else
+    curl -sf "http://127.0.0.1:$port$path"
+  fi
+}
+
 # start_agent NAME PORTBASE EXTRA... starts an agent on 127.0.0.1 with
 # ports PORTBASE (http), +1 (raft), +2 (gossip) and a fresh data dir; its
 # pid is in AGENT_PID.
@@ -35,7 +50,7 @@ start_agent() {
   AGENT_PID=$!
   AGENT_DIR=$dir
   local deadline=$(( $(date +%s) + 30 ))
-  until curl -sf "http://127.0.0.1:$base/v1/health" | grep -q '"isLeader": true\|"leader": "[^"]'; do
+  until agent_curl "$dir" "$base" /v1/health | grep -q '"isLeader": true\|"leader": "[^"]'; do
     [ "$(date +%s)" -lt "$deadline" ] || { echo "agent $name did not start; see $dir.log" >&2; return 1; }
     sleep 0.1
   done

@@ -16,7 +16,7 @@ if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
 fi
 cleanup() {
   docker service rm bench-swarm >/dev/null 2>&1 || true
-  SKIFF_ADDR=127.0.0.1:$PORT "$SKIFF" rm bench-skiff >/dev/null 2>&1 || true
+  SKIFF_ADDR=http://127.0.0.1:$PORT "$SKIFF" rm bench-skiff >/dev/null 2>&1 || true
   [ -n "${AGENT_PID:-}" ] && kill "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null
   docker ps -aq --filter label=skiff.service=bench-skiff | xargs -r docker rm -f >/dev/null
   [ "$joined" = 1 ] && docker swarm leave --force >/dev/null
@@ -25,7 +25,9 @@ cleanup() {
 trap cleanup EXIT
 
 start_agent bench $PORT --dev
-export SKIFF_ADDR=127.0.0.1:$PORT
+# A --dev agent serves plain http; the scheme keeps a ca.pem that some
+# other agent left in ./skiff-data from sending the client to https.
+export SKIFF_ADDR=http://127.0.0.1:$PORT
 
 swarm_run() {
   local n=$1 t0
