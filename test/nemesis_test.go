@@ -173,7 +173,10 @@ func TestMultiHostNemesis(t *testing.T) {
 		log.mu.Unlock()
 		clientCtx, stopClient := context.WithCancel(ctx)
 		clientDone := make(chan struct{})
-		go func() { defer close(clientDone); nemesisClient(clientCtx, f, rand.New(rand.NewPCG(uint64(seed), uint64(cycle+2))), log) }()
+		go func() {
+			defer close(clientDone)
+			nemesisClient(clientCtx, f, rand.New(rand.NewPCG(uint64(seed), uint64(cycle+2))), log)
+		}()
 		ft.do(f, target)
 		time.Sleep(dwell)
 		ft.undo(f, target)
