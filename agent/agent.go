@@ -243,7 +243,12 @@ func New(cfg Config) (*Agent, error) {
 	// The server's own complaints (a failed handshake, such as a plain
 	// http request or a certificate of another cluster, or a handler that
 	// panicked) go to the agent's log rather than to bare stderr.
+	// A client gets a minute to send its body and two to come back on a
+	// kept-alive connection, so that slow or idle clients do not hold
+	// goroutines and descriptors for good. There is no write timeout: a
+	// followed log streams for as long as its client reads.
 	a.http = &http.Server{Handler: api.NewHandler(a, a.log, opts), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		BaseContext: func(net.Listener) context.Context { return a.ctx },
 		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	if a.pki != nil {

@@ -125,11 +125,12 @@ func (a *Agent) NodeAPI(id string) string {
 	return ""
 }
 
-// Barrier implements api.Backend.
+// Barrier implements api.Backend with a read index: a consistent read
+// writes nothing to the log.
 func (a *Agent) Barrier(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return a.raft.Barrier(ctx)
+	return a.raft.ReadIndex(ctx)
 }
 
 // IsLeader implements api.Backend.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	sockaddr "github.com/hashicorp/go-sockaddr"
 
@@ -95,6 +96,10 @@ func (a *Agent) peerGossipAddrs() []string {
 // leaderOf asks the agent at an API address which leader it knows. It is
 // asked only while a cluster forms, so a client per call costs little.
 func (a *Agent) leaderOf(ctx context.Context, apiAddr string) (string, error) {
+	// Bootstrap asks every member it sees in turn; one that does not
+	// answer must not hold the others up.
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
 	h, err := api.NewClient(apiAddr, a.peerTLS).Health(ctx)
 	return h.Leader, err
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/pki"
 )
 
@@ -43,10 +44,10 @@ func writeCA(dataDir string, ca *pki.CA) error {
 // an agent without a cluster secret, whose API and peers' are plain http).
 func peerHTTP(n *pki.Node) (scheme string, cfg *tls.Config, client *http.Client) {
 	if n == nil {
-		return "http", nil, http.DefaultClient
+		return "http", nil, &http.Client{Transport: api.PeerTransport()}
 	}
 	cfg = n.MutualTLS()
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	t := api.PeerTransport()
 	// A transport adds its protocols to the configuration it is given;
 	// cfg is shared with the API's forwarding and the bootstrap's
 	// questions, which get copies of their own.

@@ -188,13 +188,13 @@ var (
 
 // NewHandler returns the /v1 API over b.
 func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
-	s := &server{b: b, log: log, peerScheme: "http", peerTransport: http.DefaultTransport}
+	t := PeerTransport()
+	s := &server{b: b, log: log, peerScheme: "http", peerTransport: t}
 	if opts.PeerTLS != nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
 		// A transport adds its protocols to the configuration it is
 		// given, so it gets a copy of the agent's, which is shared.
 		t.TLSClientConfig = opts.PeerTLS.Clone()
-		s.peerScheme, s.peerTransport = "https", t
+		s.peerScheme = "https"
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/health", s.wrap(s.health))
@@ -314,6 +314,21 @@ func isLogsPath(path string) bool {
 	}
 	id, ok = strings.CutSuffix(id, "/logs")
 	return ok && id != "" && !strings.Contains(id, "/")
+}
+
+// PeerTransport is the transport of calls from one agent to another, with
+// a bound on every step but the body: a peer that accepts a connection and
+// never answers must not hold a request, or a cluster loop, for good. A
+// followed log streams its body for as long as the client reads it.
+func PeerTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 5 * time.Second
+	// A forwarded write waits for its commit, which takes at most the
+	// leader's apply timeout of 10 s.
+	t.ResponseHeaderTimeout = 30 * time.Second
+	t.IdleConnTimeout = 90 * time.Second
+	return t
 }
 
 // proxy passes the request to another agent's API.
