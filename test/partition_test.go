@@ -82,3 +82,60 @@ func TestClusterPartitionedLeader(t *testing.T) {
 		return n.Status == structs.NodeReady, fmt.Sprintf("%s is %s in the leader's replica after the heal", old.Name, n.Status)
 	})
 }
+
+// TestClusterLongCutOff cuts a follower off for a long time
+// (SKIFF_CUTOFF_SECONDS, 10 by default, stands in for an uplink lost for
+// hours): while cut off it keeps its containers running, since it cannot
+// know the others gave up on it, and the majority runs their replacements.
+// Once it is back the cluster ends with exactly the desired count, one
+// copy of each task.
+func TestClusterLongCutOff(t *testing.T) {
+	secs := envInt(t, "SKIFF_CUTOFF_SECONDS", 10)
+	c := testcluster.New(t, 3, 3)
+	ctx := context.Background()
+	if _, err := c.Leader().Client().ApplyService(ctx, "web", svcFile("web", 6, "img")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
+		n := len(serviceRunning(c, "web"))
+		return n == 6, fmt.Sprintf("%d running", n)
+	})
+	var cut *testcluster.Member
+	for _, m := range c.Members {
+		if m != c.Leader() {
+			cut = m
+		}
+	}
+	kept := cut.Runtime.Running()
+	cutID := cut.Agent().ID()
+	c.Partition(cut)
+	testutil.AssertFor(t, time.Duration(secs)*time.Second, func() (bool, string) {
+		for id := range kept {
+			if cut.Runtime.Running()[id] != 1 {
+				return false, "the cut-off node stopped task " + id
+			}
+		}
+		return true, ""
+	})
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+		run := 0
+		for _, task := range serviceRunning(c, "web") {
+			if task.Node != cutID {
+				run++
+			}
+		}
+		return run == 6, fmt.Sprintf("%d running on the majority", run)
+	})
+	c.Heal()
+	testutil.Eventually(t, 60*time.Second, func() (bool, string) {
+		total := 0
+		for id, n := range running(c) {
+			if n > 1 {
+				return false, "task " + id + " runs twice"
+			}
+			total += n
+		}
+		return total == 6 && len(serviceRunning(c, "web")) == 6, fmt.Sprintf("%d containers, %d tasks running", total, len(serviceRunning(c, "web")))
+	})
+	c.EnsureSame(t)
+}
