@@ -200,8 +200,8 @@ func (f *fleet) engineRunning() (map[string]int, map[string]string) {
 }
 
 // converged waits until the service has want RUNNING tasks, each with
-// exactly one running container, none on the nodes in avoid, and no other
-// container of the service runs, except on the avoided nodes: a host that
+// exactly one running container, none on the nodes in avoid, no task still
+// stopping, and no other container of the service runs, except on the avoided nodes: a host that
 // is cut off keeps its containers running, since it cannot know that it is
 // considered dead.
 func (f *fleet) converged(via int, want int, avoid map[string]bool) {
@@ -215,6 +215,11 @@ func (f *fleet) converged(via int, want int, avoid map[string]bool) {
 		}
 		running := map[string]bool{}
 		for _, t := range tasks {
+			if t.DesiredStatus == structs.StatusStopped && !avoid[t.Node] {
+				// A stop under way, or a start that finishes after the
+				// task was stopped, may still bring up a container.
+				return false, fmt.Sprintf("task %s is still stopping (%s)", t.ID, t.LastStatus)
+			}
 			if t.DesiredStatus == structs.StatusRunning && t.LastStatus == structs.StatusRunning {
 				if avoid[t.Node] {
 					return false, "a task still runs on an avoided node"

@@ -51,6 +51,26 @@ func faults() []fault {
 	unpause := func(f *fleet, i int) { docker(f.t, "unpause", f.names[i]) }
 	cut := func(f *fleet, i int) { docker(f.t, "network", "disconnect", f.network, f.names[i]) }
 	heal := func(f *fleet, i int) { docker(f.t, "network", "connect", f.network, f.names[i]) }
+	// One-way cuts drop packets inside the agents' network namespaces
+	// with the host's iptables, which needs root; without it the nemesis
+	// keeps to the faults docker itself makes.
+	oneWay := exec.Command("iptables", "-L", "-n").Run() == nil
+	deaf := func(f *fleet, i int) { f.iptables(i, "-I", "INPUT", "-s", f.subnet(), "-j", "DROP") }
+	hearing := func(f *fleet, i int) { f.iptables(i, "-D", "INPUT", "-s", f.subnet(), "-j", "DROP") }
+	unheard := func(f *fleet, i int) {
+		for j := range f.names {
+			if j != i {
+				f.iptables(j, "-I", "INPUT", "-s", f.ip(i), "-j", "DROP")
+			}
+		}
+	}
+	heard := func(f *fleet, i int) {
+		for j := range f.names {
+			if j != i {
+				f.iptables(j, "-D", "INPUT", "-s", f.ip(i), "-j", "DROP")
+			}
+		}
+	}
 	var out []fault
 	for _, leader := range []bool{true, false} {
 		who := "a follower"
@@ -62,19 +82,49 @@ func faults() []fault {
 			fault{name: "pause " + who + ", then unpause it", do: pause, undo: unpause, onLeader: leader},
 			fault{name: "cut " + who + " off the network, then reconnect it", do: cut, undo: heal, onLeader: leader},
 		)
+		if oneWay {
+			out = append(out,
+				fault{name: "make " + who + " deaf (it sends, nothing reaches it), then let it hear", do: deaf, undo: hearing, onLeader: leader},
+				fault{name: "make " + who + " unheard (it hears, nothing it sends arrives), then heard", do: unheard, undo: heard, onLeader: leader},
+			)
+		}
 	}
 	return out
 }
 
+// iptables runs iptables in agent i's network namespace.
+func (f *fleet) iptables(i int, args ...string) {
+	f.t.Helper()
+	pid := docker(f.t, "inspect", "-f", "{{.State.Pid}}", f.names[i])
+	cmd := exec.Command("nsenter", append([]string{"-t", pid, "-n", "iptables"}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		f.t.Fatalf("iptables %v in agent %d: %v\n%s", args, i, err, out)
+	}
+}
+
+// subnet is the fleet network's address range.
+func (f *fleet) subnet() string {
+	return docker(f.t, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", f.network)
+}
+
+// ip is agent i's address on the fleet's network.
+func (f *fleet) ip(i int) string {
+	return docker(f.t, "inspect", "-f", "{{(index .NetworkSettings.Networks \""+f.network+"\").IPAddress}}", f.names[i])
+}
+
 // writeLog is what the nemesis's client was told about its writes: the
 // desired count the service must end with is the last acknowledged one,
-// or one whose request failed after it (a request that timed out may
-// still have been committed); every acknowledged stop must hold.
+// or one whose request got no answer (a request that timed out may still
+// be committed, even cycles later); every acknowledged stop must hold.
 type writeLog struct {
-	mu        sync.Mutex
-	acked     int   // last acknowledged desired count
-	maybe     []int // counts asked for since, without an answer
-	ackedN    int   // acknowledged writes in all
+	mu    sync.Mutex
+	acked int   // last acknowledged desired count
+	maybe []int // counts asked for since, without an answer
+	// open are the counts of earlier cycles that got no answer. Such a
+	// write stays undecided for good: a leader that was cut off may hold
+	// it in its log, win a later election and commit it, as Raft allows.
+	open      []int
+	ackedN    int // acknowledged writes in all
 	failedN   int
 	stopped   []string // task ids whose stop was acknowledged
 	maxWanted int      // the largest count asked for since the last settle
@@ -87,19 +137,29 @@ type writeLog struct {
 func (w *writeLog) allowed() []int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return append([]int{w.acked}, w.maybe...)
+	return slices.Concat([]int{w.acked}, w.maybe, w.open)
 }
 
 // settle takes the count every replica ended with as the new baseline.
 func (w *writeLog) settle(count int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.acked, w.maybe, w.maxWanted, w.faulted = count, nil, count, ""
+	for _, n := range w.maybe {
+		if !slices.Contains(w.open, n) {
+			w.open = append(w.open, n)
+		}
+	}
+	w.acked, w.maybe, w.faulted = count, nil, ""
+	w.maxWanted = count
+	for _, n := range w.open {
+		w.maxWanted = max(w.maxWanted, n)
+	}
 }
 
 // TestMultiHostNemesis runs a client that keeps scaling the service,
 // redeploying it and stopping its tasks while a nemesis kills -9, pauses
-// and cuts off agents, the leader or a follower, one fault per cycle. A
+// and cuts off agents (both ways, or one way: deaf or unheard), the
+// leader or a follower, one fault per cycle. A
 // sampler watches the engine throughout. After each cycle it checks that
 // every acknowledged write is on every replica, that the service converges
 // to its count, and at the end that nothing leaked; no task may ever run
@@ -133,20 +193,22 @@ func TestMultiHostNemesis(t *testing.T) {
 			log.mu.Lock()
 			faulted, bound := log.faulted, 2*log.maxWanted
 			log.mu.Unlock()
-			visible := 0
+			visible, where := 0, map[string]int{}
 			for id, n := range engine {
 				if n > 1 {
 					dupMu.Lock()
-					dups = append(dups, fmt.Sprintf("task %s in %d containers", id, n))
+					dups = append(dups, fmt.Sprintf("%s: task %s in %d containers", time.Now().Format("15:04:05.000"), id, n))
 					dupMu.Unlock()
 				}
 				if nodes[id] != faulted {
 					visible += n
+					where[id[:8]+"@"+nodes[id][:8]] += n
 				}
 			}
 			if visible > bound {
 				dupMu.Lock()
-				dups = append(dups, fmt.Sprintf("%d containers of the service run, more than twice the largest count asked for (%d)", visible, bound/2))
+				dups = append(dups, fmt.Sprintf("%s: %d containers of the service run (%v), more than twice the largest count asked for (%d)",
+					time.Now().Format("15:04:05.000"), visible, where, bound/2))
 				dupMu.Unlock()
 			}
 			select {
@@ -166,7 +228,7 @@ func TestMultiHostNemesis(t *testing.T) {
 			target = (l + 1 + rng.IntN(2)) % 3
 		}
 		dwell := time.Duration(1500+rng.IntN(2500)) * time.Millisecond
-		t.Logf("cycle %d: %s (agent %d) for %s", cycle, ft.name, target, dwell.Round(time.Millisecond))
+		t.Logf("%s cycle %d: %s (agent %d) for %s", time.Now().Format("15:04:05.000"), cycle, ft.name, target, dwell.Round(time.Millisecond))
 		targetID := f.nodeID(target)
 		log.mu.Lock()
 		log.faulted = targetID
@@ -189,7 +251,7 @@ func TestMultiHostNemesis(t *testing.T) {
 		f.converged(l, count, nil)
 		took := time.Since(healed)
 		worst = max(worst, took)
-		t.Logf("cycle %d: converged to %d tasks %s after the fault was undone", cycle, count, took.Round(time.Millisecond))
+		t.Logf("%s cycle %d: converged to %d tasks %s after the fault was undone", time.Now().Format("15:04:05.000"), cycle, count, took.Round(time.Millisecond))
 	}
 	stopSampling()
 	<-sampled
@@ -248,26 +310,19 @@ func nemesisClient(ctx context.Context, f *fleet, rng *rand.Rand, log *writeLog)
 			}
 			log.mu.Unlock()
 		default:
-			// A redeploy keeps the count the service has, whatever it is.
-			svc, err := c.Services(octx)
-			if err != nil {
-				break
-			}
-			count := -1
-			for _, s := range svc {
-				if s.Name == f.prefix {
-					count = s.DesiredCount
-				}
-			}
-			if count < 0 {
-				break
-			}
+			// A redeploy names the count too; it asks for the last
+			// acknowledged one, and counts as a write of it.
+			log.mu.Lock()
+			n := log.acked
+			log.maybe = append(log.maybe, n)
+			log.mu.Unlock()
 			file := fmt.Appendf(nil, `{"service":%q,"desiredCount":%d,"placementStrategy":[{"type":"spread","field":"node"}],
 			  "taskDefinition":{"family":%q,"containerDefinitions":[{"name":"app","image":%q,"memory":16,
-			  "environment":[{"name":"REV","value":"%d"}]}]}}`, f.prefix, count, f.prefix, testImage, rng.IntN(1000))
+			  "environment":[{"name":"REV","value":"%d"}]}]}}`, f.prefix, n, f.prefix, testImage, rng.IntN(1000))
 			_, err = c.ApplyService(octx, f.prefix, file)
 			log.mu.Lock()
 			if err == nil {
+				log.acked, log.maybe = n, nil
 				log.ackedN++
 			} else {
 				log.failedN++
