@@ -265,8 +265,10 @@ type SetNodeStatus struct {
 // DeleteTasks entry should carry at most. An entry is applied in one
 // transaction, which holds up every later entry and every reader's wait for
 // the next state; entries of 400 tasks keep each apply to a few
-// milliseconds and each log entry to about 100 KiB, and are large enough
-// that the B-tree nodes an entry clones are shared by several of its tasks.
+// milliseconds and each log entry to about 100 KiB. A transaction clones a
+// B-tree node once however many of its tasks write it, so the nodes near
+// the roots, and those of the node and service indexes, where an entry's
+// tasks sit together, cost once per entry rather than once per task.
 const MaxTasksPerEntry = 400
 
 // Encode frames a command as [type byte][JSON body]. JSON keeps the log
