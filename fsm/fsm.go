@@ -1,5 +1,5 @@
 // Package fsm is skiff's replicated state machine: the typed commands that
-// change the cluster state, the go-memdb state store, and the raft.FSM glue
+// change the cluster state, the copy-on-write state store, and the raft.FSM glue
 // (Apply, Snapshot, Restore). It is the only writer of state and the only
 // package that implements hashicorp/raft's FSM types.
 package fsm
@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"sync"
 
-	memdb "github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
 
 	"github.com/skiff-run/skiff/structs"
@@ -24,8 +23,15 @@ import (
 // Restore from one goroutine; State and Watch may be called from any
 // goroutine at any time.
 type FSM struct {
-	mu    sync.Mutex // guards db, index and changed
-	db    *memdb.MemDB
+	// live is the newest state. Only Apply, ApplyCommand and Restore
+	// touch it, and they never overlap; no reader ever holds it, so a
+	// transaction may copy it.
+	live *tables
+
+	mu sync.Mutex // guards view, index and changed
+	// view is a copy of live as of index that nothing writes; State hands
+	// it out.
+	view  *tables
 	index uint64
 	// changed is closed and replaced after every applied entry, so that
 	// loops can sleep until the state moves.
@@ -51,7 +57,8 @@ func New(log *slog.Logger) *FSM {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &FSM{db: newDB(), changed: make(chan struct{}), log: log}
+	t := newTables()
+	return &FSM{live: t, view: t.copy(), changed: make(chan struct{}), log: log}
 }
 
 // ErrCorrupt marks a log entry that does not decode as its command type.
@@ -61,7 +68,7 @@ var ErrCorrupt = errors.New("corrupt log entry")
 func (f *FSM) State() *State {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &State{txn: f.db.Txn(false), index: f.index}
+	return &State{t: f.view, index: f.index}
 }
 
 // Watch returns a channel that is closed the next time the state changes.
@@ -88,33 +95,38 @@ func (f *FSM) Apply(l *raft.Log) any {
 // An entry that does not decode changes nothing and is logged as an error:
 // every replica meets the same bytes and skips them the same way, so the
 // replicas stay equal, and a poisoned entry cannot stop the cluster.
+//
+// The command writes into a copy of the live tables, its transaction; a
+// refused command drops the copy, so that it changes nothing but the
+// index, and an accepted one makes the copy the live tables.
 func (f *FSM) ApplyCommand(index uint64, data []byte) any {
 	var res any
 	var err error
-	txn := f.db.Txn(true)
-	defer txn.Abort()
+	txn := f.live.copy()
 	if len(data) == 0 {
 		err = fmt.Errorf("%w: empty", ErrCorrupt)
 	} else {
-		res, err = (&writer{txn: txn}).dispatch(CommandType(data[0]), data[1:])
+		res, err = (&writer{t: txn}).dispatch(CommandType(data[0]), data[1:])
 	}
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) {
 			f.log.Error("skipping a log entry that does not decode; the leader that wrote it is broken", "index", index, "err", err)
 		}
-		f.setIndex(index, nil)
+		f.publish(index, nil)
 		return err
 	}
-	f.setIndex(index, txn)
+	f.live = txn
+	f.publish(index, txn.copy())
 	return res
 }
 
-// setIndex commits txn (when not nil), records the index and wakes watchers,
-// all under the lock so that State never pairs new data with an old index.
-func (f *FSM) setIndex(index uint64, txn *memdb.Txn) {
+// publish makes view (when not nil) the state readers see, records the
+// index and wakes watchers, all under the lock so that State never pairs
+// new data with an old index.
+func (f *FSM) publish(index uint64, view *tables) {
 	f.mu.Lock()
-	if txn != nil {
-		txn.Commit()
+	if view != nil {
+		f.view = view
 	}
 	f.index = index
 	close(f.changed)
@@ -164,8 +176,9 @@ func check(st *State, cmd []byte) error {
 	return h.check(st, t, cmd[1:])
 }
 
-// writer applies commands inside one write transaction.
-type writer struct{ txn *memdb.Txn }
+// writer applies commands inside one write transaction: tables that only
+// it writes, and that become the live state only if the command succeeds.
+type writer struct{ t *tables }
 
 // handler applies one command body; apply returns the command's result, or
 // an error saying why it was refused.
@@ -234,29 +247,12 @@ func (w *writer) dispatch(t CommandType, body []byte) (any, error) {
 	return h.apply(w, t, body)
 }
 
-func (w *writer) insert(table string, obj any) {
-	if err := w.txn.Insert(table, obj); err != nil {
-		panic(fmt.Sprintf("fsm: insert into %s: %v", table, err))
-	}
-}
-
-func (w *writer) get(table string, args ...any) any { return w.first(table, "id", args...) }
-
-// first reads one object by an index; a read error means a broken schema.
-func (w *writer) first(table, index string, args ...any) any {
-	obj, err := w.txn.First(table, index, args...)
-	if err != nil {
-		panic(fmt.Sprintf("fsm: read %s: %v", table, err))
-	}
-	return obj
-}
-
 func (w *writer) registerNode(c *RegisterNode) (any, error) {
 	n := c.Node
 	if n.ID == "" {
 		return nil, errors.New("node id is empty")
 	}
-	if old, ok := w.get(tableNodes, n.ID).(*structs.Node); ok {
+	if old := w.t.node(n.ID); old != nil {
 		n.Status, n.StatusReason, n.Eligibility = old.Status, old.StatusReason, old.Eligibility
 	}
 	if n.Status == "" {
@@ -266,13 +262,13 @@ func (w *writer) registerNode(c *RegisterNode) (any, error) {
 		n.Eligibility = structs.EligibilityEligible
 	}
 	n.UpdatedAt = c.At
-	w.insert(tableNodes, &n)
+	w.t.putNode(&n)
 	return nil, nil
 }
 
 func (w *writer) setNodeStatus(c *SetNodeStatus) (any, error) {
-	old, ok := w.get(tableNodes, c.ID).(*structs.Node)
-	if !ok {
+	old := w.t.node(c.ID)
+	if old == nil {
 		return nil, fmt.Errorf("node %s: %w", c.ID, structs.ErrNotFound)
 	}
 	switch c.Status {
@@ -297,27 +293,21 @@ func (w *writer) setNodeStatus(c *SetNodeStatus) (any, error) {
 		n.Eligibility = c.Eligibility
 	}
 	n.UpdatedAt = c.At
-	w.insert(tableNodes, &n)
+	w.t.putNode(&n)
 	if c.Status != structs.NodeDown || old.Status == structs.NodeDown {
 		return nil, nil
 	}
-	it, err := w.txn.Get(tableTasks, "node", c.ID)
-	if err != nil {
-		panic(fmt.Sprintf("fsm: read tasks: %v", err))
-	}
-	var lost []*structs.Task
-	for o := it.Next(); o != nil; o = it.Next() {
-		if t := o.(*structs.Task); t.Active() {
-			lost = append(lost, t)
+	// tasksOf returns a slice, so the writes below do not disturb the scan.
+	for _, old := range tasksOf(w.t.tasksByNode, c.ID) {
+		if !old.Active() {
+			continue
 		}
-	}
-	for _, old := range lost {
 		t := *old
 		t.LastStatus, t.DesiredStatus, t.StoppedAt = structs.StatusLost, structs.StatusStopped, c.At
 		if t.StopReason == "" {
 			t.StopReason = c.Reason
 		}
-		w.insert(tableTasks, &t)
+		w.t.putTask(&t)
 	}
 	return nil, nil
 }
@@ -341,16 +331,7 @@ func (w *writer) registerTaskDefinition(td *structs.TaskDefinition) (string, err
 	if td.Family == "" {
 		return "", errors.New("task definition family is empty")
 	}
-	obj, err := w.txn.Get(tableTaskDefs, "family", td.Family)
-	if err != nil {
-		panic(fmt.Sprintf("fsm: read taskdefs: %v", err))
-	}
-	var latest *structs.TaskDefinition
-	for o := obj.Next(); o != nil; o = obj.Next() {
-		if t := o.(*structs.TaskDefinition); latest == nil || t.Revision > latest.Revision {
-			latest = t
-		}
-	}
+	latest := w.t.latestTaskDef(td.Family)
 	if latest != nil && sameDefinition(latest, td) {
 		return latest.Ref(), nil
 	}
@@ -359,7 +340,7 @@ func (w *writer) registerTaskDefinition(td *structs.TaskDefinition) (string, err
 	if latest != nil {
 		n.Revision = latest.Revision + 1
 	}
-	w.insert(tableTaskDefs, &n)
+	w.t.putTaskDef(&n)
 	return n.Ref(), nil
 }
 
@@ -379,24 +360,24 @@ func (w *writer) applyService(c *ApplyService) (any, error) {
 		if err != nil {
 			return "", err
 		}
-		if w.get(tableTaskDefs, family, rev) == nil {
+		if w.t.taskDef(family, rev) == nil {
 			return "", fmt.Errorf("task definition %s: %w", s.TaskDefinition, structs.ErrNotFound)
 		}
 	}
 	s.CreatedAt = c.At
 	s.PlacementFailure = nil
-	if old, ok := w.get(tableServices, s.Name).(*structs.Service); ok {
+	if old := w.t.service(s.Name); old != nil {
 		// Only the leader's plans change the placement verdict.
 		s.CreatedAt, s.PlacementFailure = old.CreatedAt, old.PlacementFailure
 	}
 	s.UpdatedAt = c.At
-	w.insert(tableServices, &s)
+	w.t.putService(&s)
 	return s.TaskDefinition, nil
 }
 
 func (w *writer) scaleService(c *ScaleService) (any, error) {
-	old, ok := w.get(tableServices, c.Name).(*structs.Service)
-	if !ok {
+	old := w.t.service(c.Name)
+	if old == nil {
 		return nil, fmt.Errorf("service %s: %w", c.Name, structs.ErrNotFound)
 	}
 	if c.DesiredCount < 0 {
@@ -404,7 +385,7 @@ func (w *writer) scaleService(c *ScaleService) (any, error) {
 	}
 	s := *old
 	s.DesiredCount, s.UpdatedAt = c.DesiredCount, c.At
-	w.insert(tableServices, &s)
+	w.t.putService(&s)
 	return nil, nil
 }
 
@@ -413,41 +394,29 @@ func (w *writer) upsertACLToken(c *UpsertACLToken) (any, error) {
 		return nil, err
 	}
 	t := c.Token
-	if other, ok := w.first(tableTokens, "secret", t.SecretHash).(*structs.ACLToken); ok && other.AccessorID != t.AccessorID {
+	if other := w.t.tokenBySecret(t.SecretHash); other != nil && other.AccessorID != t.AccessorID {
 		return nil, errors.New("token secret already in use")
 	}
-	w.insert(tableTokens, &t)
+	w.t.putToken(&t)
 	return nil, nil
 }
 
 func (w *writer) deleteACLToken(c *DeleteACLToken) (any, error) {
-	old, ok := w.get(tableTokens, c.AccessorID).(*structs.ACLToken)
-	if !ok {
+	if w.t.token(c.AccessorID) == nil {
 		return nil, fmt.Errorf("token %s: %w", c.AccessorID, structs.ErrNotFound)
 	}
-	if err := w.txn.Delete(tableTokens, old); err != nil {
-		panic(fmt.Sprintf("fsm: delete token: %v", err))
-	}
+	w.t.deleteToken(c.AccessorID)
 	return nil, nil
 }
 
 func (w *writer) deleteService(c *DeleteService) (any, error) {
-	old, ok := w.get(tableServices, c.Name).(*structs.Service)
-	if !ok {
+	old := w.t.service(c.Name)
+	if old == nil {
 		return nil, fmt.Errorf("service %s: %w", c.Name, structs.ErrNotFound)
 	}
-	if err := w.txn.Delete(tableServices, old); err != nil {
-		panic(fmt.Sprintf("fsm: delete service: %v", err))
-	}
-	it, err := w.txn.Get(tableTasks, "service", c.Name)
-	if err != nil {
-		panic(fmt.Sprintf("fsm: read tasks: %v", err))
-	}
-	var stops []*structs.Task
-	for o := it.Next(); o != nil; o = it.Next() {
-		stops = append(stops, o.(*structs.Task))
-	}
-	for _, t := range stops {
+	w.t.deleteService(old.Name)
+	// tasksOf returns a slice, so the writes below do not disturb the scan.
+	for _, t := range tasksOf(w.t.tasksByService, c.Name) {
 		w.stopTask(t, c.Reason)
 	}
 	return nil, nil
@@ -464,7 +433,7 @@ func (w *writer) stopTask(old *structs.Task, reason string) {
 	if t.StopReason == "" {
 		t.StopReason = reason
 	}
-	w.insert(tableTasks, &t)
+	w.t.putTask(&t)
 }
 
 func (w *writer) commitPlan(c *CommitPlan) (any, error) {
@@ -473,22 +442,22 @@ func (w *writer) commitPlan(c *CommitPlan) (any, error) {
 		if t.ID == "" || t.Node == "" {
 			return nil, fmt.Errorf("placement %d: task id and node are required", i)
 		}
-		if w.get(tableTasks, t.ID) != nil {
+		if w.t.task(t.ID) != nil {
 			continue
 		}
 		t.CreatedAt = c.At
-		w.insert(tableTasks, &t)
+		w.t.putTask(&t)
 	}
 	for _, s := range c.Stop {
-		if old, ok := w.get(tableTasks, s.ID).(*structs.Task); ok {
+		if old := w.t.task(s.ID); old != nil {
 			w.stopTask(old, s.Reason)
 		}
 	}
 	for _, o := range c.Outcomes {
-		if old, ok := w.get(tableServices, o.Service).(*structs.Service); ok {
+		if old := w.t.service(o.Service); old != nil {
 			svc := *old
 			svc.PlacementFailure = o.Failure
-			w.insert(tableServices, &svc)
+			w.t.putService(&svc)
 		}
 	}
 	return nil, nil
@@ -497,13 +466,13 @@ func (w *writer) commitPlan(c *CommitPlan) (any, error) {
 func (w *writer) updateTaskStatus(c *UpdateTaskStatus) (any, error) {
 	for i := range c.Updates {
 		u := &c.Updates[i]
-		old, ok := w.get(tableTasks, u.ID).(*structs.Task)
+		old := w.t.task(u.ID)
 		// A report about a task that is gone, or from a node the task
 		// does not belong to, is stale. A report that reportTransitions
 		// forbids, or that finds the task already over, changes nothing
 		// either. Every replica decides this from the same state, and the
 		// other reports of the batch still apply.
-		if !ok || old.Node != u.Node || reportTransitions[old.LastStatus][u.LastStatus] != applied {
+		if old == nil || old.Node != u.Node || reportTransitions[old.LastStatus][u.LastStatus] != applied {
 			continue
 		}
 		t := *old
@@ -522,17 +491,15 @@ func (w *writer) updateTaskStatus(c *UpdateTaskStatus) (any, error) {
 				t.StopReason = u.StopReason
 			}
 		}
-		w.insert(tableTasks, &t)
+		w.t.putTask(&t)
 	}
 	return nil, nil
 }
 
 func (w *writer) deleteTasks(c *DeleteTasks) (any, error) {
 	for _, id := range c.IDs {
-		if t, ok := w.get(tableTasks, id).(*structs.Task); ok && t.Terminal() {
-			if err := w.txn.Delete(tableTasks, t); err != nil {
-				panic(fmt.Sprintf("fsm: delete task: %v", err))
-			}
+		if t := w.t.task(id); t != nil && t.Terminal() {
+			w.t.deleteTask(id)
 		}
 	}
 	return nil, nil
@@ -577,39 +544,34 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 
 func (s *snapshot) Release() {}
 
-// Restore implements raft.FSM: it replaces the whole state.
+// Restore implements raft.FSM: it replaces the whole state. Raft calls it
+// on the goroutine that applies, never during an Apply.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	var data snapshotData
 	if err := json.NewDecoder(rc).Decode(&data); err != nil {
 		return fmt.Errorf("fsm: restore snapshot: %w", err)
 	}
-	db := newDB()
-	txn := db.Txn(true)
-	w := &writer{txn: txn}
+	t := newTables()
 	for _, n := range data.Nodes {
-		w.insert(tableNodes, n)
+		t.putNode(n)
 	}
-	for _, t := range data.TaskDefs {
-		w.insert(tableTaskDefs, t)
+	for _, td := range data.TaskDefs {
+		t.putTaskDef(td)
 	}
 	for _, s := range data.Services {
-		w.insert(tableServices, s)
+		t.putService(s)
 	}
-	for _, t := range data.Tasks {
-		w.insert(tableTasks, t)
+	for _, task := range data.Tasks {
+		t.putTask(task)
 	}
-	for _, t := range data.Tokens {
-		w.insert(tableTokens, t)
+	for _, tok := range data.Tokens {
+		t.putToken(tok)
 	}
 	for _, r := range data.Rotations {
-		w.insert(tableRotations, r)
+		t.putRotation(r)
 	}
-	txn.Commit()
-	f.mu.Lock()
-	f.db, f.index = db, data.Index
-	close(f.changed)
-	f.changed = make(chan struct{})
-	f.mu.Unlock()
+	f.live = t
+	f.publish(data.Index, t.copy())
 	return nil
 }

@@ -102,6 +102,7 @@ func FuzzApplyCommand(f *testing.F) {
 				t.Fatalf("task %s came back from %s to %s: %q", id, status, task.LastStatus, data)
 			}
 		}
+		checkIndexes(t, st.live)
 		other.ApplyCommand(10, data)
 		if a, b := snapshotJSON(t, st), snapshotJSON(t, other); a != b {
 			t.Fatalf("two replicas disagree after %q:\n%s\n%s", data, a, b)
@@ -112,7 +113,12 @@ func FuzzApplyCommand(f *testing.F) {
 // snapshotJSON is the state's content as JSON, its index left out.
 func snapshotJSON(t *testing.T, f *FSM) string {
 	t.Helper()
-	st := f.State()
+	return stateJSON(t, f.State())
+}
+
+// stateJSON is a view's content as JSON, its index left out.
+func stateJSON(t *testing.T, st *State) string {
+	t.Helper()
 	b, err := json.Marshal([]any{st.Nodes(), st.TaskDefinitions(), st.Services(), st.Tasks(), st.ACLTokens(), st.Rotations()})
 	if err != nil {
 		t.Fatal(err)

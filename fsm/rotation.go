@@ -2,8 +2,6 @@ package fsm
 
 import (
 	"fmt"
-
-	"github.com/skiff-run/skiff/structs"
 )
 
 // rotateSecret accepts only the rotation that follows the newest one, and
@@ -14,12 +12,7 @@ func (w *writer) rotateSecret(c *RotateSecret) (any, error) {
 		return nil, err
 	}
 	latest, digest := 0, ""
-	it, err := w.txn.Get(tableRotations, "id")
-	if err != nil {
-		panic(fmt.Sprintf("fsm: read rotations: %v", err))
-	}
-	for obj := it.Next(); obj != nil; obj = it.Next() {
-		r := obj.(*structs.SecretRotation)
+	if r := w.t.latestRotation(); r != nil {
 		latest, digest = r.Generation, r.Digest
 	}
 	r := c.Rotation
@@ -29,14 +22,10 @@ func (w *writer) rotateSecret(c *RotateSecret) (any, error) {
 	case latest > 0 && r.PrevDigest != digest:
 		return nil, fmt.Errorf("rotation to generation %d starts from a secret that is not the cluster's current one", r.Generation)
 	}
-	if old, ok := w.get(tableTokens, c.Bootstrap.AccessorID).(*structs.ACLToken); ok {
-		if err := w.txn.Delete(tableTokens, old); err != nil {
-			panic(fmt.Sprintf("fsm: delete token: %v", err))
-		}
-	}
+	w.t.deleteToken(c.Bootstrap.AccessorID)
 	if _, err := w.upsertACLToken(&UpsertACLToken{Token: c.Bootstrap}); err != nil {
 		return nil, err
 	}
-	w.insert(tableRotations, &r)
+	w.t.putRotation(&r)
 	return nil, nil
 }

@@ -1,115 +1,294 @@
 package fsm
 
 import (
-	"fmt"
+	"math"
 
-	memdb "github.com/hashicorp/go-memdb"
+	"github.com/tidwall/btree"
 
 	"github.com/skiff-run/skiff/structs"
 )
 
-const (
-	tableNodes     = "nodes"
-	tableTaskDefs  = "taskdefs"
-	tableServices  = "services"
-	tableTasks     = "tasks"
-	tableTokens    = "acltokens"
-	tableRotations = "rotations"
-)
+// The state store keeps each table, and each secondary index, in a
+// copy-on-write B-tree. Copying a tree is O(1): the copy shares every node
+// with the original, and whichever of the two is written clones a node the
+// first time it changes it after the copy. A write transaction is a copy of
+// the tables; it clones only the nodes its writes touch, once each, so an
+// entry of 400 tasks costs time in proportion to the entry, not to the
+// state. A read view is another copy that nobody writes, so it never moves.
 
-// schema indexes tasks by node and by service so that the node loop and the
-// reconcile loop read only their own share of a large state.
-func schema() *memdb.DBSchema {
-	id := func(field string) *memdb.IndexSchema {
-		return &memdb.IndexSchema{Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: field}}
-	}
-	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
-		tableNodes: {Name: tableNodes, Indexes: map[string]*memdb.IndexSchema{"id": id("ID")}},
-		tableTaskDefs: {Name: tableTaskDefs, Indexes: map[string]*memdb.IndexSchema{
-			"id":     {Name: "id", Unique: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{&memdb.StringFieldIndex{Field: "Family"}, &memdb.IntFieldIndex{Field: "Revision"}}}},
-			"family": {Name: "family", Indexer: &memdb.StringFieldIndex{Field: "Family"}},
-		}},
-		tableServices: {Name: tableServices, Indexes: map[string]*memdb.IndexSchema{"id": id("Name")}},
-		tableTokens: {Name: tableTokens, Indexes: map[string]*memdb.IndexSchema{
-			"id":     id("AccessorID"),
-			"secret": {Name: "secret", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "SecretHash"}},
-		}},
-		tableRotations: {Name: tableRotations, Indexes: map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: &memdb.IntFieldIndex{Field: "Generation"}},
-		}},
-		tableTasks: {Name: tableTasks, Indexes: map[string]*memdb.IndexSchema{
-			"id":      id("ID"),
-			"node":    {Name: "node", Indexer: &memdb.StringFieldIndex{Field: "Node"}},
-			"service": {Name: "service", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Service"}},
-		}},
-	}}
+// degree is the B-trees' branching factor: a node holds up to 2*degree-1
+// entries. A write clones whole nodes, so small nodes keep the copying per
+// write small; large ones keep the trees shallow. Of 8, 16, 32 and 64, 16
+// applied a million tasks fastest (test/bench/storecmp and
+// BenchmarkStateScale; see BENCHMARKS.md).
+const degree = 16
+
+// entry is one entry of a table: the key it sorts by and the object. The key
+// sits beside the pointer so that a search compares strings without
+// loading the objects, and a lookup builds its probe without allocating.
+type entry[T any] struct {
+	key string
+	obj *T
 }
 
-func newDB() *memdb.MemDB {
-	db, err := memdb.NewMemDB(schema())
-	if err != nil {
-		// The schema is a constant; an error here is a programming mistake.
-		panic(fmt.Sprintf("fsm: bad schema: %v", err))
+func byKey[T any](a, b entry[T]) bool { return a.key < b.key }
+
+// taskRef is an entry of a secondary index of tasks, by node or by service:
+// the key is the task's node or service, and entries of one key sort by
+// task id. A taskRef without a task sorts before every task of its key, so
+// that it starts a scan of that key.
+type taskRef = entry[structs.Task]
+
+func byKeyThenID(a, b taskRef) bool {
+	if a.key != b.key {
+		return a.key < b.key
 	}
-	return db
+	if a.obj == nil || b.obj == nil {
+		return a.obj == nil && b.obj != nil
+	}
+	return a.obj.ID < b.obj.ID
+}
+
+// ranked is an entry keyed by a string and a number: task definitions by
+// family and revision, rotations by generation (with an empty string).
+type ranked[T any] struct {
+	key string
+	n   int
+	obj *T
+}
+
+func byKeyThenN[T any](a, b ranked[T]) bool {
+	if a.key != b.key {
+		return a.key < b.key
+	}
+	return a.n < b.n
+}
+
+func newTree[T any](less func(a, b T) bool) *btree.BTreeG[T] {
+	// Each tree is written by one goroutine at a time and read views are
+	// copies nobody writes, so the trees' own locks would only cost time.
+	return btree.NewBTreeGOptions(less, btree.Options{Degree: degree, NoLocks: true})
+}
+
+// tables is the whole state. Its methods that read are safe on a copy
+// that nobody writes; the methods that write keep every secondary index
+// consistent with its table, so that a transaction never sees one without
+// the other.
+type tables struct {
+	nodes    *btree.BTreeG[entry[structs.Node]]
+	services *btree.BTreeG[entry[structs.Service]]
+	taskDefs *btree.BTreeG[ranked[structs.TaskDefinition]]
+	tasks    *btree.BTreeG[entry[structs.Task]]
+	// tasksByNode and tasksByService index tasks so that the node loop,
+	// the scheduler and the reconcile loop read only their own share of a
+	// large state. A task without a service is in no service's index.
+	tasksByNode    *btree.BTreeG[taskRef]
+	tasksByService *btree.BTreeG[taskRef]
+	tokens         *btree.BTreeG[entry[structs.ACLToken]]
+	// tokensBySecret finds the token an API request shows, by the hash of
+	// its secret.
+	tokensBySecret *btree.BTreeG[entry[structs.ACLToken]]
+	rotations      *btree.BTreeG[ranked[structs.SecretRotation]]
+}
+
+func newTables() *tables {
+	return &tables{
+		nodes:          newTree(byKey[structs.Node]),
+		services:       newTree(byKey[structs.Service]),
+		taskDefs:       newTree(byKeyThenN[structs.TaskDefinition]),
+		tasks:          newTree(byKey[structs.Task]),
+		tasksByNode:    newTree(byKeyThenID),
+		tasksByService: newTree(byKeyThenID),
+		tokens:         newTree(byKey[structs.ACLToken]),
+		tokensBySecret: newTree(byKey[structs.ACLToken]),
+		rotations:      newTree(byKeyThenN[structs.SecretRotation]),
+	}
+}
+
+// copy returns tables that share every node with t, in O(1). Both t and the
+// copy clone a node before they first write it, so neither sees the other's
+// writes. copy changes t's bookkeeping, so it is called only by the
+// goroutine that owns t, never on tables a reader may hold.
+func (t *tables) copy() *tables {
+	return &tables{
+		nodes:          t.nodes.Copy(),
+		services:       t.services.Copy(),
+		taskDefs:       t.taskDefs.Copy(),
+		tasks:          t.tasks.Copy(),
+		tasksByNode:    t.tasksByNode.Copy(),
+		tasksByService: t.tasksByService.Copy(),
+		tokens:         t.tokens.Copy(),
+		tokensBySecret: t.tokensBySecret.Copy(),
+		rotations:      t.rotations.Copy(),
+	}
+}
+
+// get returns the object stored under key, or nil.
+func get[T any](tr *btree.BTreeG[entry[T]], key string) *T {
+	e, _ := tr.Get(entry[T]{key: key})
+	return e.obj
+}
+
+// all returns every object of a table in key order; nil when there is none.
+func all[T any](tr *btree.BTreeG[entry[T]]) []*T {
+	if tr.Len() == 0 {
+		return nil
+	}
+	out := make([]*T, 0, tr.Len())
+	tr.Scan(func(e entry[T]) bool {
+		out = append(out, e.obj)
+		return true
+	})
+	return out
+}
+
+// allRanked is all for tables of ranked entries.
+func allRanked[T any](tr *btree.BTreeG[ranked[T]]) []*T {
+	if tr.Len() == 0 {
+		return nil
+	}
+	out := make([]*T, 0, tr.Len())
+	tr.Scan(func(e ranked[T]) bool {
+		out = append(out, e.obj)
+		return true
+	})
+	return out
+}
+
+// tasksOf returns the tasks a secondary index holds under key, by id.
+func tasksOf(tr *btree.BTreeG[taskRef], key string) []*structs.Task {
+	var out []*structs.Task
+	tr.Ascend(taskRef{key: key}, func(e taskRef) bool {
+		if e.key != key {
+			return false
+		}
+		out = append(out, e.obj)
+		return true
+	})
+	return out
+}
+
+func (t *tables) node(id string) *structs.Node { return get(t.nodes, id) }
+
+func (t *tables) service(name string) *structs.Service { return get(t.services, name) }
+
+func (t *tables) task(id string) *structs.Task { return get(t.tasks, id) }
+
+func (t *tables) token(accessor string) *structs.ACLToken { return get(t.tokens, accessor) }
+
+func (t *tables) tokenBySecret(hash string) *structs.ACLToken { return get(t.tokensBySecret, hash) }
+
+func (t *tables) taskDef(family string, revision int) *structs.TaskDefinition {
+	e, _ := t.taskDefs.Get(ranked[structs.TaskDefinition]{key: family, n: revision})
+	return e.obj
+}
+
+// latestTaskDef returns the family's highest revision, or nil.
+func (t *tables) latestTaskDef(family string) *structs.TaskDefinition {
+	var latest *structs.TaskDefinition
+	t.taskDefs.Descend(ranked[structs.TaskDefinition]{key: family, n: math.MaxInt}, func(e ranked[structs.TaskDefinition]) bool {
+		if e.key == family {
+			latest = e.obj
+		}
+		return false
+	})
+	return latest
+}
+
+// latestRotation returns the rotation of the highest generation, or nil.
+func (t *tables) latestRotation() *structs.SecretRotation {
+	e, _ := t.rotations.Max()
+	return e.obj
+}
+
+func (t *tables) putNode(n *structs.Node) { t.nodes.Set(entry[structs.Node]{n.ID, n}) }
+
+func (t *tables) putService(s *structs.Service) { t.services.Set(entry[structs.Service]{s.Name, s}) }
+
+func (t *tables) deleteService(name string) { t.services.Delete(entry[structs.Service]{key: name}) }
+
+func (t *tables) putTaskDef(td *structs.TaskDefinition) {
+	t.taskDefs.Set(ranked[structs.TaskDefinition]{td.Family, td.Revision, td})
+}
+
+func (t *tables) putRotation(r *structs.SecretRotation) {
+	t.rotations.Set(ranked[structs.SecretRotation]{"", r.Generation, r})
+}
+
+// putTask inserts or replaces a task and moves its index entries with it.
+// Every index entry points at the newest object, so it is rewritten even
+// when the task keeps its node and service.
+func (t *tables) putTask(task *structs.Task) {
+	if old, replaced := t.tasks.Set(entry[structs.Task]{task.ID, task}); replaced {
+		if old.obj.Node != task.Node {
+			t.tasksByNode.Delete(taskRef{old.obj.Node, old.obj})
+		}
+		if old.obj.Service != task.Service && old.obj.Service != "" {
+			t.tasksByService.Delete(taskRef{old.obj.Service, old.obj})
+		}
+	}
+	t.tasksByNode.Set(taskRef{task.Node, task})
+	if task.Service != "" {
+		t.tasksByService.Set(taskRef{task.Service, task})
+	}
+}
+
+// deleteTask removes a task and its index entries.
+func (t *tables) deleteTask(id string) {
+	old, ok := t.tasks.Delete(entry[structs.Task]{key: id})
+	if !ok {
+		return
+	}
+	t.tasksByNode.Delete(taskRef{old.obj.Node, old.obj})
+	if old.obj.Service != "" {
+		t.tasksByService.Delete(taskRef{old.obj.Service, old.obj})
+	}
+}
+
+// putToken inserts or replaces a token and moves its secret's index entry
+// with it. The caller makes sure no other token holds the same secret.
+func (t *tables) putToken(tok *structs.ACLToken) {
+	if old, replaced := t.tokens.Set(entry[structs.ACLToken]{tok.AccessorID, tok}); replaced && old.obj.SecretHash != tok.SecretHash {
+		t.tokensBySecret.Delete(entry[structs.ACLToken]{key: old.obj.SecretHash})
+	}
+	t.tokensBySecret.Set(entry[structs.ACLToken]{tok.SecretHash, tok})
+}
+
+// deleteToken removes a token and its secret's index entry.
+func (t *tables) deleteToken(accessor string) {
+	if old, ok := t.tokens.Delete(entry[structs.ACLToken]{key: accessor}); ok {
+		t.tokensBySecret.Delete(entry[structs.ACLToken]{key: old.obj.SecretHash})
+	}
 }
 
 // State is a consistent, read-only view of the cluster state at one log
 // index. It is cheap to take and safe to read from any goroutine while the
-// FSM goes on applying. The objects it returns are shared with the store and
+// FSM goes on applying: its tables are a copy that nothing writes. The
+// objects it returns are shared with the store and with other views and
 // must not be modified.
 type State struct {
-	txn   *memdb.Txn
+	t     *tables
 	index uint64
 }
 
 // Index is the Raft log index the view reflects.
 func (s *State) Index() uint64 { return s.index }
 
-func collect[T any](it memdb.ResultIterator, err error) []*T {
-	if err != nil {
-		panic(fmt.Sprintf("fsm: read: %v", err))
-	}
-	var out []*T
-	for obj := it.Next(); obj != nil; obj = it.Next() {
-		out = append(out, obj.(*T))
-	}
-	return out
-}
-
-func first[T any](obj any, err error) *T {
-	if err != nil {
-		panic(fmt.Sprintf("fsm: read: %v", err))
-	}
-	if obj == nil {
-		return nil
-	}
-	return obj.(*T)
-}
-
 // Nodes returns every node, ordered by id.
-func (s *State) Nodes() []*structs.Node { return collect[structs.Node](s.txn.Get(tableNodes, "id")) }
+func (s *State) Nodes() []*structs.Node { return all(s.t.nodes) }
 
 // Node returns one node or nil.
-func (s *State) Node(id string) *structs.Node {
-	return first[structs.Node](s.txn.First(tableNodes, "id", id))
-}
+func (s *State) Node(id string) *structs.Node { return s.t.node(id) }
 
 // Services returns every service, ordered by name.
-func (s *State) Services() []*structs.Service {
-	return collect[structs.Service](s.txn.Get(tableServices, "id"))
-}
+func (s *State) Services() []*structs.Service { return all(s.t.services) }
 
 // Service returns one service or nil.
-func (s *State) Service(name string) *structs.Service {
-	return first[structs.Service](s.txn.First(tableServices, "id", name))
-}
+func (s *State) Service(name string) *structs.Service { return s.t.service(name) }
 
 // TaskDefinitions returns every registered revision, ordered by family and
 // revision.
-func (s *State) TaskDefinitions() []*structs.TaskDefinition {
-	return collect[structs.TaskDefinition](s.txn.Get(tableTaskDefs, "id"))
-}
+func (s *State) TaskDefinitions() []*structs.TaskDefinition { return allRanked(s.t.taskDefs) }
 
 // TaskDefinition looks up "family:revision"; nil when unknown.
 func (s *State) TaskDefinition(ref string) *structs.TaskDefinition {
@@ -117,50 +296,38 @@ func (s *State) TaskDefinition(ref string) *structs.TaskDefinition {
 	if err != nil {
 		return nil
 	}
-	return first[structs.TaskDefinition](s.txn.First(tableTaskDefs, "id", family, rev))
+	return s.t.taskDef(family, rev)
 }
 
 // LatestTaskDefinition returns the family's newest revision, or nil.
 func (s *State) LatestTaskDefinition(family string) *structs.TaskDefinition {
-	var latest *structs.TaskDefinition
-	for _, td := range collect[structs.TaskDefinition](s.txn.Get(tableTaskDefs, "family", family)) {
-		if latest == nil || td.Revision > latest.Revision {
-			latest = td
-		}
-	}
-	return latest
+	return s.t.latestTaskDef(family)
 }
 
 // Tasks returns every task, ordered by id.
-func (s *State) Tasks() []*structs.Task { return collect[structs.Task](s.txn.Get(tableTasks, "id")) }
+func (s *State) Tasks() []*structs.Task { return all(s.t.tasks) }
 
 // Task returns one task or nil.
-func (s *State) Task(id string) *structs.Task {
-	return first[structs.Task](s.txn.First(tableTasks, "id", id))
-}
+func (s *State) Task(id string) *structs.Task { return s.t.task(id) }
 
 // TasksByNode returns the tasks placed on a node, ordered by id.
-func (s *State) TasksByNode(node string) []*structs.Task {
-	return collect[structs.Task](s.txn.Get(tableTasks, "node", node))
-}
+func (s *State) TasksByNode(node string) []*structs.Task { return tasksOf(s.t.tasksByNode, node) }
 
-// TasksByService returns a service's tasks, ordered by id.
+// TasksByService returns a service's tasks, ordered by id. One-off tasks
+// belong to no service: TasksByService("") returns none.
 func (s *State) TasksByService(service string) []*structs.Task {
-	return collect[structs.Task](s.txn.Get(tableTasks, "service", service))
+	if service == "" {
+		return nil
+	}
+	return tasksOf(s.t.tasksByService, service)
 }
 
 // ACLTokens returns every API token, ordered by accessor id.
-func (s *State) ACLTokens() []*structs.ACLToken {
-	return collect[structs.ACLToken](s.txn.Get(tableTokens, "id"))
-}
+func (s *State) ACLTokens() []*structs.ACLToken { return all(s.t.tokens) }
 
 // ACLTokenBySecretHash returns the token whose secret hashes to hash, or
 // nil.
-func (s *State) ACLTokenBySecretHash(hash string) *structs.ACLToken {
-	return first[structs.ACLToken](s.txn.First(tableTokens, "secret", hash))
-}
+func (s *State) ACLTokenBySecretHash(hash string) *structs.ACLToken { return s.t.tokenBySecret(hash) }
 
 // Rotations returns every rotation of the cluster secret, oldest first.
-func (s *State) Rotations() []*structs.SecretRotation {
-	return collect[structs.SecretRotation](s.txn.Get(tableRotations, "id"))
-}
+func (s *State) Rotations() []*structs.SecretRotation { return allRanked(s.t.rotations) }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,10 +30,13 @@ import (
 // services to every task RUNNING in the leader's state. The simulated
 // nodes are one goroutine that plays every node's loop: it sees PENDING
 // tasks and reports them RUNNING in batches, through the same forwarding
-// endpoint agents use, each node's under that node's own certificate. The 1,000,000-task case runs only with
-// SKIFF_BENCH_C1M=1, since it needs minutes and gigabytes.
+// endpoint agents use, each node's under that node's own certificate. It
+// also reports the heap per task and the time to write and restore a
+// snapshot of the final state. The sizes show how the cost grows with the
+// work; the 1,000,000-task case runs only with SKIFF_BENCH_C1M=1, since it
+// needs minutes and gigabytes.
 func BenchmarkControlPlane(b *testing.B) {
-	for _, total := range []int{100_000, 1_000_000} {
+	for _, total := range []int{10_000, 100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("tasks=%d/nodes=5000", total), func(b *testing.B) {
 			if total > 100_000 && os.Getenv("SKIFF_BENCH_C1M") != "1" {
 				b.Skip("set SKIFF_BENCH_C1M=1 to run the 1,000,000-task case")
@@ -131,14 +135,24 @@ func runControlPlane(b *testing.B, total, nodes int) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	snap, err := snapshotSize(leader)
+	rss := rssBytes()
+	goruntime.GC()
+	var mem goruntime.MemStats
+	goruntime.ReadMemStats(&mem)
+	snap, persisted, restored, err := snapshotAndRestore(leader)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(elapsed.Seconds(), "s-to-all-running")
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "tasks/s")
-	b.ReportMetric(float64(rssBytes())/(1<<20), "process-RSS-MiB")
+	b.ReportMetric(float64(rss)/(1<<20), "process-RSS-MiB")
+	// Everything the process holds, the three replicas and all the rest,
+	// shared out over the replicas' tasks: an upper bound on the state's
+	// own cost per task.
+	b.ReportMetric(float64(mem.HeapAlloc)/float64(3*total), "heap-bytes/task/replica")
 	b.ReportMetric(float64(snap)/float64(total), "snapshot-bytes/task")
+	b.ReportMetric(persisted.Seconds(), "s-snapshot")
+	b.ReportMetric(restored.Seconds(), "s-restore")
 	b.StartTimer()
 }
 
@@ -211,23 +225,34 @@ func (s *simNodes) apply(b *testing.B, node string, t fsm.CommandType, body any)
 	}
 }
 
-// snapshotSize is the size of the leader's state as a snapshot.
-func snapshotSize(a *agent.Agent) (int, error) {
-	var buf countingSink
+// snapshotAndRestore writes the leader's state as a snapshot into memory
+// and restores it into a new state machine, and returns the snapshot's
+// size and how long each took.
+func snapshotAndRestore(a *agent.Agent) (size int, persisted, restored time.Duration, err error) {
+	var buf bufferSink
+	start := time.Now()
 	snap, err := a.FSM().Snapshot()
 	if err != nil {
-		return 0, err
+		return 0, 0, 0, err
 	}
-	err = snap.Persist(&buf)
-	return buf.n, err
+	if err := snap.Persist(&buf); err != nil {
+		return 0, 0, 0, err
+	}
+	persisted = time.Since(start)
+	size = buf.Len()
+	start = time.Now()
+	if err := fsm.New(nil).Restore(io.NopCloser(&buf)); err != nil {
+		return 0, 0, 0, err
+	}
+	return size, persisted, time.Since(start), nil
 }
 
-type countingSink struct{ n int }
+// bufferSink is a snapshot sink in memory.
+type bufferSink struct{ bytes.Buffer }
 
-func (c *countingSink) Write(p []byte) (int, error) { c.n += len(p); return len(p), nil }
-func (c *countingSink) Close() error                { return nil }
-func (c *countingSink) ID() string                  { return "count" }
-func (c *countingSink) Cancel() error               { return nil }
+func (s *bufferSink) Close() error  { return nil }
+func (s *bufferSink) ID() string    { return "memory" }
+func (s *bufferSink) Cancel() error { return nil }
 
 // rssBytes reads this process's resident set size from /proc.
 func rssBytes() int64 {

@@ -20,6 +20,7 @@ echo "| --- | --- |"
 gobench ./scheduler . 1x
 gobench ./raft . 2s
 gobench ./fsm . 1x
+(cd test/bench/storecmp && gobench . . 1x)
 gobench ./test ControlPlane 1x
 gobench ./test Failover 20x
 echo
