@@ -164,7 +164,8 @@ func (w *writeLog) settle(count int) {
 // every acknowledged write is on every replica, that the service converges
 // to its count, and at the end that nothing leaked; no task may ever run
 // twice. SKIFF_NEMESIS_CYCLES sets the cycles (default 4),
-// SKIFF_NEMESIS_SEED replays a run.
+// SKIFF_NEMESIS_SEED replays a run, and SKIFF_NEMESIS_FAULTS keeps only the
+// faults whose description contains it (e.g. "unheard").
 func TestMultiHostNemesis(t *testing.T) {
 	cycles := envInt(t, "SKIFF_NEMESIS_CYCLES", 4)
 	seed := envInt(t, "SKIFF_NEMESIS_SEED", time.Now().UnixNano()%1_000_000_000)
@@ -220,8 +221,14 @@ func TestMultiHostNemesis(t *testing.T) {
 	defer func() { stopSampling(); <-sampled }()
 
 	var worst time.Duration
+	all := faults()
+	if only := os.Getenv("SKIFF_NEMESIS_FAULTS"); only != "" {
+		all = slices.DeleteFunc(all, func(ft fault) bool { return !strings.Contains(ft.name, only) })
+		if len(all) == 0 {
+			t.Fatalf("SKIFF_NEMESIS_FAULTS=%q names no fault", only)
+		}
+	}
 	for cycle := range int(cycles) {
-		all := faults()
 		ft := all[rng.IntN(len(all))]
 		target := l
 		if !ft.onLeader {
@@ -251,6 +258,13 @@ func TestMultiHostNemesis(t *testing.T) {
 		f.converged(l, count, nil)
 		took := time.Since(healed)
 		worst = max(worst, took)
+		if took > 10*time.Second {
+			// A slow cycle is worth its logs while they are fresh.
+			for i, n := range f.names {
+				out, _ := exec.Command("docker", "logs", "--since", "60s", n).CombinedOutput()
+				t.Logf("cycle %d was slow; agent %d's log of the last minute:\n%s", cycle, i, out)
+			}
+		}
 		t.Logf("%s cycle %d: converged to %d tasks %s after the fault was undone", time.Now().Format("15:04:05.000"), cycle, count, took.Round(time.Millisecond))
 	}
 	stopSampling()
