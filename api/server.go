@@ -328,6 +328,12 @@ func PeerTransport() *http.Transport {
 	// leader's apply timeout of 10 s.
 	t.ResponseHeaderTimeout = 30 * time.Second
 	t.IdleConnTimeout = 90 * time.Second
+	// HTTP/1.1 only: HTTP/2 sends every request to a peer down one
+	// connection, and one that a network fault left dead keeps taking
+	// requests until each times out, long after the network is back. Over
+	// HTTP/1.1 a request that gives up closes its connection, and the
+	// next one dials afresh.
+	t.ForceAttemptHTTP2 = false
 	return t
 }
 
