@@ -254,9 +254,12 @@ func TestMultiHostNemesis(t *testing.T) {
 
 		healed := time.Now()
 		l = f.leader(nil)
+		led := time.Since(healed)
 		count := checkReplicas(t, f, log)
+		agreed := time.Since(healed)
 		f.converged(l, count, nil)
 		took := time.Since(healed)
+		t.Logf("cycle %d: one leader after %s, replicas agreed after %s", cycle, led.Round(time.Millisecond), agreed.Round(time.Millisecond))
 		worst = max(worst, took)
 		if took > 10*time.Second {
 			// A slow cycle is worth its logs while they are fresh.
