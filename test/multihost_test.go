@@ -77,7 +77,7 @@ func newFleet(t testing.TB, n int) *fleet {
 			"--label", "skiff.test="+f.prefix, "-v", "/var/run/docker.sock:/var/run/docker.sock",
 			"-p", "127.0.0.1::7070", agentImage, "agent", "--name", fmt.Sprintf("node%d", i), "--data-dir", "/data",
 			"--join", f.prefix+"-1", "--token", f.secret.String(), "--bootstrap-expect", "3", "--probe-interval", "300ms", "--down-after", "500ms",
-			"--port-range", fmt.Sprintf("%d-%d", 43000+i*100, 43099+i*100), "--log-level", "warn")
+			"--port-range", fmt.Sprintf("%d-%d", 43000+i*100, 43099+i*100), "--log-level", "info")
 	}
 	f.clientTLS = f.copyCA()
 	return f
@@ -343,7 +343,7 @@ func TestMultiHost(t *testing.T) {
 	})
 	docker(t, "run", "-d", "--name", intruder, "--network", f.network, "--label", "skiff.test="+f.prefix, agentImage,
 		"agent", "--name", "intruder", "--data-dir", "/data", "--join", f.prefix+"-1", "--token", newSecret(t).String(),
-		"--runtime", "fake", "--bootstrap-expect", "3", "--probe-interval", "300ms", "--log-level", "warn")
+		"--runtime", "fake", "--bootstrap-expect", "3", "--probe-interval", "300ms", "--log-level", "info")
 	l = f.leader(nil)
 	testutil.AssertFor(t, 5*time.Second, func() (bool, string) {
 		for i := 0; i < 3; i++ {
