@@ -20,6 +20,7 @@ func BenchmarkPlace(b *testing.B) {
 	}{
 		{"binpack", nil, nil},
 		{"spread", []structs.PlacementStrategy{{Type: "spread", Field: "node"}}, nil},
+		{"spread-zone", []structs.PlacementStrategy{{Type: "spread", Field: "attribute:zone"}, {Type: "spread", Field: "node"}}, nil},
 		{"binpack+memberOf", nil, []structs.PlacementConstraint{{Type: "memberOf", Expression: "attribute:zone != z1"}}},
 	}
 	for _, k := range kinds {

@@ -127,7 +127,7 @@ type planner struct {
 	filters     []filter
 	strategies  []strategy
 	groupCounts []int
-	index       *sortedIndex // set when the only strategy is ordered
+	index       nodeIndex // nil when the strategies need a scan of every node
 }
 
 func newPlanner(v View, nodes []*structs.Node, job Job) (*planner, error) {
@@ -182,9 +182,7 @@ func newPlanner(v View, nodes []*structs.Node, job Job) (*planner, error) {
 		}
 		p.nodes[i] = ns
 	}
-	if o, ok := p.strategies[0].(ordered); ok && len(p.strategies) == 1 {
-		p.index = newSortedIndex(p.nodes, o)
-	}
+	p.index = newIndex(p)
 	return p, nil
 }
 
@@ -238,7 +236,7 @@ func (p *planner) freeDynamic(ns *nodeState) int {
 // pick returns the best node for the next task, or nil.
 func (p *planner) pick(ordinal int) *nodeState {
 	if p.index != nil {
-		return p.index.first(p.need, func(ns *nodeState) bool { return p.fits(ns) == (refusal{}) })
+		return p.index.best()
 	}
 	var best *nodeState
 	for _, ns := range p.nodes {
