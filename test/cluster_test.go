@@ -20,6 +20,19 @@ func svcFile(name string, count int, image string) []byte {
 	  "taskDefinition":{"family":%q,"containerDefinitions":[{"name":"app","image":%q,"memory":16}]}}`, name, count, name, image))
 }
 
+// runService applies a service of count tasks through the leader and
+// waits until all of them run.
+func runService(t *testing.T, c *testcluster.Cluster, name string, count int) {
+	t.Helper()
+	if _, err := c.Leader().Client().ApplyService(context.Background(), name, svcFile(name, count, "img")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
+		n := len(serviceRunning(c, name))
+		return n == count, fmt.Sprintf("%d of %d running", n, count)
+	})
+}
+
 // peers counts the voters and non-voters of the leader's configuration.
 func peers(t *testing.T, c *testcluster.Cluster) (voters, nonvoters int) {
 	t.Helper()

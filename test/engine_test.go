@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,14 +19,7 @@ import (
 // still had for tasks that moved are stopped, so that no task runs twice.
 func TestClusterEngineOutage(t *testing.T) {
 	c := testcluster.New(t, 3, 3)
-	ctx := context.Background()
-	if _, err := c.Leader().Client().ApplyService(ctx, "web", svcFile("web", 6, "img")); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
-		n := len(serviceRunning(c, "web"))
-		return n == 6, fmt.Sprintf("%d running", n)
-	})
+	runService(t, c, "web", 6)
 	var victim *testcluster.Member
 	for _, m := range c.Members {
 		if m != c.Leader() {

@@ -92,14 +92,7 @@ func TestClusterPartitionedLeader(t *testing.T) {
 func TestClusterLongCutOff(t *testing.T) {
 	secs := envInt(t, "SKIFF_CUTOFF_SECONDS", 10)
 	c := testcluster.New(t, 3, 3)
-	ctx := context.Background()
-	if _, err := c.Leader().Client().ApplyService(ctx, "web", svcFile("web", 6, "img")); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
-		n := len(serviceRunning(c, "web"))
-		return n == 6, fmt.Sprintf("%d running", n)
-	})
+	runService(t, c, "web", 6)
 	var cut *testcluster.Member
 	for _, m := range c.Members {
 		if m != c.Leader() {

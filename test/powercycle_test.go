@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -18,14 +17,7 @@ import (
 // on the two; no task runs twice.
 func TestClusterPowerCycleOneNeverReturns(t *testing.T) {
 	c := testcluster.New(t, 3, 3)
-	ctx := context.Background()
-	if _, err := c.Leader().Client().ApplyService(ctx, "web", svcFile("web", 6, "img")); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
-		n := len(serviceRunning(c, "web"))
-		return n == 6, fmt.Sprintf("%d running", n)
-	})
+	runService(t, c, "web", 6)
 	goneID := c.Members[2].Agent().ID()
 	for _, m := range c.Members {
 		c.Kill(m)

@@ -34,13 +34,7 @@ const rotationGrace = 2 * time.Second
 func TestClusterTokenRotation(t *testing.T) {
 	c := testcluster.NewTuned(t, 3, 3, func(cfg *agent.Config) { cfg.RotationGrace = rotationGrace })
 	ctx := context.Background()
-	if _, err := c.Leader().Client().ApplyService(ctx, "web", svcFile("web", 3, "img")); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
-		n := len(serviceRunning(c, "web"))
-		return n == 3, fmt.Sprintf("%d running", n)
-	})
+	runService(t, c, "web", 3)
 	before := running(c)
 	oldMgmt := c.Members[0].Client().Token
 
@@ -148,13 +142,7 @@ func TestClusterTokenRotation(t *testing.T) {
 func TestClusterCertificateRenewal(t *testing.T) {
 	c := testcluster.NewTuned(t, 3, 3, func(cfg *agent.Config) { cfg.CertificateLifetime = 3 * time.Second })
 	ctx := context.Background()
-	if _, err := c.Leader().Client().ApplyService(ctx, "web", svcFile("web", 3, "img")); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
-		n := len(serviceRunning(c, "web"))
-		return n == 3, fmt.Sprintf("%d running", n)
-	})
+	runService(t, c, "web", 3)
 	before := running(c)
 	for i := range 4 {
 		time.Sleep(time.Second)
