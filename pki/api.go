@@ -74,15 +74,7 @@ func ClientTLS(caPEM []byte) (*tls.Config, error) {
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("pki: the agent showed no certificate")
 			}
-			// During a rotation the agent shows the new CA cross-signed by
-			// the old one after its own certificate, so that a client
-			// still trusting only the old CA accepts it.
-			inter := x509.NewCertPool()
-			for _, c := range cs.PeerCertificates[1:] {
-				inter.AddCert(c)
-			}
-			opts := x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-			if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
+			if err := verifyChain(cs.PeerCertificates, pool, x509.ExtKeyUsageServerAuth); err != nil {
 				return fmt.Errorf("pki: the agent's certificate is not of the trusted cluster CA: %w", err)
 			}
 			return nil

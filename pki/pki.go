@@ -216,15 +216,23 @@ func (n *Node) verify(peer []*x509.Certificate) error {
 	n.mu.Lock()
 	roots := n.roots
 	n.mu.Unlock()
+	if err := verifyChain(peer, roots, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth); err != nil {
+		return fmt.Errorf("pki: the peer's certificate is not this cluster's: %w", err)
+	}
+	return nil
+}
+
+// verifyChain checks that peer's first certificate chains to roots, through
+// the certificates shown after it: during a rotation an agent shows the
+// new CA cross-signed by the old one, so that a side still trusting only
+// the old CA accepts it.
+func verifyChain(peer []*x509.Certificate, roots *x509.CertPool, usages ...x509.ExtKeyUsage) error {
 	inter := x509.NewCertPool()
 	for _, c := range peer[1:] {
 		inter.AddCert(c)
 	}
-	_, err := peer[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}})
-	if err != nil {
-		return fmt.Errorf("pki: the peer's certificate is not this cluster's: %w", err)
-	}
-	return nil
+	_, err := peer[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: usages})
+	return err
 }
 
 // crossSign certifies next's key with this CA, so that a certificate next
