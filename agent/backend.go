@@ -144,12 +144,15 @@ func (a *Agent) ApplyInternal(ctx context.Context, node string, cmd []byte) (any
 	if len(cmd) == 0 || !forwardable[fsm.CommandType(cmd[0])] {
 		return nil, &api.FieldError{Field: "body", Message: "not a forwardable command"}
 	}
-	// Nothing enters the log that the state machine could not decode.
-	if err := fsm.Check(cmd); err != nil {
+	// Nothing enters the log that the state machine could not decode, nor
+	// a report the state would skip as an illegal change; a node whose
+	// replica lags is told why and reports again once it has caught up.
+	st := a.fsm.State()
+	if err := st.Check(cmd); err != nil {
 		return nil, &api.FieldError{Field: "body", Message: err.Error()}
 	}
 	if a.pki != nil {
-		if err := ownReport(a.fsm.State(), node, cmd); err != nil {
+		if err := ownReport(st, node, cmd); err != nil {
 			return nil, err
 		}
 	}
