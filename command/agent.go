@@ -47,6 +47,7 @@ func agentCommand() *cli.Command {
 			&cli.DurationFlag{Name: "rotation-grace", Value: time.Minute, Usage: "after `skiff token rotate`, how long agents still accept the old cluster secret"},
 			&cli.DurationFlag{Name: "down-after", Value: 500 * time.Millisecond, Usage: "how long a host must be dead in gossip before its tasks are placed elsewhere"},
 			&cli.StringFlag{Name: "runtime", Value: "docker", Usage: "docker, or fake for simulated containers that only exist in memory"},
+			&cli.StringFlag{Name: "docker-host", Usage: "the Docker Engine's address, unix:///PATH or tcp://HOST:PORT (default: DOCKER_HOST, else the default socket)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
 		Action: agentAction,
@@ -65,7 +66,7 @@ func agentAction(c *cli.Context) error {
 	}
 	switch c.String("runtime") {
 	case "docker":
-		d, err := runtime.NewDocker()
+		d, err := runtime.NewDockerAt(c.String("docker-host"))
 		if err != nil {
 			return err
 		}
@@ -154,6 +155,9 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	if rt := c.String("runtime"); rt != "docker" && rt != "fake" {
 		return agent.Config{}, fmt.Errorf("--runtime: %q: expected docker or fake", rt)
 	}
+	if h := c.String("docker-host"); h != "" && !engineAddress(h) {
+		return agent.Config{}, fmt.Errorf("--docker-host %q: expected unix:///PATH or tcp://HOST:PORT", h)
+	}
 	hostPort := func(flag string) string { return net.JoinHostPort(bind, strconv.Itoa(c.Int(flag))) }
 	return agent.Config{
 		Name: c.String("name"), DataDir: c.String("data-dir"), HTTPAddr: hostPort("http-port"), RaftAddr: hostPort("raft-port"),
@@ -164,6 +168,13 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 		Dev: c.Bool("dev"), Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
 		RaftLog: c.App.ErrWriter, Debug: level == slog.LevelDebug,
 	}, nil
+}
+
+// engineAddress reports whether s names an engine the way the Docker
+// client dials one: a unix socket, or TCP (or a Windows named pipe).
+func engineAddress(s string) bool {
+	proto, addr, ok := strings.Cut(s, "://")
+	return ok && addr != "" && (proto == "unix" || proto == "tcp" || proto == "npipe")
 }
 
 func parseAttrs(kvs []string) (map[string]string, error) {

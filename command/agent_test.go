@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -36,6 +37,8 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--cpu", "-1"}, "--cpu and --memory: expected a positive number"},
 		{[]string{"--memory", "-1"}, "--cpu and --memory: expected a positive number"},
 		{[]string{"--runtime", "podman"}, `--runtime: "podman": expected docker or fake`},
+		{[]string{"--docker-host", "ftp://engine"}, `--docker-host "ftp://engine": expected unix:///PATH or tcp://HOST:PORT`},
+		{[]string{"--docker-host", "/var/run/docker.sock"}, `--docker-host "/var/run/docker.sock": expected unix:///PATH or tcp://HOST:PORT`},
 		{[]string{"--voters", "x"}, `invalid value "x" for flag -voters: parse error`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -106,5 +109,19 @@ func TestAgentConfigFlags(t *testing.T) {
 	}
 	if !reflect.DeepEqual(cfg, want) || level != slog.LevelDebug {
 		t.Errorf("got %+v at level %v\nwant %+v at debug", cfg, level, want)
+	}
+}
+
+// TestAgentDockerHost checks that --docker-host, not the environment,
+// names the engine the agent uses: one at a socket that does not exist is
+// refused before anything starts, with the address in the message.
+func TestAgentDockerHost(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	// The environment names another missing engine, so that an agent
+	// that ignored the flag fails too (rather than run), but names it.
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "env.sock"))
+	r := skiff("", "agent", "--dev", "--data-dir", t.TempDir(), "--docker-host", "unix://"+sock)
+	if r.code != 1 || !strings.Contains(r.stderr, "the Docker Engine does not answer") || !strings.Contains(r.stderr, sock) {
+		t.Errorf("got exit code %d, stderr %q; want 1 and the engine at %s not answering", r.code, r.stderr, sock)
 	}
 }

@@ -41,8 +41,16 @@ type Docker struct {
 // NewDocker connects to the engine named by the environment (DOCKER_HOST,
 // or the default socket), negotiating the API version so that older
 // engines work.
-func NewDocker() (*Docker, error) {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+func NewDocker() (*Docker, error) { return NewDockerAt("") }
+
+// NewDockerAt is NewDocker for the engine at host (unix:///path/docker.sock
+// or tcp://host:port); an empty host is the environment's.
+func NewDockerAt(host string) (*Docker, error) {
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if host != "" {
+		opts = append(opts, client.WithHost(host))
+	}
+	cli, err := client.NewClientWithOpts(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}
