@@ -1,7 +1,8 @@
 // Package dockertest gives tests the local Docker Engine: a client that
 // skips the test where no engine answers (or fails it under
-// SKIFF_REQUIRE_DOCKER=1, as in CI), and FROM scratch images built from
-// static Go programs, since no registry can be reached.
+// SKIFF_REQUIRE_DOCKER=1, as in CI), private engines a test may stop and
+// start, and FROM scratch images built from static Go programs, since no
+// registry can be reached.
 package dockertest
 
 import (
@@ -41,24 +42,41 @@ func Client(t testing.TB) *client.Client {
 // Image is a FROM scratch image named Tag holding the static build of the
 // Go package Pkg (a path relative to the test's package) as /Bin, with the
 // Dockerfile lines Tail after the COPY. Build makes it once per test
-// process; Image is safe for concurrent use.
+// process and engine; Image is safe for concurrent use.
 type Image struct {
 	Tag, Pkg, Bin, Tail string
 
-	once sync.Once
-	err  error
+	mu    sync.Mutex
+	built map[string]error // by engine address, "" for the environment's; guarded by mu
 }
 
-// Build builds the image, once, or fails the test.
+// Build builds the image on the environment's engine, once, or fails the
+// test.
 func (im *Image) Build(t testing.TB) {
 	t.Helper()
-	im.once.Do(func() { im.err = im.build() })
-	if im.err != nil {
-		t.Fatal(im.err)
+	im.BuildOn(t, "")
+}
+
+// BuildOn builds the image on the engine at host (the environment's when
+// empty), once per engine, or fails the test.
+func (im *Image) BuildOn(t testing.TB, host string) {
+	t.Helper()
+	im.mu.Lock()
+	err, done := im.built[host]
+	if !done {
+		err = im.build(host)
+		if im.built == nil {
+			im.built = map[string]error{}
+		}
+		im.built[host] = err
+	}
+	im.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
-func (im *Image) build() error {
+func (im *Image) build(host string) error {
 	dir, err := os.MkdirTemp("", "skiff-image")
 	if err != nil {
 		return err
@@ -73,7 +91,13 @@ func (im *Image) build() error {
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
 		return err
 	}
-	if out, err := exec.Command("docker", "build", "-q", "-t", im.Tag, dir).CombinedOutput(); err != nil {
+	docker := exec.Command("docker", "build", "-q", "-t", im.Tag, dir)
+	if host != "" {
+		// A private engine (see PrivateEngine) builds with the classic
+		// builder, which needs nothing but the daemon itself.
+		docker.Env = append(os.Environ(), "DOCKER_HOST="+host, "DOCKER_BUILDKIT=0")
+	}
+	if out, err := docker.CombinedOutput(); err != nil {
 		return fmt.Errorf("docker build %s: %v\n%s", im.Tag, err, out)
 	}
 	return nil
