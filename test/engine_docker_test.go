@@ -223,9 +223,12 @@ func TestDockerEngineOutage(t *testing.T) {
 	})
 	ran := taskIDs(ec.tasks(t, "web"), ec.n1, structs.StatusRunning)
 
+	start := time.Now()
 	ec.private.Stop()
 	ec.waitEngineDown(t, "web", ran, 4)
+	t.Logf("node down and the service whole on n2 %s after the daemon was told to stop", time.Since(start).Round(10*time.Millisecond))
 
+	start = time.Now()
 	ec.private.Start()
 	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 		if n := ec.node(t, ec.n1); n.Status != structs.NodeReady || n.EngineError != "" || n.Eligibility != structs.EligibilityEligible {
@@ -233,6 +236,7 @@ func TestDockerEngineOutage(t *testing.T) {
 		}
 		return ec.settled(t, "web", 4, map[string]int{ec.n2: 4}, true)
 	})
+	t.Logf("node ready again %s after the daemon was started", time.Since(start).Round(10*time.Millisecond))
 	// The node takes work again: spread puts the next two tasks on it,
 	// on the restarted engine.
 	if _, err := ec.Leader().Client().Scale(ctx, "web", 6); err != nil {
@@ -302,11 +306,14 @@ func TestDockerEngineLiveRestore(t *testing.T) {
 		return ec.settled(t, "web", 4, map[string]int{ec.n1: 2, ec.n2: 2}, true)
 	})
 
+	start := time.Now()
 	ec.private.Stop()
 	ec.waitEngineDown(t, "web", ran, 4)
+	t.Logf("node down and the service whole on n2 %s after the daemon was told to stop", time.Since(start).Round(10*time.Millisecond))
 	if lost := taskIDs(ec.tasks(t, "web"), ec.n1, structs.StatusLost); !slices.Equal(lost, ran) {
 		t.Fatalf("LOST on n1: %v, want the tasks whose containers kept running, %v", lost, ran)
 	}
+	start = time.Now()
 	ec.private.Start()
 	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 		if n := ec.node(t, ec.n1); n.Status != structs.NodeReady || n.EngineError != "" {
@@ -314,6 +321,7 @@ func TestDockerEngineLiveRestore(t *testing.T) {
 		}
 		return ec.settled(t, "web", 4, map[string]int{ec.n2: 4}, true)
 	})
+	t.Logf("node ready and the LOST tasks' containers stopped %s after the daemon was started", time.Since(start).Round(10*time.Millisecond))
 	testutil.AssertFor(t, 2*time.Second, func() (bool, string) {
 		return ec.settled(t, "web", 4, map[string]int{ec.n2: 4}, true)
 	})
