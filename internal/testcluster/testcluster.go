@@ -122,7 +122,9 @@ func New(t testing.TB, n, expect int) *Cluster {
 }
 
 // NewTuned is New with tune applied to every agent's configuration, at
-// every start, after the cluster's own settings.
+// every start, after the cluster's own settings. A tune that gives an
+// agent another runtime (a real engine's) leaves its Member.Runtime
+// unused.
 func NewTuned(t testing.TB, n, expect int, tune func(*agent.Config)) *Cluster {
 	t.Helper()
 	secret, err := token.Generate()
