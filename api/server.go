@@ -596,8 +596,9 @@ func (s *server) tasks(w http.ResponseWriter, r *http.Request) (any, error) {
 	return out, nil
 }
 
-// resolveTask finds a task by its id or by a unique prefix of it, so that
-// people can type the short ids `skiff ps` shows.
+// resolveTask finds a task by its id or by a unique prefix or suffix of it,
+// so that people can type the short ids `skiff ps` shows (the end of the
+// id) or the start of one, as with container ids.
 func resolveTask(st State, id string) (*structs.Task, error) {
 	if t := st.Task(id); t != nil {
 		return t, nil
@@ -605,7 +606,7 @@ func resolveTask(st State, id string) (*structs.Task, error) {
 	var found *structs.Task
 	if id != "" {
 		for _, t := range st.Tasks() {
-			if strings.HasPrefix(t.ID, id) {
+			if strings.HasPrefix(t.ID, id) || strings.HasSuffix(t.ID, id) {
 				if found != nil {
 					return nil, fieldErr("id", "%q matches more than one task; give more of the id", id)
 				}

@@ -239,6 +239,7 @@ func TestRoutes(t *testing.T) {
 		{name: "task by id", method: "GET", path: "/v1/tasks/aaaa1111", status: 200,
 			want: map[string]any{"id": "aaaa1111", "lastStatus": "RUNNING", "node": "n1"}},
 		{name: "task by unique prefix", method: "GET", path: "/v1/tasks/cc", status: 200, want: map[string]any{"id": "cccc4444"}},
+		{name: "task by unique suffix", method: "GET", path: "/v1/tasks/2222", status: 200, want: map[string]any{"id": "aaaa2222"}},
 		{name: "task by ambiguous prefix", method: "GET", path: "/v1/tasks/aaaa", status: 400,
 			want: map[string]any{"field": "id", "error": `"aaaa" matches more than one task; give more of the id`}},
 		{name: "task not found", method: "GET", path: "/v1/tasks/zz", status: 404,

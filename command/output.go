@@ -89,6 +89,17 @@ func shortID(id string) string {
 	return id
 }
 
+// shortTaskID is the end of a task id, which tables show: task ids start
+// with the time they were made (see the leader's task ids), so their first
+// characters are shared by every task of a minute, and their last ones are
+// random. The API accepts any unique prefix or suffix of a task id.
+func shortTaskID(id string) string {
+	if len(id) > 8 {
+		return id[len(id)-8:]
+	}
+	return id
+}
+
 // age is how long before now the Unix millisecond time ms was, or "" when
 // it is unset.
 func age(now time.Time, ms int64) string {

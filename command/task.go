@@ -44,7 +44,7 @@ func (e *env) ps(c *cli.Context) error {
 			if node == "" {
 				node = shortID(t.Node)
 			}
-			rows[i] = []any{shortID(t.ID), t.Service, t.TaskDefinition, node, t.DesiredStatus, t.LastStatus, strings.Join(ports, ","), age(now, t.CreatedAt), t.StopReason}
+			rows[i] = []any{shortTaskID(t.ID), t.Service, t.TaskDefinition, node, t.DesiredStatus, t.LastStatus, strings.Join(ports, ","), age(now, t.CreatedAt), t.StopReason}
 		}
 		return rows, nil
 	})

@@ -103,6 +103,7 @@ func (f *FSM) ApplyCommand(index uint64, data []byte) any {
 	var res any
 	var err error
 	txn := f.live.copy()
+	txn.at = index
 	if len(data) == 0 {
 		err = fmt.Errorf("%w: empty", ErrCorrupt)
 	} else {
@@ -553,6 +554,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore snapshot: %w", err)
 	}
 	t := newTables()
+	t.at = data.Index
 	for _, n := range data.Nodes {
 		t.putNode(n)
 	}

@@ -81,7 +81,8 @@ type tables struct {
 	tasks    *btree.BTreeG[entry[structs.Task]]
 	// tasksByNode and tasksByService index tasks so that the node loop,
 	// the scheduler and the reconcile loop read only their own share of a
-	// large state. A task without a service is in no service's index.
+	// large state. One-off tasks, which have no service, are indexed
+	// under "" so that collecting them reads only them.
 	tasksByNode    *btree.BTreeG[taskRef]
 	tasksByService *btree.BTreeG[taskRef]
 	tokens         *btree.BTreeG[entry[structs.ACLToken]]
@@ -89,7 +90,28 @@ type tables struct {
 	// its secret.
 	tokensBySecret *btree.BTreeG[entry[structs.ACLToken]]
 	rotations      *btree.BTreeG[ranked[structs.SecretRotation]]
+
+	// changed holds, for each service, the log index of the last entry
+	// that changed the service or one of its tasks (one-off tasks under
+	// ""); nodesChanged is that of the last change to any node. They let
+	// the leader pass over services that nothing touched since it last
+	// planned them. They are bookkeeping beside the state, not part of
+	// it: a snapshot leaves them out and a restore sets every key to the
+	// snapshot's index, which at worst makes the leader look once more.
+	changed      *btree.BTreeG[change]
+	nodesChanged uint64
+	// at is the index of the entry that writes these tables; the writes
+	// record it in changed.
+	at uint64
 }
+
+// change is an entry of tables.changed.
+type change struct {
+	key   string
+	index uint64
+}
+
+func byChangeKey(a, b change) bool { return a.key < b.key }
 
 func newTables() *tables {
 	return &tables{
@@ -102,6 +124,7 @@ func newTables() *tables {
 		tokens:         newTree(byKey[structs.ACLToken]),
 		tokensBySecret: newTree(byKey[structs.ACLToken]),
 		rotations:      newTree(byKeyThenN[structs.SecretRotation]),
+		changed:        newTree(byChangeKey),
 	}
 }
 
@@ -120,7 +143,20 @@ func (t *tables) copy() *tables {
 		tokens:         t.tokens.Copy(),
 		tokensBySecret: t.tokensBySecret.Copy(),
 		rotations:      t.rotations.Copy(),
+		changed:        t.changed.Copy(),
+		nodesChanged:   t.nodesChanged,
+		at:             t.at,
 	}
+}
+
+// touch records that the entry being written changes service (or, for
+// "", a one-off task). An entry of many tasks of one service writes the
+// tree once.
+func (t *tables) touch(service string) {
+	if c, ok := t.changed.Get(change{key: service}); ok && c.index == t.at {
+		return
+	}
+	t.changed.Set(change{service, t.at})
 }
 
 // get returns the object stored under key, or nil.
@@ -201,11 +237,20 @@ func (t *tables) latestRotation() *structs.SecretRotation {
 	return e.obj
 }
 
-func (t *tables) putNode(n *structs.Node) { t.nodes.Set(entry[structs.Node]{n.ID, n}) }
+func (t *tables) putNode(n *structs.Node) {
+	t.nodes.Set(entry[structs.Node]{n.ID, n})
+	t.nodesChanged = t.at
+}
 
-func (t *tables) putService(s *structs.Service) { t.services.Set(entry[structs.Service]{s.Name, s}) }
+func (t *tables) putService(s *structs.Service) {
+	t.services.Set(entry[structs.Service]{s.Name, s})
+	t.touch(s.Name)
+}
 
-func (t *tables) deleteService(name string) { t.services.Delete(entry[structs.Service]{key: name}) }
+func (t *tables) deleteService(name string) {
+	t.services.Delete(entry[structs.Service]{key: name})
+	t.touch(name)
+}
 
 func (t *tables) putTaskDef(td *structs.TaskDefinition) {
 	t.taskDefs.Set(ranked[structs.TaskDefinition]{td.Family, td.Revision, td})
@@ -223,14 +268,13 @@ func (t *tables) putTask(task *structs.Task) {
 		if old.obj.Node != task.Node {
 			t.tasksByNode.Delete(taskRef{old.obj.Node, old.obj})
 		}
-		if old.obj.Service != task.Service && old.obj.Service != "" {
+		if old.obj.Service != task.Service {
 			t.tasksByService.Delete(taskRef{old.obj.Service, old.obj})
 		}
 	}
 	t.tasksByNode.Set(taskRef{task.Node, task})
-	if task.Service != "" {
-		t.tasksByService.Set(taskRef{task.Service, task})
-	}
+	t.tasksByService.Set(taskRef{task.Service, task})
+	t.touch(task.Service)
 }
 
 // deleteTask removes a task and its index entries.
@@ -240,8 +284,12 @@ func (t *tables) deleteTask(id string) {
 		return
 	}
 	t.tasksByNode.Delete(taskRef{old.obj.Node, old.obj})
-	if old.obj.Service != "" {
-		t.tasksByService.Delete(taskRef{old.obj.Service, old.obj})
+	t.tasksByService.Delete(taskRef{old.obj.Service, old.obj})
+	t.touch(old.obj.Service)
+	if svc := old.obj.Service; svc != "" && t.service(svc) == nil && len(tasksOf(t.tasksByService, svc)) == 0 {
+		// The last task of a deleted service: nothing is left to plan or
+		// collect, and names of long-gone services do not pile up.
+		t.changed.Delete(change{key: svc})
 	}
 }
 
@@ -321,6 +369,36 @@ func (s *State) TasksByService(service string) []*structs.Task {
 	}
 	return tasksOf(s.t.tasksByService, service)
 }
+
+// OneOffTasks returns the tasks of no service, ordered by id.
+func (s *State) OneOffTasks() []*structs.Task { return tasksOf(s.t.tasksByService, "") }
+
+// ServiceChangedAt is the log index of the last entry that changed the
+// service or one of its tasks (for "", a one-off task); 0 when none has
+// since this replica started from its snapshot or from nothing. An index
+// it returns is never lower than the true one, and may be higher after a
+// restore.
+func (s *State) ServiceChangedAt(name string) uint64 {
+	c, _ := s.t.changed.Get(change{key: name})
+	return c.index
+}
+
+// ServicesChangedAfter returns the services (and "" for one-off tasks)
+// changed by entries after index, deleted ones included, by name.
+func (s *State) ServicesChangedAfter(index uint64) []string {
+	var out []string
+	s.t.changed.Scan(func(c change) bool {
+		if c.index > index {
+			out = append(out, c.key)
+		}
+		return true
+	})
+	return out
+}
+
+// NodesChangedAt is the log index of the last entry that changed a node,
+// with the same promise as ServiceChangedAt.
+func (s *State) NodesChangedAt() uint64 { return s.t.nodesChanged }
 
 // ACLTokens returns every API token, ordered by accessor id.
 func (s *State) ACLTokens() []*structs.ACLToken { return all(s.t.tokens) }

@@ -25,9 +25,6 @@ func checkIndexes(t testing.TB, tb *tables) {
 			t.Fatalf("task %s: node index holds %+v, want the task's object", e.key, got.obj)
 		}
 		byNode[e.obj.Node]++
-		if e.obj.Service == "" {
-			return true
-		}
 		if got, ok := tb.tasksByService.Get(taskRef{e.obj.Service, e.obj}); !ok || got.obj != e.obj {
 			t.Fatalf("task %s: service index holds %+v, want the task's object", e.key, got.obj)
 		}
@@ -115,6 +112,18 @@ func TestStoreIndexesFollowTasks(t *testing.T) {
 			}
 			if got := ids(st.TasksByService(key)); !slices.Equal(got, wantService) {
 				t.Fatalf("step %d: tasks of %q: %v, want %v", i, key, got, wantService)
+			}
+			if key == "" {
+				var oneOff []string
+				for id, m := range model {
+					if m.Service == "" {
+						oneOff = append(oneOff, id)
+					}
+				}
+				slices.Sort(oneOff)
+				if got := ids(st.OneOffTasks()); !slices.Equal(got, oneOff) {
+					t.Fatalf("step %d: one-off tasks: %v, want %v", i, got, oneOff)
+				}
 			}
 		}
 		for _, task := range st.TasksByNode("n0") {
@@ -384,5 +393,69 @@ func TestSnapshotFormatUnchanged(t *testing.T) {
 	checkIndexes(t, f.live)
 	if got := persist(t, f); got != goldenSnapshot {
 		t.Fatalf("restored snapshot persists differently:\n%s", got)
+	}
+}
+
+// TestChangeIndexes checks that each entry records the index at which it
+// changed a service, its tasks or a node, that a refused entry records
+// nothing, that a restore counts everything as changed at the snapshot's
+// index, and that a deleted service's record goes with its last task.
+func TestChangeIndexes(t *testing.T) {
+	f := New(nil)
+	td := &structs.TaskDefinition{Family: "web", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img"}}}
+	mustApply(t, f, 1, CmdRegisterNode, RegisterNode{Node: structs.Node{ID: "n1"}})
+	mustApply(t, f, 2, CmdApplyService, ApplyService{Service: structs.Service{Name: "web", DesiredCount: 1}, TaskDefinition: td})
+	mustApply(t, f, 3, CmdApplyService, ApplyService{Service: structs.Service{Name: "db", DesiredCount: 1}, TaskDefinition: td})
+	mustApply(t, f, 4, CmdCommitPlan, CommitPlan{Place: []structs.Task{{ID: "t1", Service: "web", Node: "n1"}, {ID: "t2", Node: "n1"}}})
+	want := func(svc string, index uint64) {
+		t.Helper()
+		if got := f.State().ServiceChangedAt(svc); got != index {
+			t.Fatalf("%q changed at %d, want %d", svc, got, index)
+		}
+	}
+	want("web", 4)
+	want("db", 3)
+	want("", 4)
+	if got := f.State().NodesChangedAt(); got != 1 {
+		t.Fatalf("nodes changed at %d, want 1", got)
+	}
+	if got := f.State().ServicesChangedAfter(3); !slices.Equal(got, []string{"", "web"}) {
+		t.Fatalf("changed after 3: %v", got)
+	}
+	if err, ok := apply(t, f, 5, CmdScaleService, ScaleService{Name: "db", DesiredCount: -1}).(error); !ok {
+		t.Fatalf("a negative count was accepted: %v", err)
+	}
+	want("db", 3)
+	mustApply(t, f, 6, CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t1", Node: "n1", LastStatus: structs.StatusRunning}}})
+	want("web", 6)
+	want("", 4)
+	mustApply(t, f, 7, CmdSetNodeStatus, SetNodeStatus{ID: "n1", Eligibility: structs.EligibilityIneligible})
+	if got := f.State().NodesChangedAt(); got != 7 {
+		t.Fatalf("nodes changed at %d, want 7", got)
+	}
+	want("web", 6)
+
+	var s sink
+	snap, _ := f.Snapshot()
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	g := New(nil)
+	if err := g.Restore(io.NopCloser(&s)); err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range []string{"web", "db", ""} {
+		if got := g.State().ServiceChangedAt(svc); got != 7 {
+			t.Fatalf("restored: %q changed at %d, want the snapshot's 7", svc, got)
+		}
+	}
+
+	mustApply(t, f, 8, CmdDeleteService, DeleteService{Name: "web"})
+	want("web", 8)
+	mustApply(t, f, 9, CmdUpdateTaskStatus, UpdateTaskStatus{Updates: []TaskStatusUpdate{{ID: "t1", Node: "n1", LastStatus: structs.StatusStopped}}})
+	mustApply(t, f, 10, CmdDeleteTasks, DeleteTasks{IDs: []string{"t1"}})
+	want("web", 0)
+	if got := f.State().ServicesChangedAfter(0); !slices.Equal(got, []string{"", "db"}) {
+		t.Fatalf("after the deleted service's last task: %v", got)
 	}
 }

@@ -36,6 +36,19 @@ type term struct {
 	ctx     context.Context
 	backoff map[string]*backoff // by service
 	counted map[string]bool     // failed task ids already counted
+	settled map[string]settled  // by service
+}
+
+// settled is what the leader knows of a service whose plan it committed
+// whole: the index of the state it planned from, and the moment from which
+// the passing of time alone (a pending timeout, the end of a backoff, a
+// failure count to reset) could change the plan. Before then, while no
+// entry has changed the service, its tasks or any node, planning it again
+// would make the same empty plan, so reconcile passes over it; with a
+// million tasks that pass is most of the leader's work.
+type settled struct {
+	index uint64
+	until time.Time
 }
 
 type backoff struct {
@@ -66,7 +79,7 @@ func (c *ControlPlane) lead(ctx context.Context) {
 	}
 	c.log.Info("leading the cluster")
 	c.planMu.Lock()
-	c.term = &term{ctx: ctx, backoff: map[string]*backoff{}, counted: map[string]bool{}}
+	c.term = &term{ctx: ctx, backoff: map[string]*backoff{}, counted: map[string]bool{}, settled: map[string]settled{}}
 	c.planMu.Unlock()
 	defer func() {
 		c.planMu.Lock()
@@ -85,9 +98,12 @@ func (c *ControlPlane) lead(ctx context.Context) {
 func (c *ControlPlane) reconcileLoop(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	// collected is the index up to which garbage collection has looked at
+	// every service's stopped tasks; a term starts by looking at all.
+	var collected uint64
 	for {
 		watch := c.state.Watch()
-		if err := c.reconcile(ctx); err != nil && ctx.Err() == nil {
+		if err := c.reconcile(ctx, &collected); err != nil && ctx.Err() == nil {
 			c.log.Warn("reconcile", "err", err)
 		}
 		select {
@@ -103,7 +119,7 @@ func (c *ControlPlane) reconcileLoop(ctx context.Context) {
 // task definition and collects old stopped tasks. Each service is planned
 // and committed under planMu on its own, so that a one-off run waits for
 // one service's plan at most.
-func (c *ControlPlane) reconcile(ctx context.Context) error {
+func (c *ControlPlane) reconcile(ctx context.Context, collected *uint64) error {
 	var errs []error
 	for _, svc := range c.state.State().Services() {
 		if ctx.Err() != nil {
@@ -113,7 +129,7 @@ func (c *ControlPlane) reconcile(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("service %s: %w", svc.Name, err))
 		}
 	}
-	errs = append(errs, c.collectGarbage(ctx), c.bootstrapACL(ctx))
+	errs = append(errs, c.collectGarbage(ctx, collected), c.bootstrapACL(ctx))
 	return errors.Join(errs...)
 }
 
@@ -138,6 +154,11 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		return err
 	}
 	st := c.state.State()
+	nowT := time.Now()
+	if s, ok := tm.settled[name]; ok && st.ServiceChangedAt(name) <= s.index && st.NodesChangedAt() <= s.index && nowT.Before(s.until) {
+		return nil
+	}
+	delete(tm.settled, name)
 	svc := st.Service(name)
 	if svc == nil {
 		return nil
@@ -150,7 +171,10 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	// migrating ones run it on drained nodes and stop once enough
 	// replacements run; old ones run an earlier revision and stop now.
 	var current, migrating, old, stale []*structs.Task
-	nowT := time.Now()
+	// until is when the passing of time alone could change this plan: a
+	// pending task times out, or, while failures are counted, a running
+	// task has run long enough to reset them (stable).
+	until, stable := nowT.Add(time.Hour), nowT.Add(time.Hour)
 	bo := tm.backoff[name]
 	if bo == nil {
 		bo = &backoff{}
@@ -165,8 +189,15 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		if t.DesiredStatus != structs.StatusRunning {
 			continue
 		}
-		if t.LastStatus == structs.StatusRunning && t.StartedAt > 0 && nowT.Sub(time.UnixMilli(t.StartedAt)) >= stableAfter {
-			bo.failures = 0
+		if t.LastStatus == structs.StatusRunning && t.StartedAt > 0 {
+			if at := time.UnixMilli(t.StartedAt).Add(stableAfter); !nowT.Before(at) {
+				bo.failures = 0
+			} else {
+				stable = minTime(stable, at)
+			}
+		}
+		if t.LastStatus == structs.StatusPending && t.CreatedAt > 0 {
+			until = minTime(until, time.UnixMilli(t.CreatedAt).Add(c.cfg.PendingTimeout))
 		}
 		switch n := st.Node(t.Node); {
 		case t.LastStatus == structs.StatusPending && t.CreatedAt > 0 && nowT.Sub(time.UnixMilli(t.CreatedAt)) >= c.cfg.PendingTimeout:
@@ -217,15 +248,22 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 			plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: "node drained; replacement running"})
 		}
 	}
+	if bo.failures > 0 {
+		until = minTime(until, stable)
+	}
 	// The verdict is recorded only when it changes. While the service
-	// backs off, the last verdict stands.
-	missing := svc.DesiredCount - len(current)
+	// backs off, the last verdict stands. A plan that places fewer tasks
+	// than are missing depends on room that other services' tasks may
+	// free, so its service is planned again on every pass.
+	missing, whole := svc.DesiredCount-len(current), true
 	switch {
 	case missing > 0 && nowT.Before(bo.next):
+		until = minTime(until, bo.next)
 	case missing > 0:
 		p := scheduler.Place(st, scheduler.Job{Service: name, TaskDef: td, Count: missing, Strategy: svc.PlacementStrategy,
 			Constraints: svc.PlacementConstraints, Releasing: releasing, Seed: st.Index()})
 		plan.Place = tasksFor(p, td, name)
+		whole = len(plan.Place) == missing
 		if !reflect.DeepEqual(p.Failure, svc.PlacementFailure) {
 			if p.Failure != nil {
 				c.log.Warn("placement failed", "service", name, "reason", p.Failure.String())
@@ -235,7 +273,20 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	case svc.PlacementFailure != nil:
 		plan.Outcomes = []fsm.PlacementOutcome{{Service: name}}
 	}
-	return c.commitPlan(ctx, plan)
+	if err := c.commitPlan(ctx, plan); err != nil {
+		return err
+	}
+	if whole {
+		tm.settled[name] = settled{index: st.Index(), until: until}
+	}
+	return nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // commitPlan commits a plan in entries of at most fsm.MaxTasksPerEntry
@@ -288,20 +339,37 @@ func backoffDelay(failures int, p structs.RestartPolicy) time.Duration {
 func tasksFor(p scheduler.Plan, td *structs.TaskDefinition, service string) []structs.Task {
 	out := make([]structs.Task, 0, len(p.Placements))
 	for _, pl := range p.Placements {
-		out = append(out, structs.Task{ID: uuid.NewString(), Service: service, TaskDefinition: td.Ref(), Node: pl.Node,
+		out = append(out, structs.Task{ID: newTaskID(), Service: service, TaskDefinition: td.Ref(), Node: pl.Node,
 			DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending, CPU: td.CPU(), MemoryMiB: td.MemoryMiB(),
 			HostPorts: pl.HostPorts})
 	}
 	return out
 }
 
+// newTaskID returns a version 7 UUID: it starts with the time in
+// milliseconds and counts up within this process, so that the tasks of one
+// plan sit side by side in the state store's trees. A write then clones a
+// few nodes of each tree, at the right edge, instead of one node per task
+// scattered over the whole tree, which is what made a large state slow to
+// grow. Its last 62 bits are random, so ids stay unique across leaders.
+func newTaskID() string { return uuid.Must(uuid.NewV7()).String() }
+
 // collectGarbage deletes stopped tasks beyond the ones kept for history.
-func (c *ControlPlane) collectGarbage(ctx context.Context) error {
+// It looks only at the services (and, under "", the one-off tasks) that
+// entries after *collected changed, and moves *collected on once their
+// surplus is deleted.
+func (c *ControlPlane) collectGarbage(ctx context.Context, collected *uint64) error {
 	st := c.state.State()
 	stopped := map[string][]*structs.Task{}
-	for _, t := range st.Tasks() {
-		if t.Terminal() {
-			stopped[t.Service] = append(stopped[t.Service], t)
+	for _, svc := range st.ServicesChangedAfter(*collected) {
+		tasks := st.TasksByService(svc)
+		if svc == "" {
+			tasks = st.OneOffTasks()
+		}
+		for _, t := range tasks {
+			if t.Terminal() {
+				stopped[svc] = append(stopped[svc], t)
+			}
 		}
 	}
 	var del []string
@@ -319,6 +387,7 @@ func (c *ControlPlane) collectGarbage(ctx context.Context) error {
 		}
 	}
 	if len(del) == 0 {
+		*collected = st.Index()
 		return nil
 	}
 	c.planMu.Lock()
@@ -335,6 +404,7 @@ func (c *ControlPlane) collectGarbage(ctx context.Context) error {
 		}
 		del = del[n:]
 	}
+	*collected = st.Index()
 	return nil
 }
 
