@@ -282,3 +282,37 @@ func TestAPIOverTLS(t *testing.T) {
 		t.Fatalf("a dev agent wrote %s: %v", CAFile, err)
 	}
 }
+
+// A definition registered alone is what a service that names its family
+// runs, its newest revision at the time of the apply, as with ECS's
+// register-task-definition and create-service.
+func TestServiceOfARegisteredDefinition(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	first, err := h.a.RegisterTaskDefinition(ctx, def("web", 100))
+	if err != nil || first.Ref() != "web:1" {
+		t.Fatalf("register: %v %v", first, err)
+	}
+	again, err := h.a.RegisterTaskDefinition(ctx, def("web", 100))
+	if err != nil || again.Ref() != "web:1" {
+		t.Fatalf("the same definition again: %v %v", again, err)
+	}
+	if second, err := h.a.RegisterTaskDefinition(ctx, def("web", 200)); err != nil || second.Ref() != "web:2" {
+		t.Fatalf("a changed definition: %v %v", second, err)
+	}
+	svc, err := h.a.ApplyService(ctx, &structs.Service{Name: "web", DesiredCount: 2, TaskDefinition: "web"}, nil)
+	if err != nil || svc.TaskDefinition != "web:2" {
+		t.Fatalf("apply by family: %+v %v", svc, err)
+	}
+	h.wait("2 running web:2", func(st *fsm.State) bool {
+		r := running(st, "web")
+		return len(r) == 2 && r[0].TaskDefinition == "web:2" && r[1].MemoryMiB == 200
+	})
+	if _, err := h.a.ApplyService(ctx, &structs.Service{Name: "web", DesiredCount: 2, TaskDefinition: "web:1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.wait("rolled to web:1", func(st *fsm.State) bool {
+		r := running(st, "web")
+		return len(r) == 2 && r[0].TaskDefinition == "web:1" && r[1].TaskDefinition == "web:1"
+	})
+}

@@ -41,6 +41,16 @@ func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *stru
 	return a.fsm.State().Service(svc.Name), nil
 }
 
+// RegisterTaskDefinition implements api.Backend.
+func (a *Agent) RegisterTaskDefinition(ctx context.Context, td *structs.TaskDefinition) (*structs.TaskDefinition, error) {
+	res, err := a.commit.Commit(ctx, fsm.CmdRegisterTaskDefinition, fsm.RegisterTaskDefinition{TaskDefinition: *td})
+	if err != nil {
+		return nil, err
+	}
+	ref, _ := res.(string)
+	return a.fsm.State().TaskDefinition(ref), nil
+}
+
 // DeleteService implements api.Backend.
 func (a *Agent) DeleteService(ctx context.Context, name string) error {
 	_, err := a.commit.Commit(ctx, fsm.CmdDeleteService, fsm.DeleteService{Name: name, Reason: "service " + name + " was deleted", At: now()})

@@ -208,6 +208,13 @@ func (c *Client) ApplyService(ctx context.Context, name string, file []byte) (Ap
 	return out, c.do(ctx, http.MethodPut, "/v1/services/"+url.PathEscape(name), file, &out)
 }
 
+// RegisterTaskDefinition registers an ECS task definition given as JSON,
+// bare or as describe-task-definition prints it.
+func (c *Client) RegisterTaskDefinition(ctx context.Context, file []byte) (RegisterResult, error) {
+	var out RegisterResult
+	return out, c.do(ctx, http.MethodPost, "/v1/taskdefs", file, &out)
+}
+
 // DeleteService removes a service and stops its tasks.
 func (c *Client) DeleteService(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/services/"+url.PathEscape(name), nil, nil)

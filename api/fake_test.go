@@ -170,11 +170,22 @@ func (f *fakeBackend) NodeAPI(node string) string {
 }
 
 func (f *fakeBackend) ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error) {
-	if err := f.record("ApplyService", svc.Name, svc.DesiredCount, td.Family); err != nil {
+	out, what := *svc, svc.TaskDefinition
+	if td != nil {
+		out.TaskDefinition, what = td.Family+":1", td.Family
+	}
+	if err := f.record("ApplyService", svc.Name, svc.DesiredCount, what); err != nil {
 		return nil, err
 	}
-	out := *svc
-	out.TaskDefinition = td.Family + ":1"
+	return &out, nil
+}
+
+func (f *fakeBackend) RegisterTaskDefinition(ctx context.Context, td *structs.TaskDefinition) (*structs.TaskDefinition, error) {
+	if err := f.record("RegisterTaskDefinition", td.Family, len(td.ContainerDefinitions)); err != nil {
+		return nil, err
+	}
+	out := *td
+	out.Revision = 2
 	return &out, nil
 }
 

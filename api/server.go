@@ -50,6 +50,9 @@ type Backend interface {
 	// Health describes this agent and its view of the cluster.
 	Health() Health
 	ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error)
+	// RegisterTaskDefinition registers td as its family's next revision,
+	// or returns the newest revision when that one is the same.
+	RegisterTaskDefinition(ctx context.Context, td *structs.TaskDefinition) (*structs.TaskDefinition, error)
 	DeleteService(ctx context.Context, name string) error
 	ScaleService(ctx context.Context, name string, count int) error
 	// RunTasks starts one-off tasks; failure explains any it could not
@@ -129,6 +132,12 @@ type ApplyResult struct {
 	Warnings []string         `json:"warnings,omitempty"`
 }
 
+// RegisterResult is the answer to POST /v1/taskdefs.
+type RegisterResult struct {
+	TaskDefinition *structs.TaskDefinition `json:"taskDefinition"`
+	Warnings       []string                `json:"warnings,omitempty"`
+}
+
 // RunRequest is the body of POST /v1/tasks.
 type RunRequest struct {
 	TaskDefinition json.RawMessage `json:"taskDefinition"`
@@ -200,6 +209,7 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("GET /v1/health", s.wrap(s.health))
 	mux.Handle("GET /v1/nodes", s.wrap(s.nodes))
 	mux.Handle("GET /v1/taskdefs", s.wrap(s.taskdefs))
+	mux.Handle("POST /v1/taskdefs", s.wrap(s.registerTaskDef))
 	mux.Handle("GET /v1/services", s.wrap(s.services))
 	mux.Handle("GET /v1/services/{name}", s.wrap(s.service))
 	mux.Handle("PUT /v1/services/{name}", s.wrap(s.applyService))
@@ -544,11 +554,47 @@ func (s *server) applyService(w http.ResponseWriter, r *http.Request) (any, erro
 	if svc.Name != r.PathValue("name") {
 		return nil, fieldErr("service", "%q differs from the name in the path, %q", svc.Name, r.PathValue("name"))
 	}
+	if td == nil && !registered(s.b.View(), svc.TaskDefinition) {
+		return nil, fieldErr("taskDefinition", "%q is not a registered task definition; register it with `skiff taskdefs register -f FILE`, or give the definition inline", svc.TaskDefinition)
+	}
 	out, err := s.b.ApplyService(r.Context(), svc, td)
 	if err != nil {
 		return nil, err
 	}
 	return ApplyResult{Service: out, Warnings: warnings}, nil
+}
+
+// registered reports whether ref, a family or family:revision, names a
+// definition of the view. Writes reach this check on the leader, whose view
+// has every acknowledged registration; the state machine checks again.
+func registered(st State, ref string) bool {
+	if !strings.Contains(ref, ":") {
+		for _, td := range st.TaskDefinitions() {
+			if td.Family == ref {
+				return true
+			}
+		}
+		return false
+	}
+	return st.TaskDefinition(ref) != nil
+}
+
+// registerTaskDef registers a task definition, bare or as
+// describe-task-definition prints it.
+func (s *server) registerTaskDef(w http.ResponseWriter, r *http.Request) (any, error) {
+	raw, err := readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	td, warnings, err := DecodeTaskDefinition(raw)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.b.RegisterTaskDefinition(r.Context(), td)
+	if err != nil {
+		return nil, err
+	}
+	return RegisterResult{TaskDefinition: out, Warnings: warnings}, nil
 }
 
 func (s *server) deleteService(w http.ResponseWriter, r *http.Request) (int, any, error) {

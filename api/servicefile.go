@@ -58,7 +58,33 @@ type ServiceFile struct {
 	PlacementStrategy    []structs.PlacementStrategy   `json:"placementStrategy"`
 	PlacementConstraints []structs.PlacementConstraint `json:"placementConstraints"`
 	RestartPolicy        structs.RestartPolicy         `json:"restartPolicy"`
-	TaskDefinition       *structs.TaskDefinition       `json:"taskDefinition"`
+	TaskDefinition       TaskDefinitionField           `json:"taskDefinition"`
+}
+
+// TaskDefinitionField is a service file's taskDefinition: the definition
+// itself, inline, or, as `aws ecs create-service` takes it, the "family"
+// (its newest revision) or "family:revision" of a registered one. One of
+// the two is set once a file has decoded.
+type TaskDefinitionField struct {
+	Def *structs.TaskDefinition
+	Ref string
+}
+
+// UnmarshalJSON takes a string as a reference and anything else as the
+// definition.
+func (f *TaskDefinitionField) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, &f.Ref)
+	}
+	return json.Unmarshal(b, &f.Def)
+}
+
+// MarshalJSON writes whichever of the two is set.
+func (f TaskDefinitionField) MarshalJSON() ([]byte, error) {
+	if f.Def == nil && f.Ref != "" {
+		return json.Marshal(f.Ref)
+	}
+	return json.Marshal(f.Def)
 }
 
 // shape lists the fields skiff acts on (with the shape of their contents)
@@ -113,8 +139,11 @@ var (
 			"platformVersion", "role", "deploymentConfiguration", "networkConfiguration", "healthCheckGracePeriodSeconds",
 			"schedulingStrategy", "deploymentController", "tags", "enableECSManagedTags", "propagateTags",
 			"enableExecuteCommand", "serviceConnectConfiguration", "volumeConfigurations", "clientToken",
-			"availabilityZoneRebalancing"},
+			"availabilityZoneRebalancing", "vpcLatticeConfigurations"},
 	}
+	// describeShape is what `aws ecs describe-task-definition` prints: the
+	// definition wrapped in an object, beside its tags.
+	describeShape = &shape{acted: map[string]*shape{"taskDefinition": taskDefShape}, ignored: []string{"tags"}}
 )
 
 // MaxDepth caps how deeply a service file's objects and arrays may nest.
@@ -348,13 +377,21 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	if *f.DesiredCount < 0 || *f.DesiredCount > MaxDesiredCount {
 		return nil, nil, nil, fieldErr("desiredCount", "%d is out of range: expected 0 to %d", *f.DesiredCount, MaxDesiredCount)
 	}
-	if f.TaskDefinition == nil {
-		return nil, nil, nil, fieldErr("taskDefinition", "required: an ECS task definition")
+	td := f.TaskDefinition.Def
+	switch {
+	case td == nil && f.TaskDefinition.Ref == "":
+		return nil, nil, nil, fieldErr("taskDefinition", "required: an ECS task definition, or the family[:revision] of a registered one")
+	case td == nil:
+		if err := checkTaskDefRef("taskDefinition", f.TaskDefinition.Ref); err != nil {
+			return nil, nil, nil, err
+		}
+	default:
+		td.Revision = 0
+		if err := ValidateTaskDefinition(td, "taskDefinition"); err != nil {
+			return nil, nil, nil, err
+		}
+		warnings = append(warnings, taskDefWarnings(td, "taskDefinition")...)
 	}
-	if err := ValidateTaskDefinition(f.TaskDefinition, "taskDefinition"); err != nil {
-		return nil, nil, nil, err
-	}
-	warnings = append(warnings, taskDefWarnings(f.TaskDefinition, "taskDefinition")...)
 	if len(f.PlacementStrategy) > MaxStrategies {
 		return nil, nil, nil, fieldErr("placementStrategy", "at most %d strategies", MaxStrategies)
 	}
@@ -381,21 +418,76 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 		PlacementConstraints: f.PlacementConstraints,
 		RestartPolicy:        f.RestartPolicy,
 	}
-	return svc, f.TaskDefinition, warnings, nil
+	if td == nil {
+		svc.TaskDefinition = f.TaskDefinition.Ref
+	}
+	return svc, td, warnings, nil
 }
 
-// DecodeTaskDefinition parses and validates a bare ECS task definition, as
-// `aws ecs register-task-definition --cli-input-json` takes it.
+// checkTaskDefRef checks a reference to a registered definition: a family
+// name, with a revision or without (the newest).
+func checkTaskDefRef(field, ref string) error {
+	if !strings.Contains(ref, ":") {
+		if err := checkName(field, ref); err != nil {
+			return fieldErr(field, "%q: expected family or family:revision of a registered task definition", ref)
+		}
+		return nil
+	}
+	family, _, err := structs.ParseTaskDefRef(ref)
+	if err != nil || checkName(field, family) != nil {
+		return fieldErr(field, "%q: expected family or family:revision of a registered task definition", ref)
+	}
+	return nil
+}
+
+// DecodeTaskDefinition parses and validates an ECS task definition: bare,
+// as `aws ecs register-task-definition --cli-input-json` takes it, or
+// wrapped as `aws ecs describe-task-definition` prints it, whose read-only
+// fields (taskDefinitionArn, revision, status, ...) are ignored with a
+// warning. Field names in errors and warnings are those of the file.
 func DecodeTaskDefinition(raw []byte) (*structs.TaskDefinition, []string, error) {
-	var td structs.TaskDefinition
-	warnings, err := decodeStrict(raw, taskDefShape, &td)
+	var (
+		d        describedTaskDefinition
+		path     string
+		warnings []string
+		err      error
+	)
+	if wrapped(raw) {
+		path = "taskDefinition"
+		warnings, err = decodeStrict(raw, describeShape, &d)
+	} else {
+		warnings, err = decodeStrict(raw, taskDefShape, &d.TaskDefinition)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := ValidateTaskDefinition(&td, ""); err != nil {
+	td := &d.TaskDefinition
+	// The registry numbers revisions; the one a file carries is ignored
+	// as its warning says.
+	td.Revision = 0
+	if err := ValidateTaskDefinition(td, path); err != nil {
 		return nil, nil, err
 	}
-	return &td, append(warnings, taskDefWarnings(&td, "")...), nil
+	return td, append(warnings, taskDefWarnings(td, path)...), nil
+}
+
+// describedTaskDefinition is the output of describe-task-definition.
+type describedTaskDefinition struct {
+	TaskDefinition structs.TaskDefinition `json:"taskDefinition"`
+}
+
+// wrapped reports whether raw, a JSON object, holds a definition under
+// taskDefinition rather than being one (which would have a family). A body
+// that is not an object is left to decodeStrict to refuse.
+func wrapped(raw []byte) bool {
+	var probe struct {
+		TaskDefinition json.RawMessage `json:"taskDefinition"`
+		Family         json.RawMessage `json:"family"`
+	}
+	if len(raw) > MaxBodyBytes || json.Unmarshal(raw, &probe) != nil {
+		return false
+	}
+	return probe.TaskDefinition != nil && probe.Family == nil
 }
 
 // logDriverRE matches Docker's log driver names, plugins' included

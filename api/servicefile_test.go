@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -75,6 +76,72 @@ func TestDecodeRealECSTaskDefinition(t *testing.T) {
 	}
 }
 
+// The input of `aws ecs create-service --cli-input-json` is a service file
+// as it is: the definition is named by family (its newest revision) or
+// family:revision, and the fields skiff does not act on are warnings.
+func TestDecodeCreateServiceInput(t *testing.T) {
+	raw := `{
+	  "cluster": "homelab", "serviceName": "web", "taskDefinition": "web:3", "desiredCount": 2,
+	  "launchType": "EC2", "schedulingStrategy": "REPLICA",
+	  "placementStrategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}],
+	  "placementConstraints": [{"type": "distinctInstance"}],
+	  "deploymentConfiguration": {"maximumPercent": 200, "minimumHealthyPercent": 100},
+	  "enableECSManagedTags": true, "propagateTags": "SERVICE", "tags": [{"key": "team", "value": "ops"}],
+	  "clientToken": "abc"
+	}`
+	svc, td, warnings, err := DecodeServiceFile([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if td != nil || svc.Name != "web" || svc.TaskDefinition != "web:3" || svc.DesiredCount != 2 || len(svc.PlacementConstraints) != 1 {
+		t.Fatalf("decoded %+v %+v", svc, td)
+	}
+	joined := strings.Join(warnings, "\n")
+	for _, f := range []string{"cluster", "launchType", "deploymentConfiguration", "tags", "clientToken"} {
+		if !strings.Contains(joined, f+" is an ECS field") {
+			t.Errorf("no warning for %s in:\n%s", f, joined)
+		}
+	}
+	svc, _, _, err = DecodeServiceFile([]byte(`{"serviceName": "web", "taskDefinition": "web", "desiredCount": 1}`))
+	if err != nil || svc.TaskDefinition != "web" {
+		t.Fatalf("a family alone: %+v %v", svc, err)
+	}
+}
+
+// The output of `aws ecs describe-task-definition` is a task definition as
+// it is: unwrapped, with its read-only fields and tags as warnings, and
+// errors naming fields as they are in the file.
+func TestDecodeDescribedTaskDefinition(t *testing.T) {
+	raw := `{"taskDefinition": {
+	    "taskDefinitionArn": "arn:aws:ecs:us-east-1:1:task-definition/web:3", "family": "web", "revision": 3,
+	    "status": "ACTIVE", "registeredAt": "2026-01-02T03:04:05.000Z", "registeredBy": "arn:aws:iam::1:user/me",
+	    "requiresAttributes": [{"name": "com.amazonaws.ecs.capability.docker-remote-api.1.18"}],
+	    "containerDefinitions": [{"name": "web", "image": "nginx:1.27", "memory": 256, "essential": true}]
+	  }, "tags": [{"key": "team", "value": "ops"}]}`
+	td, warnings, err := DecodeTaskDefinition([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if td.Family != "web" || td.ContainerDefinitions[0].Image != "nginx:1.27" || td.Revision != 0 {
+		t.Fatalf("decoded %+v", td)
+	}
+	joined := strings.Join(warnings, "\n")
+	for _, f := range []string{"taskDefinition.taskDefinitionArn", "taskDefinition.revision", "taskDefinition.status", "taskDefinition.registeredAt", "tags"} {
+		if !strings.Contains(joined, f+" is an ECS field") {
+			t.Errorf("no warning for %s in:\n%s", f, joined)
+		}
+	}
+	_, _, err = DecodeTaskDefinition([]byte(`{"taskDefinition": {"family": "web", "containerDefinitions": [{"name": "web"}]}}`))
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "taskDefinition.containerDefinitions[0].image" {
+		t.Fatalf("missing image: %v", err)
+	}
+	_, _, err = DecodeTaskDefinition([]byte(`{"taskDefinition": {"family": "web", "containerDefinitions": [{"name": "web", "image": "x"}]}, "taskDefinitionArn": "x"}`))
+	if !errors.As(err, &fe) || fe.Field != "taskDefinitionArn" || !strings.Contains(fe.Message, "unknown field") {
+		t.Fatalf("a field beside the wrapped definition: %v", err)
+	}
+}
+
 func TestDecodeBadInput(t *testing.T) {
 	base := func(container string) string {
 		return `{"service":"web","desiredCount":1,"taskDefinition":{"family":"web","containerDefinitions":[` + container + `]}}`
@@ -90,6 +157,10 @@ func TestDecodeBadInput(t *testing.T) {
 		{"negative count", `{"service":"web","desiredCount":-1}`, "desiredCount", "out of range"},
 		{"count type", `{"service":"web","desiredCount":"x"}`, "desiredCount", "expected int"},
 		{"no taskdef", `{"service":"web","desiredCount":1}`, "taskDefinition", "required"},
+		{"taskdef of another type", `{"service":"web","desiredCount":1,"taskDefinition":3}`, "taskDefinition", "expected structs.TaskDefinition, got number"},
+		{"bad taskdef reference", `{"service":"web","desiredCount":1,"taskDefinition":"web:latest"}`, "taskDefinition", "expected family or family:revision"},
+		{"bad taskdef family", `{"service":"web","desiredCount":1,"taskDefinition":"w b"}`, "taskDefinition", "expected family or family:revision"},
+		{"cpu of another type", base(`{"name":"a","image":"x","cpu":"x"}`), "taskDefinition.containerDefinitions.cpu", "expected int64"},
 		{"no containers", `{"service":"web","desiredCount":1,"taskDefinition":{"family":"web","containerDefinitions":[]}}`, "taskDefinition.containerDefinitions", "expected 1 to 10"},
 		{"no image", base(`{"name":"a"}`), "taskDefinition.containerDefinitions[0].image", "required"},
 		{"no container name", base(`{"image":"x"}`), "taskDefinition.containerDefinitions[0].name", "required"},
@@ -135,6 +206,7 @@ func FuzzDecodeServiceFile(f *testing.F) {
 	f.Add([]byte(`{"service":"web","desiredCount":0,"taskDefinition":{"family":"w","containerDefinitions":[{"name":"a","image":"x"}]}}`))
 	f.Add([]byte(`{"service":"web","desiredCount":1,"taskDefinition":{"family":"w","containerDefinitions":[{"name":"a","image":"x","dependsOn":[{"containerName":"a"}]}]}}`))
 	f.Add([]byte(`{`))
+	f.Add([]byte(`{"serviceName":"web","desiredCount":2,"taskDefinition":"web:3"}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		svc, td, _, err := DecodeServiceFile(raw)
 		if err != nil {
@@ -144,11 +216,17 @@ func FuzzDecodeServiceFile(f *testing.F) {
 			}
 			return
 		}
-		if err := ValidateTaskDefinition(td, ""); err != nil {
+		field := TaskDefinitionField{Def: td}
+		if td == nil {
+			if err := checkTaskDefRef("taskDefinition", svc.TaskDefinition); err != nil {
+				t.Fatalf("accepted reference does not check: %v", err)
+			}
+			field.Ref = svc.TaskDefinition
+		} else if err := ValidateTaskDefinition(td, ""); err != nil {
 			t.Fatalf("accepted definition does not validate: %v", err)
 		}
 		again, err := json.Marshal(ServiceFile{Service: svc.Name, DesiredCount: &svc.DesiredCount, PlacementStrategy: svc.PlacementStrategy,
-			PlacementConstraints: svc.PlacementConstraints, RestartPolicy: svc.RestartPolicy, TaskDefinition: td})
+			PlacementConstraints: svc.PlacementConstraints, RestartPolicy: svc.RestartPolicy, TaskDefinition: field})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,5 +353,25 @@ func TestDecodeContainerBounds(t *testing.T) {
 	}
 	if len(warnings) != 1 || !strings.HasPrefix(warnings[0], "containerDefinitions[0].logConfiguration.secretOptions is an ECS field") {
 		t.Fatalf("warnings %q", warnings)
+	}
+}
+
+// The files in examples/ecs are the ECS forms as they are: a described
+// task definition and a create-service input that names it.
+func TestECSExamplesDecode(t *testing.T) {
+	raw, err := os.ReadFile("../examples/ecs/web-taskdef.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	td, _, err := DecodeTaskDefinition(raw)
+	if err != nil || td.Family != "web" {
+		t.Fatalf("web-taskdef.json: %+v %v", td, err)
+	}
+	if raw, err = os.ReadFile("../examples/ecs/web-service.json"); err != nil {
+		t.Fatal(err)
+	}
+	svc, inline, _, err := DecodeServiceFile(raw)
+	if err != nil || inline != nil || svc.TaskDefinition != td.Family {
+		t.Fatalf("web-service.json: %+v %v", svc, err)
 	}
 }

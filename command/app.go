@@ -84,7 +84,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			rmCommand(),
 			logsCommand(),
 			nodesCommand(),
-			taskdefsCommand(),
+			e.taskdefsCommand(),
 			e.membersCommand(),
 			raftCommand(),
 			drainCommand(),

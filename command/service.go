@@ -109,10 +109,15 @@ func rmCommand() *cli.Command {
 }
 
 // taskdefsCommand lists the task definition revisions services and
-// one-off tasks registered.
-func taskdefsCommand() *cli.Command {
+// one-off tasks registered, and registers one.
+func (e *env) taskdefsCommand() *cli.Command {
 	return &cli.Command{
-		Name: "taskdefs", Usage: "list task definition revisions", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Name: "taskdefs", Usage: "list task definition revisions, or register one", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Subcommands: []*cli.Command{{
+			Name: "register", Usage: "register an ECS task definition (bare, or as aws ecs describe-task-definition prints it)", ArgsUsage: " ",
+			Flags:  []cli.Flag{&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true, Usage: "task definition file (JSON), or - for standard input"}},
+			Action: e.registerTaskDef,
+		}},
 		Action: func(c *cli.Context) error {
 			return list(c, (*api.Client).TaskDefinitions,
 				[]string{"TASKDEF", "CONTAINERS", "CPU", "MEMORY (MiB)"},
@@ -129,4 +134,30 @@ func taskdefsCommand() *cli.Command {
 				})
 		},
 	}
+}
+
+func (e *env) registerTaskDef(c *cli.Context) error {
+	if err := args(c, 0); err != nil {
+		return err
+	}
+	raw, err := e.readInput(c.String("file"))
+	if err != nil {
+		return err
+	}
+	// Decoding here too reports bad input before anything is sent; the
+	// agent validates again.
+	if _, _, err := api.DecodeTaskDefinition(raw); err != nil {
+		return fmt.Errorf("%s: %w", c.String("file"), err)
+	}
+	cl, err := client(c)
+	if err != nil {
+		return err
+	}
+	res, err := cl.RegisterTaskDefinition(c.Context, raw)
+	if err != nil {
+		return err
+	}
+	warn(c, res.Warnings)
+	fmt.Fprintf(c.App.Writer, "task definition %s registered\n", res.TaskDefinition.Ref())
+	return nil
 }

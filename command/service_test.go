@@ -108,3 +108,33 @@ func TestRm(t *testing.T) {
 		t.Errorf("requests %q", got)
 	}
 }
+
+// A definition as describe-task-definition prints it is registered as it
+// is, with the agent's warnings on standard error.
+func TestTaskdefsRegister(t *testing.T) {
+	const described = `{"taskDefinition": {"family": "web", "revision": 3, "containerDefinitions": [{"name": "app", "image": "skiff-testapp:latest"}]}}`
+	f := newFakeAPI(t, map[string]answer{"POST /v1/taskdefs": ok(`{"taskDefinition":{"family":"web","revision":4,"containerDefinitions":[{"name":"app","image":"skiff-testapp:latest"}]},
+"warnings":["taskDefinition.revision is an ECS field skiff does not act on yet; it is ignored"]}`)})
+	r := skiff(described, "--addr", f.URL, "taskdefs", "register", "-f", "-")
+	if r.code != 0 || r.stdout != "task definition web:4 registered\n" || !strings.Contains(r.stderr, "warning: taskDefinition.revision") {
+		t.Errorf("got exit code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if got := f.last(t); got.method != http.MethodPost || got.body != described {
+		t.Errorf("sent %s %q, want POST of the file as it is", got.method, got.body)
+	}
+	r = skiff(`{"family": "web", "containerDefinitions": [{"name": "app"}]}`, "--addr", f.URL, "taskdefs", "register", "-f", "-")
+	if r.code == 0 || !strings.Contains(r.stderr, "containerDefinitions[0].image") {
+		t.Errorf("a bad file: exit code %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// The input of aws ecs create-service is a service file: it names a
+// registered definition instead of holding one.
+func TestApplyCreateServiceInput(t *testing.T) {
+	const input = `{"cluster": "default", "serviceName": "web", "taskDefinition": "web:4", "desiredCount": 2, "launchType": "EC2"}`
+	f := newFakeAPI(t, map[string]answer{"PUT /v1/services/web": ok(`{"service":{"name":"web","taskDefinition":"web:4","desiredCount":2}}`)})
+	r := skiff(input, "--addr", f.URL, "apply", "-f", "-")
+	if r.code != 0 || r.stdout != "service web: web:4, desired count 2\n" {
+		t.Errorf("got exit code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}

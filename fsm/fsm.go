@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -356,6 +357,15 @@ func (w *writer) applyService(c *ApplyService) (any, error) {
 			return "", err
 		}
 		s.TaskDefinition = ref
+	} else if !strings.Contains(s.TaskDefinition, ":") {
+		// A family alone names its newest revision, as in ECS; it is
+		// resolved here, so that a registration just before the apply is
+		// the one the service gets.
+		latest := w.t.latestTaskDef(s.TaskDefinition)
+		if latest == nil {
+			return "", fmt.Errorf("task definition family %s: %w", s.TaskDefinition, structs.ErrNotFound)
+		}
+		s.TaskDefinition = latest.Ref()
 	} else {
 		family, rev, err := structs.ParseTaskDefRef(s.TaskDefinition)
 		if err != nil {

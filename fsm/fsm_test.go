@@ -91,6 +91,28 @@ func TestApplyServiceUnknownDefinitionChangesNothing(t *testing.T) {
 	}
 }
 
+// A service may name a registered definition by family alone: it gets the
+// newest revision at the moment it is applied, and an unknown family is
+// refused.
+func TestApplyServiceByFamily(t *testing.T) {
+	f := New(nil)
+	mustApply(t, f, 1, CmdRegisterTaskDefinition, RegisterTaskDefinition{TaskDefinition: *webDef("a:1")})
+	mustApply(t, f, 2, CmdRegisterTaskDefinition, RegisterTaskDefinition{TaskDefinition: *webDef("a:2")})
+	if got := apply(t, f, 3, CmdApplyService, ApplyService{Service: structs.Service{Name: "web", DesiredCount: 1, TaskDefinition: "web"}}); got != "web:2" {
+		t.Fatalf("by family: %v", got)
+	}
+	if got := f.State().Service("web").TaskDefinition; got != "web:2" {
+		t.Fatalf("service runs %s, want web:2", got)
+	}
+	if got := apply(t, f, 4, CmdApplyService, ApplyService{Service: structs.Service{Name: "web", DesiredCount: 1, TaskDefinition: "web:1"}}); got != "web:1" {
+		t.Fatalf("by revision: %v", got)
+	}
+	res := apply(t, f, 5, CmdApplyService, ApplyService{Service: structs.Service{Name: "db", TaskDefinition: "db"}})
+	if err, ok := res.(error); !ok || !errors.Is(err, structs.ErrNotFound) || f.State().Service("db") != nil {
+		t.Fatalf("unknown family: %v", res)
+	}
+}
+
 func TestTaskLifecycle(t *testing.T) {
 	f := New(nil)
 	mustApply(t, f, 1, CmdRegisterNode, RegisterNode{Node: structs.Node{ID: "n1", Name: "one", CPU: 1024, MemoryMiB: 1024}, At: 1})
