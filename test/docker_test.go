@@ -231,7 +231,7 @@ func TestDependsOnHealthyAndLinks(t *testing.T) {
 		return err == nil && strings.Contains(logs.String(), "upstream ready: http://db:8080/health"), fmt.Sprintf("web logs: %q %v", logs.String(), err)
 	})
 	// Stopping the task stops both containers.
-	if _, err := d.c.Stop(ctx, id[:8]); err != nil {
+	if _, err := d.c.Stop(ctx, id[len(id)-8:]); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
