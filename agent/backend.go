@@ -105,10 +105,20 @@ func (a *Agent) Logs(ctx context.Context, id, container string, follow bool, w i
 	if container == "" {
 		container = td.ContainerDefinitions[0].Name
 	}
-	if !slices.ContainsFunc(td.ContainerDefinitions, func(cd structs.ContainerDefinition) bool { return cd.Name == container }) {
+	i := slices.IndexFunc(td.ContainerDefinitions, func(cd structs.ContainerDefinition) bool { return cd.Name == container })
+	if i < 0 {
 		return &api.FieldError{Field: "container", Message: fmt.Sprintf("%q is not a container of task definition %s", container, td.Ref())}
 	}
-	return a.rt.Logs(ctx, a.id, id, container, follow, w)
+	driver := td.ContainerDefinitions[i].LogConfiguration.Driver()
+	if driver == "none" {
+		return &api.FieldError{Field: "container", Message: fmt.Sprintf("container %s logs to the none driver, which keeps nothing to read", container)}
+	}
+	err := a.rt.Logs(ctx, a.id, id, container, follow, w)
+	if err != nil && !structs.LogsKept(driver) {
+		return fmt.Errorf("container %s logs to the %s driver, whose logs the engine can show only from the copy its dual logging keeps, "+
+			"which this engine does not (read them where %s sends them): %w", container, driver, driver, err)
+	}
+	return err
 }
 
 // LeaderAPI implements api.Backend: the leader's API address, or "" when

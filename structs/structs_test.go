@@ -105,3 +105,24 @@ func TestTaskMemory(t *testing.T) {
 		t.Errorf("task: %d MiB", got)
 	}
 }
+
+// A container logs through the driver its definition names; without one,
+// or with one that works only in AWS, through json-file.
+func TestLogDriver(t *testing.T) {
+	for _, c := range []struct {
+		lc   *LogConfiguration
+		want string
+		kept bool
+	}{
+		{nil, "json-file", true},
+		{&LogConfiguration{LogDriver: "awslogs"}, "json-file", true},
+		{&LogConfiguration{LogDriver: "local"}, "local", true},
+		{&LogConfiguration{LogDriver: "journald"}, "journald", true},
+		{&LogConfiguration{LogDriver: "gelf"}, "gelf", false},
+		{&LogConfiguration{LogDriver: "none"}, "none", false},
+	} {
+		if got := c.lc.Driver(); got != c.want || LogsKept(got) != c.kept {
+			t.Errorf("%+v: driver %s kept %v, want %s %v", c.lc, got, LogsKept(got), c.want, c.kept)
+		}
+	}
+}

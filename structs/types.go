@@ -142,6 +142,25 @@ func (l *LogConfiguration) AWSOnly() bool {
 	return l.LogDriver == "awslogs" || l.LogDriver == "awsfirelens"
 }
 
+// Driver is the log driver a container with this configuration runs with:
+// the one it names, else json-file, which also stands in for a driver that
+// works only in AWS.
+func (l *LogConfiguration) Driver() string {
+	if l == nil || l.AWSOnly() {
+		return DefaultLogDriver
+	}
+	return l.LogDriver
+}
+
+// LogsKept reports whether the engine keeps a container's logs to read
+// back whatever its daemon's settings: json-file, local and journald are
+// read from where they write. Of the others, none keeps nothing, and the
+// rest (syslog, fluentd, gelf, plugins ...) can be read only from the copy
+// Docker's dual logging keeps, which a daemon may turn off.
+func LogsKept(driver string) bool {
+	return driver == "json-file" || driver == "local" || driver == "journald"
+}
+
 // ReservedMemoryMiB is the memory the container takes from its node's
 // capacity, as ECS counts it: its memoryReservation, else its memory, else
 // DefaultMemoryReservationMiB.
