@@ -129,14 +129,20 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	if cfg.WrapStream != nil {
 		layer = cfg.WrapStream(layer)
 	}
-	transport := hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: logger})
+	// One append in flight per follower: hashicorp/raft's pipelined
+	// replication can wedge for good when a follower refuses an append
+	// while the next is in flight (hashicorp/raft#612), and that follower's
+	// replica then stops moving while heartbeats keep it from calling an
+	// election. On a LAN the pipeline buys next to nothing.
+	transport := hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{Stream: layer, MaxPool: 3, MaxRPCsInFlight: 1,
+		Timeout: 10 * time.Second, Logger: logger})
 	startIndex, err := store.LastIndex()
 	if err != nil {
 		transport.Close()
 		store.Close()
 		return nil, fmt.Errorf("raft: read log: %w", err)
 	}
-	r, err := hraft.NewRaft(rc, f, store, store, snaps, transport)
+	r, err := hraft.NewRaft(rc, f, store, store, snaps, mainLoopHeartbeats{transport})
 	if err != nil {
 		transport.Close()
 		store.Close()
@@ -372,6 +378,24 @@ func (n *Node) Close() error {
 	}
 	return err
 }
+
+// mainLoopHeartbeats is the network transport without the fast path that
+// has Raft handle heartbeats on the connection's goroutine rather than in
+// its main loop. A heartbeat of a newer term changes the term and steps the
+// node down under a leader loop that is still taking writes, and the next
+// write entered the log with the new leader's term: both logs then held
+// different entries of one term at one index, which Raft takes for a
+// match, and the old leader's replica applied a command the cluster never
+// committed (hashicorp/raft#695). It happens when a paused leader comes
+// back to a cluster that elected another. In the main loop a heartbeat
+// waits behind the disk writes of appends, which the heartbeat timeout
+// leaves ample room for on a LAN.
+type mainLoopHeartbeats struct{ *hraft.NetworkTransport }
+
+// SetHeartbeatHandler implements hraft.Transport: it keeps no handler, so
+// that heartbeats reach Raft through the consumer channel as every other
+// RPC does.
+func (mainLoopHeartbeats) SetHeartbeatHandler(func(hraft.RPC)) {}
 
 // tcpStream is a TCP stream layer, with TLS when configured, written out
 // here so that it can be wrapped (hashicorp/raft keeps its own

@@ -206,43 +206,57 @@ func (f *fleet) engineRunning() (map[string]int, map[string]string) {
 // considered dead.
 func (f *fleet) converged(via int, want int, avoid map[string]bool) {
 	f.t.Helper()
+	// A slow convergence logs what held it up, each reason as it changes,
+	// once it has taken 5 s: the agents' logs alone do not say which
+	// task a check waited for.
+	start, last := time.Now(), ""
 	testutil.Eventually(f.t, 90*time.Second, func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		tasks, err := f.client(via).Tasks(ctx, f.prefix, false)
-		if err != nil {
-			return false, err.Error()
+		ok, why := f.convergedNow(via, want, avoid)
+		if !ok && why != last && time.Since(start) > 5*time.Second {
+			f.t.Logf("%s still converging after %s: %s", time.Now().Format("15:04:05.000"), time.Since(start).Round(time.Millisecond), why)
+			last = why
 		}
-		running := map[string]bool{}
-		for _, t := range tasks {
-			if t.DesiredStatus == structs.StatusStopped && !avoid[t.Node] {
-				// A stop under way, or a start that finishes after the
-				// task was stopped, may still bring up a container.
-				return false, fmt.Sprintf("task %s is still stopping (%s)", t.ID, t.LastStatus)
-			}
-			if t.DesiredStatus == structs.StatusRunning && t.LastStatus == structs.StatusRunning {
-				if avoid[t.Node] {
-					return false, "a task still runs on an avoided node"
-				}
-				running[t.ID] = true
-			}
-		}
-		engine, nodes := f.engineRunning()
-		live := 0
-		for id, n := range engine {
-			if n > 1 {
-				return false, fmt.Sprintf("task %s has %d running containers", id, n)
-			}
-			if avoid[nodes[id]] {
-				continue
-			}
-			if !running[id] {
-				return false, fmt.Sprintf("container of task %s runs but the task is not running", id)
-			}
-			live++
-		}
-		return len(running) == want && live == want, fmt.Sprintf("%d tasks running, %d containers", len(running), live)
+		return ok, why
 	})
+}
+
+// convergedNow is one look of converged.
+func (f *fleet) convergedNow(via int, want int, avoid map[string]bool) (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	tasks, err := f.client(via).Tasks(ctx, f.prefix, false)
+	if err != nil {
+		return false, err.Error()
+	}
+	running := map[string]bool{}
+	for _, t := range tasks {
+		if t.DesiredStatus == structs.StatusStopped && !avoid[t.Node] {
+			// A stop under way, or a start that finishes after the
+			// task was stopped, may still bring up a container.
+			return false, fmt.Sprintf("task %s is still stopping (%s)", t.ID, t.LastStatus)
+		}
+		if t.DesiredStatus == structs.StatusRunning && t.LastStatus == structs.StatusRunning {
+			if avoid[t.Node] {
+				return false, "a task still runs on an avoided node"
+			}
+			running[t.ID] = true
+		}
+	}
+	engine, nodes := f.engineRunning()
+	live := 0
+	for id, n := range engine {
+		if n > 1 {
+			return false, fmt.Sprintf("task %s has %d running containers", id, n)
+		}
+		if avoid[nodes[id]] {
+			continue
+		}
+		if !running[id] {
+			return false, fmt.Sprintf("container of task %s runs but the task is not running", id)
+		}
+		live++
+	}
+	return len(running) == want && live == want, fmt.Sprintf("%d tasks running, %d containers", len(running), live)
 }
 
 // runningElsewhere reports, through agent via, whether the service has

@@ -378,8 +378,17 @@ func checkReplicas(t *testing.T, f *fleet, log *writeLog) int {
 	count := -1
 	testutil.Eventually(t, 60*time.Second, func() (bool, string) {
 		seen := map[int]bool{}
+		// replicas says what each replica shows against how far it has
+		// applied the log and which leader it follows, so that a replica
+		// that stopped catching up (a lower index) tells itself apart
+		// from one whose log diverged (the same index, another count).
+		var replicas []string
 		for i := range f.names {
 			octx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			line := fmt.Sprintf("agent %d", i)
+			if h, err := f.client(i).Health(octx); err == nil {
+				line += fmt.Sprintf(" (%s): index %d, leader %.8s", h.Name, h.Index, h.Leader)
+			}
 			svcs, err := f.client(i).Services(octx)
 			if err != nil {
 				cancel()
@@ -390,8 +399,10 @@ func checkReplicas(t *testing.T, f *fleet, log *writeLog) int {
 				if s.Name == f.prefix {
 					found = true
 					seen[s.DesiredCount] = true
+					line += fmt.Sprintf(", count %d", s.DesiredCount)
 				}
 			}
+			replicas = append(replicas, line)
 			tasks, err := f.client(i).Tasks(octx, f.prefix, true)
 			cancel()
 			if err != nil || !found {
@@ -408,7 +419,7 @@ func checkReplicas(t *testing.T, f *fleet, log *writeLog) int {
 			}
 		}
 		if len(seen) != 1 {
-			return false, fmt.Sprintf("replicas disagree on the count: %v", seen)
+			return false, fmt.Sprintf("replicas disagree on the count: %s", strings.Join(replicas, "; "))
 		}
 		for c := range seen {
 			count = c

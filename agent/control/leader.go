@@ -184,7 +184,12 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		if t.Failed && !tm.counted[t.ID] {
 			tm.counted[t.ID] = true
 			bo.failures++
-			bo.next = nowT.Add(backoffDelay(bo.failures, svc.RestartPolicy))
+			delay := backoffDelay(bo.failures, svc.RestartPolicy)
+			bo.next = nowT.Add(delay)
+			// A service held back by its backoff looks like a slow
+			// recovery from the outside; this line tells the two apart.
+			c.log.Info("task failed; replacements of the service wait", "service", name, "task", t.ID, "node", t.Node,
+				"reason", t.StopReason, "failures", bo.failures, "wait", delay)
 		}
 		if t.DesiredStatus != structs.StatusRunning {
 			continue
