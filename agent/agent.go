@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +77,9 @@ type Config struct {
 	// zero means what the host has.
 	CPU       int64
 	MemoryMiB int64
+	// GPUs is how many GPUs this node offers to tasks; -1 counts the
+	// host's NVIDIA devices (/dev/nvidia0, /dev/nvidia1, ...).
+	GPUs int
 	// Attributes are matched by placement constraints and spread.
 	Attributes map[string]string
 	// PortMin and PortMax bound the dynamic host ports.
@@ -226,7 +230,7 @@ func New(cfg Config) (*Agent, error) {
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
-			Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax},
+			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax},
 		Runtime: cfg.Runtime, Replica: a.fsm, Committer: a.commit, CaughtUp: a.raft.CaughtUp,
 		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log,
 	})
@@ -340,7 +344,26 @@ func setDefaults(cfg *Config) error {
 			cfg.MemoryMiB = mem
 		}
 	}
+	if cfg.GPUs < 0 {
+		cfg.GPUs = hostGPUs("/dev")
+	}
 	return nil
+}
+
+// nvidiaDevice matches the device nodes of NVIDIA GPUs, one per GPU; the
+// driver's other nodes (nvidiactl, nvidia-uvm ...) are not GPUs.
+var nvidiaDevice = regexp.MustCompile(`^nvidia[0-9]+$`)
+
+// hostGPUs counts the NVIDIA GPUs under dev.
+func hostGPUs(dev string) int {
+	entries, _ := os.ReadDir(dev)
+	n := 0
+	for _, e := range entries {
+		if nvidiaDevice.MatchString(e.Name()) {
+			n++
+		}
+	}
+	return n
 }
 
 // nodeID reads the node's permanent id from the data dir, creating it on

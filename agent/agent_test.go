@@ -316,3 +316,20 @@ func TestServiceOfARegisteredDefinition(t *testing.T) {
 		return len(r) == 2 && r[0].TaskDefinition == "web:1" && r[1].TaskDefinition == "web:1"
 	})
 }
+
+// The host's GPUs are its NVIDIA device nodes, one per GPU, not the
+// driver's other nodes.
+func TestHostGPUs(t *testing.T) {
+	dev := t.TempDir()
+	for _, name := range []string{"nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm", "null"} {
+		if err := os.WriteFile(filepath.Join(dev, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := hostGPUs(dev); got != 2 {
+		t.Fatalf("%d GPUs, want 2", got)
+	}
+	if got := hostGPUs(filepath.Join(dev, "missing")); got != 0 {
+		t.Fatalf("%d GPUs without a /dev, want 0", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/skiff-run/skiff/structs"
@@ -106,16 +107,17 @@ var (
 		acted: map[string]*shape{
 			"name": nil, "image": nil, "cpu": nil, "memory": nil, "memoryReservation": nil, "pidsLimit": nil, "essential": nil,
 			"entryPoint": nil, "command": nil, "links": nil, "workingDirectory": nil, "user": nil, "stopTimeout": nil, "dockerLabels": nil,
-			"logConfiguration": {acted: map[string]*shape{"logDriver": nil, "options": nil}, ignored: []string{"secretOptions"}},
-			"environment":      {acted: map[string]*shape{"name": nil, "value": nil}},
-			"portMappings":     portMappingShape,
-			"dependsOn":        {acted: map[string]*shape{"containerName": nil, "condition": nil}},
-			"healthCheck":      {acted: map[string]*shape{"command": nil, "interval": nil, "timeout": nil, "retries": nil, "startPeriod": nil}},
+			"logConfiguration":     {acted: map[string]*shape{"logDriver": nil, "options": nil}, ignored: []string{"secretOptions"}},
+			"environment":          {acted: map[string]*shape{"name": nil, "value": nil}},
+			"portMappings":         portMappingShape,
+			"dependsOn":            {acted: map[string]*shape{"containerName": nil, "condition": nil}},
+			"healthCheck":          {acted: map[string]*shape{"command": nil, "interval": nil, "timeout": nil, "retries": nil, "startPeriod": nil}},
+			"resourceRequirements": {acted: map[string]*shape{"type": nil, "value": nil}, maxItems: 2, items: "resource requirements"},
 		},
 		ignored: []string{"repositoryCredentials", "restartPolicy", "environmentFiles", "mountPoints",
 			"volumesFrom", "linuxParameters", "secrets", "startTimeout", "versionConsistency", "hostname", "disableNetworking",
 			"privileged", "readonlyRootFilesystem", "dnsServers", "dnsSearchDomains", "extraHosts", "dockerSecurityOptions",
-			"interactive", "pseudoTerminal", "ulimits", "systemControls", "resourceRequirements",
+			"interactive", "pseudoTerminal", "ulimits", "systemControls",
 			"firelensConfiguration", "credentialSpecs"},
 		maxItems: MaxContainers, items: "containers",
 	}
@@ -509,6 +511,31 @@ func checkLogConfiguration(field string, lc *structs.LogConfiguration) error {
 	return nil
 }
 
+// MaxGPUs bounds the GPUs one container may ask for.
+const MaxGPUs = 16
+
+func checkResourceRequirements(field string, rs []structs.ResourceRequirement) error {
+	seen := false
+	for i, r := range rs {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		switch r.Type {
+		case structs.ResourceGPU:
+		case "InferenceAccelerator":
+			return fieldErr(f+".type", "InferenceAccelerator is Amazon Elastic Inference, which works only in AWS; expected GPU")
+		default:
+			return fieldErr(f+".type", "%q: expected GPU", r.Type)
+		}
+		if seen {
+			return fieldErr(f+".type", "GPU is given twice; give one count")
+		}
+		seen = true
+		if n, err := strconv.Atoi(r.Value); err != nil || n < 1 || n > MaxGPUs {
+			return fieldErr(f+".value", "%q: expected a count of GPUs from 1 to %d", r.Value, MaxGPUs)
+		}
+	}
+	return nil
+}
+
 // taskDefWarnings lists what a valid definition asks for that skiff does
 // not do, beside the ignored fields the decoder lists.
 func taskDefWarnings(td *structs.TaskDefinition, path string) []string {
@@ -576,6 +603,9 @@ func ValidateTaskDefinition(td *structs.TaskDefinition, path string) error {
 			return fieldErr(p+".pidsLimit", "%d is out of range: expected 0 (the default, %d) or 1 to %d", cd.PidsLimit, structs.DefaultPidsLimit, MaxPidsLimit)
 		}
 		if err := checkLogConfiguration(p+".logConfiguration", cd.LogConfiguration); err != nil {
+			return err
+		}
+		if err := checkResourceRequirements(p+".resourceRequirements", cd.ResourceRequirements); err != nil {
 			return err
 		}
 		// Docker refuses a relative working directory only when it creates

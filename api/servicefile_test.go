@@ -180,6 +180,9 @@ func TestDecodeBadInput(t *testing.T) {
 		{"dependsOn healthy without check", base(`{"name":"a","image":"x","dependsOn":[{"containerName":"b","condition":"HEALTHY"}]},{"name":"b","image":"x"}`), "taskDefinition.containerDefinitions[0].dependsOn[0].condition", "needs a healthCheck"},
 		{"dependsOn cycle", base(`{"name":"a","image":"x","dependsOn":[{"containerName":"b","condition":"START"}]},{"name":"b","image":"x","dependsOn":[{"containerName":"a","condition":"START"}]}`), "taskDefinition.containerDefinitions", "cycle"},
 		{"link missing", base(`{"name":"a","image":"x","links":["db"]}`), "taskDefinition.containerDefinitions[0].links[0]", "not another container"},
+		{"gpu count", base(`{"name":"a","image":"x","resourceRequirements":[{"type":"GPU","value":"lots"}]}`), "taskDefinition.containerDefinitions[0].resourceRequirements[0].value", "count of GPUs from 1 to 16"},
+		{"gpu twice", base(`{"name":"a","image":"x","resourceRequirements":[{"type":"GPU","value":"1"},{"type":"GPU","value":"1"}]}`), "taskDefinition.containerDefinitions[0].resourceRequirements[1].type", "twice"},
+		{"inference accelerator", base(`{"name":"a","image":"x","resourceRequirements":[{"type":"InferenceAccelerator","value":"dev1"}]}`), "taskDefinition.containerDefinitions[0].resourceRequirements[0].type", "only in AWS"},
 		{"none essential", base(`{"name":"a","image":"x","essential":false}`), "taskDefinition.containerDefinitions", "essential"},
 		{"bad strategy", `{"service":"web","desiredCount":1,"placementStrategy":[{"type":"pack"}],"taskDefinition":{"family":"web","containerDefinitions":[{"name":"a","image":"x"}]}}`, "placementStrategy[0]", "binpack, spread or random"},
 		{"bad constraint", `{"service":"web","desiredCount":1,"placementConstraints":[{"type":"memberOf","expression":"zone = a"}],"taskDefinition":{"family":"web","containerDefinitions":[{"name":"a","image":"x"}]}}`, "placementConstraints[0]", "attribute:KEY == VALUE"},
@@ -373,5 +376,14 @@ func TestECSExamplesDecode(t *testing.T) {
 	svc, inline, _, err := DecodeServiceFile(raw)
 	if err != nil || inline != nil || svc.TaskDefinition != td.Family {
 		t.Fatalf("web-service.json: %+v %v", svc, err)
+	}
+}
+
+// A container's GPU requirement, as ECS writes it, is a count skiff acts on.
+func TestDecodeGPURequirement(t *testing.T) {
+	_, td, warnings, err := DecodeServiceFile([]byte(`{"service":"ml","desiredCount":1,"taskDefinition":{"family":"ml","containerDefinitions":[
+	  {"name":"a","image":"x","resourceRequirements":[{"type":"GPU","value":"2"}]}]}}`))
+	if err != nil || len(warnings) != 0 || td.GPUs() != 2 {
+		t.Fatalf("decoded %+v, warnings %v, err %v", td, warnings, err)
 	}
 }

@@ -41,6 +41,7 @@ func agentCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "attr", Usage: "node attribute KEY=VALUE for placement constraints and spread (repeatable)"},
 			&cli.Int64Flag{Name: "cpu", Usage: "cpu units this node offers, 1024 per core (default: all cores)"},
 			&cli.Int64Flag{Name: "memory", Usage: "MiB of memory this node offers (default: all memory)"},
+			&cli.IntFlag{Name: "gpus", Value: -1, DefaultText: "the host's NVIDIA GPUs", Usage: "GPUs this node offers to tasks that ask for them"},
 			&cli.StringFlag{Name: "port-range", Value: "20000-32767", Usage: "range of dynamic host ports"},
 			&cli.DurationFlag{Name: "probe-interval", Value: 500 * time.Millisecond, Usage: "gossip probe interval; a dead host is found after about 4-5 intervals"},
 			&cli.DurationFlag{Name: "pending-timeout", Value: 10 * time.Minute, Usage: "how long a service's task may stay PENDING before it is placed again elsewhere"},
@@ -152,6 +153,9 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	if c.Int64("cpu") < 0 || c.Int64("memory") < 0 {
 		return agent.Config{}, errors.New("--cpu and --memory: expected a positive number")
 	}
+	if g := c.Int("gpus"); g < -1 {
+		return agent.Config{}, fmt.Errorf("--gpus %d: expected 0 or more", g)
+	}
 	if rt := c.String("runtime"); rt != "docker" && rt != "fake" {
 		return agent.Config{}, fmt.Errorf("--runtime: %q: expected docker or fake", rt)
 	}
@@ -164,7 +168,7 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 		GossipAddr: hostPort("gossip-port"), Advertise: c.String("advertise"), Join: c.StringSlice("join"), Token: c.String("token"),
 		BootstrapExpect: expect, Voters: c.Int("voters"), ProbeInterval: c.Duration("probe-interval"), DownAfter: c.Duration("down-after"),
 		RotationGrace: c.Duration("rotation-grace"), PendingTimeout: c.Duration("pending-timeout"),
-		CPU: c.Int64("cpu"), MemoryMiB: c.Int64("memory"), Attributes: attrs, PortMin: pmin, PortMax: pmax,
+		CPU: c.Int64("cpu"), MemoryMiB: c.Int64("memory"), GPUs: c.Int("gpus"), Attributes: attrs, PortMin: pmin, PortMax: pmax,
 		Dev: c.Bool("dev"), Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
 		RaftLog: c.App.ErrWriter, Debug: level == slog.LevelDebug,
 	}, nil

@@ -171,8 +171,8 @@ func (c *RegisterNode) validate() error {
 	switch {
 	case n.ID == "":
 		return errors.New("node.id: required")
-	case n.CPU < 0 || n.MemoryMiB < 0:
-		return errors.New("node.cpu, node.memory: must not be negative")
+	case n.CPU < 0 || n.MemoryMiB < 0 || n.GPUs < 0:
+		return errors.New("node.cpu, node.memory, node.gpus: must not be negative")
 	case n.PortMin < 0 || n.PortMax > 65535 || n.PortMin > n.PortMax:
 		return fmt.Errorf("node.portMin, node.portMax: %d-%d is not a port range", n.PortMin, n.PortMax)
 	}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +179,38 @@ func TestHealthOf(t *testing.T) {
 	}
 	if got := shortID(strings.Repeat("a", 64)); len(got) != 12 {
 		t.Errorf("short id %q", got)
+	}
+}
+
+// A task's GPUs go to its containers in the order of the definition, each
+// as a request for those devices by number; a container that asks for none
+// gets no request.
+func TestGPURequests(t *testing.T) {
+	gpu := func(n string) []structs.ResourceRequirement {
+		return []structs.ResourceRequirement{{Type: structs.ResourceGPU, Value: n}}
+	}
+	def := &structs.TaskDefinition{Family: "ml", Revision: 1, ContainerDefinitions: []structs.ContainerDefinition{
+		{Name: "one", Image: "img", ResourceRequirements: gpu("1")},
+		{Name: "plain", Image: "img"},
+		{Name: "two", Image: "img", ResourceRequirements: gpu("2")},
+	}}
+	task := &structs.Task{ID: "t1", GPUs: []int{3, 0, 2}}
+	want := map[string][]string{"one": {"3"}, "plain": nil, "two": {"0", "2"}}
+	for i := range def.ContainerDefinitions {
+		cd := &def.ContainerDefinitions[i]
+		_, hc, _, err := containerConfig(TaskSpec{Task: task, Def: def, Node: "n1"}, cd, nil, NetworkName("t1"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range hc.DeviceRequests {
+			if r.Driver != "nvidia" || len(r.Capabilities) != 1 || r.Capabilities[0][0] != "gpu" {
+				t.Errorf("%s: request %+v", cd.Name, r)
+			}
+			got = append(got, r.DeviceIDs...)
+		}
+		if !slices.Equal(got, want[cd.Name]) {
+			t.Errorf("%s: devices %v, want %v", cd.Name, got, want[cd.Name])
+		}
 	}
 }

@@ -318,6 +318,9 @@ func containerConfig(spec TaskSpec, cd *structs.ContainerDefinition, base map[st
 			PidsLimit:         &pids,
 		},
 	}
+	if ids := gpusFor(spec.Def, cd.Name, spec.Task.GPUs); len(ids) > 0 {
+		hc.DeviceRequests = []container.DeviceRequest{gpuRequest(ids)}
+	}
 	// Docker refuses fewer than 2 cpu shares; ECS lets 0 mean "no reservation".
 	if hc.CPUShares == 1 {
 		hc.CPUShares = 2

@@ -33,10 +33,12 @@ type Job struct {
 }
 
 // Placement puts one task on a node with the host ports it was given, in
-// the order of the definition's port mappings.
+// the order of the definition's port mappings, and the node's GPUs it
+// holds, lowest numbers first.
 type Placement struct {
 	Node      string
 	HostPorts []int
+	GPUs      []int
 }
 
 // Plan is the scheduler's answer.
@@ -55,6 +57,7 @@ type nodeState struct {
 	memFree   int64
 	ports     map[int]bool
 	portNext  int
+	gpus      map[int]bool // GPUs held by the node's active tasks
 	svcTasks  int
 	attrGroup int // index into groupCounts for attribute spread, or -1
 }
@@ -62,6 +65,7 @@ type nodeState struct {
 // need is what one task asks of a node.
 type need struct {
 	cpu, mem    int64
+	gpus        int
 	static      []int // host ports that must be free, by mapping position
 	dynamic     int   // count of host ports to allocate
 	mappingPort []int // hostPort of each mapping, 0 for dynamic
@@ -77,7 +81,7 @@ func (n *need) isStatic(port int) bool {
 }
 
 func needOf(td *structs.TaskDefinition) need {
-	n := need{cpu: td.CPU(), mem: td.MemoryMiB()}
+	n := need{cpu: td.CPU(), mem: td.MemoryMiB(), gpus: td.GPUs()}
 	for _, c := range td.ContainerDefinitions {
 		for _, pm := range c.PortMappings {
 			n.mappingPort = append(n.mappingPort, pm.HostPort)
@@ -165,6 +169,12 @@ func newPlanner(v View, nodes []*structs.Node, job Job) (*planner, error) {
 				}
 				ns.ports[hp] = true
 			}
+			for _, g := range t.GPUs {
+				if ns.gpus == nil {
+					ns.gpus = map[int]bool{}
+				}
+				ns.gpus[g] = true
+			}
 			if job.Service != "" && t.Service == job.Service && t.DesiredStatus == structs.StatusRunning {
 				ns.svcTasks++
 			}
@@ -210,6 +220,9 @@ func (p *planner) fits(ns *nodeState) refusal {
 	if ns.memFree < p.need.mem {
 		return refusal{kind: structs.ReasonMemory}
 	}
+	if p.need.gpus > 0 && ns.freeGPUs() < p.need.gpus {
+		return refusal{kind: structs.ReasonGPU}
+	}
 	for _, hp := range p.need.static {
 		if ns.ports[hp] {
 			return refusal{structs.ReasonHostPort, strconv.Itoa(hp)}
@@ -219,6 +232,17 @@ func (p *planner) fits(ns *nodeState) refusal {
 		return refusal{kind: structs.ReasonDynamicPorts}
 	}
 	return refusal{}
+}
+
+// freeGPUs counts the node's GPUs that no active task holds.
+func (ns *nodeState) freeGPUs() int {
+	n := 0
+	for g := 0; g < ns.node.GPUs; g++ {
+		if !ns.gpus[g] {
+			n++
+		}
+	}
+	return n
 }
 
 // freeDynamic counts free ports in the node's range, stopping once enough
@@ -290,6 +314,15 @@ func (p *planner) commit(ns *nodeState) Placement {
 			}
 		}
 	}
+	for g := 0; len(pl.GPUs) < p.need.gpus; g++ {
+		if !ns.gpus[g] {
+			if ns.gpus == nil {
+				ns.gpus = map[int]bool{}
+			}
+			ns.gpus[g] = true
+			pl.GPUs = append(pl.GPUs, g)
+		}
+	}
 	ns.svcTasks++
 	if ns.attrGroup >= 0 {
 		p.groupCounts[ns.attrGroup]++
@@ -306,6 +339,7 @@ func (p *planner) explain(count int) *structs.PlacementFailure {
 	counts := map[refusal]int{}
 	var order []refusal
 	var mostMem, mostCPU int64 = -1, -1
+	mostGPUs := -1
 	for _, ns := range p.nodes {
 		why := p.fits(ns)
 		if counts[why] == 0 {
@@ -318,6 +352,9 @@ func (p *planner) explain(count int) *structs.PlacementFailure {
 		if ns.node.Status == structs.NodeReady && ns.cpuFree > mostCPU {
 			mostCPU = ns.cpuFree
 		}
+		if ns.node.Status == structs.NodeReady && ns.freeGPUs() > mostGPUs {
+			mostGPUs = ns.freeGPUs()
+		}
 	}
 	sort.SliceStable(order, func(i, j int) bool { return counts[order[i]] > counts[order[j]] })
 	f := &structs.PlacementFailure{Count: count, TaskDefinition: p.job.TaskDef.Ref(), CPU: p.need.cpu, MemoryMiB: p.need.mem, Nodes: len(p.nodes)}
@@ -328,6 +365,8 @@ func (p *planner) explain(count int) *structs.PlacementFailure {
 			r.Need, r.MostFree = p.need.mem, mostMem
 		case structs.ReasonCPU:
 			r.Need, r.MostFree = p.need.cpu, mostCPU
+		case structs.ReasonGPU:
+			r.Need, r.MostFree = int64(p.need.gpus), int64(mostGPUs)
 		}
 		f.Reasons = append(f.Reasons, r)
 	}

@@ -45,7 +45,7 @@ func (v *view) apply(job Job, plan Plan) {
 	for i, pl := range plan.Placements {
 		v.byNode[pl.Node] = append(v.byNode[pl.Node], &structs.Task{ID: fmt.Sprintf("%s-%d-%d", job.Service, len(v.byNode[pl.Node]), i),
 			Service: job.Service, Node: pl.Node, DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending,
-			CPU: job.TaskDef.CPU(), MemoryMiB: job.TaskDef.MemoryMiB(), HostPorts: pl.HostPorts})
+			CPU: job.TaskDef.CPU(), MemoryMiB: job.TaskDef.MemoryMiB(), HostPorts: pl.HostPorts, GPUs: pl.GPUs})
 	}
 }
 
@@ -340,5 +340,39 @@ func checkView(t *testing.T, v *view) {
 		if cpu > n.CPU || mem > n.MemoryMiB {
 			t.Fatalf("node %s over-committed: cpu %d/%d mem %d/%d", n.ID, cpu, n.CPU, mem, n.MemoryMiB)
 		}
+	}
+}
+
+// GPUs are whole and numbered: a task gets the lowest ones no other task
+// of its node holds, nodes without enough are refused with the count, and
+// a stopping task's GPUs count as free.
+func TestPlaceGPUs(t *testing.T) {
+	gpu := def(0, 16)
+	gpu.ContainerDefinitions = append(gpu.ContainerDefinitions, structs.ContainerDefinition{Name: "cuda", Image: "x", Memory: 16,
+		ResourceRequirements: []structs.ResourceRequirement{{Type: structs.ResourceGPU, Value: "2"}}})
+	big := node("big", 4096, 4096)
+	big.GPUs = 4
+	small := node("small", 4096, 4096)
+	small.GPUs = 1
+	v := newView(big, small, node("none", 4096, 4096))
+	v.byNode["big"] = []*structs.Task{{ID: "held", Node: "big", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusRunning, GPUs: []int{1}}}
+	job := Job{Service: "ml", TaskDef: gpu, Count: 2}
+	plan := Place(v, job)
+	if len(plan.Placements) != 1 || plan.Placements[0].Node != "big" || fmt.Sprint(plan.Placements[0].GPUs) != "[0 2]" {
+		t.Fatalf("placements %+v", plan.Placements)
+	}
+	if plan.Failure == nil || plan.Failure.Count != 1 {
+		t.Fatalf("failure %+v", plan.Failure)
+	}
+	want := "3 nodes lack GPUs (need 2, most free 1)"
+	if got := plan.Failure.String(); !strings.Contains(got, want) {
+		t.Fatalf("failure %q, want it to say %q", got, want)
+	}
+	plan = Place(v, Job{Service: "ml", TaskDef: gpu, Count: 1, Releasing: map[string]bool{"held": true}})
+	if len(plan.Placements) != 1 || fmt.Sprint(plan.Placements[0].GPUs) != "[0 1]" {
+		t.Fatalf("with the holder stopping: %+v", plan.Placements)
+	}
+	if plan := Place(v, Job{Service: "web", TaskDef: def(0, 16), Count: 3}); len(plan.Placements) != 3 || plan.Placements[0].GPUs != nil {
+		t.Fatalf("a task without GPUs: %+v", plan)
 	}
 }

@@ -106,6 +106,7 @@ const (
 	ReasonMemory       = "memory"       // not enough memory free
 	ReasonHostPort     = "hostPort"     // a static host port is taken
 	ReasonDynamicPorts = "dynamicPorts" // the dynamic port range is used up
+	ReasonGPU          = "gpu"          // not enough GPUs free
 	ReasonNoNodes      = "noNodes"      // no node is registered
 	ReasonInvalid      = "invalid"      // the job itself cannot be planned
 )
@@ -129,6 +130,8 @@ func (r PlacementReason) String() string {
 		return fmt.Sprintf("%d %s lack memory (need %d MiB, most free %d MiB)", r.Nodes, noun, r.Need, r.MostFree)
 	case ReasonCPU:
 		return fmt.Sprintf("%d %s lack cpu (need %d units, most free %d)", r.Nodes, noun, r.Need, r.MostFree)
+	case ReasonGPU:
+		return fmt.Sprintf("%d %s lack GPUs (need %d, most free %d)", r.Nodes, noun, r.Need, r.MostFree)
 	case ReasonDynamicPorts:
 		return fmt.Sprintf("%d %s have no free dynamic host port", r.Nodes, noun)
 	case ReasonHostPort:

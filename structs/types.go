@@ -4,7 +4,10 @@
 // the scheduler, the runtime, the state machine) can share it.
 package structs
 
-import "errors"
+import (
+	"errors"
+	"strconv"
+)
 
 // ErrNotFound marks a request or command that names something the state
 // lacks.
@@ -47,6 +50,9 @@ type Node struct {
 	// engine answers. The node reports it, and the leader marks the node
 	// down while it is set.
 	EngineError string `json:"engineError,omitempty"`
+	// GPUs is how many GPUs the node offers, numbered from 0; tasks get
+	// whole ones.
+	GPUs int `json:"gpus,omitempty"`
 	// PortRange is the inclusive range dynamic host ports are taken from.
 	PortMin int `json:"portMin"`
 	PortMax int `json:"portMax"`
@@ -125,6 +131,31 @@ type ContainerDefinition struct {
 	User             string                `json:"user,omitempty"`
 	StopTimeout      int                   `json:"stopTimeout,omitempty"`
 	DockerLabels     map[string]string     `json:"dockerLabels,omitempty"`
+	// ResourceRequirements asks for GPUs, as ECS's do.
+	ResourceRequirements []ResourceRequirement `json:"resourceRequirements,omitempty"`
+}
+
+// ResourceRequirement is an ECS resourceRequirement; skiff knows the type
+// GPU, whose value is a count of whole GPUs.
+type ResourceRequirement struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// ResourceGPU is the resourceRequirement type of GPUs.
+const ResourceGPU = "GPU"
+
+// GPUs is how many GPUs the container asks for; a value that is not a
+// count, which validation refuses, counts as none.
+func (c *ContainerDefinition) GPUs() int {
+	n := 0
+	for _, r := range c.ResourceRequirements {
+		if r.Type == ResourceGPU {
+			v, _ := strconv.Atoi(r.Value)
+			n += max(v, 0)
+		}
+	}
+	return n
 }
 
 // LogConfiguration is an ECS container's logConfiguration: a Docker log
@@ -197,6 +228,15 @@ func (t *TaskDefinition) CPU() int64 {
 	return n
 }
 
+// GPUs is the sum of the containers' GPUs.
+func (t *TaskDefinition) GPUs() int {
+	n := 0
+	for i := range t.ContainerDefinitions {
+		n += t.ContainerDefinitions[i].GPUs()
+	}
+	return n
+}
+
 // MemoryMiB is the memory the task's containers reserve on their node, the
 // sum of their ReservedMemoryMiB.
 func (t *TaskDefinition) MemoryMiB() int64 {
@@ -256,17 +296,20 @@ type ContainerState struct {
 
 // Task is one placed copy of a task definition.
 type Task struct {
-	ID             string           `json:"id"`
-	Service        string           `json:"service"`
-	TaskDefinition string           `json:"taskDefinition"`
-	Node           string           `json:"node"`
-	DesiredStatus  string           `json:"desiredStatus"`
-	LastStatus     string           `json:"lastStatus"`
-	CPU            int64            `json:"cpu"`
-	MemoryMiB      int64            `json:"memory"`
-	HostPorts      []int            `json:"hostPorts,omitempty"`
-	Containers     []ContainerState `json:"containers,omitempty"`
-	StopReason     string           `json:"stoppedReason,omitempty"`
+	ID             string `json:"id"`
+	Service        string `json:"service"`
+	TaskDefinition string `json:"taskDefinition"`
+	Node           string `json:"node"`
+	DesiredStatus  string `json:"desiredStatus"`
+	LastStatus     string `json:"lastStatus"`
+	CPU            int64  `json:"cpu"`
+	MemoryMiB      int64  `json:"memory"`
+	HostPorts      []int  `json:"hostPorts,omitempty"`
+	// GPUs are the node's GPUs the task holds, by number, handed to its
+	// containers in the order of the definition.
+	GPUs       []int            `json:"gpus,omitempty"`
+	Containers []ContainerState `json:"containers,omitempty"`
+	StopReason string           `json:"stoppedReason,omitempty"`
 	// Failed is set when the task stopped without being asked to.
 	Failed    bool  `json:"failed,omitempty"`
 	CreatedAt int64 `json:"createdAt"`

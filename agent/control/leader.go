@@ -346,7 +346,7 @@ func tasksFor(p scheduler.Plan, td *structs.TaskDefinition, service string) []st
 	for _, pl := range p.Placements {
 		out = append(out, structs.Task{ID: newTaskID(), Service: service, TaskDefinition: td.Ref(), Node: pl.Node,
 			DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending, CPU: td.CPU(), MemoryMiB: td.MemoryMiB(),
-			HostPorts: pl.HostPorts})
+			HostPorts: pl.HostPorts, GPUs: pl.GPUs})
 	}
 	return out
 }

@@ -143,7 +143,7 @@ func now() int64 { return time.Now().UnixMilli() }
 // the state holds after a round trip through JSON.
 func sameRegistration(a, b *structs.Node) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Address == b.Address && a.APIAddress == b.APIAddress &&
-		a.CPU == b.CPU && a.MemoryMiB == b.MemoryMiB && a.PortMin == b.PortMin && a.PortMax == b.PortMax &&
+		a.CPU == b.CPU && a.MemoryMiB == b.MemoryMiB && a.GPUs == b.GPUs && a.PortMin == b.PortMin && a.PortMax == b.PortMax &&
 		a.EngineError == b.EngineError && maps.Equal(a.Attributes, b.Attributes)
 }
 
