@@ -142,3 +142,20 @@ func (t *TaskDefinition) Container(name string) *ContainerDefinition {
 	}
 	return nil
 }
+
+// NodeVolume is one volume skiff made on a node, as the node's engine
+// holds it (GET /v1/volumes). Error, set alone with Node, says that the
+// node could not be asked.
+type NodeVolume struct {
+	Node string `json:"node"`
+	// Name is the engine's name of the volume; Volume the name in the
+	// task definition that made it.
+	Name    string            `json:"name,omitempty"`
+	Volume  string            `json:"volume,omitempty"`
+	Scope   string            `json:"scope,omitempty"`
+	Driver  string            `json:"driver,omitempty"`
+	Service string            `json:"service,omitempty"`
+	Task    string            `json:"task,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Error   string            `json:"error,omitempty"`
+}

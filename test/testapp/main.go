@@ -4,11 +4,18 @@
 //
 //	testapp serve [-addr :8080] [-exit-after 2s] [-exit-code 3] [-upstream http://db:8080/health]
 //	testapp probe [-url http://127.0.0.1:8080/health]
+//	testapp write -path /data/f -text hello   (exits 1 when the write fails)
+//	testapp cat -path /data/f                 (exits 1 when the read fails)
+//
+// serve also answers GET /file?path=P with the file's content and
+// POST /file?path=P by writing the body there (500 with the error when
+// that fails), so that tests can check what a volume keeps.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"time"
@@ -24,6 +31,8 @@ func main() {
 		serve(os.Args[2:])
 	case "probe":
 		probe(os.Args[2:])
+	case "write", "cat":
+		file(os.Args[1], os.Args[2:])
 	default:
 		fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", os.Args[1])
 		os.Exit(2)
@@ -55,6 +64,7 @@ func serve(args []string) {
 	}
 	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	http.HandleFunc("/greet", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, os.Getenv("GREETING")) })
+	http.HandleFunc("/file", serveFile)
 	http.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Println("exit requested")
 		os.Exit(*exitCode)
@@ -73,6 +83,47 @@ func probe(args []string) {
 	c := http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get(*url)
 	if err != nil || resp.StatusCode != http.StatusOK {
+		os.Exit(1)
+	}
+}
+
+// serveFile reads or writes the file a request names.
+func serveFile(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Query().Get("path")
+	if r.Method == http.MethodPost {
+		body, _ := io.ReadAll(r.Body)
+		if err := os.WriteFile(path, body, 0o644); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "written")
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	w.Write(b)
+}
+
+// file writes -text to -path, or prints the file at -path.
+func file(cmd string, args []string) {
+	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
+	path := fs.String("path", "", "file to write or print")
+	text := fs.String("text", "", "what write writes")
+	_ = fs.Parse(args)
+	var err error
+	if cmd == "write" {
+		err = os.WriteFile(*path, []byte(*text), 0o644)
+	} else {
+		var b []byte
+		if b, err = os.ReadFile(*path); err == nil {
+			fmt.Print(string(b))
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
