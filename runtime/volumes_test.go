@@ -60,6 +60,11 @@ func TestDockerVolumes(t *testing.T) {
 	ctx := context.Background()
 	shared := "skiff-test-shared-" + node
 	t.Cleanup(func() {
+		// The shared volume goes once no container uses it.
+		obs, _ := d.List(context.Background(), node)
+		for _, o := range obs {
+			_ = d.Remove(context.Background(), node, o.TaskID)
+		}
 		list, _ := d.cli.VolumeList(context.Background(), volume.ListOptions{Filters: taskFilter(node, "")})
 		for _, v := range list.Volumes {
 			_ = d.cli.VolumeRemove(context.Background(), v.Name, true)
