@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +168,40 @@ func TestApplyMounts(t *testing.T) {
 	}
 	if len(backup.VolumesFrom) != 1 || backup.VolumesFrom[0] != "skiff-t1-db:ro" {
 		t.Errorf("volumesFrom %q", backup.VolumesFrom)
+	}
+}
+
+// TestFakeVolumes: the fake makes volumes as Docker does, labelled the
+// same way: a task's own goes with it, a shared one stays for the next
+// task on its node only, and a shared one that must exist fails the start.
+func TestFakeVolumes(t *testing.T) {
+	f := NewFake()
+	ctx := context.Background()
+	def := volumeDef([]structs.Volume{{Name: "data", DockerVolumeConfiguration: &structs.DockerVolumeConfiguration{Scope: structs.ScopeShared}},
+		{Name: "tmp"}, {Name: "host", Host: &structs.HostVolume{SourcePath: "/srv"}}}, nil, "serve")
+	if err := f.Start(ctx, TaskSpec{Task: &structs.Task{ID: "t1", Service: "db"}, Def: def, Node: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	vols, _ := f.Volumes(ctx, "n1")
+	if len(vols) != 2 || !reflect.DeepEqual(vols[0], structs.NodeVolume{Node: "n1", Name: "data", Volume: "data", Scope: "shared", Driver: "local", Service: "db"}) ||
+		vols[1].Name != "skiff-t1-tmp" || vols[1].Task != "t1" || vols[1].Scope != structs.ScopeTask {
+		t.Fatalf("volumes %+v", vols)
+	}
+	if err := f.Remove(ctx, "n1", "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if vols, _ := f.Volumes(ctx, "n1"); len(vols) != 1 || vols[0].Name != "data" {
+		t.Fatalf("after removal: %+v", vols)
+	}
+	if vols, _ := f.Volumes(ctx, "n2"); len(vols) != 0 {
+		t.Fatalf("n2 has %+v", vols)
+	}
+	no := false
+	def.Volumes[0].DockerVolumeConfiguration.Autoprovision = &no
+	if err := f.Start(ctx, TaskSpec{Task: &structs.Task{ID: "t2", Service: "db"}, Def: def, Node: "n1"}); err != nil {
+		t.Fatalf("the shared volume exists on n1: %v", err)
+	}
+	if err := f.Start(ctx, TaskSpec{Task: &structs.Task{ID: "t3", Service: "db"}, Def: def, Node: "n2"}); err == nil || !strings.Contains(err.Error(), "no volume data exists on node n2") {
+		t.Fatalf("n2 lacks the shared volume: %v", err)
 	}
 }
