@@ -13,6 +13,7 @@ import (
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
 	"github.com/skiff-run/skiff/raft"
+	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 )
 
@@ -99,6 +100,16 @@ func (a *Agent) Logs(ctx context.Context, id, container string, follow bool, w i
 		return &api.FieldError{Field: "container", Message: fmt.Sprintf("%q is not a container of task definition %s", container, td.Ref())}
 	}
 	return a.rt.Logs(ctx, a.id, id, container, follow, w)
+}
+
+// Volumes implements api.Backend from this node's engine; a runtime
+// that cannot list volumes has none.
+func (a *Agent) Volumes(ctx context.Context) ([]structs.NodeVolume, error) {
+	vl, ok := a.rt.(runtime.VolumeLister)
+	if !ok {
+		return nil, nil
+	}
+	return vl.Volumes(ctx, a.id)
 }
 
 // LeaderAPI implements api.Backend: the leader's API address, or "" when

@@ -1,7 +1,11 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -114,5 +118,62 @@ func TestHostPathAllowed(t *testing.T) {
 		if got := structs.HostPathAllowed(c.prefixes, c.path); got != c.want {
 			t.Errorf("HostPathAllowed(%q, %q) = %v, want %v", c.prefixes, c.path, got, c.want)
 		}
+	}
+}
+
+// TestVolumesFromEveryNode: GET /v1/volumes lists this node's volumes from
+// its own engine and asks the other node over the agent link, passing the
+// caller's token on; a node that cannot be asked is one entry with its
+// error; ?node asks one node.
+func TestVolumesFromEveryNode(t *testing.T) {
+	other := newFake()
+	other.health.Node = "n2"
+	other.volumes = []structs.NodeVolume{{Name: "pgdata", Volume: "pgdata", Scope: structs.ScopeShared, Service: "db"}}
+	var gotToken string
+	otherSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotToken = r.Header.Get("Authorization")
+		NewHandler(other, (&logBuffer{}).logger(), Options{}).ServeHTTP(w, r)
+	}))
+	t.Cleanup(otherSrv.Close)
+
+	f := newFake()
+	f.volumes = []structs.NodeVolume{{Name: "skiff-aaaa1111-tmp", Volume: "tmp", Scope: structs.ScopeTask, Service: "web", Task: "aaaa1111"}}
+	f.nodeAPI["n2"] = strings.TrimPrefix(otherSrv.URL, "http://")
+	srv := serve(t, f, &logBuffer{})
+	var got []structs.NodeVolume
+	a := send(t, srv.URL, "GET", "/v1/volumes", "", http.Header{"Authorization": {"Bearer secret"}})
+	if err := json.Unmarshal(a.body, &got); a.status != 200 || err != nil {
+		t.Fatalf("%d %s %v", a.status, a.body, err)
+	}
+	want := []structs.NodeVolume{
+		{Node: "n1", NodeName: "one", Name: "skiff-aaaa1111-tmp", Volume: "tmp", Scope: structs.ScopeTask, Service: "web", Task: "aaaa1111"},
+		{Node: "n2", NodeName: "two", Name: "pgdata", Volume: "pgdata", Scope: structs.ScopeShared, Service: "db"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	if gotToken != "Bearer secret" {
+		t.Errorf("the other node got token %q", gotToken)
+	}
+
+	// ?node asks that node alone.
+	a = send(t, srv.URL, "GET", "/v1/volumes?node=n2", "", nil)
+	if err := json.Unmarshal(a.body, &got); err != nil || len(got) != 1 || got[0].Name != "pgdata" {
+		t.Fatalf("?node=n2: %d %s", a.status, a.body)
+	}
+	if a := send(t, srv.URL, "GET", "/v1/volumes?node=n9", "", nil); a.status != 404 {
+		t.Errorf("?node=n9: %d %s", a.status, a.body)
+	}
+
+	// A node that does not answer, or is down, is an entry with its error.
+	otherSrv.Close()
+	a = send(t, srv.URL, "GET", "/v1/volumes", "", nil)
+	if err := json.Unmarshal(a.body, &got); err != nil || len(got) != 2 || got[1].Node != "n2" || !strings.Contains(got[1].Error, "the node did not answer") {
+		t.Fatalf("n2 closed: %d %s", a.status, a.body)
+	}
+	f.state.nodes[1].Status = structs.NodeDown
+	a = send(t, srv.URL, "GET", "/v1/volumes", "", nil)
+	if err := json.Unmarshal(a.body, &got); err != nil || len(got) != 2 || got[1].Error != "the node is down" {
+		t.Fatalf("n2 down: %d %s", a.status, a.body)
 	}
 }

@@ -36,6 +36,8 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--cpu", "-1"}, "--cpu and --memory: expected a positive number"},
 		{[]string{"--memory", "-1"}, "--cpu and --memory: expected a positive number"},
 		{[]string{"--runtime", "podman"}, `--runtime: "podman": expected docker or fake`},
+		{[]string{"--allow-host-path", "srv"}, `--allow-host-path "srv": expected a clean absolute path such as /srv`},
+		{[]string{"--allow-host-path", "/srv/../etc"}, `--allow-host-path "/srv/../etc": expected a clean absolute path such as /srv`},
 		{[]string{"--voters", "x"}, `invalid value "x" for flag -voters: parse error`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -148,6 +148,8 @@ func (t *TaskDefinition) Container(name string) *ContainerDefinition {
 // node could not be asked.
 type NodeVolume struct {
 	Node string `json:"node"`
+	// NodeName is filled in by the agent that answers the listing.
+	NodeName string `json:"nodeName,omitempty"`
 	// Name is the engine's name of the volume; Volume the name in the
 	// task definition that made it.
 	Name    string            `json:"name,omitempty"`
