@@ -2,7 +2,7 @@
 // Docker tests run: a small HTTP server with a health endpoint, a way to
 // exit with a chosen code, and a health probe that needs no shell.
 //
-//	testapp serve [-addr :8080] [-exit-after 2s] [-exit-code 3] [-upstream http://db:8080/health]
+//	testapp serve [-addr :8080] [-exit-after 2s] [-exit-code 3] [-upstream http://db:8080/health] [-append /data/starts]
 //	testapp probe [-url http://127.0.0.1:8080/health]
 //	testapp write -path /data/f -text hello   (exits 1 when the write fails)
 //	testapp cat -path /data/f                 (exits 1 when the read fails)
@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -45,7 +46,16 @@ func serve(args []string) {
 	exitAfter := fs.Duration("exit-after", 0, "exit this long after starting (0: never)")
 	exitCode := fs.Int("exit-code", 0, "exit code for -exit-after and /exit")
 	upstream := fs.String("upstream", "", "URL that must answer 200 before serving")
+	appendTo := fs.String("append", "", "file to add a line to at start, printing how many it then holds (exits 5 when that fails)")
 	_ = fs.Parse(args)
+	if *appendTo != "" {
+		n, err := appendLine(*appendTo)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(5)
+		}
+		fmt.Printf("%s holds %d starts\n", *appendTo, n)
+	}
 	if *upstream != "" {
 		resp, err := http.Get(*upstream)
 		if err != nil || resp.StatusCode != http.StatusOK {
@@ -126,4 +136,21 @@ func file(cmd string, args []string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// appendLine adds a line to the file and counts the lines it then holds.
+func appendLine(path string) (int, error) {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := f.WriteString("start\n"); err != nil {
+		f.Close()
+		return 0, err
+	}
+	if err := f.Close(); err != nil {
+		return 0, err
+	}
+	b, err := os.ReadFile(path)
+	return strings.Count(string(b), "\n"), err
 }
