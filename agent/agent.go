@@ -84,6 +84,9 @@ type Config struct {
 	Attributes map[string]string
 	// PortMin and PortMax bound the dynamic host ports.
 	PortMin, PortMax int
+	// AllowHostPaths are the host path prefixes under which tasks may
+	// bind mount; nil allows none, or any with Dev.
+	AllowHostPaths []string
 	// Runtime runs this node's containers.
 	Runtime runtime.Runtime
 	// Logger receives the agent's log; nil discards it.
@@ -230,7 +233,7 @@ func New(cfg Config) (*Agent, error) {
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
-			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax},
+			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax, AllowedHostPaths: cfg.AllowHostPaths},
 		Runtime: cfg.Runtime, Replica: a.fsm, Committer: a.commit, CaughtUp: a.raft.CaughtUp,
 		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log,
 	})
@@ -330,6 +333,9 @@ func setDefaults(cfg *Config) error {
 	}
 	if cfg.PortMin == 0 && cfg.PortMax == 0 {
 		cfg.PortMin, cfg.PortMax = 20000, 32767
+	}
+	if cfg.AllowHostPaths == nil && cfg.Dev {
+		cfg.AllowHostPaths = []string{"/"}
 	}
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()

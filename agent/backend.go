@@ -13,6 +13,7 @@ import (
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
 	"github.com/skiff-run/skiff/raft"
+	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 )
 
@@ -119,6 +120,16 @@ func (a *Agent) Logs(ctx context.Context, id, container string, follow bool, w i
 			"which this engine does not (read them where %s sends them): %w", container, driver, driver, err)
 	}
 	return err
+}
+
+// Volumes implements api.Backend from this node's engine; a runtime
+// that cannot list volumes has none.
+func (a *Agent) Volumes(ctx context.Context) ([]structs.NodeVolume, error) {
+	vl, ok := a.rt.(runtime.VolumeLister)
+	if !ok {
+		return nil, nil
+	}
+	return vl.Volumes(ctx, a.id)
 }
 
 // LeaderAPI implements api.Backend: the leader's API address, or "" when

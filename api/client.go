@@ -290,6 +290,12 @@ func (c *Client) Logs(ctx context.Context, id, container string, follow bool, w 
 }
 
 // Members lists the gossip view of the cluster.
+// Volumes lists the volumes skiff made on every node.
+func (c *Client) Volumes(ctx context.Context) ([]structs.NodeVolume, error) {
+	var out []structs.NodeVolume
+	return out, c.do(ctx, http.MethodGet, "/v1/volumes", nil, &out)
+}
+
 func (c *Client) Members(ctx context.Context) ([]Member, error) {
 	var out []Member
 	return out, c.do(ctx, http.MethodGet, "/v1/members", nil, &out)

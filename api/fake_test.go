@@ -91,6 +91,8 @@ type fakeBackend struct {
 	internalResult any
 	// logs writes a task's logs; nil writes "logs of ID\n".
 	logs func(ctx context.Context, w io.Writer) error
+	// volumes is what Volumes answers.
+	volumes []structs.NodeVolume
 }
 
 // newFake returns a fake leader on node n1 with two nodes, two services
@@ -305,6 +307,13 @@ func (f *fakeBackend) Logs(ctx context.Context, taskID, container string, follow
 	}
 	_, err := fmt.Fprintf(w, "logs of %s\n", taskID)
 	return err
+}
+
+func (f *fakeBackend) Volumes(ctx context.Context) ([]structs.NodeVolume, error) {
+	if err := f.record("Volumes"); err != nil {
+		return nil, err
+	}
+	return f.volumes, nil
 }
 
 // logBuffer collects what a handler logs; handlers log from the test

@@ -77,6 +77,8 @@ type Backend interface {
 	// so that a read after it sees every acknowledged write.
 	Barrier(ctx context.Context) error
 	Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error
+	// Volumes lists the volumes skiff made on this node's engine.
+	Volumes(ctx context.Context) ([]structs.NodeVolume, error)
 	// CreateToken makes an API token with a policy; the answer holds its
 	// secret, which is shown this once.
 	CreateToken(ctx context.Context, name, policy string) (NewToken, error)
@@ -220,6 +222,7 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("GET /v1/tasks/{id}", s.wrap(s.task))
 	mux.Handle("POST /v1/tasks/{id}/stop", s.wrap(s.stop))
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", s.logs)
+	mux.Handle("GET /v1/volumes", s.wrap(s.volumes))
 	mux.Handle("GET /v1/members", s.wrap(s.members))
 	mux.Handle("GET /v1/raft/peers", s.wrap(s.peers))
 	mux.Handle("POST /v1/nodes/{id}/drain", s.wrap(s.drain))

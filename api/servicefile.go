@@ -29,6 +29,7 @@ const (
 	MaxStopTimeout  = 120
 	MaxPidsLimit    = 4_194_304 // the kernel's highest pid_max
 	maxNameLength   = 255
+	MaxVolumes      = 20
 	maxRunTaskCount = 1000
 )
 
@@ -100,6 +101,25 @@ type shape struct {
 	items    string
 }
 
+// Volume shapes. ECS's efsVolumeConfiguration, fsxWindowsFileServerVolumeConfiguration
+// and configuredAtLaunch need AWS, so they are accepted and ignored.
+var (
+	volumeShape = &shape{
+		acted: map[string]*shape{
+			"name": nil,
+			"host": {acted: map[string]*shape{"sourcePath": nil}},
+			"dockerVolumeConfiguration": {acted: map[string]*shape{"scope": nil, "autoprovision": nil, "driver": nil,
+				"driverOpts": nil, "labels": nil}},
+		},
+		ignored:  []string{"efsVolumeConfiguration", "fsxWindowsFileServerVolumeConfiguration", "configuredAtLaunch"},
+		maxItems: MaxVolumes, items: "volumes",
+	}
+	mountPointShape = &shape{acted: map[string]*shape{"sourceVolume": nil, "containerPath": nil, "readOnly": nil},
+		maxItems: MaxVolumes, items: "mount points"}
+	volumeFromShape = &shape{acted: map[string]*shape{"sourceContainer": nil, "readOnly": nil},
+		maxItems: MaxContainers, items: "containers"}
+)
+
 var (
 	portMappingShape = &shape{acted: map[string]*shape{"containerPort": nil, "hostPort": nil, "protocol": nil},
 		ignored: []string{"name", "appProtocol", "containerPortRange"}}
@@ -113,17 +133,18 @@ var (
 			"dependsOn":            {acted: map[string]*shape{"containerName": nil, "condition": nil}},
 			"healthCheck":          {acted: map[string]*shape{"command": nil, "interval": nil, "timeout": nil, "retries": nil, "startPeriod": nil}},
 			"resourceRequirements": {acted: map[string]*shape{"type": nil, "value": nil}, maxItems: 2, items: "resource requirements"},
+			"mountPoints":          mountPointShape,
+			"volumesFrom":          volumeFromShape,
 		},
-		ignored: []string{"repositoryCredentials", "restartPolicy", "environmentFiles", "mountPoints",
-			"volumesFrom", "linuxParameters", "secrets", "startTimeout", "versionConsistency", "hostname", "disableNetworking",
+		ignored: []string{"repositoryCredentials", "restartPolicy", "environmentFiles", "linuxParameters", "secrets", "startTimeout", "versionConsistency", "hostname", "disableNetworking",
 			"privileged", "readonlyRootFilesystem", "dnsServers", "dnsSearchDomains", "extraHosts", "dockerSecurityOptions",
 			"interactive", "pseudoTerminal", "ulimits", "systemControls",
 			"firelensConfiguration", "credentialSpecs"},
 		maxItems: MaxContainers, items: "containers",
 	}
 	taskDefShape = &shape{
-		acted: map[string]*shape{"family": nil, "containerDefinitions": containerShape},
-		ignored: []string{"taskRoleArn", "executionRoleArn", "networkMode", "volumes", "placementConstraints",
+		acted: map[string]*shape{"family": nil, "containerDefinitions": containerShape, "volumes": volumeShape},
+		ignored: []string{"taskRoleArn", "executionRoleArn", "networkMode", "placementConstraints",
 			"requiresCompatibilities", "cpu", "memory", "tags", "pidMode", "ipcMode", "proxyConfiguration",
 			"inferenceAccelerators", "ephemeralStorage", "runtimePlatform", "enableFaultInjection",
 			"taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities", "registeredAt",
@@ -689,6 +710,9 @@ func ValidateTaskDefinition(td *structs.TaskDefinition, path string) error {
 				return fieldErr(fmt.Sprintf("%s.links[%d]", p, j), "%q is not another container of this task definition", l)
 			}
 		}
+	}
+	if err := checkVolumes(td, path); err != nil {
+		return err
 	}
 	if _, err := structs.StartOrder(td); err != nil {
 		return fieldErr(cp, "%v", err)

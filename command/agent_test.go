@@ -40,6 +40,8 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--runtime", "podman"}, `--runtime: "podman": expected docker or fake`},
 		{[]string{"--docker-host", "ftp://engine"}, `--docker-host "ftp://engine": expected unix:///PATH or tcp://HOST:PORT`},
 		{[]string{"--docker-host", "/var/run/docker.sock"}, `--docker-host "/var/run/docker.sock": expected unix:///PATH or tcp://HOST:PORT`},
+		{[]string{"--allow-host-path", "srv"}, `--allow-host-path "srv": expected a clean absolute path such as /srv`},
+		{[]string{"--allow-host-path", "/srv/../etc"}, `--allow-host-path "/srv/../etc": expected a clean absolute path such as /srv`},
 		{[]string{"--voters", "x"}, `invalid value "x" for flag -voters: parse error`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

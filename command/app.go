@@ -85,6 +85,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			logsCommand(),
 			nodesCommand(),
 			e.taskdefsCommand(),
+			volumesCommand(),
 			e.membersCommand(),
 			raftCommand(),
 			drainCommand(),

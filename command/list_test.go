@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -37,6 +38,10 @@ const (
   {"id":"a1b2c3d4-0000-4000-8000-000000000001","n":"pi-1","r":"10.0.0.1:7071","a":"10.0.0.1:7070","c":4096,"m":3800,"at":{"zone":"a"},"v":"0.1.0-dev","be":3,"addr":"10.0.0.1:7946","status":"alive","since":"2026-01-02T01:00:01Z"},
   {"id":"b2c3d4e5-0000-4000-8000-000000000002","n":"pi-2","r":"10.0.0.2:7071","a":"10.0.0.2:7070","v":"0.1.0-dev","l":true,"addr":"10.0.0.2:7946","status":"dead","since":"2026-01-02T03:03:35Z"}
 ]`
+	volumesJSON = `[
+  {"node":"a1b2c3d4-0000-4000-8000-000000000001","nodeName":"pi-1","name":"pgdata","volume":"pgdata","scope":"shared","driver":"local","service":"db","labels":{"team":"db"}},
+  {"node":"a1b2c3d4-0000-4000-8000-000000000001","nodeName":"pi-1","name":"skiff-f00dfeed-1111-4111-8111-111111111111-tmp","volume":"tmp","scope":"task","driver":"local","service":"web","task":"f00dfeed-1111-4111-8111-111111111111"}
+]`
 	peersJSON = `[
   {"id":"a1b2c3d4-0000-4000-8000-000000000001","address":"10.0.0.1:7071","voter":true,"leader":true},
   {"id":"b2c3d4e5-0000-4000-8000-000000000002","address":"10.0.0.2:7071","voter":true,"leader":false},
@@ -53,6 +58,7 @@ func clusterAPI(t *testing.T) *fakeAPI {
 		"GET /v1/taskdefs":   ok(taskdefsJSON),
 		"GET /v1/members":    ok(membersJSON),
 		"GET /v1/raft/peers": ok(peersJSON),
+		"GET /v1/volumes":    ok(volumesJSON),
 	})
 }
 
@@ -75,6 +81,8 @@ var listings = []struct {
 		[]string{"containerDefinitions", "family", "revision"}},
 	{[]string{"members"}, "members", []string{"GET /v1/members"},
 		[]string{"a", "addr", "at", "be", "c", "id", "m", "n", "r", "since", "status", "v"}},
+	{[]string{"volumes"}, "volumes", []string{"GET /v1/volumes"},
+		[]string{"driver", "labels", "name", "node", "nodeName", "scope", "service", "volume"}},
 	{[]string{"raft", "peers"}, "raft-peers", []string{"GET /v1/raft/peers", "GET /v1/nodes"},
 		[]string{"address", "id", "leader", "voter"}},
 }
@@ -180,4 +188,17 @@ func golden(t *testing.T, name, got string) {
 	if got != string(want) {
 		t.Errorf("output differs from %s (go test -update rewrites it)\ngot:\n%s\nwant:\n%s", path, got, want)
 	}
+}
+
+// TestVolumesNodeErrors: a node that could not be asked is said on
+// standard error, and the table keeps one volume a line.
+func TestVolumesNodeErrors(t *testing.T) {
+	body := strings.Replace(volumesJSON, "\n]", `,
+  {"node":"b2c3d4e5-0000-4000-8000-000000000002","nodeName":"pi-2","error":"the node is down"}
+]`, 1)
+	r := skiffAt(newFakeAPI(t, map[string]answer{"GET /v1/volumes": ok(body)}), "volumes")
+	if r.code != 0 || r.stderr != "skiff: volumes of node pi-2: the node is down\n" {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	golden(t, "volumes", r.stdout)
 }

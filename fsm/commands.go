@@ -176,6 +176,11 @@ func (c *RegisterNode) validate() error {
 	case n.PortMin < 0 || n.PortMax > 65535 || n.PortMin > n.PortMax:
 		return fmt.Errorf("node.portMin, node.portMax: %d-%d is not a port range", n.PortMin, n.PortMax)
 	}
+	for i, p := range n.AllowedHostPaths {
+		if !structs.CleanAbsPath(p) {
+			return fmt.Errorf("node.allowedHostPaths[%d]: %q is not a clean absolute path", i, p)
+		}
+	}
 	return nil
 }
 

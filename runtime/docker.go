@@ -143,6 +143,9 @@ func (d *Docker) Start(ctx context.Context, spec TaskSpec) (err error) {
 			}
 		}()
 	}
+	if err := d.ensureVolumes(ctx, spec); err != nil {
+		return err
+	}
 	ports := spec.Task.HostPorts
 	for _, cd := range order {
 		if err := d.waitDependencies(ctx, spec, cd); err != nil {
@@ -321,6 +324,7 @@ func containerConfig(spec TaskSpec, cd *structs.ContainerDefinition, base map[st
 	if ids := gpusFor(spec.Def, cd.Name, spec.Task.GPUs); len(ids) > 0 {
 		hc.DeviceRequests = []container.DeviceRequest{gpuRequest(ids)}
 	}
+	applyMounts(hc, spec, cd)
 	// Docker refuses fewer than 2 cpu shares; ECS lets 0 mean "no reservation".
 	if hc.CPUShares == 1 {
 		hc.CPUShares = 2
@@ -453,7 +457,8 @@ func (d *Docker) Stop(ctx context.Context, node, taskID string, timeout time.Dur
 	return errors.Join(errs...)
 }
 
-// Remove implements Runtime.
+// Remove implements Runtime. The task's own volumes go with its
+// containers; shared ones are kept for the next task.
 func (d *Docker) Remove(ctx context.Context, node, taskID string) error {
 	if taskID == "" {
 		return errNoTaskID
@@ -468,7 +473,7 @@ func (d *Docker) Remove(ctx context.Context, node, taskID string) error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(append(errs, d.removeNetworks(ctx, node, taskID))...)
+	return errors.Join(append(errs, d.removeNetworks(ctx, node, taskID), d.removeVolumes(ctx, node, taskID))...)
 }
 
 // List implements Runtime. Exit codes are read by inspecting exited

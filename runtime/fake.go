@@ -21,7 +21,11 @@ type Fake struct {
 	down    error                // what every call answers while the engine is down
 	starts  int
 	changed chan struct{}
+	volumes map[fakeVolumeKey]structs.NodeVolume
 }
+
+// fakeVolumeKey names a volume on one node: engines name volumes per host.
+type fakeVolumeKey struct{ node, name string }
 
 type fakeTask struct {
 	node       string
@@ -31,7 +35,8 @@ type fakeTask struct {
 
 // NewFake returns an empty fake engine.
 func NewFake() *Fake {
-	return &Fake{tasks: map[string]*fakeTask{}, missing: map[string]bool{}, changed: make(chan struct{}, 1)}
+	return &Fake{tasks: map[string]*fakeTask{}, missing: map[string]bool{}, changed: make(chan struct{}, 1),
+		volumes: map[fakeVolumeKey]structs.NodeVolume{}}
 }
 
 // MissingImage makes Start fail for tasks that use ref, as an engine does
@@ -79,6 +84,9 @@ func (f *Fake) Start(_ context.Context, spec TaskSpec) error {
 		if f.missing[cd.Image] {
 			return fmt.Errorf("image %s not found locally and pull failed: no such image", cd.Image)
 		}
+	}
+	if err := f.ensureVolumes(spec); err != nil {
+		return err
 	}
 	ft := &fakeTask{node: spec.Node, service: spec.Task.Service}
 	for _, cd := range order {
@@ -151,7 +159,49 @@ func (f *Fake) Remove(_ context.Context, node, taskID string) error {
 	if ft := f.tasks[taskID]; ft != nil && ft.node == node {
 		delete(f.tasks, taskID)
 	}
+	for k, v := range f.volumes {
+		if k.node == node && v.Task == taskID {
+			delete(f.volumes, k)
+		}
+	}
 	return nil
+}
+
+// ensureVolumes makes the task's Docker volumes the node lacks, as Docker
+// does. Callers hold f.mu.
+func (f *Fake) ensureVolumes(spec TaskSpec) error {
+	for i := range spec.Def.Volumes {
+		v := &spec.Def.Volumes[i]
+		if v.HostPath() != "" {
+			continue
+		}
+		k := fakeVolumeKey{spec.Node, VolumeName(spec.Task.ID, v)}
+		if _, ok := f.volumes[k]; ok {
+			continue
+		}
+		if v.Scope() == structs.ScopeShared && !v.Autoprovisions() {
+			return errNoVolume(v, spec.Node)
+		}
+		f.volumes[k] = nodeVolume(spec.Node, k.name, "local", volumeLabels(spec, v))
+	}
+	return nil
+}
+
+// Volumes implements VolumeLister.
+func (f *Fake) Volumes(_ context.Context, node string) ([]structs.NodeVolume, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down != nil {
+		return nil, f.down
+	}
+	out := []structs.NodeVolume{}
+	for k, v := range f.volumes {
+		if k.node == node {
+			out = append(out, v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }
 
 // List implements Runtime.

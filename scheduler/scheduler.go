@@ -4,8 +4,10 @@
 package scheduler
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/skiff-run/skiff/structs"
 )
@@ -30,6 +32,12 @@ type Job struct {
 	Releasing map[string]bool
 	// Seed drives the random strategy, so that a plan is reproducible.
 	Seed uint64
+	// Preferred lists the nodes that hold the data of the job's sticky
+	// volumes (shared Docker volumes and host paths), most recent first.
+	// Each placement in turn goes to the next of them when it fits, before
+	// the strategies choose; when it does not, the placement's Note says
+	// why the data was left behind.
+	Preferred []string
 }
 
 // Placement puts one task on a node with the host ports it was given, in
@@ -39,6 +47,9 @@ type Placement struct {
 	Node      string
 	HostPorts []int
 	GPUs      []int
+	// Note explains why the task was not placed on the preferred node
+	// that holds its data; empty when it was, or when none was preferred.
+	Note string
 }
 
 // Plan is the scheduler's answer.
@@ -113,20 +124,79 @@ func Place(v View, job Job) Plan {
 			Reasons: []structs.PlacementReason{{Kind: structs.ReasonInvalid, Detail: err.Error()}}}
 		return plan
 	}
+	preferred := job.Preferred
 	for placed := 0; placed < job.Count; placed++ {
-		ns := p.pick(placed)
+		var ns *nodeState
+		note := ""
+		if len(preferred) > 0 {
+			ns, note = p.preferred(preferred[0])
+			preferred = preferred[1:]
+		}
+		if ns == nil {
+			ns = p.pick(placed)
+		}
 		if ns == nil {
 			plan.Failure = p.explain(job.Count - placed)
 			break
 		}
-		plan.Placements = append(plan.Placements, p.commit(ns))
+		pl := p.commit(ns)
+		if note != "" {
+			pl.Note = fmt.Sprintf("placed on %s, not on %s", nodeName(ns.node), note)
+		}
+		plan.Placements = append(plan.Placements, pl)
 	}
 	return plan
+}
+
+// preferred returns the node of that id when it can take the task, or
+// else says which node holds the data and why it cannot take the task.
+func (p *planner) preferred(id string) (*nodeState, string) {
+	vols := strings.Join(p.job.TaskDef.StickyVolumes(), ", ")
+	for _, ns := range p.nodes {
+		if ns.node.ID != id {
+			continue
+		}
+		why := p.fits(ns)
+		if why == (refusal{}) {
+			return ns, ""
+		}
+		return nil, fmt.Sprintf("%s, which holds the data of volume %s: %s", nodeName(ns.node), vols, why.text())
+	}
+	return nil, fmt.Sprintf("%s, which held the data of volume %s: it is no longer registered", id, vols)
+}
+
+func nodeName(n *structs.Node) string {
+	if n.Name != "" {
+		return n.Name
+	}
+	return n.ID
+}
+
+// text says why one node refused the task.
+func (r refusal) text() string {
+	switch r.kind {
+	case structs.ReasonNodeStatus, structs.ReasonIneligible:
+		return "the node is " + r.detail
+	case structs.ReasonConstraint:
+		return "excluded by constraint " + r.detail
+	case structs.ReasonCPU:
+		return "not enough cpu free"
+	case structs.ReasonMemory:
+		return "not enough memory free"
+	case structs.ReasonHostPort:
+		return "host port " + r.detail + " in use"
+	case structs.ReasonDynamicPorts:
+		return "no free dynamic host port"
+	case structs.ReasonHostPath:
+		return "host path " + r.detail + " not allowed (agent flag --allow-host-path)"
+	}
+	return r.kind
 }
 
 type planner struct {
 	job         Job
 	need        need
+	hostPaths   []string
 	nodes       []*nodeState
 	filters     []filter
 	strategies  []strategy
@@ -135,7 +205,7 @@ type planner struct {
 }
 
 func newPlanner(v View, nodes []*structs.Node, job Job) (*planner, error) {
-	p := &planner{job: job, need: needOf(job.TaskDef)}
+	p := &planner{job: job, need: needOf(job.TaskDef), hostPaths: job.TaskDef.HostPaths()}
 	var err error
 	if p.filters, err = buildFilters(job.Constraints); err != nil {
 		return nil, err
@@ -192,7 +262,11 @@ func newPlanner(v View, nodes []*structs.Node, job Job) (*planner, error) {
 		}
 		p.nodes[i] = ns
 	}
-	p.index = newIndex(p)
+	// A preferred node takes a task out of the strategies' turn, which
+	// an index cannot follow; jobs with data to go back to scan instead.
+	if len(job.Preferred) == 0 {
+		p.index = newIndex(p)
+	}
 	return p, nil
 }
 
@@ -208,6 +282,11 @@ func (p *planner) fits(ns *nodeState) refusal {
 	}
 	if ns.node.Eligibility != structs.EligibilityEligible {
 		return refusal{structs.ReasonIneligible, ns.node.Eligibility}
+	}
+	for _, hp := range p.hostPaths {
+		if !structs.HostPathAllowed(ns.node.AllowedHostPaths, hp) {
+			return refusal{structs.ReasonHostPath, hp}
+		}
 	}
 	for _, f := range p.filters {
 		if !f.ok(ns) {

@@ -109,6 +109,7 @@ const (
 	ReasonGPU          = "gpu"          // not enough GPUs free
 	ReasonNoNodes      = "noNodes"      // no node is registered
 	ReasonInvalid      = "invalid"      // the job itself cannot be planned
+	ReasonHostPath     = "hostPath"     // the node does not allow a host path the task bind mounts
 )
 
 // PlacementReason counts the nodes that refused a task for one reason.
@@ -140,6 +141,12 @@ func (r PlacementReason) String() string {
 		return fmt.Sprintf("%d %s: node is %s", r.Nodes, noun, r.Detail)
 	case ReasonConstraint:
 		return fmt.Sprintf("%d %s excluded by constraint %s", r.Nodes, noun, r.Detail)
+	case ReasonHostPath:
+		verb := "do"
+		if r.Nodes == 1 {
+			verb = "does"
+		}
+		return fmt.Sprintf("%d %s %s not allow host path %s (agent flag --allow-host-path)", r.Nodes, noun, verb, r.Detail)
 	}
 	return r.Detail
 }

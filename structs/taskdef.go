@@ -63,7 +63,8 @@ func StartOrder(def *TaskDefinition) ([]*ContainerDefinition, error) {
 }
 
 // Dependencies lists the containers cd must start after: its dependsOn
-// entries and the targets of its links ("name" or "name:alias").
+// entries, the targets of its links ("name" or "name:alias") and the
+// containers it takes volumes from, which the engine needs to exist first.
 func Dependencies(cd *ContainerDefinition) []string {
 	var out []string
 	for _, d := range cd.DependsOn {
@@ -72,6 +73,9 @@ func Dependencies(cd *ContainerDefinition) []string {
 	for _, l := range cd.Links {
 		name, _, _ := strings.Cut(l, ":")
 		out = append(out, name)
+	}
+	for _, v := range cd.VolumesFrom {
+		out = append(out, v.SourceContainer)
 	}
 	return out
 }

@@ -58,6 +58,10 @@ type Node struct {
 	PortMax int `json:"portMax"`
 	// UpdatedAt is the leader's clock when the node was last registered.
 	UpdatedAt int64 `json:"updatedAt"`
+	// AllowedHostPaths are the host path prefixes under which the node
+	// lets tasks bind mount (its agent's --allow-host-path; "/" allows
+	// any). Empty allows none.
+	AllowedHostPaths []string `json:"allowedHostPaths,omitempty"`
 }
 
 // KeyValue is an ECS environment entry.
@@ -131,6 +135,10 @@ type ContainerDefinition struct {
 	User             string                `json:"user,omitempty"`
 	StopTimeout      int                   `json:"stopTimeout,omitempty"`
 	DockerLabels     map[string]string     `json:"dockerLabels,omitempty"`
+	// MountPoints mount the task's volumes into the container, and
+	// VolumesFrom mounts every volume of other containers of the task.
+	MountPoints []MountPoint `json:"mountPoints,omitempty"`
+	VolumesFrom []VolumeFrom `json:"volumesFrom,omitempty"`
 	// ResourceRequirements asks for GPUs, as ECS's do.
 	ResourceRequirements []ResourceRequirement `json:"resourceRequirements,omitempty"`
 }
@@ -214,6 +222,9 @@ type TaskDefinition struct {
 	Family               string                `json:"family"`
 	Revision             int                   `json:"revision,omitempty"`
 	ContainerDefinitions []ContainerDefinition `json:"containerDefinitions"`
+	// Volumes are the task's data volumes, which its containers mount by
+	// name through their mountPoints.
+	Volumes []Volume `json:"volumes,omitempty"`
 }
 
 // Ref is the definition's reference, "family:revision".
@@ -315,6 +326,9 @@ type Task struct {
 	CreatedAt int64 `json:"createdAt"`
 	StartedAt int64 `json:"startedAt,omitempty"`
 	StoppedAt int64 `json:"stoppedAt,omitempty"`
+	// PlacementNote says why the task was placed away from the node that
+	// holds its service's volume data, when it was.
+	PlacementNote string `json:"placementNote,omitempty"`
 }
 
 // Terminal reports whether the task is over: stopped, or lost with its

@@ -18,6 +18,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 
 	"github.com/skiff-run/skiff/agent"
@@ -62,6 +63,8 @@ type dockerAgent struct {
 	log        *slog.Logger
 	raftLog    io.Writer
 	secret     token.Secret
+	// tune, when set, changes the agent's configuration at every start.
+	tune func(*agent.Config)
 }
 
 // clientTLS trusts the CA the agent wrote to its data dir, as the command
@@ -82,13 +85,17 @@ func (d *dockerAgent) clientTLS() *tls.Config {
 // startDockerAgent starts a one-node agent on a fresh data dir. Every
 // container and network it made is removed when the test ends, pass or
 // fail.
-func startDockerAgent(t *testing.T) *dockerAgent {
+func startDockerAgent(t *testing.T) *dockerAgent { return startTunedDockerAgent(t, nil) }
+
+// startTunedDockerAgent is startDockerAgent with tune applied to the
+// agent's configuration at every start.
+func startTunedDockerAgent(t *testing.T, tune func(*agent.Config)) *dockerAgent {
 	cli := dockertest.Client(t)
 	buildTestImage(t)
 	// The log writers come before the cleanup that closes the agent, so
 	// that what it logs while it stops reaches the test's log too.
 	d := &dockerAgent{t: t, cli: cli, secret: newSecret(t), dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t),
-		log: testutil.Logger(t), raftLog: testutil.LogWriter(t)}
+		log: testutil.Logger(t), raftLog: testutil.LogWriter(t), tune: tune}
 	d.start()
 	id := d.a.ID()
 	t.Cleanup(func() {
@@ -107,8 +114,12 @@ func (d *dockerAgent) start() {
 		d.t.Fatal(err)
 	}
 	rt.PullTimeout = 20 * time.Second
-	d.a, err = agent.New(agent.Config{Name: "e2e", Token: d.secret.String(), DataDir: d.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: d.raftAddr,
-		GossipAddr: d.gossipAddr, CPU: 4096, MemoryMiB: 4096, Runtime: rt, Resync: time.Second, PortMin: 42000, PortMax: 42999, Logger: d.log, RaftLog: d.raftLog})
+	cfg := agent.Config{Name: "e2e", Token: d.secret.String(), DataDir: d.dir, HTTPAddr: "127.0.0.1:0", RaftAddr: d.raftAddr,
+		GossipAddr: d.gossipAddr, CPU: 4096, MemoryMiB: 4096, Runtime: rt, Resync: time.Second, PortMin: 42000, PortMax: 42999, Logger: d.log, RaftLog: d.raftLog}
+	if d.tune != nil {
+		d.tune(&cfg)
+	}
+	d.a, err = agent.New(cfg)
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -132,7 +143,8 @@ func (d *dockerAgent) restart() {
 	d.start()
 }
 
-// cleanupNode removes every container and network labelled with the node.
+// cleanupNode removes every container, network and volume labelled with
+// the node.
 func cleanupNode(cli *client.Client, node string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -145,6 +157,11 @@ func cleanupNode(cli *client.Client, node string) {
 	if nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: f}); err == nil {
 		for _, n := range nets {
 			_ = cli.NetworkRemove(ctx, n.ID)
+		}
+	}
+	if vols, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f}); err == nil {
+		for _, v := range vols.Volumes {
+			_ = cli.VolumeRemove(ctx, v.Name, true)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"time"
 
@@ -266,9 +267,14 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		until = minTime(until, bo.next)
 	case missing > 0:
 		p := scheduler.Place(st, scheduler.Job{Service: name, TaskDef: td, Count: missing, Strategy: svc.PlacementStrategy,
-			Constraints: svc.PlacementConstraints, Releasing: releasing, Seed: st.Index()})
+			Constraints: svc.PlacementConstraints, Releasing: releasing, Seed: st.Index(), Preferred: dataNodes(st, name, td, current, missing)})
 		plan.Place = tasksFor(p, td, name)
 		whole = len(plan.Place) == missing
+		for _, pl := range p.Placements {
+			if pl.Note != "" {
+				c.log.Warn("task placed away from its data", "service", name, "reason", pl.Note)
+			}
+		}
 		if !reflect.DeepEqual(p.Failure, svc.PlacementFailure) {
 			if p.Failure != nil {
 				c.log.Warn("placement failed", "service", name, "reason", p.Failure.String())
@@ -340,13 +346,66 @@ func backoffDelay(failures int, p structs.RestartPolicy) time.Duration {
 	return min(d, limit)
 }
 
+// dataNodes lists the nodes a service's new tasks should go back to: those
+// of its tasks, newest first, whose definitions had a volume of the same
+// name that keeps its data on the node (shared, or a host path), leaving
+// out the nodes where a current task runs, which already uses that data.
+// At most count are listed.
+func dataNodes(st *fsm.State, service string, td *structs.TaskDefinition, current []*structs.Task, count int) []string {
+	sticky := td.StickyVolumes()
+	if len(sticky) == 0 {
+		return nil
+	}
+	taken := map[string]bool{}
+	for _, t := range current {
+		taken[t.Node] = true
+	}
+	var had []*structs.Task
+	for _, t := range st.TasksByService(service) {
+		if taken[t.Node] {
+			continue
+		}
+		if d := st.TaskDefinition(t.TaskDefinition); d != nil && sharesVolume(d, sticky) {
+			had = append(had, t)
+		}
+	}
+	sort.Slice(had, func(i, j int) bool {
+		if had[i].CreatedAt != had[j].CreatedAt {
+			return had[i].CreatedAt > had[j].CreatedAt
+		}
+		return had[i].ID < had[j].ID
+	})
+	var out []string
+	for _, t := range had {
+		if len(out) == count {
+			break
+		}
+		if !taken[t.Node] {
+			taken[t.Node] = true
+			out = append(out, t.Node)
+		}
+	}
+	return out
+}
+
+// sharesVolume reports whether d has a volume named in names that keeps
+// its data on the node.
+func sharesVolume(d *structs.TaskDefinition, names []string) bool {
+	for _, n := range d.StickyVolumes() {
+		if slices.Contains(names, n) {
+			return true
+		}
+	}
+	return false
+}
+
 // tasksFor turns placements into new tasks.
 func tasksFor(p scheduler.Plan, td *structs.TaskDefinition, service string) []structs.Task {
 	out := make([]structs.Task, 0, len(p.Placements))
 	for _, pl := range p.Placements {
 		out = append(out, structs.Task{ID: newTaskID(), Service: service, TaskDefinition: td.Ref(), Node: pl.Node,
 			DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending, CPU: td.CPU(), MemoryMiB: td.MemoryMiB(),
-			HostPorts: pl.HostPorts, GPUs: pl.GPUs})
+			HostPorts: pl.HostPorts, GPUs: pl.GPUs, PlacementNote: pl.Note})
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"maps"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -144,7 +145,7 @@ func now() int64 { return time.Now().UnixMilli() }
 func sameRegistration(a, b *structs.Node) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Address == b.Address && a.APIAddress == b.APIAddress &&
 		a.CPU == b.CPU && a.MemoryMiB == b.MemoryMiB && a.GPUs == b.GPUs && a.PortMin == b.PortMin && a.PortMax == b.PortMax &&
-		a.EngineError == b.EngineError && maps.Equal(a.Attributes, b.Attributes)
+		a.EngineError == b.EngineError && maps.Equal(a.Attributes, b.Attributes) && slices.Equal(a.AllowedHostPaths, b.AllowedHostPaths)
 }
 
 // sync compares the tasks assigned to this node with what the engine runs,
@@ -308,6 +309,14 @@ func (r *Runner) startTask(ctx context.Context, st *fsm.State, t *structs.Task, 
 	if td == nil {
 		r.failed[t.ID] = "task definition " + t.TaskDefinition + " is missing"
 		return
+	}
+	// The leader places such a task only on a node that allows its host
+	// paths, but this node is the one that knows its own flags.
+	for _, p := range td.HostPaths() {
+		if !structs.HostPathAllowed(r.cfg.Node.AllowedHostPaths, p) {
+			r.failed[t.ID] = "host path " + p + " is not allowed on node " + r.cfg.Node.Name + ": start its agent with --allow-host-path " + p + " (or a prefix of it)"
+			return
+		}
 	}
 	spec := runtime.TaskSpec{Task: t, Def: td, Node: r.id}
 	rt := r.cfg.Runtime

@@ -2,15 +2,23 @@
 // Docker tests run: a small HTTP server with a health endpoint, a way to
 // exit with a chosen code, and a health probe that needs no shell.
 //
-//	testapp serve [-addr :8080] [-exit-after 2s] [-exit-code 3] [-upstream http://db:8080/health]
+//	testapp serve [-addr :8080] [-exit-after 2s] [-exit-code 3] [-upstream http://db:8080/health] [-append /data/starts]
 //	testapp probe [-url http://127.0.0.1:8080/health]
+//	testapp write -path /data/f -text hello   (exits 1 when the write fails)
+//	testapp cat -path /data/f                 (exits 1 when the read fails)
+//
+// serve also answers GET /file?path=P with the file's content and
+// POST /file?path=P by writing the body there (500 with the error when
+// that fails), so that tests can check what a volume keeps.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -24,6 +32,8 @@ func main() {
 		serve(os.Args[2:])
 	case "probe":
 		probe(os.Args[2:])
+	case "write", "cat":
+		file(os.Args[1], os.Args[2:])
 	default:
 		fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", os.Args[1])
 		os.Exit(2)
@@ -36,7 +46,16 @@ func serve(args []string) {
 	exitAfter := fs.Duration("exit-after", 0, "exit this long after starting (0: never)")
 	exitCode := fs.Int("exit-code", 0, "exit code for -exit-after and /exit")
 	upstream := fs.String("upstream", "", "URL that must answer 200 before serving")
+	appendTo := fs.String("append", "", "file to add a line to at start, printing how many it then holds (exits 5 when that fails)")
 	_ = fs.Parse(args)
+	if *appendTo != "" {
+		n, err := appendLine(*appendTo)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(5)
+		}
+		fmt.Printf("%s holds %d starts\n", *appendTo, n)
+	}
 	if *upstream != "" {
 		resp, err := http.Get(*upstream)
 		if err != nil || resp.StatusCode != http.StatusOK {
@@ -55,6 +74,7 @@ func serve(args []string) {
 	}
 	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	http.HandleFunc("/greet", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, os.Getenv("GREETING")) })
+	http.HandleFunc("/file", serveFile)
 	http.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Println("exit requested")
 		os.Exit(*exitCode)
@@ -75,4 +95,62 @@ func probe(args []string) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		os.Exit(1)
 	}
+}
+
+// serveFile reads or writes the file a request names.
+func serveFile(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Query().Get("path")
+	if r.Method == http.MethodPost {
+		body, _ := io.ReadAll(r.Body)
+		if err := os.WriteFile(path, body, 0o644); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "written")
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	w.Write(b)
+}
+
+// file writes -text to -path, or prints the file at -path.
+func file(cmd string, args []string) {
+	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
+	path := fs.String("path", "", "file to write or print")
+	text := fs.String("text", "", "what write writes")
+	_ = fs.Parse(args)
+	var err error
+	if cmd == "write" {
+		err = os.WriteFile(*path, []byte(*text), 0o644)
+	} else {
+		var b []byte
+		if b, err = os.ReadFile(*path); err == nil {
+			fmt.Print(string(b))
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// appendLine adds a line to the file and counts the lines it then holds.
+func appendLine(path string) (int, error) {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := f.WriteString("start\n"); err != nil {
+		f.Close()
+		return 0, err
+	}
+	if err := f.Close(); err != nil {
+		return 0, err
+	}
+	b, err := os.ReadFile(path)
+	return strings.Count(string(b), "\n"), err
 }
