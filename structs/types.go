@@ -125,6 +125,11 @@ type ContainerDefinition struct {
 	User             string                `json:"user,omitempty"`
 	StopTimeout      int                   `json:"stopTimeout,omitempty"`
 	DockerLabels     map[string]string     `json:"dockerLabels,omitempty"`
+	// Secrets become environment variables when the container starts;
+	// the definition holds only the names of the secrets they come from.
+	Secrets []SecretRef `json:"secrets,omitempty"`
+	// RepositoryCredentials names the secret the image is pulled with.
+	RepositoryCredentials *RepositoryCredentials `json:"repositoryCredentials,omitempty"`
 }
 
 // LogConfiguration is an ECS container's logConfiguration: a Docker log
