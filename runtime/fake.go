@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -18,7 +19,9 @@ type Fake struct {
 	mu      sync.Mutex
 	tasks   map[string]*fakeTask // by task id
 	missing map[string]bool      // images that cannot be had
-	down    error                // what every call answers while the engine is down
+	// private holds, by image, the login its registry wants.
+	private map[string]RegistryAuth
+	down    error // what every call answers while the engine is down
 	starts  int
 	changed chan struct{}
 }
@@ -27,11 +30,12 @@ type fakeTask struct {
 	node       string
 	service    string
 	containers []structs.ContainerState
+	env        map[string][]string // by container name
 }
 
 // NewFake returns an empty fake engine.
 func NewFake() *Fake {
-	return &Fake{tasks: map[string]*fakeTask{}, missing: map[string]bool{}, changed: make(chan struct{}, 1)}
+	return &Fake{tasks: map[string]*fakeTask{}, missing: map[string]bool{}, private: map[string]RegistryAuth{}, changed: make(chan struct{}, 1)}
 }
 
 // MissingImage makes Start fail for tasks that use ref, as an engine does
@@ -40,6 +44,25 @@ func (f *Fake) MissingImage(ref string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.missing[ref] = true
+}
+
+// PrivateImage makes ref pullable only with login, as a private
+// registry's image is.
+func (f *Fake) PrivateImage(ref string, login RegistryAuth) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.private[ref] = login
+}
+
+// Env is the environment a task's container was started with, nil when
+// it was not.
+func (f *Fake) Env(taskID, container string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ft := f.tasks[taskID]; ft != nil {
+		return ft.env[container]
+	}
+	return nil
 }
 
 // SetDown makes every List answer err, as an engine that stopped does, or
@@ -79,9 +102,18 @@ func (f *Fake) Start(_ context.Context, spec TaskSpec) error {
 		if f.missing[cd.Image] {
 			return fmt.Errorf("image %s not found locally and pull failed: no such image", cd.Image)
 		}
+		if want, ok := f.private[cd.Image]; ok {
+			switch got := spec.RegistryAuth[cd.Name]; {
+			case got == nil:
+				return pullError(cd.Image, nil, errors.New("unauthorized: authentication required"))
+			case *got != want:
+				return pullError(cd.Image, got, errors.New("unauthorized: incorrect username or password"))
+			}
+		}
 	}
-	ft := &fakeTask{node: spec.Node, service: spec.Task.Service}
+	ft := &fakeTask{node: spec.Node, service: spec.Task.Service, env: map[string][]string{}}
 	for _, cd := range order {
+		ft.env[cd.Name] = spec.environment(cd)
 		ft.containers = append(ft.containers, structs.ContainerState{Name: cd.Name, Status: StateRunning, DockerID: "fake-" + spec.Task.ID + "-" + cd.Name})
 	}
 	f.tasks[spec.Task.ID] = ft
