@@ -19,11 +19,11 @@ type Fake struct {
 	mu      sync.Mutex
 	tasks   map[string]*fakeTask // by task id
 	missing map[string]bool      // images that cannot be had
-	// private holds, by image, the login its registry wants.
-	private map[string]RegistryAuth
-	down    error // what every call answers while the engine is down
+	down    error                // what every call answers while the engine is down
 	starts  int
 	changed chan struct{}
+	// private holds, by image, the login its registry wants.
+	private map[string]RegistryAuth
 }
 
 type fakeTask struct {
