@@ -38,6 +38,10 @@ type State interface {
 	Task(id string) *structs.Task
 	TasksByService(service string) []*structs.Task
 	ACLTokens() []*structs.ACLToken
+	// Secrets and Secret hold sealed values, which the API never shows.
+	Secrets() []*structs.Secret
+	Secret(name string) *structs.Secret
+	ServicesUsingSecret(name string) []string
 }
 
 // Backend is what the API needs from the agent. Implementations are safe
@@ -81,6 +85,10 @@ type Backend interface {
 	// RotateToken replaces the cluster secret and returns the new join
 	// token.
 	RotateToken(ctx context.Context) (string, error)
+	// SetSecret seals and stores a secret's value; DeleteSecret refuses
+	// (ErrConflict) a secret that a service reads.
+	SetSecret(ctx context.Context, name string, value []byte) (*structs.Secret, error)
+	DeleteSecret(ctx context.Context, name string) error
 }
 
 // Member is one agent as the gossip ring sees it (GET /v1/members). The
@@ -219,6 +227,9 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("POST /v1/acl/tokens", s.wrap(s.createToken))
 	mux.Handle("DELETE /v1/acl/tokens/{id}", s.wrapStatus(s.deleteToken))
 	mux.Handle("POST /v1/token/rotate", s.wrap(s.rotateToken))
+	mux.Handle("GET /v1/secrets", s.wrap(s.secrets))
+	mux.Handle("PUT /v1/secrets/{name}", s.wrap(s.setSecret))
+	mux.Handle("DELETE /v1/secrets/{name}", s.wrapStatus(s.deleteSecret))
 	return s.browserGuard(opts, s.authenticate(opts.Authorize, s.forwarding(mux)))
 }
 
@@ -544,6 +555,9 @@ func (s *server) applyService(w http.ResponseWriter, r *http.Request) (any, erro
 	if svc.Name != r.PathValue("name") {
 		return nil, fieldErr("service", "%q differs from the name in the path, %q", svc.Name, r.PathValue("name"))
 	}
+	if err := checkSecretsExist(s.b.View(), td, "taskDefinition"); err != nil {
+		return nil, err
+	}
 	out, err := s.b.ApplyService(r.Context(), svc, td)
 	if err != nil {
 		return nil, err
@@ -647,6 +661,9 @@ func (s *server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 		if errors.As(err, &fe) && fe.Field != "body" {
 			fe.Field = join("taskDefinition", fe.Field)
 		}
+		return nil, err
+	}
+	if err := checkSecretsExist(s.b.View(), td, "taskDefinition"); err != nil {
 		return nil, err
 	}
 	tasks, failure, err := s.b.RunTasks(r.Context(), td, req.Count)

@@ -85,9 +85,13 @@ var (
 			"portMappings":     portMappingShape,
 			"dependsOn":        {acted: map[string]*shape{"containerName": nil, "condition": nil}},
 			"healthCheck":      {acted: map[string]*shape{"command": nil, "interval": nil, "timeout": nil, "retries": nil, "startPeriod": nil}},
+			// Secrets, registry logins and environment files.
+			"secrets":               {acted: map[string]*shape{"name": nil, "valueFrom": nil}},
+			"repositoryCredentials": {acted: map[string]*shape{"credentialsParameter": nil}},
+			"environmentFiles":      {acted: map[string]*shape{"value": nil, "type": nil}},
 		},
-		ignored: []string{"repositoryCredentials", "restartPolicy", "environmentFiles", "mountPoints",
-			"volumesFrom", "linuxParameters", "secrets", "startTimeout", "versionConsistency", "hostname", "disableNetworking",
+		ignored: []string{"restartPolicy", "mountPoints",
+			"volumesFrom", "linuxParameters", "startTimeout", "versionConsistency", "hostname", "disableNetworking",
 			"privileged", "readonlyRootFilesystem", "dnsServers", "dnsSearchDomains", "extraHosts", "dockerSecurityOptions",
 			"interactive", "pseudoTerminal", "ulimits", "systemControls", "resourceRequirements",
 			"firelensConfiguration", "credentialSpecs"},
@@ -523,6 +527,9 @@ func ValidateTaskDefinition(td *structs.TaskDefinition, path string) error {
 				}
 				hostPorts[pm.HostPort] = pp
 			}
+		}
+		if err := checkSecretRefs(p, cd); err != nil {
+			return err
 		}
 		if h := cd.HealthCheck; h != nil {
 			hp := p + ".healthCheck"

@@ -79,3 +79,11 @@ func (t *TaskDefinition) SecretsUsed() []string {
 	}
 	return out
 }
+
+// EnvironmentFile is an ECS container's environmentFiles entry. ECS reads
+// type s3 from S3; skiff reads type file, a local path, when the service
+// file is applied.
+type EnvironmentFile struct {
+	Value string `json:"value"`
+	Type  string `json:"type"`
+}

@@ -130,6 +130,9 @@ type ContainerDefinition struct {
 	Secrets []SecretRef `json:"secrets,omitempty"`
 	// RepositoryCredentials names the secret the image is pulled with.
 	RepositoryCredentials *RepositoryCredentials `json:"repositoryCredentials,omitempty"`
+	// EnvironmentFiles are read by `skiff apply` into Environment; the
+	// API refuses a definition that still has any.
+	EnvironmentFiles []EnvironmentFile `json:"environmentFiles,omitempty"`
 }
 
 // LogConfiguration is an ECS container's logConfiguration: a Docker log
