@@ -37,6 +37,10 @@ const (
   {"id":"a1b2c3d4-0000-4000-8000-000000000001","n":"pi-1","r":"10.0.0.1:7071","a":"10.0.0.1:7070","c":4096,"m":3800,"at":{"zone":"a"},"v":"0.1.0-dev","be":3,"addr":"10.0.0.1:7946","status":"alive","since":"2026-01-02T01:00:01Z"},
   {"id":"b2c3d4e5-0000-4000-8000-000000000002","n":"pi-2","r":"10.0.0.2:7071","a":"10.0.0.2:7070","v":"0.1.0-dev","l":true,"addr":"10.0.0.2:7946","status":"dead","since":"2026-01-02T03:03:35Z"}
 ]`
+	secretsJSON = `[
+  {"name":"db.password","size":16,"version":2,"createdAt":1767315661000,"updatedAt":1767322955000,"usedBy":["api","web"]},
+  {"name":"registry","size":48,"version":1,"createdAt":1767315661000,"updatedAt":1767315661000}
+]`
 	peersJSON = `[
   {"id":"a1b2c3d4-0000-4000-8000-000000000001","address":"10.0.0.1:7071","voter":true,"leader":true},
   {"id":"b2c3d4e5-0000-4000-8000-000000000002","address":"10.0.0.2:7071","voter":true,"leader":false},
@@ -53,6 +57,7 @@ func clusterAPI(t *testing.T) *fakeAPI {
 		"GET /v1/taskdefs":   ok(taskdefsJSON),
 		"GET /v1/members":    ok(membersJSON),
 		"GET /v1/raft/peers": ok(peersJSON),
+		"GET /v1/secrets":    ok(secretsJSON),
 	})
 }
 
@@ -77,6 +82,8 @@ var listings = []struct {
 		[]string{"a", "addr", "at", "be", "c", "id", "m", "n", "r", "since", "status", "v"}},
 	{[]string{"raft", "peers"}, "raft-peers", []string{"GET /v1/raft/peers", "GET /v1/nodes"},
 		[]string{"address", "id", "leader", "voter"}},
+	{[]string{"secret", "ls"}, "secrets", []string{"GET /v1/secrets"},
+		[]string{"createdAt", "name", "size", "updatedAt", "usedBy", "version"}},
 }
 
 func TestListingTables(t *testing.T) {
