@@ -116,7 +116,7 @@ func TestClusterSecrets(t *testing.T) {
 	forms := [][]byte{[]byte(value), []byte(base64.StdEncoding.EncodeToString([]byte(value)))}
 	for _, m := range c.Members {
 		for _, path := range []string{"/v1/secrets", "/v1/taskdefs", "/v1/services", "/v1/tasks?all", "/v1/nodes"} {
-			raw := getRaw(t, m, path)
+			raw := getRaw(t, m.Dir, m.HTTPAddr, m.Client().Token, path)
 			for _, f := range forms {
 				if bytes.Contains(raw, f) {
 					t.Fatalf("%s: GET %s gives the secret away: %s", m.Name, path, raw)
@@ -136,11 +136,12 @@ func TestClusterSecrets(t *testing.T) {
 	}
 }
 
-// getRaw is the body of an API read from m, as any https client with the
-// cluster's CA and the management token gets it.
-func getRaw(t *testing.T, m *testcluster.Member, path string) []byte {
+// getRaw is the body of an API read from the agent at addr whose data dir
+// is dir, as any https client with the cluster's CA and an API token gets
+// it.
+func getRaw(t *testing.T, dir, addr, tok, path string) []byte {
 	t.Helper()
-	ca, err := os.ReadFile(filepath.Join(m.Dir, agent.CAFile))
+	ca, err := os.ReadFile(filepath.Join(dir, agent.CAFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,11 +149,11 @@ func getRaw(t *testing.T, m *testcluster.Member, path string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodGet, "https://"+m.HTTPAddr+path, nil)
+	req, err := http.NewRequest(http.MethodGet, "https://"+addr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+m.Client().Token)
+	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}).Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,11 @@
 // Command testapp is the program inside the FROM scratch image that skiff's
 // Docker tests run: a small HTTP server with a health endpoint, a way to
-// exit with a chosen code, and a health probe that needs no shell.
+// exit with a chosen code, a health probe that needs no shell, and a
+// command that prints its environment.
 //
 //	testapp serve [-addr :8080] [-exit-after 2s] [-exit-code 3] [-upstream http://db:8080/health]
 //	testapp probe [-url http://127.0.0.1:8080/health]
+//	testapp env
 package main
 
 import (
@@ -16,7 +18,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: testapp serve|probe [flags]")
+		fmt.Fprintln(os.Stderr, "usage: testapp serve|probe|env [flags]")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -24,6 +26,10 @@ func main() {
 		serve(os.Args[2:])
 	case "probe":
 		probe(os.Args[2:])
+	case "env":
+		for _, kv := range os.Environ() {
+			fmt.Println(kv)
+		}
 	default:
 		fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", os.Args[1])
 		os.Exit(2)
