@@ -144,9 +144,9 @@ func checkSecretRefs(p string, cd *structs.ContainerDefinition) error {
 	for j, ef := range cd.EnvironmentFiles {
 		fp := fmt.Sprintf("%s.environmentFiles[%d]", p, j)
 		if ef.Type == "s3" {
-			return fieldErr(fp+".type", "s3: skiff cannot read files from S3; give a local file with type \"file\", which `skiff apply` reads, or use environment and secrets")
+			return fieldErr(fp+".type", "s3: skiff cannot read files from S3; give the variables as environment, and passwords as secrets")
 		}
-		return fieldErr(fp, "environment files are read by `skiff apply -f`, which sends their variables as environment; an API request must send environment itself")
+		return fieldErr(fp, "skiff does not read environment files yet; give the variables as environment, and passwords as secrets")
 	}
 	return nil
 }

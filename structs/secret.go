@@ -80,9 +80,9 @@ func (t *TaskDefinition) SecretsUsed() []string {
 	return out
 }
 
-// EnvironmentFile is an ECS container's environmentFiles entry. ECS reads
-// type s3 from S3; skiff reads type file, a local path, when the service
-// file is applied.
+// EnvironmentFile is an ECS container's environmentFiles entry, which ECS
+// reads from S3 (type s3). skiff refuses it, naming the field, rather than
+// start a container without the variables.
 type EnvironmentFile struct {
 	Value string `json:"value"`
 	Type  string `json:"type"`

@@ -130,8 +130,7 @@ type ContainerDefinition struct {
 	Secrets []SecretRef `json:"secrets,omitempty"`
 	// RepositoryCredentials names the secret the image is pulled with.
 	RepositoryCredentials *RepositoryCredentials `json:"repositoryCredentials,omitempty"`
-	// EnvironmentFiles are read by `skiff apply` into Environment; the
-	// API refuses a definition that still has any.
+	// EnvironmentFiles are refused by the API: skiff cannot read S3.
 	EnvironmentFiles []EnvironmentFile `json:"environmentFiles,omitempty"`
 }
 
