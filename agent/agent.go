@@ -156,6 +156,8 @@ type Agent struct {
 	// keys keeps the agent on the cluster's current secret, nil without
 	// one.
 	keys *keys
+	// vault seals and opens secret values.
+	vault *vault
 	// peerTLS is how this agent calls other agents' APIs, nil without a
 	// cluster secret.
 	peerTLS *tls.Config
@@ -229,13 +231,19 @@ func New(cfg Config) (*Agent, error) {
 	if secret != nil {
 		a.keys = newKeys(a.ctx, cfg.DataDir, *secret, a.pki, a.ring, cfg.RotationGrace, a.log)
 	}
+	if a.vault, err = newVault(cfg, a.keys); err != nil {
+		a.ring.Shutdown()
+		a.httpLn.Close()
+		a.raft.Close()
+		return nil, err
+	}
 	a.commit = &committer{raft: a.raft, leaderAPI: a.LeaderAPI, members: a.ring.Members, peerScheme: peerScheme, peers: peers}
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
 			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax, AllowedHostPaths: cfg.AllowHostPaths},
 		Runtime: cfg.Runtime, Replica: a.fsm, Committer: a.commit, CaughtUp: a.raft.CaughtUp,
-		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log,
+		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log, Secrets: a.vault,
 	})
 	a.control = control.New(control.Config{ID: id, BootstrapExpect: cfg.BootstrapExpect, Voters: cfg.Voters,
 		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: a.leaderOf, BootstrapACL: bootstrapACL,
@@ -262,8 +270,9 @@ func New(cfg Config) (*Agent, error) {
 		a.http.TLSConfig = a.pki.ServerTLS()
 	}
 	if a.keys != nil {
-		a.wg.Add(1)
+		a.wg.Add(2)
 		go func() { defer a.wg.Done(); a.keys.run(a.fsm) }()
+		go func() { defer a.wg.Done(); a.resealLoop() }()
 	}
 	a.wg.Add(4)
 	go func() {

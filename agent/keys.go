@@ -46,6 +46,10 @@ type keys struct {
 	mu     sync.Mutex
 	secret token.Secret
 	digest string // of secret's CA
+	// held are the secrets the agent moved away from whose grace has not
+	// ended, oldest first: secret values sealed under them still open
+	// until the leader has sealed them again under the current one.
+	held []token.Secret
 	// pending counts moves whose grace has not ended; the old CA is
 	// retired only when none is left, so that a second rotation inside
 	// the grace of the first keeps its cross-signed chain.
@@ -63,6 +67,18 @@ func (k *keys) Secret() token.Secret {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.secret
+}
+
+// Secrets is the cluster secret the agent holds now, then those it still
+// holds from before rotations whose grace has not ended, newest first.
+func (k *keys) Secrets() []token.Secret {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := []token.Secret{k.secret}
+	for i := len(k.held) - 1; i >= 0; i-- {
+		out = append(out, k.held[i])
+	}
+	return out
 }
 
 // run follows the state and moves to each rotation as it is applied.
@@ -139,6 +155,7 @@ func (k *keys) move(r *structs.SecretRotation) error {
 	if err := k.ring.AddKey(newKey); err != nil {
 		return err
 	}
+	k.held = append(k.held, k.secret)
 	k.secret, k.digest = next, r.Digest
 	k.pending++
 	k.log.Info("moved to the rotated cluster secret", "generation", r.Generation, "oldKeysRetiredIn", k.grace.String())
@@ -172,6 +189,9 @@ func (k *keys) retireAfterGrace(oldKey []byte) {
 		k.log.Error("drop the retired gossip key", "err", err)
 	}
 	k.pending--
+	// Graces all last as long and began in the order of the moves, so
+	// the one ending now is the oldest held secret's.
+	k.held = k.held[1:]
 	if k.pending == 0 {
 		k.node.Retire()
 		k.log.Info("retired the old cluster secret: its token admits nobody now")

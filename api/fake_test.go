@@ -23,6 +23,44 @@ type fakeState struct {
 	taskdefs []*structs.TaskDefinition
 	tasks    []*structs.Task
 	tokens   []*structs.ACLToken
+	secrets  []*structs.Secret
+}
+
+func (s *fakeState) Secrets() []*structs.Secret { return s.secrets }
+
+func (s *fakeState) Secret(name string) *structs.Secret {
+	return find(s.secrets, func(v *structs.Secret) bool { return v.Name == name })
+}
+
+func (s *fakeState) ServicesUsingSecret(name string) []string {
+	var out []string
+	for _, svc := range s.services {
+		if td := s.TaskDefinition(svc.TaskDefinition); td != nil && slices.Contains(td.SecretsUsed(), name) {
+			out = append(out, svc.Name)
+		}
+	}
+	return out
+}
+
+// SetSecret keeps the value "sealed" as its reverse, so that a test can
+// tell whether an answer gives away either form.
+func (f *fakeBackend) SetSecret(ctx context.Context, name string, value []byte) (*structs.Secret, error) {
+	if err := f.record("SetSecret", name, len(value)); err != nil {
+		return nil, err
+	}
+	sealed := slices.Clone(value)
+	slices.Reverse(sealed)
+	sec := &structs.Secret{Name: name, KeyID: "k1", Sealed: sealed, Size: len(value), Version: 1, CreatedAt: 5, UpdatedAt: 5}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.update(func(s *fakeState) {
+		s.secrets = append(slices.DeleteFunc(slices.Clone(s.secrets), func(v *structs.Secret) bool { return v.Name == name }), sec)
+	})
+	return sec, nil
+}
+
+func (f *fakeBackend) DeleteSecret(ctx context.Context, name string) error {
+	return f.record("DeleteSecret", name)
 }
 
 func (s *fakeState) Index() uint64                              { return s.index }

@@ -38,6 +38,10 @@ type State interface {
 	Task(id string) *structs.Task
 	TasksByService(service string) []*structs.Task
 	ACLTokens() []*structs.ACLToken
+	// Secrets and Secret hold sealed values, which the API never shows.
+	Secrets() []*structs.Secret
+	Secret(name string) *structs.Secret
+	ServicesUsingSecret(name string) []string
 }
 
 // Backend is what the API needs from the agent. Implementations are safe
@@ -86,6 +90,10 @@ type Backend interface {
 	// RotateToken replaces the cluster secret and returns the new join
 	// token.
 	RotateToken(ctx context.Context) (string, error)
+	// SetSecret seals and stores a secret's value; DeleteSecret refuses
+	// (ErrConflict) a secret that a service reads.
+	SetSecret(ctx context.Context, name string, value []byte) (*structs.Secret, error)
+	DeleteSecret(ctx context.Context, name string) error
 }
 
 // Member is one agent as the gossip ring sees it (GET /v1/members). The
@@ -232,6 +240,9 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("POST /v1/acl/tokens", s.wrap(s.createToken))
 	mux.Handle("DELETE /v1/acl/tokens/{id}", s.wrapStatus(s.deleteToken))
 	mux.Handle("POST /v1/token/rotate", s.wrap(s.rotateToken))
+	mux.Handle("GET /v1/secrets", s.wrap(s.secrets))
+	mux.Handle("PUT /v1/secrets/{name}", s.wrap(s.setSecret))
+	mux.Handle("DELETE /v1/secrets/{name}", s.wrapStatus(s.deleteSecret))
 	return s.browserGuard(opts, s.authenticate(opts.Authorize, s.forwarding(mux)))
 }
 
@@ -557,8 +568,19 @@ func (s *server) applyService(w http.ResponseWriter, r *http.Request) (any, erro
 	if svc.Name != r.PathValue("name") {
 		return nil, fieldErr("service", "%q differs from the name in the path, %q", svc.Name, r.PathValue("name"))
 	}
-	if td == nil && !registered(s.b.View(), svc.TaskDefinition) {
-		return nil, fieldErr("taskDefinition", "%q is not a registered task definition; register it with `skiff taskdefs register -f FILE`, or give the definition inline", svc.TaskDefinition)
+	view := s.b.View()
+	if td == nil {
+		def := registered(view, svc.TaskDefinition)
+		if def == nil {
+			return nil, fieldErr("taskDefinition", "%q is not a registered task definition; register it with `skiff taskdefs register -f FILE`, or give the definition inline", svc.TaskDefinition)
+		}
+		// The secrets a registered definition reads may have been removed
+		// since it was registered.
+		if err := checkSecretsExist(view, def, "taskDefinition("+def.Ref()+")"); err != nil {
+			return nil, err
+		}
+	} else if err := checkSecretsExist(view, td, "taskDefinition"); err != nil {
+		return nil, err
 	}
 	out, err := s.b.ApplyService(r.Context(), svc, td)
 	if err != nil {
@@ -567,19 +589,21 @@ func (s *server) applyService(w http.ResponseWriter, r *http.Request) (any, erro
 	return ApplyResult{Service: out, Warnings: warnings}, nil
 }
 
-// registered reports whether ref, a family or family:revision, names a
-// definition of the view. Writes reach this check on the leader, whose view
-// has every acknowledged registration; the state machine checks again.
-func registered(st State, ref string) bool {
-	if !strings.Contains(ref, ":") {
-		for _, td := range st.TaskDefinitions() {
-			if td.Family == ref {
-				return true
-			}
-		}
-		return false
+// registered returns the definition of the view that ref, a family (its
+// newest revision) or family:revision, names, or nil. Writes reach this
+// check on the leader, whose view has every acknowledged registration; the
+// state machine checks again.
+func registered(st State, ref string) *structs.TaskDefinition {
+	if strings.Contains(ref, ":") {
+		return st.TaskDefinition(ref)
 	}
-	return st.TaskDefinition(ref) != nil
+	var newest *structs.TaskDefinition
+	for _, td := range st.TaskDefinitions() {
+		if td.Family == ref && (newest == nil || td.Revision > newest.Revision) {
+			newest = td
+		}
+	}
+	return newest
 }
 
 // registerTaskDef registers a task definition, bare or as
@@ -591,6 +615,9 @@ func (s *server) registerTaskDef(w http.ResponseWriter, r *http.Request) (any, e
 	}
 	td, warnings, err := DecodeTaskDefinition(raw)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkSecretsExist(s.b.View(), td, ""); err != nil {
 		return nil, err
 	}
 	out, err := s.b.RegisterTaskDefinition(r.Context(), td)
@@ -697,6 +724,9 @@ func (s *server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 		if errors.As(err, &fe) && fe.Field != "body" {
 			fe.Field = join("taskDefinition", fe.Field)
 		}
+		return nil, err
+	}
+	if err := checkSecretsExist(s.b.View(), td, "taskDefinition"); err != nil {
 		return nil, err
 	}
 	tasks, failure, err := s.b.RunTasks(r.Context(), td, req.Count)

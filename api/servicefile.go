@@ -135,8 +135,12 @@ var (
 			"resourceRequirements": {acted: map[string]*shape{"type": nil, "value": nil}, maxItems: 2, items: "resource requirements"},
 			"mountPoints":          mountPointShape,
 			"volumesFrom":          volumeFromShape,
+			// Secrets, registry logins and environment files.
+			"secrets":               {acted: map[string]*shape{"name": nil, "valueFrom": nil}},
+			"repositoryCredentials": {acted: map[string]*shape{"credentialsParameter": nil}},
+			"environmentFiles":      {acted: map[string]*shape{"value": nil, "type": nil}},
 		},
-		ignored: []string{"repositoryCredentials", "restartPolicy", "environmentFiles", "linuxParameters", "secrets", "startTimeout", "versionConsistency", "hostname", "disableNetworking",
+		ignored: []string{"restartPolicy", "linuxParameters", "startTimeout", "versionConsistency", "hostname", "disableNetworking",
 			"privileged", "readonlyRootFilesystem", "dnsServers", "dnsSearchDomains", "extraHosts", "dockerSecurityOptions",
 			"interactive", "pseudoTerminal", "ulimits", "systemControls",
 			"firelensConfiguration", "credentialSpecs"},
@@ -666,6 +670,9 @@ func ValidateTaskDefinition(td *structs.TaskDefinition, path string) error {
 				}
 				hostPorts[pm.HostPort] = pp
 			}
+		}
+		if err := checkSecretRefs(p, cd); err != nil {
+			return err
 		}
 		if h := cd.HealthCheck; h != nil {
 			hp := p + ".healthCheck"

@@ -92,6 +92,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			leaveCommand(),
 			tokenCommand(),
 			aclCommand(),
+			e.secretCommand(),
 		},
 	}
 }

@@ -42,6 +42,10 @@ const (
   {"node":"a1b2c3d4-0000-4000-8000-000000000001","nodeName":"pi-1","name":"pgdata","volume":"pgdata","scope":"shared","driver":"local","service":"db","labels":{"team":"db"}},
   {"node":"a1b2c3d4-0000-4000-8000-000000000001","nodeName":"pi-1","name":"skiff-f00dfeed-1111-4111-8111-111111111111-tmp","volume":"tmp","scope":"task","driver":"local","service":"web","task":"f00dfeed-1111-4111-8111-111111111111"}
 ]`
+	secretsJSON = `[
+  {"name":"db.password","size":16,"version":2,"createdAt":1767315661000,"updatedAt":1767322955000,"usedBy":["api","web"]},
+  {"name":"registry","size":48,"version":1,"createdAt":1767315661000,"updatedAt":1767315661000}
+]`
 	peersJSON = `[
   {"id":"a1b2c3d4-0000-4000-8000-000000000001","address":"10.0.0.1:7071","voter":true,"leader":true},
   {"id":"b2c3d4e5-0000-4000-8000-000000000002","address":"10.0.0.2:7071","voter":true,"leader":false},
@@ -59,6 +63,7 @@ func clusterAPI(t *testing.T) *fakeAPI {
 		"GET /v1/members":    ok(membersJSON),
 		"GET /v1/raft/peers": ok(peersJSON),
 		"GET /v1/volumes":    ok(volumesJSON),
+		"GET /v1/secrets":    ok(secretsJSON),
 	})
 }
 
@@ -85,6 +90,8 @@ var listings = []struct {
 		[]string{"driver", "labels", "name", "node", "nodeName", "scope", "service", "volume"}},
 	{[]string{"raft", "peers"}, "raft-peers", []string{"GET /v1/raft/peers", "GET /v1/nodes"},
 		[]string{"address", "id", "leader", "voter"}},
+	{[]string{"secret", "ls"}, "secrets", []string{"GET /v1/secrets"},
+		[]string{"createdAt", "name", "size", "updatedAt", "usedBy", "version"}},
 }
 
 func TestListingTables(t *testing.T) {

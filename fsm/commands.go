@@ -27,6 +27,9 @@ const (
 	CmdUpsertACLToken
 	CmdDeleteACLToken
 	CmdRotateSecret
+	CmdSetSecret
+	CmdDeleteSecret
+	CmdResealSecrets
 )
 
 // Baseline is the newest command type that every release of skiff

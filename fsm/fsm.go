@@ -233,6 +233,9 @@ var handlers = map[CommandType]handler{
 	CmdUpsertACLToken:         command("UpsertACLToken", (*writer).upsertACLToken),
 	CmdDeleteACLToken:         command("DeleteACLToken", (*writer).deleteACLToken),
 	CmdRotateSecret:           command("RotateSecret", (*writer).rotateSecret),
+	CmdSetSecret:              command("SetSecret", (*writer).setSecret),
+	CmdDeleteSecret:           command("DeleteSecret", (*writer).deleteSecret),
+	CmdResealSecrets:          command("ResealSecrets", (*writer).resealSecrets),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -527,6 +530,8 @@ type snapshotData struct {
 	Tokens   []*structs.ACLToken       `json:"aclTokens,omitempty"`
 	// Rotations carry the sealed secrets, never a secret in the clear.
 	Rotations []*structs.SecretRotation `json:"rotations,omitempty"`
+	// Secrets carry sealed values only.
+	Secrets []*structs.Secret `json:"secrets,omitempty"`
 }
 
 // Snapshot implements raft.FSM. The view is taken here, on the FSM's
@@ -545,6 +550,7 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 		Tasks:     s.state.Tasks(),
 		Tokens:    s.state.ACLTokens(),
 		Rotations: s.state.Rotations(),
+		Secrets:   s.state.Secrets(),
 	}
 	if err := json.NewEncoder(sink).Encode(&data); err != nil {
 		sink.Cancel()
@@ -582,6 +588,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	for _, r := range data.Rotations {
 		t.putRotation(r)
+	}
+	for _, sec := range data.Secrets {
+		t.putSecret(sec)
 	}
 	f.live = t
 	f.publish(data.Index, t.copy())

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"math"
+	"slices"
 
 	"github.com/tidwall/btree"
 
@@ -90,6 +91,7 @@ type tables struct {
 	// its secret.
 	tokensBySecret *btree.BTreeG[entry[structs.ACLToken]]
 	rotations      *btree.BTreeG[ranked[structs.SecretRotation]]
+	secrets        *btree.BTreeG[entry[structs.Secret]]
 
 	// changed holds, for each service, the log index of the last entry
 	// that changed the service or one of its tasks (one-off tasks under
@@ -125,6 +127,7 @@ func newTables() *tables {
 		tokensBySecret: newTree(byKey[structs.ACLToken]),
 		rotations:      newTree(byKeyThenN[structs.SecretRotation]),
 		changed:        newTree(byChangeKey),
+		secrets:        newTree(byKey[structs.Secret]),
 	}
 }
 
@@ -146,6 +149,7 @@ func (t *tables) copy() *tables {
 		changed:        t.changed.Copy(),
 		nodesChanged:   t.nodesChanged,
 		at:             t.at,
+		secrets:        t.secrets.Copy(),
 	}
 }
 
@@ -409,3 +413,32 @@ func (s *State) ACLTokenBySecretHash(hash string) *structs.ACLToken { return s.t
 
 // Rotations returns every rotation of the cluster secret, oldest first.
 func (s *State) Rotations() []*structs.SecretRotation { return allRanked(s.t.rotations) }
+
+// Secrets returns every secret, sealed, ordered by name.
+func (s *State) Secrets() []*structs.Secret { return all(s.t.secrets) }
+
+// Secret returns one sealed secret or nil.
+func (s *State) Secret(name string) *structs.Secret { return get(s.t.secrets, name) }
+
+// ServicesUsingSecret lists, by name, the services whose task definition
+// reads the secret.
+func (s *State) ServicesUsingSecret(name string) []string { return s.t.servicesUsingSecret(name) }
+
+func (t *tables) servicesUsingSecret(name string) []string {
+	var out []string
+	t.services.Scan(func(e entry[structs.Service]) bool {
+		family, rev, err := structs.ParseTaskDefRef(e.obj.TaskDefinition)
+		if err != nil {
+			return true
+		}
+		if td := t.taskDef(family, rev); td != nil && slices.Contains(td.SecretsUsed(), name) {
+			out = append(out, e.key)
+		}
+		return true
+	})
+	return out
+}
+
+func (t *tables) putSecret(s *structs.Secret) { t.secrets.Set(entry[structs.Secret]{s.Name, s}) }
+
+func (t *tables) deleteSecret(name string) { t.secrets.Delete(entry[structs.Secret]{key: name}) }

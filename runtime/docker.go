@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
@@ -82,13 +83,21 @@ func taskFilter(node, taskID string) filters.Args {
 }
 
 // ensureImage makes sure the image is local, pulling it if it is not.
-func (d *Docker) ensureImage(ctx context.Context, ref string) error {
+func (d *Docker) ensureImage(ctx context.Context, ref string, auth *RegistryAuth) error {
 	if _, err := d.cli.ImageInspect(ctx, ref); err == nil {
 		return nil
 	}
 	pctx, cancel := context.WithTimeout(ctx, d.PullTimeout)
 	defer cancel()
-	rc, err := d.cli.ImagePull(pctx, ref, image.PullOptions{})
+	var opts image.PullOptions
+	if auth != nil {
+		enc, err := registry.EncodeAuthConfig(registry.AuthConfig{Username: auth.Username, Password: auth.Password, IdentityToken: auth.IdentityToken})
+		if err != nil {
+			return fmt.Errorf("image %s: encode the registry login: %w", ref, err)
+		}
+		opts.RegistryAuth = enc
+	}
+	rc, err := d.cli.ImagePull(pctx, ref, opts)
 	if err == nil {
 		_, err = io.Copy(io.Discard, rc)
 		rc.Close()
@@ -97,7 +106,7 @@ func (d *Docker) ensureImage(ctx context.Context, ref string) error {
 		_, err = d.cli.ImageInspect(ctx, ref)
 	}
 	if err != nil {
-		return fmt.Errorf("image %s not found locally and pull failed: %v", ref, err)
+		return pullError(ref, auth, err)
 	}
 	return nil
 }
@@ -116,7 +125,7 @@ func (d *Docker) Start(ctx context.Context, spec TaskSpec) (err error) {
 		return err
 	}
 	for _, cd := range order {
-		if err := d.ensureImage(ctx, cd.Image); err != nil {
+		if err := d.ensureImage(ctx, cd.Image, spec.RegistryAuth[cd.Name]); err != nil {
 			return err
 		}
 	}
@@ -284,9 +293,7 @@ func containerConfig(spec TaskSpec, cd *structs.ContainerDefinition, base map[st
 		User:         cd.User,
 		ExposedPorts: nat.PortSet{},
 	}
-	for _, e := range cd.Environment {
-		cfg.Env = append(cfg.Env, e.Name+"="+e.Value)
-	}
+	cfg.Env = spec.environment(cd)
 	if cd.StopTimeout > 0 {
 		t := cd.StopTimeout
 		cfg.StopTimeout = &t

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -22,6 +23,8 @@ type Fake struct {
 	starts  int
 	changed chan struct{}
 	volumes map[fakeVolumeKey]structs.NodeVolume
+	// private holds, by image, the login its registry wants.
+	private map[string]RegistryAuth
 }
 
 // fakeVolumeKey names a volume on one node: engines name volumes per host.
@@ -31,11 +34,12 @@ type fakeTask struct {
 	node       string
 	service    string
 	containers []structs.ContainerState
+	env        map[string][]string // by container name
 }
 
 // NewFake returns an empty fake engine.
 func NewFake() *Fake {
-	return &Fake{tasks: map[string]*fakeTask{}, missing: map[string]bool{}, changed: make(chan struct{}, 1),
+	return &Fake{tasks: map[string]*fakeTask{}, missing: map[string]bool{}, private: map[string]RegistryAuth{}, changed: make(chan struct{}, 1),
 		volumes: map[fakeVolumeKey]structs.NodeVolume{}}
 }
 
@@ -45,6 +49,25 @@ func (f *Fake) MissingImage(ref string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.missing[ref] = true
+}
+
+// PrivateImage makes ref pullable only with login, as a private
+// registry's image is.
+func (f *Fake) PrivateImage(ref string, login RegistryAuth) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.private[ref] = login
+}
+
+// Env is the environment a task's container was started with, nil when
+// it was not.
+func (f *Fake) Env(taskID, container string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ft := f.tasks[taskID]; ft != nil {
+		return ft.env[container]
+	}
+	return nil
 }
 
 // SetDown makes every List answer err, as an engine that stopped does, or
@@ -84,12 +107,21 @@ func (f *Fake) Start(_ context.Context, spec TaskSpec) error {
 		if f.missing[cd.Image] {
 			return fmt.Errorf("image %s not found locally and pull failed: no such image", cd.Image)
 		}
+		if want, ok := f.private[cd.Image]; ok {
+			switch got := spec.RegistryAuth[cd.Name]; {
+			case got == nil:
+				return pullError(cd.Image, nil, errors.New("unauthorized: authentication required"))
+			case *got != want:
+				return pullError(cd.Image, got, errors.New("unauthorized: incorrect username or password"))
+			}
+		}
 	}
 	if err := f.ensureVolumes(spec); err != nil {
 		return err
 	}
-	ft := &fakeTask{node: spec.Node, service: spec.Task.Service}
+	ft := &fakeTask{node: spec.Node, service: spec.Task.Service, env: map[string][]string{}}
 	for _, cd := range order {
+		ft.env[cd.Name] = spec.environment(cd)
 		ft.containers = append(ft.containers, structs.ContainerState{Name: cd.Name, Status: StateRunning, DockerID: "fake-" + spec.Task.ID + "-" + cd.Name})
 	}
 	f.tasks[spec.Task.ID] = ft

@@ -38,6 +38,12 @@ type TaskSpec struct {
 	Task *structs.Task
 	Def  *structs.TaskDefinition
 	Node string
+	// Secrets are, by container name, the environment variables the
+	// container's secrets opened to; RegistryAuth is, by container name,
+	// the login its image is pulled with. Both live only in memory, for
+	// the start, and are never logged.
+	Secrets      map[string][]structs.KeyValue
+	RegistryAuth map[string]*RegistryAuth
 }
 
 // Observed is what the engine holds for one task on this node.

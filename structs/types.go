@@ -139,6 +139,13 @@ type ContainerDefinition struct {
 	// VolumesFrom mounts every volume of other containers of the task.
 	MountPoints []MountPoint `json:"mountPoints,omitempty"`
 	VolumesFrom []VolumeFrom `json:"volumesFrom,omitempty"`
+	// Secrets become environment variables when the container starts;
+	// the definition holds only the names of the secrets they come from.
+	Secrets []SecretRef `json:"secrets,omitempty"`
+	// RepositoryCredentials names the secret the image is pulled with.
+	RepositoryCredentials *RepositoryCredentials `json:"repositoryCredentials,omitempty"`
+	// EnvironmentFiles are refused by the API: skiff cannot read S3.
+	EnvironmentFiles []EnvironmentFile `json:"environmentFiles,omitempty"`
 	// ResourceRequirements asks for GPUs, as ECS's do.
 	ResourceRequirements []ResourceRequirement `json:"resourceRequirements,omitempty"`
 }

@@ -113,3 +113,53 @@ func TestRetired(t *testing.T) {
 		t.Fatal("the retired file holds the token itself")
 	}
 }
+
+func TestValueKey(t *testing.T) {
+	s, _ := Generate()
+	other, _ := Generate()
+	k, err := s.ValueKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := s.ValueKey()
+	ko, _ := other.ValueKey()
+	if k.ID() != again.ID() || k.ID() == ko.ID() || len(k.ID()) != 16 {
+		t.Fatalf("key ids %q %q %q: want one per secret", k.ID(), again.ID(), ko.ID())
+	}
+	value := []byte("hunter2-hunter2")
+	sealed, err := k.Seal("db.password", value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, value) {
+		t.Fatal("the sealed value holds the value in the clear")
+	}
+	if got, err := again.Open("db.password", sealed); err != nil || !bytes.Equal(got, value) {
+		t.Fatalf("open: %q %v", got, err)
+	}
+	if _, err := k.Open("other", sealed); err == nil {
+		t.Fatal("a value sealed for one name opened as another's")
+	}
+	if _, err := ko.Open("db.password", sealed); err == nil {
+		t.Fatal("another cluster's key opened the value")
+	}
+	if _, err := k.Open("db.password", sealed[:5]); err == nil {
+		t.Fatal("a short seal opened")
+	}
+}
+
+func TestLocalSecret(t *testing.T) {
+	dir := t.TempDir()
+	a, err := LocalSecret(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LocalSecret(dir)
+	if err != nil || a != b {
+		t.Fatalf("a second call made another secret: %v", err)
+	}
+	info, err := os.Stat(filepath.Join(dir, LocalKeyFileName))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", info, err)
+	}
+}

@@ -54,6 +54,9 @@ type Config struct {
 	// announced a change.
 	Resync time.Duration
 	Logger *slog.Logger
+	// Secrets opens the secrets tasks read when they start; without it a
+	// task that reads one fails to start, saying so.
+	Secrets Opener
 }
 
 // Runner keeps the local engine in line with the tasks assigned to this
@@ -332,6 +335,10 @@ func (r *Runner) startTask(ctx context.Context, st *fsm.State, t *structs.Task, 
 			if err := rt.Remove(ctx, r.id, t.ID); err != nil {
 				return err
 			}
+		}
+		var err error
+		if spec.Secrets, spec.RegistryAuth, err = r.openSecrets(st, td); err != nil {
+			return err
 		}
 		return rt.Start(ctx, spec)
 	}, func(err error) {

@@ -23,11 +23,18 @@ type setup struct {
 	caughtUp atomic.Bool
 }
 
-func start(t *testing.T) *setup {
+func start(t *testing.T) *setup { return startWith(t, nil, nil) }
+
+// startWith starts a runner that opens secrets with o and logs to log
+// (nil discards).
+func startWith(t *testing.T, o Opener, log io.Writer) *setup {
 	s := &setup{rt: runtime.NewFake(), c: fsmtest.New()}
+	if log == nil {
+		log = io.Discard
+	}
 	r := New(Config{Node: structs.Node{ID: "n1", Name: "one", CPU: 1024, MemoryMiB: 1024, PortMin: 1, PortMax: 2},
 		Runtime: s.rt, Replica: s.c.FSM, Committer: s.c, CaughtUp: s.caughtUp.Load, HasLeader: func() bool { return true },
-		Resync: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Resync: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})), Secrets: o})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(ctx) }()

@@ -1,11 +1,13 @@
 // Command testapp is the program inside the FROM scratch image that skiff's
 // Docker tests run: a small HTTP server with a health endpoint, a way to
-// exit with a chosen code, and a health probe that needs no shell.
+// exit with a chosen code, a health probe that needs no shell, and a
+// command that prints its environment.
 //
 //	testapp serve [-addr :8080] [-exit-after 2s] [-exit-code 3] [-upstream http://db:8080/health] [-append /data/starts]
 //	testapp probe [-url http://127.0.0.1:8080/health]
 //	testapp write -path /data/f -text hello   (exits 1 when the write fails)
 //	testapp cat -path /data/f                 (exits 1 when the read fails)
+//	testapp env
 //
 // serve also answers GET /file?path=P with the file's content and
 // POST /file?path=P by writing the body there (500 with the error when
@@ -24,7 +26,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: testapp serve|probe [flags]")
+		fmt.Fprintln(os.Stderr, "usage: testapp serve|probe|env [flags]")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -34,6 +36,10 @@ func main() {
 		probe(os.Args[2:])
 	case "write", "cat":
 		file(os.Args[1], os.Args[2:])
+	case "env":
+		for _, kv := range os.Environ() {
+			fmt.Println(kv)
+		}
 	default:
 		fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", os.Args[1])
 		os.Exit(2)
