@@ -148,6 +148,7 @@ type ContainerDefinition struct {
 	EnvironmentFiles []EnvironmentFile `json:"environmentFiles,omitempty"`
 	// ResourceRequirements asks for GPUs, as ECS's do.
 	ResourceRequirements []ResourceRequirement `json:"resourceRequirements,omitempty"`
+	ContainerOptions
 }
 
 // ResourceRequirement is an ECS resourceRequirement; skiff knows the type
@@ -232,6 +233,7 @@ type TaskDefinition struct {
 	// Volumes are the task's data volumes, which its containers mount by
 	// name through their mountPoints.
 	Volumes []Volume `json:"volumes,omitempty"`
+	TaskOptions
 }
 
 // Ref is the definition's reference, "family:revision".
