@@ -134,6 +134,26 @@ type writeLog struct {
 	faulted string
 }
 
+// ack records an acknowledged write of count n; the caller holds mu. The
+// writes still without an answer stay undecided for the rest of the run:
+// a request that timed out may still be on its way (in a forwarding agent,
+// or in a leader's log) and take effect after this one, which
+// linearizability allows, since it never returned.
+func (w *writeLog) ack(n int) {
+	// The last of maybe is this write itself: the client writes one at a
+	// time.
+	if k := len(w.maybe) - 1; k >= 0 && w.maybe[k] == n {
+		w.maybe = w.maybe[:k]
+	}
+	for _, m := range w.maybe {
+		if !slices.Contains(w.open, m) {
+			w.open = append(w.open, m)
+		}
+	}
+	w.acked, w.maybe = n, nil
+	w.ackedN++
+}
+
 func (w *writeLog) allowed() []int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -305,8 +325,7 @@ func nemesisClient(ctx context.Context, f *fleet, rng *rand.Rand, log *writeLog)
 			_, err := c.Scale(octx, f.prefix, n)
 			log.mu.Lock()
 			if err == nil {
-				log.acked, log.maybe = n, nil
-				log.ackedN++
+				log.ack(n)
 			} else {
 				log.failedN++
 			}
@@ -339,8 +358,7 @@ func nemesisClient(ctx context.Context, f *fleet, rng *rand.Rand, log *writeLog)
 			_, err = c.ApplyService(octx, f.prefix, file)
 			log.mu.Lock()
 			if err == nil {
-				log.acked, log.maybe = n, nil
-				log.ackedN++
+				log.ack(n)
 			} else {
 				log.failedN++
 			}
