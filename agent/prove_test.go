@@ -1,14 +1,12 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -109,30 +107,12 @@ func TestRaftProver(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for Raft's concurrent log writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRaftProverAgainstRaft proves a real Raft server's id many times:
 // its transport takes each proof as a connection that ended, without an
 // error in its log, and it keeps working.
 func TestRaftProverAgainstRaft(t *testing.T) {
 	secret, _ := token.Generate()
-	var logs syncBuffer
+	var logs testutil.Buffer
 	addr := testutil.Addr(t)
 	f := fsm.New(nil)
 	n, err := raft.Open(raft.Config{NodeID: "n2", DataDir: filepath.Join(t.TempDir(), "raft"), BindAddr: addr, Bootstrap: true,

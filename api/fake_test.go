@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/structs"
 )
 
@@ -354,24 +354,9 @@ func (f *fakeBackend) Volumes(ctx context.Context) ([]structs.NodeVolume, error)
 	return f.volumes, nil
 }
 
-// logBuffer collects what a handler logs; handlers log from the test
-// server's goroutines, so it is guarded by mu.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// logBuffer collects what a handler logs, from the test server's
+// goroutines.
+type logBuffer struct{ testutil.Buffer }
 
 func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, nil))

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,25 +23,6 @@ import (
 	"github.com/skiff-run/skiff/runtime"
 )
 
-// lockedBuffer collects the agent's log, which its goroutines write while
-// the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
-}
-
 // TestSecretReachesTheContainer sets a secret with `skiff secret set` and
 // runs a service that reads it on the real engine: the container's
 // environment holds the value, and no API answer, no `skiff` output, no
@@ -51,7 +31,7 @@ func (l *lockedBuffer) Bytes() []byte {
 func TestSecretReachesTheContainer(t *testing.T) {
 	cli := dockertest.Client(t)
 	buildTestImage(t)
-	var logs lockedBuffer
+	var logs testutil.Buffer
 	d := &dockerAgent{t: t, cli: cli, secret: newSecret(t), dir: t.TempDir(), raftAddr: testutil.Addr(t), gossipAddr: testutil.Addr(t),
 		raftLog: io.MultiWriter(testutil.LogWriter(t), &logs)}
 	d.log = slog.New(slog.NewTextHandler(d.raftLog, &slog.HandlerOptions{Level: slog.LevelDebug}))

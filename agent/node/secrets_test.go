@@ -1,12 +1,10 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,24 +25,6 @@ func (m mapOpener) Open(_ *fsm.State, name string) ([]byte, error) {
 	return []byte(v), nil
 }
 
-// syncBuffer is a log both the runner and the test touch.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func (s *setup) placeDef(t *testing.T, id string, td structs.TaskDefinition) {
 	t.Helper()
 	ref, err := s.c.Commit(context.Background(), fsm.CmdRegisterTaskDefinition, fsm.RegisterTaskDefinition{TaskDefinition: td})
@@ -63,7 +43,7 @@ func (s *setup) placeDef(t *testing.T, id string, td structs.TaskDefinition) {
 // reason that names it.
 func TestRunnerPassesSecrets(t *testing.T) {
 	const password, registryPassword = "pa55-w0rd-value", "registry-pa55"
-	var log syncBuffer
+	var log testutil.Buffer
 	s := startWith(t, mapOpener{"db": password, "reg": `{"username":"ci","password":"` + registryPassword + `"}`, "bad-reg": "not json " + registryPassword}, &log)
 	s.caughtUp.Store(true)
 	s.rt.PrivateImage("private/app:1", runtime.RegistryAuth{Username: "ci", Password: registryPassword})
