@@ -68,7 +68,9 @@ func TestDecodeBadContainerOptions(t *testing.T) {
 	c := func(fields string) string {
 		return optionsFile("", `{"name":"a","image":"x",`+fields+`}`)
 	}
-	task := func(fields, container string) string { return optionsFile(fields, `{"name":"a","image":"x"`+container+`}`) }
+	task := func(fields, container string) string {
+		return optionsFile(fields, `{"name":"a","image":"x"`+container+`}`)
+	}
 	const f = "taskDefinition.containerDefinitions[0]."
 	cases := []struct{ name, body, field, msg string }{
 		{"awsvpc", task(`"networkMode":"awsvpc"`, ""), "taskDefinition.networkMode", "only ECS provides"},
