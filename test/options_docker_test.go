@@ -37,10 +37,19 @@ func containerLogs(t *testing.T, d *dockerAgent, taskID, name string, want ...st
 // optionsService is a service whose task's containers each print what
 // they see of one option: its host name, its capabilities with NET_RAW
 // dropped, /dev with /dev/null mapped to /dev/skiff-null, a write to a
-// read-only root, and the processes of the PID namespace the task shares.
-const optionsService = `{"service":"opts","desiredCount":1,"taskDefinition":{"family":"opts","pidMode":"task","memory":"256",
+// read-only root, and the processes of the PID namespace the task shares;
+// misc, with the other options, prints its /etc/hosts from a terminal.
+const optionsService = `{"service":"opts","desiredCount":1,"taskDefinition":{"family":"opts","pidMode":"task","ipcMode":"task","memory":"256",
   "containerDefinitions":[
-    {"name":"app","image":"skiff-testapp:latest","command":["/testapp","serve"]},
+    {"name":"app","image":"skiff-testapp:latest","command":["/testapp","serve"],
+      "linuxParameters":{"sharedMemorySize":32,"initProcessEnabled":true}},
+    {"name":"misc","image":"skiff-testapp:latest","essential":false,"memory":64,"command":["/testapp","cat","-path","/etc/hosts"],
+      "extraHosts":[{"hostname":"db.internal","ipAddress":"10.9.8.7"}],"dnsServers":["10.0.0.2"],"dnsSearchDomains":["example.com"],
+      "ulimits":[{"name":"nofile","softLimit":512,"hardLimit":1024}],"systemControls":[{"namespace":"net.core.somaxconn","value":"512"}],
+      "dockerSecurityOptions":["no-new-privileges"],"pseudoTerminal":true,"interactive":true,"startTimeout":10,
+      "linuxParameters":{"tmpfs":[{"containerPath":"/scratch","size":8,"mountOptions":["noexec"]}],"maxSwap":0,"swappiness":0},
+      "dependsOn":[{"containerName":"name","condition":"SUCCESS"}]},
+    {"name":"nonet","image":"skiff-testapp:latest","essential":false,"disableNetworking":true,"command":["/testapp","hostname"]},
     {"name":"name","image":"skiff-testapp:latest","essential":false,"hostname":"opt-host","command":["/testapp","hostname"]},
     {"name":"caps","image":"skiff-testapp:latest","essential":false,"command":["/testapp","caps"],
       "linuxParameters":{"capabilities":{"drop":["NET_RAW"]}}},
@@ -70,6 +79,8 @@ func TestContainerOptionsOnDocker(t *testing.T) {
 	containerLogs(t, d, task.ID, "ro", "read-only file system")
 	// In the task's PID namespace the container sees app's server.
 	containerLogs(t, d, task.ID, "procs", "/testapp serve", "/testapp procs")
+	containerLogs(t, d, task.ID, "misc", "10.9.8.7\tdb.internal")
+	containerLogs(t, d, task.ID, "nonet", "\n")
 
 	// In host mode the server listens on the host's own port: nothing is
 	// published, and the port is the task's host port.
