@@ -87,6 +87,9 @@ type Config struct {
 	// AllowHostPaths are the host path prefixes under which tasks may
 	// bind mount; nil allows none, or any with Dev.
 	AllowHostPaths []string
+	// AllowPrivileged lets tasks ask for more of the host than an ordinary
+	// container (structs.TaskDefinition.Privileges); Dev allows it.
+	AllowPrivileged bool
 	// Runtime runs this node's containers.
 	Runtime runtime.Runtime
 	// Logger receives the agent's log; nil discards it.
@@ -241,7 +244,8 @@ func New(cfg Config) (*Agent, error) {
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
-			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax, AllowedHostPaths: cfg.AllowHostPaths},
+			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax, AllowedHostPaths: cfg.AllowHostPaths,
+			AllowPrivileged: cfg.AllowPrivileged},
 		Runtime: cfg.Runtime, Replica: a.fsm, Committer: a.commit, CaughtUp: a.raft.CaughtUp,
 		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log, Secrets: a.vault,
 	})
@@ -345,6 +349,9 @@ func setDefaults(cfg *Config) error {
 	}
 	if cfg.AllowHostPaths == nil && cfg.Dev {
 		cfg.AllowHostPaths = []string{"/"}
+	}
+	if cfg.Dev {
+		cfg.AllowPrivileged = true
 	}
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()

@@ -333,3 +333,21 @@ func TestHostGPUs(t *testing.T) {
 		t.Fatalf("%d GPUs without a /dev, want 0", got)
 	}
 }
+
+// Privileged containers run only where the agent's flag allows them, and
+// on a --dev agent, which is the operator's own machine.
+func TestAllowPrivilegedDefault(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want bool
+	}{{Config{}, false}, {Config{AllowPrivileged: true}, true}, {Config{Dev: true}, true}} {
+		cfg := tc.cfg
+		cfg.Runtime, cfg.GossipAddr = runtime.NewFake(), "127.0.0.1:0"
+		if err := setDefaults(&cfg); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.AllowPrivileged != tc.want {
+			t.Errorf("dev %v, flag %v: allow privileged %v, want %v", tc.cfg.Dev, tc.cfg.AllowPrivileged, cfg.AllowPrivileged, tc.want)
+		}
+	}
+}

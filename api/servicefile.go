@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -121,6 +122,12 @@ var (
 )
 
 var (
+	linuxParametersShape = &shape{acted: map[string]*shape{
+		"capabilities":       {acted: map[string]*shape{"add": nil, "drop": nil}},
+		"devices":            {acted: map[string]*shape{"hostPath": nil, "containerPath": nil, "permissions": nil}},
+		"tmpfs":              {acted: map[string]*shape{"containerPath": nil, "size": nil, "mountOptions": nil}},
+		"initProcessEnabled": nil, "sharedMemorySize": nil, "maxSwap": nil, "swappiness": nil,
+	}}
 	portMappingShape = &shape{acted: map[string]*shape{"containerPort": nil, "hostPort": nil, "protocol": nil},
 		ignored: []string{"name", "appProtocol", "containerPortRange"}}
 	containerShape = &shape{
@@ -139,17 +146,22 @@ var (
 			"secrets":               {acted: map[string]*shape{"name": nil, "valueFrom": nil}},
 			"repositoryCredentials": {acted: map[string]*shape{"credentialsParameter": nil}},
 			"environmentFiles":      {acted: map[string]*shape{"value": nil, "type": nil}},
+			// Container options.
+			"hostname": nil, "dnsServers": nil, "dnsSearchDomains": nil, "readonlyRootFilesystem": nil, "dockerSecurityOptions": nil,
+			"interactive": nil, "pseudoTerminal": nil, "disableNetworking": nil, "startTimeout": nil, "privileged": nil,
+			"extraHosts":      {acted: map[string]*shape{"hostname": nil, "ipAddress": nil}},
+			"ulimits":         {acted: map[string]*shape{"name": nil, "softLimit": nil, "hardLimit": nil}},
+			"systemControls":  {acted: map[string]*shape{"namespace": nil, "value": nil}},
+			"linuxParameters": linuxParametersShape,
 		},
-		ignored: []string{"restartPolicy", "linuxParameters", "startTimeout", "versionConsistency", "hostname", "disableNetworking",
-			"privileged", "readonlyRootFilesystem", "dnsServers", "dnsSearchDomains", "extraHosts", "dockerSecurityOptions",
-			"interactive", "pseudoTerminal", "ulimits", "systemControls",
-			"firelensConfiguration", "credentialSpecs"},
+		ignored:  []string{"restartPolicy", "versionConsistency", "firelensConfiguration", "credentialSpecs"},
 		maxItems: MaxContainers, items: "containers",
 	}
 	taskDefShape = &shape{
-		acted: map[string]*shape{"family": nil, "containerDefinitions": containerShape, "volumes": volumeShape},
-		ignored: []string{"taskRoleArn", "executionRoleArn", "networkMode", "placementConstraints",
-			"requiresCompatibilities", "cpu", "memory", "tags", "pidMode", "ipcMode", "proxyConfiguration",
+		acted: map[string]*shape{"family": nil, "containerDefinitions": containerShape, "volumes": volumeShape,
+			"networkMode": nil, "pidMode": nil, "ipcMode": nil, "cpu": nil, "memory": nil},
+		ignored: []string{"taskRoleArn", "executionRoleArn", "placementConstraints",
+			"requiresCompatibilities", "tags", "proxyConfiguration",
 			"inferenceAccelerators", "ephemeralStorage", "runtimePlatform", "enableFaultInjection",
 			"taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities", "registeredAt",
 			"registeredBy", "deregisteredAt"},
@@ -370,6 +382,9 @@ func decodeStrict(raw []byte, sh *shape, v any) ([]string, error) {
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Type == reflect.TypeFor[structs.TaskSize]() {
+			return nil, fieldErr(te.Field, "expected a number or a string such as \"512\", \"1 vCPU\" or \"1GB\", got %s", te.Value)
+		}
 		if errors.As(err, &te) {
 			return nil, fieldErr(te.Field, "expected %s, got %s", te.Type.String(), te.Value)
 		}
@@ -572,7 +587,7 @@ func taskDefWarnings(td *structs.TaskDefinition, path string) []string {
 				structs.DefaultLogMaxSize, structs.DefaultLogMaxFile))
 		}
 	}
-	return out
+	return append(out, optionWarnings(td, path)...)
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
@@ -595,6 +610,9 @@ func ValidateTaskDefinition(td *structs.TaskDefinition, path string) error {
 	cp := join(path, "containerDefinitions")
 	if n := len(td.ContainerDefinitions); n == 0 || n > MaxContainers {
 		return fieldErr(cp, "expected 1 to %d containers, got %d", MaxContainers, n)
+	}
+	if err := checkTaskModes(td, path); err != nil {
+		return err
 	}
 	names := map[string]*structs.ContainerDefinition{}
 	hostPorts := map[int]string{}
@@ -674,6 +692,9 @@ func ValidateTaskDefinition(td *structs.TaskDefinition, path string) error {
 		if err := checkSecretRefs(p, cd); err != nil {
 			return err
 		}
+		if err := checkContainerOptions(p, cd, td); err != nil {
+			return err
+		}
 		if h := cd.HealthCheck; h != nil {
 			hp := p + ".healthCheck"
 			if len(h.Command) < 2 || (h.Command[0] != "CMD" && h.Command[0] != "CMD-SHELL") {
@@ -721,8 +742,12 @@ func ValidateTaskDefinition(td *structs.TaskDefinition, path string) error {
 	if err := checkVolumes(td, path); err != nil {
 		return err
 	}
-	if _, err := structs.StartOrder(td); err != nil {
+	order, err := structs.StartOrder(td)
+	if err != nil {
 		return fieldErr(cp, "%v", err)
 	}
-	return nil
+	if err := checkTaskBudget(td, path); err != nil {
+		return err
+	}
+	return checkTaskNamespaces(td, path, order)
 }

@@ -209,6 +209,9 @@ func FuzzDecodeServiceFile(f *testing.F) {
 	f.Add([]byte(`{"service":"web","desiredCount":0,"taskDefinition":{"family":"w","containerDefinitions":[{"name":"a","image":"x"}]}}`))
 	f.Add([]byte(`{"service":"web","desiredCount":1,"taskDefinition":{"family":"w","containerDefinitions":[{"name":"a","image":"x","dependsOn":[{"containerName":"a"}]}]}}`))
 	f.Add([]byte(`{`))
+	f.Add([]byte(`{"service":"web","desiredCount":1,"taskDefinition":{"family":"w","networkMode":"host","pidMode":"task","cpu":"1 vCPU","memory":512,` +
+		`"containerDefinitions":[{"name":"a","image":"x","ulimits":[{"name":"nofile","softLimit":1,"hardLimit":2}],` +
+		`"linuxParameters":{"capabilities":{"add":["cap_net_admin"]},"tmpfs":[{"containerPath":"/t","size":1}],"maxSwap":0}}]}}`))
 	f.Add([]byte(`{"serviceName":"web","desiredCount":2,"taskDefinition":"web:3"}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		svc, td, _, err := DecodeServiceFile(raw)

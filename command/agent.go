@@ -45,6 +45,7 @@ func agentCommand() *cli.Command {
 			&cli.IntFlag{Name: "gpus", Value: -1, DefaultText: "the host's NVIDIA GPUs", Usage: "GPUs this node offers to tasks that ask for them"},
 			&cli.StringFlag{Name: "port-range", Value: "20000-32767", Usage: "range of dynamic host ports"},
 			&cli.StringSliceFlag{Name: "allow-host-path", Usage: "host path PREFIX under which tasks may bind mount host volumes (repeatable; default: none, or any with --dev)"},
+			&cli.BoolFlag{Name: "allow-privileged", Usage: "run tasks that ask for more of the host than an ordinary container: privileged, host devices, the host's network, PID or IPC namespace, added capabilities, unconfined security options (default: no, or yes with --dev)"},
 			&cli.DurationFlag{Name: "probe-interval", Value: 500 * time.Millisecond, Usage: "gossip probe interval; a dead host is found after about 4-5 intervals"},
 			&cli.DurationFlag{Name: "pending-timeout", Value: 10 * time.Minute, Usage: "how long a service's task may stay PENDING before it is placed again elsewhere"},
 			&cli.DurationFlag{Name: "rotation-grace", Value: time.Minute, Usage: "after `skiff token rotate`, how long agents still accept the old cluster secret"},
@@ -177,7 +178,8 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 		BootstrapExpect: expect, Voters: c.Int("voters"), ProbeInterval: c.Duration("probe-interval"), DownAfter: c.Duration("down-after"),
 		RotationGrace: c.Duration("rotation-grace"), PendingTimeout: c.Duration("pending-timeout"),
 		CPU: c.Int64("cpu"), MemoryMiB: c.Int64("memory"), GPUs: c.Int("gpus"), Attributes: attrs, PortMin: pmin, PortMax: pmax, AllowHostPaths: hostPaths,
-		Dev: c.Bool("dev"), Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
+		AllowPrivileged: c.Bool("allow-privileged"),
+		Dev:             c.Bool("dev"), Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
 		RaftLog: c.App.ErrWriter, Debug: level == slog.LevelDebug,
 	}, nil
 }

@@ -103,12 +103,14 @@ func TestAgentConfigFlags(t *testing.T) {
 	cfg, level := agentConfigOf(t, "--dev", "--name", "pi-1", "--data-dir", "/var/lib/skiff", "--advertise", "10.0.0.1",
 		"--http-port", "8080", "--join", "10.0.0.2", "--join", "10.0.0.3:7946", "--voters", "5",
 		"--attr", "zone=a", "--attr", "disk=", "--cpu", "2048", "--memory", "512", "--gpus", "2", "--port-range", "30000-30010",
-		"--probe-interval", "1s", "--down-after", "2s", "--rotation-grace", "10s", "--pending-timeout", "1m", "--log-level", "debug")
+		"--probe-interval", "1s", "--down-after", "2s", "--rotation-grace", "10s", "--pending-timeout", "1m", "--log-level", "debug",
+		"--allow-privileged")
 	want := agent.Config{
 		Name: "pi-1", DataDir: "/var/lib/skiff", HTTPAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:7071", GossipAddr: "127.0.0.1:7946",
 		Advertise: "10.0.0.1", Join: []string{"10.0.0.2", "10.0.0.3:7946"}, BootstrapExpect: 1, Voters: 5,
 		ProbeInterval: time.Second, DownAfter: 2 * time.Second, RotationGrace: 10 * time.Second, PendingTimeout: time.Minute, CPU: 2048, MemoryMiB: 512, GPUs: 2,
 		Attributes: map[string]string{"zone": "a", "disk": ""}, PortMin: 30000, PortMax: 30010, Debug: true, Dev: true,
+		AllowPrivileged: true,
 	}
 	if !reflect.DeepEqual(cfg, want) || level != slog.LevelDebug {
 		t.Errorf("got %+v at level %v\nwant %+v at debug", cfg, level, want)

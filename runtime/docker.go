@@ -132,13 +132,8 @@ func (d *Docker) Start(ctx context.Context, spec TaskSpec) (err error) {
 	d.starts.RLock()
 	defer d.starts.RUnlock()
 	labels := map[string]string{LabelNode: spec.Node, LabelTask: spec.Task.ID, LabelService: spec.Task.Service}
-	// A task of several containers gets its own bridge network, on which
-	// they reach each other by name. A single container needs no peers and
-	// uses the default bridge, which saves a network (and its firewall
-	// rules) per task.
-	netName := "bridge"
-	if len(spec.Def.ContainerDefinitions) > 1 {
-		netName = NetworkName(spec.Task.ID)
+	netName, own := taskNetwork(spec)
+	if own {
 		if err := d.ensureNetwork(ctx, netName, labels); err != nil {
 			return err
 		}
@@ -354,6 +349,7 @@ func containerConfig(spec TaskSpec, cd *structs.ContainerDefinition, base map[st
 	if netName != "bridge" {
 		nc.EndpointsConfig = map[string]*network.EndpointSettings{netName: {Aliases: []string{cd.Name}}}
 	}
+	applyOptions(spec, cd, cfg, hc, nc)
 	return cfg, hc, nc, nil
 }
 
@@ -390,7 +386,8 @@ func (d *Docker) waitDependencies(ctx context.Context, spec TaskSpec, cd *struct
 			continue
 		}
 		name := ContainerName(spec.Task.ID, dep.ContainerName)
-		deadline := time.Now().Add(d.DependencyTimeout)
+		timeout := dependencyTimeout(cd, d.DependencyTimeout)
+		deadline := time.Now().Add(timeout)
 		for {
 			info, err := d.cli.ContainerInspect(ctx, name)
 			if err != nil {
@@ -404,7 +401,7 @@ func (d *Docker) waitDependencies(ctx context.Context, spec TaskSpec, cd *struct
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("container %s: dependency %s not %s after %s", cd.Name, dep.ContainerName, dep.Condition, d.DependencyTimeout)
+				return fmt.Errorf("container %s: dependency %s not %s after %s", cd.Name, dep.ContainerName, dep.Condition, timeout)
 			}
 			select {
 			case <-ctx.Done():
@@ -587,6 +584,12 @@ func (d *Docker) Logs(ctx context.Context, node, taskID, name string, follow boo
 		return err
 	}
 	defer rc.Close()
+	// A container with a terminal (pseudoTerminal) logs one raw stream;
+	// the others' streams are multiplexed.
+	if info, err := d.cli.ContainerInspect(ctx, ContainerName(taskID, name)); err == nil && info.Config != nil && info.Config.Tty {
+		_, err = io.Copy(w, rc)
+		return err
+	}
 	_, err = stdcopy.StdCopy(w, w, rc)
 	return err
 }

@@ -95,6 +95,11 @@ func needOf(td *structs.TaskDefinition) need {
 	n := need{cpu: td.CPU(), mem: td.MemoryMiB(), gpus: td.GPUs()}
 	for _, c := range td.ContainerDefinitions {
 		for _, pm := range c.PortMappings {
+			// In host network mode a container listens on the host's own
+			// port, its containerPort, which is then as static as any.
+			if td.NetworkMode == structs.NetworkHost {
+				pm.HostPort = pm.ContainerPort
+			}
 			n.mappingPort = append(n.mappingPort, pm.HostPort)
 			if pm.HostPort == 0 {
 				n.dynamic++
@@ -189,6 +194,8 @@ func (r refusal) text() string {
 		return "no free dynamic host port"
 	case structs.ReasonHostPath:
 		return "host path " + r.detail + " not allowed (agent flag --allow-host-path)"
+	case structs.ReasonPrivileged:
+		return "privileged containers not allowed (agent flag --allow-privileged), which " + r.detail + " needs"
 	}
 	return r.kind
 }
@@ -197,6 +204,7 @@ type planner struct {
 	job         Job
 	need        need
 	hostPaths   []string
+	privileges  []string
 	nodes       []*nodeState
 	filters     []filter
 	strategies  []strategy
@@ -205,7 +213,8 @@ type planner struct {
 }
 
 func newPlanner(v View, nodes []*structs.Node, job Job) (*planner, error) {
-	p := &planner{job: job, need: needOf(job.TaskDef), hostPaths: job.TaskDef.HostPaths()}
+	p := &planner{job: job, need: needOf(job.TaskDef), hostPaths: job.TaskDef.HostPaths(),
+		privileges: job.TaskDef.Privileges()}
 	var err error
 	if p.filters, err = buildFilters(job.Constraints); err != nil {
 		return nil, err
@@ -287,6 +296,9 @@ func (p *planner) fits(ns *nodeState) refusal {
 		if !structs.HostPathAllowed(ns.node.AllowedHostPaths, hp) {
 			return refusal{structs.ReasonHostPath, hp}
 		}
+	}
+	if len(p.privileges) > 0 && !ns.node.AllowPrivileged {
+		return refusal{structs.ReasonPrivileged, p.privileges[0]}
 	}
 	for _, f := range p.filters {
 		if !f.ok(ns) {

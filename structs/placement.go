@@ -110,6 +110,7 @@ const (
 	ReasonNoNodes      = "noNodes"      // no node is registered
 	ReasonInvalid      = "invalid"      // the job itself cannot be planned
 	ReasonHostPath     = "hostPath"     // the node does not allow a host path the task bind mounts
+	ReasonPrivileged   = "privileged"   // the node does not allow what Privileges lists
 )
 
 // PlacementReason counts the nodes that refused a task for one reason.
@@ -147,6 +148,12 @@ func (r PlacementReason) String() string {
 			verb = "does"
 		}
 		return fmt.Sprintf("%d %s %s not allow host path %s (agent flag --allow-host-path)", r.Nodes, noun, verb, r.Detail)
+	case ReasonPrivileged:
+		verb := "do"
+		if r.Nodes == 1 {
+			verb = "does"
+		}
+		return fmt.Sprintf("%d %s %s not allow privileged containers (agent flag --allow-privileged): the task asks for %s", r.Nodes, noun, verb, r.Detail)
 	}
 	return r.Detail
 }

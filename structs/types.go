@@ -62,6 +62,10 @@ type Node struct {
 	// lets tasks bind mount (its agent's --allow-host-path; "/" allows
 	// any). Empty allows none.
 	AllowedHostPaths []string `json:"allowedHostPaths,omitempty"`
+	// AllowPrivileged says that the node runs tasks that ask for more of
+	// the host than an ordinary container (its agent's
+	// --allow-privileged); see TaskDefinition.Privileges.
+	AllowPrivileged bool `json:"allowPrivileged,omitempty"`
 }
 
 // KeyValue is an ECS environment entry.
@@ -234,18 +238,25 @@ type TaskDefinition struct {
 	// name through their mountPoints.
 	Volumes []Volume `json:"volumes,omitempty"`
 	TaskOptions
+	// TaskCPU and TaskMemory are ECS's task-level cpu and memory: the
+	// budget of the whole task, which the scheduler counts when it is
+	// more than its containers ask for together.
+	TaskCPU    TaskSize `json:"cpu,omitempty"`
+	TaskMemory TaskSize `json:"memory,omitempty"`
 }
 
 // Ref is the definition's reference, "family:revision".
 func (t *TaskDefinition) Ref() string { return TaskDefRef(t.Family, t.Revision) }
 
-// CPU is the sum of the containers' cpu units.
+// CPU is the cpu units the task takes from its node: the sum of its
+// containers' cpu units, or its task-level cpu when that is more (the API
+// refuses containers that ask for more than it together).
 func (t *TaskDefinition) CPU() int64 {
 	var n int64
 	for i := range t.ContainerDefinitions {
 		n += t.ContainerDefinitions[i].CPU
 	}
-	return n
+	return max(n, t.CPUBudget())
 }
 
 // GPUs is the sum of the containers' GPUs.
@@ -257,14 +268,23 @@ func (t *TaskDefinition) GPUs() int {
 	return n
 }
 
-// MemoryMiB is the memory the task's containers reserve on their node, the
-// sum of their ReservedMemoryMiB.
+// MemoryMiB is the memory the task takes from its node. Without a
+// task-level memory it is the sum of its containers' ReservedMemoryMiB.
+// With one, a container that reserves nothing of its own shares the
+// task's budget instead of reserving the default, and the task takes its
+// budget, or what its containers reserve together when that is more (the
+// API refuses that).
 func (t *TaskDefinition) MemoryMiB() int64 {
+	budget := t.MemoryBudgetMiB()
 	var n int64
 	for i := range t.ContainerDefinitions {
-		n += t.ContainerDefinitions[i].ReservedMemoryMiB()
+		c := &t.ContainerDefinitions[i]
+		if budget > 0 && c.MemoryReservation == 0 && c.Memory == 0 {
+			continue
+		}
+		n += c.ReservedMemoryMiB()
 	}
-	return n
+	return max(n, budget)
 }
 
 // PlacementStrategy is an ECS placement strategy: binpack (field memory or

@@ -148,7 +148,8 @@ func now() int64 { return time.Now().UnixMilli() }
 func sameRegistration(a, b *structs.Node) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Address == b.Address && a.APIAddress == b.APIAddress &&
 		a.CPU == b.CPU && a.MemoryMiB == b.MemoryMiB && a.GPUs == b.GPUs && a.PortMin == b.PortMin && a.PortMax == b.PortMax &&
-		a.EngineError == b.EngineError && maps.Equal(a.Attributes, b.Attributes) && slices.Equal(a.AllowedHostPaths, b.AllowedHostPaths)
+		a.EngineError == b.EngineError && maps.Equal(a.Attributes, b.Attributes) && slices.Equal(a.AllowedHostPaths, b.AllowedHostPaths) &&
+		a.AllowPrivileged == b.AllowPrivileged
 }
 
 // sync compares the tasks assigned to this node with what the engine runs,
@@ -320,6 +321,10 @@ func (r *Runner) startTask(ctx context.Context, st *fsm.State, t *structs.Task, 
 			r.failed[t.ID] = "host path " + p + " is not allowed on node " + r.cfg.Node.Name + ": start its agent with --allow-host-path " + p + " (or a prefix of it)"
 			return
 		}
+	}
+	if p := td.Privileges(); len(p) > 0 && !r.cfg.Node.AllowPrivileged {
+		r.failed[t.ID] = "the task asks for " + p[0] + ", which node " + r.cfg.Node.Name + " does not allow: start its agent with --allow-privileged"
+		return
 	}
 	spec := runtime.TaskSpec{Task: t, Def: td, Node: r.id}
 	rt := r.cfg.Runtime

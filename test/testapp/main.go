@@ -8,6 +8,7 @@
 //	testapp write -path /data/f -text hello   (exits 1 when the write fails)
 //	testapp cat -path /data/f                 (exits 1 when the read fails)
 //	testapp env
+//	testapp hostname|caps|ls|procs            (see inspect.go)
 //
 // serve also answers GET /file?path=P with the file's content and
 // POST /file?path=P by writing the body there (500 with the error when
@@ -41,8 +42,10 @@ func main() {
 			fmt.Println(kv)
 		}
 	default:
-		fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", os.Args[1])
-		os.Exit(2)
+		if !inspect(os.Args[1], os.Args[2:]) {
+			fmt.Fprintf(os.Stderr, "testapp: unknown command %q\n", os.Args[1])
+			os.Exit(2)
+		}
 	}
 }
 
