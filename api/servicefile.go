@@ -31,6 +31,7 @@ const (
 	MaxPidsLimit    = 4_194_304 // the kernel's highest pid_max
 	maxNameLength   = 255
 	MaxVolumes      = 20
+	MaxDependencies = 20
 	maxRunTaskCount = 1000
 )
 
@@ -62,6 +63,10 @@ type ServiceFile struct {
 	PlacementConstraints []structs.PlacementConstraint `json:"placementConstraints"`
 	RestartPolicy        structs.RestartPolicy         `json:"restartPolicy"`
 	TaskDefinition       TaskDefinitionField           `json:"taskDefinition"`
+	// Project and DependsOn are skiff's, not ECS's: the compose project a
+	// service belongs to, and the services it waits for.
+	Project   string                      `json:"project,omitempty"`
+	DependsOn []structs.ServiceDependency `json:"dependsOn,omitempty"`
 }
 
 // TaskDefinitionField is a service file's taskDefinition: the definition
@@ -173,6 +178,8 @@ var (
 			"placementConstraints": {acted: map[string]*shape{"type": nil, "expression": nil}, maxItems: MaxConstraints, items: "constraints"},
 			"restartPolicy":        {acted: map[string]*shape{"maxBackoffSeconds": nil}},
 			"taskDefinition":       taskDefShape,
+			"project":              nil,
+			"dependsOn":            {acted: map[string]*shape{"service": nil, "condition": nil}, maxItems: MaxDependencies, items: "dependencies"},
 		},
 		ignored: []string{"cluster", "loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
 			"platformVersion", "role", "deploymentConfiguration", "networkConfiguration", "healthCheckGracePeriodSeconds",
@@ -453,17 +460,58 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	if b := f.RestartPolicy.MaxBackoffSeconds; b < 0 || b > MaxBackoffLimit {
 		return nil, nil, nil, fieldErr("restartPolicy.maxBackoffSeconds", "%d is out of range: expected 0 to %d", b, MaxBackoffLimit)
 	}
+	if f.Project != "" {
+		if err := checkName("project", f.Project); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if err := checkDependencies(name, f.DependsOn); err != nil {
+		return nil, nil, nil, err
+	}
 	svc := &structs.Service{
 		Name:                 name,
 		DesiredCount:         *f.DesiredCount,
 		PlacementStrategy:    f.PlacementStrategy,
 		PlacementConstraints: f.PlacementConstraints,
 		RestartPolicy:        f.RestartPolicy,
+		Project:              f.Project,
+		DependsOn:            f.DependsOn,
 	}
 	if td == nil {
 		svc.TaskDefinition = f.TaskDefinition.Ref
 	}
 	return svc, td, warnings, nil
+}
+
+// checkDependencies checks a service's dependsOn: other services, each
+// named once, with a condition compose knows. Whether they exist is the
+// leader's to say when it plans, since a project's services may be applied
+// in any order.
+func checkDependencies(service string, deps []structs.ServiceDependency) error {
+	if len(deps) > MaxDependencies {
+		return fieldErr("dependsOn", "at most %d dependencies", MaxDependencies)
+	}
+	seen := map[string]bool{}
+	for i, d := range deps {
+		p := fmt.Sprintf("dependsOn[%d]", i)
+		if err := checkName(p+".service", d.Service); err != nil {
+			return err
+		}
+		if d.Service == service {
+			return fieldErr(p+".service", "%q is this service: a service cannot wait for itself", d.Service)
+		}
+		if seen[d.Service] {
+			return fieldErr(p+".service", "%q is named twice", d.Service)
+		}
+		seen[d.Service] = true
+		switch d.Condition {
+		case structs.ConditionStarted, structs.ConditionHealthy, structs.ConditionCompletedSuccessfully:
+		default:
+			return fieldErr(p+".condition", "%q: expected %s, %s or %s", d.Condition,
+				structs.ConditionStarted, structs.ConditionHealthy, structs.ConditionCompletedSuccessfully)
+		}
+	}
+	return nil
 }
 
 // checkTaskDefRef checks a reference to a registered definition: a family

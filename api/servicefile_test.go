@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/skiff-run/skiff/structs"
 )
 
 const goodFile = `{
@@ -38,6 +40,19 @@ func TestDecodeGoodFile(t *testing.T) {
 	}
 	if td.ContainerDefinitions[0].Environment[0].Value != "hi" || td.ContainerDefinitions[1].IsEssential() {
 		t.Fatalf("containers %+v", td.ContainerDefinitions)
+	}
+}
+
+// A service's project and the services it waits for reach the service.
+func TestDecodeProjectAndDependencies(t *testing.T) {
+	svc, _, _, err := DecodeServiceFile([]byte(`{"service":"shop-api","desiredCount":1,"project":"shop",
+	  "dependsOn":[{"service":"shop-db","condition":"service_healthy"}],
+	  "taskDefinition":{"family":"shop-api","containerDefinitions":[{"name":"a","image":"x"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Project != "shop" || len(svc.DependsOn) != 1 || svc.DependsOn[0] != (structs.ServiceDependency{Service: "shop-db", Condition: structs.ConditionHealthy}) {
+		t.Fatalf("decoded project %q, dependsOn %+v", svc.Project, svc.DependsOn)
 	}
 }
 
@@ -187,6 +202,11 @@ func TestDecodeBadInput(t *testing.T) {
 		{"bad strategy", `{"service":"web","desiredCount":1,"placementStrategy":[{"type":"pack"}],"taskDefinition":{"family":"web","containerDefinitions":[{"name":"a","image":"x"}]}}`, "placementStrategy[0]", "binpack, spread or random"},
 		{"bad constraint", `{"service":"web","desiredCount":1,"placementConstraints":[{"type":"memberOf","expression":"zone = a"}],"taskDefinition":{"family":"web","containerDefinitions":[{"name":"a","image":"x"}]}}`, "placementConstraints[0]", "attribute:KEY == VALUE"},
 		{"too large", `{"service":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, "body", "larger than"},
+		{"bad project", `{"service":"web","desiredCount":1,"project":"my app","taskDefinition":{"family":"web","containerDefinitions":[{"name":"a","image":"x"}]}}`, "project", "letters, digits"},
+		{"dependency on itself", `{"service":"web","desiredCount":1,"dependsOn":[{"service":"web","condition":"service_started"}],"taskDefinition":{"family":"web","containerDefinitions":[{"name":"a","image":"x"}]}}`, "dependsOn[0].service", "cannot wait for itself"},
+		{"dependency twice", `{"service":"web","desiredCount":1,"dependsOn":[{"service":"db","condition":"service_started"},{"service":"db","condition":"service_healthy"}],"taskDefinition":{"family":"web","containerDefinitions":[{"name":"a","image":"x"}]}}`, "dependsOn[1].service", "named twice"},
+		{"dependency condition", `{"service":"web","desiredCount":1,"dependsOn":[{"service":"db","condition":"HEALTHY"}],"taskDefinition":{"family":"web","containerDefinitions":[{"name":"a","image":"x"}]}}`, "dependsOn[0].condition", "service_healthy"},
+		{"dependency field typo", `{"service":"web","desiredCount":1,"dependsOn":[{"service":"db","conditon":"service_started"}]}`, "dependsOn[0].conditon", "unknown field"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,8 +14,11 @@ import (
 
 func (e *env) applyCommand() *cli.Command {
 	return &cli.Command{
-		Name: "apply", Usage: "create or update a service from a service file", ArgsUsage: " ",
-		Flags:  []cli.Flag{&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true, Usage: "service file (JSON), or - for standard input"}},
+		Name: "apply", Usage: "create or update services from a service file or a compose file", ArgsUsage: " ",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true, Usage: "service file (JSON or YAML) or compose file (compose.yaml, docker-compose.yml ...), or - for a service file on standard input"},
+			&cli.StringFlag{Name: "project", Aliases: []string{"p"}, Usage: "a compose file's project name, which prefixes its services' names (default: the file's name field, else COMPOSE_PROJECT_NAME, else the folder's name)"},
+		},
 		Action: e.apply,
 	}
 }
@@ -23,9 +27,23 @@ func (e *env) apply(c *cli.Context) error {
 	if err := args(c, 0); err != nil {
 		return err
 	}
-	raw, err := e.readInput(c.String("file"))
+	path := c.String("file")
+	raw, err := e.readInput(path)
 	if err != nil {
 		return err
+	}
+	kind, raw, err := fileKind(raw)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if kind == composeFile {
+		if path == "-" {
+			return errors.New("-: a compose file is read from its folder, for its .env and the files it names; give its path")
+		}
+		return applyCompose(c, path)
+	}
+	if c.IsSet("project") {
+		return fmt.Errorf("%s: --project applies to compose files, and this is a service file", path)
 	}
 	// Decoding here too gives the service name for the URL and reports bad
 	// input before anything is sent; the agent validates again.
@@ -90,8 +108,15 @@ func scaleCommand() *cli.Command {
 
 func rmCommand() *cli.Command {
 	return &cli.Command{
-		Name: "rm", Usage: "delete a service and stop its tasks", ArgsUsage: "SERVICE",
+		Name: "rm", Usage: "delete a service, or every service of a compose project, and stop their tasks", ArgsUsage: "SERVICE",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "project", Aliases: []string{"p"}, Usage: "delete every service of this compose project, and the secrets its file made, instead of one service"}},
 		Action: func(c *cli.Context) error {
+			if c.IsSet("project") {
+				if err := args(c, 0); err != nil {
+					return fmt.Errorf("rm --project takes no SERVICE")
+				}
+				return rmProject(c, c.String("project"))
+			}
 			if err := args(c, 1); err != nil {
 				return err
 			}

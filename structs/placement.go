@@ -111,6 +111,7 @@ const (
 	ReasonInvalid      = "invalid"      // the job itself cannot be planned
 	ReasonHostPath     = "hostPath"     // the node does not allow a host path the task bind mounts
 	ReasonPrivileged   = "privileged"   // the node does not allow what Privileges lists
+	ReasonDependency   = "dependency"   // a service it depends on is not ready yet
 )
 
 // PlacementReason counts the nodes that refused a task for one reason.
@@ -180,7 +181,7 @@ func (f *PlacementFailure) String() string {
 		return ""
 	}
 	head := fmt.Sprintf("unable to place %d task(s): ", f.Count)
-	if len(f.Reasons) == 1 && (f.Reasons[0].Kind == ReasonNoNodes || f.Reasons[0].Kind == ReasonInvalid) {
+	if len(f.Reasons) == 1 && (f.Reasons[0].Kind == ReasonNoNodes || f.Reasons[0].Kind == ReasonInvalid || f.Reasons[0].Kind == ReasonDependency) {
 		return head + f.Reasons[0].Detail
 	}
 	parts := make([]string, len(f.Reasons))

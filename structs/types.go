@@ -308,6 +308,22 @@ type RestartPolicy struct {
 	MaxBackoffSeconds int `json:"maxBackoffSeconds,omitempty"`
 }
 
+// Conditions of a service dependency, as compose names them: the
+// dependency's tasks run, their essential containers with a health check
+// are healthy, or they have exited 0.
+const (
+	ConditionStarted               = "service_started"
+	ConditionHealthy               = "service_healthy"
+	ConditionCompletedSuccessfully = "service_completed_successfully"
+)
+
+// ServiceDependency is one service another waits for before its tasks are
+// placed, and the state that service's tasks must reach.
+type ServiceDependency struct {
+	Service   string `json:"service"`
+	Condition string `json:"condition"`
+}
+
 // Service keeps DesiredCount copies of a task definition running.
 type Service struct {
 	Name                 string                `json:"name"`
@@ -316,6 +332,12 @@ type Service struct {
 	PlacementStrategy    []PlacementStrategy   `json:"placementStrategy,omitempty"`
 	PlacementConstraints []PlacementConstraint `json:"placementConstraints,omitempty"`
 	RestartPolicy        RestartPolicy         `json:"restartPolicy"`
+	// Project is the compose project the service came from, if any, so
+	// that the project's services can be found and removed together.
+	Project string `json:"project,omitempty"`
+	// DependsOn holds the service's tasks back from placement until every
+	// service it names has its tasks in the state it asks for.
+	DependsOn []ServiceDependency `json:"dependsOn,omitempty"`
 	// PlacementFailure is why the leader last failed to place the
 	// service's tasks; nil once they all found a node. Only the leader's
 	// plans set it.

@@ -262,9 +262,22 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	// than are missing depends on room that other services' tasks may
 	// free, so its service is planned again on every pass.
 	missing, whole := svc.DesiredCount-len(current), true
+	var wait *structs.PlacementFailure
+	if missing > 0 {
+		wait = waitingFor(st, svc, td, missing)
+	}
 	switch {
 	case missing > 0 && nowT.Before(bo.next):
 		until = minTime(until, bo.next)
+	case missing > 0 && wait != nil:
+		// A service waiting for another is planned on every pass, as
+		// one short of room is: the entries that change its
+		// dependencies' tasks do not change it.
+		whole = false
+		if !reflect.DeepEqual(wait, svc.PlacementFailure) {
+			c.log.Info("service waits for a service it depends on", "service", name, "reason", wait.String())
+			plan.Outcomes = []fsm.PlacementOutcome{{Service: name, Failure: wait}}
+		}
 	case missing > 0:
 		p := scheduler.Place(st, scheduler.Job{Service: name, TaskDef: td, Count: missing, Strategy: svc.PlacementStrategy,
 			Constraints: svc.PlacementConstraints, Releasing: releasing, Seed: st.Index(), Preferred: dataNodes(st, name, td, current, missing)})
@@ -504,4 +517,86 @@ func (c *ControlPlane) RunTasks(ctx context.Context, td *structs.TaskDefinition,
 		out = append(out, st.Task(t.ID))
 	}
 	return out, p.Failure, nil
+}
+
+// waitingFor is why the service's missing tasks wait for a service it
+// depends on, or nil when every dependency has its desired count of tasks
+// in the state the dependency's condition asks for: running; running with
+// every essential container that has a health check healthy; or stopped
+// with every essential container's exit code 0. Each placement of the
+// service's tasks waits so, replacements included.
+func waitingFor(st *fsm.State, svc *structs.Service, td *structs.TaskDefinition, missing int) *structs.PlacementFailure {
+	for _, d := range svc.DependsOn {
+		if why := dependencyWait(st, d); why != "" {
+			return &structs.PlacementFailure{Count: missing, TaskDefinition: td.Ref(), CPU: td.CPU(), MemoryMiB: td.MemoryMiB(),
+				Reasons: []structs.PlacementReason{{Kind: structs.ReasonDependency, Detail: why}}}
+		}
+	}
+	return nil
+}
+
+// dependencyWait says what the dependency lacks, or "" when it is ready.
+func dependencyWait(st *fsm.State, d structs.ServiceDependency) string {
+	dep := st.Service(d.Service)
+	if dep == nil {
+		return fmt.Sprintf("waiting for service %s, which does not exist", d.Service)
+	}
+	def := st.TaskDefinition(dep.TaskDefinition)
+	ready := 0
+	for _, t := range st.TasksByService(d.Service) {
+		if t.TaskDefinition == dep.TaskDefinition && taskReady(t, def, d.Condition) {
+			ready++
+		}
+	}
+	if ready >= dep.DesiredCount {
+		return ""
+	}
+	state := map[string]string{structs.ConditionStarted: "running", structs.ConditionHealthy: "healthy",
+		structs.ConditionCompletedSuccessfully: "completed successfully"}[d.Condition]
+	if d.Condition == structs.ConditionHealthy && def != nil && !hasHealthCheck(def) {
+		return fmt.Sprintf("waiting for service %s to be healthy, which it never will: it has no health check", d.Service)
+	}
+	return fmt.Sprintf("waiting for service %s to be %s (%d of %d tasks)", d.Service, state, ready, dep.DesiredCount)
+}
+
+func taskReady(t *structs.Task, def *structs.TaskDefinition, condition string) bool {
+	switch condition {
+	case structs.ConditionStarted:
+		return t.DesiredStatus == structs.StatusRunning && t.LastStatus == structs.StatusRunning
+	case structs.ConditionHealthy:
+		if def == nil || !hasHealthCheck(def) || t.DesiredStatus != structs.StatusRunning || t.LastStatus != structs.StatusRunning {
+			return false
+		}
+		return essentialsAre(t, def, func(cd *structs.ContainerDefinition, cs *structs.ContainerState) bool {
+			return cd.HealthCheck == nil || cs.Health == "healthy"
+		})
+	case structs.ConditionCompletedSuccessfully:
+		if def == nil || t.LastStatus != structs.StatusStopped {
+			return false
+		}
+		return essentialsAre(t, def, func(_ *structs.ContainerDefinition, cs *structs.ContainerState) bool {
+			return cs.ExitCode != nil && *cs.ExitCode == 0
+		})
+	}
+	return false
+}
+
+// essentialsAre reports whether every essential container of the task is
+// reported and passes ok.
+func essentialsAre(t *structs.Task, def *structs.TaskDefinition, ok func(*structs.ContainerDefinition, *structs.ContainerState) bool) bool {
+	for i := range def.ContainerDefinitions {
+		cd := &def.ContainerDefinitions[i]
+		if !cd.IsEssential() {
+			continue
+		}
+		j := slices.IndexFunc(t.Containers, func(cs structs.ContainerState) bool { return cs.Name == cd.Name })
+		if j < 0 || !ok(cd, &t.Containers[j]) {
+			return false
+		}
+	}
+	return true
+}
+
+func hasHealthCheck(def *structs.TaskDefinition) bool {
+	return slices.ContainsFunc(def.ContainerDefinitions, func(cd structs.ContainerDefinition) bool { return cd.IsEssential() && cd.HealthCheck != nil })
 }
