@@ -144,7 +144,8 @@ services:
 			},
 		},
 		{
-			name: "container options",
+			name:     "container options",
+			warnings: []string{"services reach each other by name"},
 			files: map[string]string{"compose.yaml": `
 services:
   box:
@@ -159,9 +160,11 @@ services:
     cap_drop: [MKNOD]
     devices: ["/dev/fuse:/dev/fuse:rwm"]
     privileged: true
-    network_mode: host
     init: true
     read_only: true
+  edge:
+    image: app
+    network_mode: host
 `},
 			check: func(t *testing.T, _ map[string]*structs.Service, tds map[string]*structs.TaskDefinition, _ string) {
 				td := tds["box"]
@@ -184,8 +187,8 @@ services:
 				if !reflect.DeepEqual(cd.ContainerOptions, want) {
 					t.Errorf("options\n%+v\nwant\n%+v", cd.ContainerOptions, want)
 				}
-				if td.NetworkMode != "host" {
-					t.Errorf("network mode %q", td.NetworkMode)
+				if td.NetworkMode != "" || tds["edge"].NetworkMode != "host" {
+					t.Errorf("network modes %q and %q, want the default and host", td.NetworkMode, tds["edge"].NetworkMode)
 				}
 			},
 		},
