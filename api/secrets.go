@@ -146,7 +146,7 @@ func checkSecretRefs(p string, cd *structs.ContainerDefinition) error {
 		if ef.Type == "s3" {
 			return fieldErr(fp+".type", "s3: skiff cannot read files from S3; give the variables as environment, and passwords as secrets")
 		}
-		return fieldErr(fp, "skiff does not read environment files yet; give the variables as environment, and passwords as secrets")
+		return fieldErr(fp, "an agent reads no files of the machine skiff is run on: `skiff apply`, `run -f` and `taskdefs register` put a local file's variables into environment; give them as environment")
 	}
 	return nil
 }

@@ -40,7 +40,9 @@ func (e *env) runTasks(c *cli.Context) error {
 		if c.NArg() != 0 {
 			return errors.New("run takes either an IMAGE or --file, not both")
 		}
-		raw, err = e.readInput(c.String("file"))
+		if raw, err = e.readInput(c.String("file")); err == nil {
+			raw, err = inlineEnvironmentFiles(raw, inputDir(c.String("file")))
+		}
 	} else {
 		raw, err = imageTaskDef(c)
 	}

@@ -45,6 +45,9 @@ func (e *env) apply(c *cli.Context) error {
 	if c.IsSet("project") {
 		return fmt.Errorf("%s: --project applies to compose files, and this is a service file", path)
 	}
+	if raw, err = inlineEnvironmentFiles(raw, inputDir(path)); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	// Decoding here too gives the service name for the URL and reports bad
 	// input before anything is sent; the agent validates again.
 	svc, _, _, err := api.DecodeServiceFile(raw)
@@ -168,6 +171,9 @@ func (e *env) registerTaskDef(c *cli.Context) error {
 	raw, err := e.readInput(c.String("file"))
 	if err != nil {
 		return err
+	}
+	if raw, err = inlineEnvironmentFiles(raw, inputDir(c.String("file"))); err != nil {
+		return fmt.Errorf("%s: %w", c.String("file"), err)
 	}
 	// Decoding here too reports bad input before anything is sent; the
 	// agent validates again.

@@ -1,9 +1,11 @@
 package command
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -136,5 +138,64 @@ func TestApplyCreateServiceInput(t *testing.T) {
 	r := skiff(input, "--addr", f.URL, "apply", "-f", "-")
 	if r.code != 0 || r.stdout != "service web: web:4, desired count 2\n" {
 		t.Errorf("got exit code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// A container's local environmentFiles are read when the file is applied,
+// relative to the file's folder, and their variables sent as environment;
+// what the container sets itself wins. An s3 file is refused.
+func TestApplyReadsEnvironmentFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "web.env"), []byte("# settings\nGREETING=from the file\nPORT=8080\nEMPTY=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "web.json")
+	file := `{"service": "web", "desiredCount": 1, "taskDefinition": {"family": "web", "containerDefinitions": [
+	  {"name": "app", "image": "skiff-testapp:latest", "memory": 32,
+	   "environment": [{"name": "GREETING", "value": "from the definition"}],
+	   "environmentFiles": [{"value": "web.env"}]}]}}`
+	if err := os.WriteFile(path, []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeAPI(t, map[string]answer{"PUT /v1/services/web": ok(applyAnswer)})
+	if r := skiffAt(f, "apply", "-f", path); r.code != 0 {
+		t.Fatalf("exit code %d, stderr %q", r.code, r.stderr)
+	}
+	var sent struct {
+		TaskDefinition struct {
+			ContainerDefinitions []struct {
+				Environment      []map[string]string `json:"environment"`
+				EnvironmentFiles []map[string]string `json:"environmentFiles"`
+				Memory           json.Number         `json:"memory"`
+			} `json:"containerDefinitions"`
+		} `json:"taskDefinition"`
+	}
+	if err := json.Unmarshal([]byte(f.last(t).body), &sent); err != nil {
+		t.Fatal(err)
+	}
+	cd := sent.TaskDefinition.ContainerDefinitions[0]
+	want := []map[string]string{{"name": "GREETING", "value": "from the definition"}, {"name": "EMPTY", "value": ""}, {"name": "PORT", "value": "8080"}}
+	if !reflect.DeepEqual(cd.Environment, want) || cd.Memory != "32" {
+		t.Errorf("sent environment %v, memory %s; want %v, 32", cd.Environment, cd.Memory, want)
+	}
+	if cd.EnvironmentFiles != nil {
+		t.Errorf("sent environment files %v, want their variables only", cd.EnvironmentFiles)
+	}
+
+	missing := strings.Replace(file, `{"value": "web.env"}`, `{"value": "nowhere.env"}`, 1)
+	if err := os.WriteFile(path, []byte(missing), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := skiffAt(f, "apply", "-f", path)
+	if r.code == 0 || !strings.Contains(r.stderr, "taskDefinition.containerDefinitions[0].environmentFiles[0].value") || !strings.Contains(r.stderr, "nowhere.env") {
+		t.Errorf("a missing file: exit code %d, stderr %q", r.code, r.stderr)
+	}
+	s3 := strings.Replace(file, `{"value": "web.env"}`, `{"value": "arn:aws:s3:::bucket/web.env", "type": "s3"}`, 1)
+	if err := os.WriteFile(path, []byte(s3), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = skiffAt(f, "apply", "-f", path)
+	if r.code == 0 || !strings.Contains(r.stderr, "environmentFiles[0].type: s3: skiff cannot read files from S3") {
+		t.Errorf("an s3 file: exit code %d, stderr %q", r.code, r.stderr)
 	}
 }
