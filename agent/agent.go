@@ -92,6 +92,10 @@ type Config struct {
 	// Resync is how often the node loop re-reads the engine even when
 	// nothing announced a change; default 2s.
 	Resync time.Duration
+	// RaftTimeout is how long Raft followers go without hearing from the
+	// leader before they elect another; zero means
+	// raft.DefaultHeartbeatTimeout. See raft.Config.HeartbeatTimeout.
+	RaftTimeout time.Duration
 	// CommitTimeout is how often an idle Raft leader repeats the commit
 	// index to its followers; zero means raft.DefaultCommitTimeout.
 	// Followers hear of this agent's commits at once regardless.
@@ -189,7 +193,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, id: id, log: log, fsm: fsm.New(log), rt: cfg.Runtime, left: make(chan struct{})}
 	rcfg := raft.Config{NodeID: id, DataDir: filepath.Join(cfg.DataDir, "raft"), BindAddr: cfg.RaftAddr,
 		Advertise: net.JoinHostPort(ip, strconv.Itoa(portOf(cfg.RaftAddr))), Bootstrap: cfg.BootstrapExpect == 1, LogOutput: cfg.RaftLog, Debug: cfg.Debug,
-		CommitTimeout: cfg.CommitTimeout}
+		CommitTimeout: cfg.CommitTimeout, HeartbeatTimeout: cfg.RaftTimeout}
 	if cfg.Faults != nil {
 		rcfg.WrapStream = cfg.Faults.StreamLayer
 	}
