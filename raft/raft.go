@@ -54,7 +54,7 @@ type Config struct {
 	// HeartbeatTimeout is how long a follower goes without hearing from
 	// the leader before it stands for election (it checks at random
 	// between one and two timeouts); a new leader is elected and writable
-	// after about three times that. The leader heartbeats every tenth to
+	// after two to three times that. The leader heartbeats every tenth to
 	// fifth of it, the election timeout is the same and the leader's lease
 	// half of it. Zero means DefaultHeartbeatTimeout.
 	HeartbeatTimeout time.Duration
