@@ -102,6 +102,14 @@ type Config struct {
 	// Resync is how often the node loop re-reads the engine even when
 	// nothing announced a change; default 2s.
 	Resync time.Duration
+	// RaftTimeout is how long Raft followers go without hearing from the
+	// leader before they elect another; zero means
+	// raft.DefaultHeartbeatTimeout. See raft.Config.HeartbeatTimeout.
+	RaftTimeout time.Duration
+	// CommitTimeout is how often an idle Raft leader repeats the commit
+	// index to its followers; zero means raft.DefaultCommitTimeout.
+	// Followers hear of this agent's commits at once regardless.
+	CommitTimeout time.Duration
 	// ReconnectInterval is how often gossip tries to reach dead members;
 	// default 10s.
 	ReconnectInterval time.Duration
@@ -137,18 +145,21 @@ type Faults interface {
 
 // Agent is a running skiff agent. Its methods are safe for concurrent use.
 type Agent struct {
-	cfg     Config
-	id      string
-	log     *slog.Logger
-	fsm     *fsm.FSM
-	raft    *raft.Node
-	ring    *gossip.Ring
-	rt      runtime.Runtime
-	commit  *committer
-	runner  *node.Runner
-	control *control.ControlPlane
-	http    *http.Server
-	httpLn  net.Listener
+	cfg  Config
+	id   string
+	log  *slog.Logger
+	fsm  *fsm.FSM
+	raft *raft.Node
+	// announce applies commands so that followers hear of each commit at
+	// once; every command this agent commits goes through it.
+	announce *announcer
+	ring     *gossip.Ring
+	rt       runtime.Runtime
+	commit   *committer
+	runner   *node.Runner
+	control  *control.ControlPlane
+	http     *http.Server
+	httpLn   net.Listener
 
 	left      chan struct{} // closed by Leave
 	leaveOnce sync.Once
@@ -193,7 +204,8 @@ func New(cfg Config) (*Agent, error) {
 	log := cfg.Logger.With("node", cfg.Name)
 	a := &Agent{cfg: cfg, id: id, log: log, fsm: fsm.New(log), rt: cfg.Runtime, left: make(chan struct{})}
 	rcfg := raft.Config{NodeID: id, DataDir: filepath.Join(cfg.DataDir, "raft"), BindAddr: cfg.RaftAddr,
-		Advertise: net.JoinHostPort(ip, strconv.Itoa(portOf(cfg.RaftAddr))), Bootstrap: cfg.BootstrapExpect == 1, LogOutput: cfg.RaftLog, Debug: cfg.Debug}
+		Advertise: net.JoinHostPort(ip, strconv.Itoa(portOf(cfg.RaftAddr))), Bootstrap: cfg.BootstrapExpect == 1, LogOutput: cfg.RaftLog, Debug: cfg.Debug,
+		CommitTimeout: cfg.CommitTimeout, HeartbeatTimeout: cfg.RaftTimeout}
 	if cfg.Faults != nil {
 		rcfg.WrapStream = cfg.Faults.StreamLayer
 	}
@@ -240,7 +252,8 @@ func New(cfg Config) (*Agent, error) {
 		a.raft.Close()
 		return nil, err
 	}
-	a.commit = &committer{raft: a.raft, leaderAPI: a.LeaderAPI, members: a.ring.Members, peerScheme: peerScheme, peers: peers}
+	a.announce = newAnnouncer(a.raft)
+	a.commit = &committer{raft: a.raft, announce: a.announce, leaderAPI: a.LeaderAPI, members: a.ring.Members, peerScheme: peerScheme, peers: peers}
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
@@ -278,7 +291,8 @@ func New(cfg Config) (*Agent, error) {
 		go func() { defer a.wg.Done(); a.keys.run(a.fsm) }()
 		go func() { defer a.wg.Done(); a.resealLoop() }()
 	}
-	a.wg.Add(4)
+	a.wg.Add(5)
+	go func() { defer a.wg.Done(); a.announce.run(a.ctx) }()
 	go func() {
 		defer a.wg.Done()
 		var err error

@@ -187,7 +187,7 @@ func (a *Agent) ApplyInternal(ctx context.Context, node string, cmd []byte) (any
 			return nil, err
 		}
 	}
-	res, err := a.raft.Apply(ctx, cmd, applyTimeout)
+	res, err := a.announce.Apply(ctx, cmd, applyTimeout)
 	if errors.Is(err, raft.ErrNotLeader) {
 		return nil, fmt.Errorf("%w: this agent is not the leader", api.ErrUnavailable)
 	}

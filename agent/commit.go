@@ -26,7 +26,10 @@ const applyTimeout = 10 * time.Second
 // a follower is refused, because user requests reach the leader as the
 // HTTP request itself. It is safe for concurrent use.
 type committer struct {
-	raft      *raft.Node
+	raft *raft.Node
+	// announce applies on the leader, so that followers hear of the commit
+	// at once.
+	announce  *announcer
 	leaderAPI func() string
 	// members is the gossip view, where servers say which command types
 	// they apply.
@@ -53,7 +56,7 @@ func (c *committer) Commit(ctx context.Context, t fsm.CommandType, body any) (an
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.raft.Apply(ctx, cmd, applyTimeout)
+	res, err := c.announce.Apply(ctx, cmd, applyTimeout)
 	if errors.Is(err, raft.ErrNotLeader) {
 		if forwardable[t] {
 			return c.forward(ctx, cmd)

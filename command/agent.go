@@ -47,6 +47,7 @@ func agentCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "allow-host-path", Usage: "host path PREFIX under which tasks may bind mount host volumes (repeatable; default: none, or any with --dev)"},
 			&cli.BoolFlag{Name: "allow-privileged", Usage: "run tasks that ask for more of the host than an ordinary container: privileged, host devices, the host's network, PID or IPC namespace, added capabilities, unconfined security options (default: no, or yes with --dev)"},
 			&cli.DurationFlag{Name: "probe-interval", Value: 500 * time.Millisecond, Usage: "gossip probe interval; a dead host is found after about 4-5 intervals"},
+			&cli.DurationFlag{Name: "raft-timeout", Value: 500 * time.Millisecond, Usage: "how long followers go without hearing from the Raft leader before electing another; the leader heartbeats 5-10 times within it, so a longer one costs an idle leader less CPU and a dead one more time to replace"},
 			&cli.DurationFlag{Name: "pending-timeout", Value: 10 * time.Minute, Usage: "how long a service's task may stay PENDING before it is placed again elsewhere"},
 			&cli.DurationFlag{Name: "rotation-grace", Value: time.Minute, Usage: "after `skiff token rotate`, how long agents still accept the old cluster secret"},
 			&cli.DurationFlag{Name: "down-after", Value: 500 * time.Millisecond, Usage: "how long a host must be dead in gossip before its tasks are placed elsewhere"},
@@ -165,6 +166,9 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	if g := c.Int("gpus"); g < -1 {
 		return agent.Config{}, fmt.Errorf("--gpus %d: expected 0 or more", g)
 	}
+	if d := c.Duration("raft-timeout"); d < 100*time.Millisecond {
+		return agent.Config{}, fmt.Errorf("--raft-timeout %s: expected 100ms or more", d)
+	}
 	if rt := c.String("runtime"); rt != "docker" && rt != "fake" {
 		return agent.Config{}, fmt.Errorf("--runtime: %q: expected docker or fake", rt)
 	}
@@ -176,6 +180,7 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 		Name: c.String("name"), DataDir: c.String("data-dir"), HTTPAddr: hostPort("http-port"), RaftAddr: hostPort("raft-port"),
 		GossipAddr: hostPort("gossip-port"), Advertise: c.String("advertise"), Join: c.StringSlice("join"), Token: c.String("token"),
 		BootstrapExpect: expect, Voters: c.Int("voters"), ProbeInterval: c.Duration("probe-interval"), DownAfter: c.Duration("down-after"),
+		RaftTimeout:   c.Duration("raft-timeout"),
 		RotationGrace: c.Duration("rotation-grace"), PendingTimeout: c.Duration("pending-timeout"),
 		CPU: c.Int64("cpu"), MemoryMiB: c.Int64("memory"), GPUs: c.Int("gpus"), Attributes: attrs, PortMin: pmin, PortMax: pmax, AllowHostPaths: hostPaths,
 		AllowPrivileged: c.Bool("allow-privileged"),

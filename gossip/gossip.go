@@ -73,7 +73,8 @@ type Config struct {
 	AdvertiseAddr string
 	// ProbeInterval sets failure detection speed: a dead node is declared
 	// dead after about 4 to 5 intervals on a small cluster. Zero means
-	// 500ms, which finds a dead host in about 2-3 s on a LAN.
+	// 500ms, which finds a dead host in about 2-3 s on a LAN. Gossip is
+	// spread once an interval too.
 	ProbeInterval time.Duration
 	// LogOutput receives memberlist's log lines; nil discards them.
 	LogOutput io.Writer
@@ -167,7 +168,12 @@ func Start(cfg Config) (*Ring, error) {
 	}
 	mc.ProbeInterval = interval
 	mc.ProbeTimeout = interval / 2
-	mc.GossipInterval = 100 * time.Millisecond
+	// Gossip spreads what probes found (suspect, dead, alive) and rides
+	// along with the probes themselves too, so spreading it once a probe
+	// interval costs a dead host no more than that interval, at most, to be
+	// known everywhere; at 100 ms it woke every agent ten times a second,
+	// mostly to find nothing to send.
+	mc.GossipInterval = interval
 	// A node that comes back under a new address is refused until its old
 	// entry is dead and reclaimable; a short reclaim time and frequent full
 	// state syncs (cheap on a small fleet) let it back in within seconds.

@@ -45,7 +45,30 @@ type Config struct {
 	// TLS, when set, makes every Raft connection mutual TLS with it: a
 	// peer without a certificate of the cluster is refused.
 	TLS *tls.Config
+	// CommitTimeout is how long a leader with nothing new to replicate
+	// waits (up to twice that, at random) before it tells each follower
+	// the commit index again; zero means DefaultCommitTimeout. A follower
+	// hears of a commit no sooner, unless more entries follow it: callers
+	// append one (a Barrier) after their commits rather than wait.
+	CommitTimeout time.Duration
+	// HeartbeatTimeout is how long a follower goes without hearing from
+	// the leader before it stands for election (it checks at random
+	// between one and two timeouts); a new leader is elected and writable
+	// after two to three times that. The leader heartbeats every tenth to
+	// fifth of it, the election timeout is the same and the leader's lease
+	// half of it. Zero means DefaultHeartbeatTimeout.
+	HeartbeatTimeout time.Duration
 }
+
+// DefaultHeartbeatTimeout suits a LAN: a lost leader is noticed within
+// about a second instead of the library's WAN-friendly defaults, for some
+// thirteen heartbeats a second to every follower.
+const DefaultHeartbeatTimeout = 500 * time.Millisecond
+
+// DefaultCommitTimeout is the leader's commit timeout when Config leaves
+// it out. The library's 50 ms made an idle leader send an AppendEntries to
+// every follower about thirteen times a second besides its heartbeats.
+const DefaultCommitTimeout = time.Second
 
 // StreamLayer is the connection layer under Raft's transport, named here
 // so that callers that wrap it need not import hashicorp/raft.
@@ -94,11 +117,16 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	rc := hraft.DefaultConfig()
 	rc.LocalID = hraft.ServerID(cfg.NodeID)
 	rc.Logger = logger
-	// LAN timings: a lost leader is noticed within about a second instead
-	// of the library's WAN-friendly defaults.
-	rc.HeartbeatTimeout = 500 * time.Millisecond
-	rc.ElectionTimeout = 500 * time.Millisecond
-	rc.LeaderLeaseTimeout = 250 * time.Millisecond
+	rc.HeartbeatTimeout = DefaultHeartbeatTimeout
+	if cfg.HeartbeatTimeout > 0 {
+		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	}
+	rc.ElectionTimeout = rc.HeartbeatTimeout
+	rc.LeaderLeaseTimeout = rc.HeartbeatTimeout / 2
+	rc.CommitTimeout = DefaultCommitTimeout
+	if cfg.CommitTimeout > 0 {
+		rc.CommitTimeout = cfg.CommitTimeout
+	}
 	rc.SnapshotThreshold = 16384
 	rc.TrailingLogs = 10240
 	// Raft blocks on this channel, so it is buffered and the agent's

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skiff-run/skiff/agent"
 	"github.com/skiff-run/skiff/internal/testcluster"
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/structs"
@@ -332,5 +333,15 @@ func TestClusterNewAddressKeepsIdentity(t *testing.T) {
 		return false, "not a peer"
 	})
 	c.WaitReady()
+	c.EnsureSame(t)
+}
+
+// TestClusterFollowersHearOfCommitsAtOnce gives the leader a commit
+// timeout longer than the test, so that a follower hears of the last of a
+// run of commits only from the barrier the leader announces it with: every
+// replica still ends up with the same state.
+func TestClusterFollowersHearOfCommitsAtOnce(t *testing.T) {
+	c := testcluster.NewTuned(t, 3, 3, func(cfg *agent.Config) { cfg.CommitTimeout = time.Hour })
+	runService(t, c, "web", 3)
 	c.EnsureSame(t)
 }

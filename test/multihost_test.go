@@ -59,6 +59,12 @@ func docker(t testing.TB, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// benchAgentFlags lists the agent flags in SKIFF_BENCH_AGENT_FLAGS, which
+// a fleet's agents are started with besides their own, so that a
+// benchmark can measure a setting (say --raft-timeout 1s) against the
+// defaults.
+func benchAgentFlags() []string { return strings.Fields(os.Getenv("SKIFF_BENCH_AGENT_FLAGS")) }
+
 func newFleet(t testing.TB, n int) *fleet {
 	cli := dockertest.Client(t)
 	buildTestImage(t)
@@ -73,11 +79,12 @@ func newFleet(t testing.TB, n int) *fleet {
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("%s-%d", f.prefix, i)
 		f.names = append(f.names, name)
-		docker(t, "run", "-d", "--name", name, "--hostname", fmt.Sprintf("node%d", i), "--network", f.network,
-			"--label", "skiff.test="+f.prefix, "-v", "/var/run/docker.sock:/var/run/docker.sock",
+		args := []string{"run", "-d", "--name", name, "--hostname", fmt.Sprintf("node%d", i), "--network", f.network,
+			"--label", "skiff.test=" + f.prefix, "-v", "/var/run/docker.sock:/var/run/docker.sock",
 			"-p", "127.0.0.1::7070", agentImage, "agent", "--name", fmt.Sprintf("node%d", i), "--data-dir", "/data",
-			"--join", f.prefix+"-1", "--token", f.secret.String(), "--bootstrap-expect", "3", "--probe-interval", "300ms", "--down-after", "500ms",
-			"--port-range", fmt.Sprintf("%d-%d", 43000+i*100, 43099+i*100), "--log-level", "info")
+			"--join", f.prefix + "-1", "--token", f.secret.String(), "--bootstrap-expect", "3", "--probe-interval", "300ms", "--down-after", "500ms",
+			"--port-range", fmt.Sprintf("%d-%d", 43000+i*100, 43099+i*100), "--log-level", "info"}
+		docker(t, append(args, benchAgentFlags()...)...)
 	}
 	f.clientTLS = f.copyCA()
 	return f

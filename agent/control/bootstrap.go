@@ -21,6 +21,13 @@ func (c *ControlPlane) bootstrap(ctx context.Context) {
 	for !b.done {
 		if c.raft.LeaderID() == "" {
 			b.step(ctx, c)
+		} else {
+			// A leader that reaches this node has added it to its
+			// cluster; once that left state here, the loop is done
+			// instead of waking twice a second for as long as the agent
+			// runs.
+			has, err := c.raft.HasState()
+			b.done = err == nil && has
 		}
 		select {
 		case <-ctx.Done():

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Footprint of idle agents running 50 tasks of the test image: one node,
-# then a three-node cluster on 127.0.0.1. For each agent it prints RSS,
-# its share of one core over CPU_SECONDS, and the bytes it wrote to disk
-# over WRITE_SECONDS scaled to an hour; then the binary's size.
+# then a three-node cluster on 127.0.0.1. For each agent (in a cluster:
+# each of the three, named leader or follower) it prints RSS, its share of
+# one core over CPU_SECONDS, and the bytes it wrote to disk over
+# WRITE_SECONDS scaled to an hour; then the binary's size. Extra agent
+# flags can be given in AGENT_FLAGS.
 source "$(dirname "$0")/lib.sh"
 CPU_SECONDS=${CPU_SECONDS:-60}
 WRITE_SECONDS=${WRITE_SECONDS:-300}
 TICK=$(getconf CLK_TCK)
+read -r -a EXTRA <<<"${AGENT_FLAGS:-}"
+PIDS=()
+# cleanup stops the agents this script started, by pid.
 cleanup() {
-  pkill -f "$SKIFF agent" || true
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
   sleep 1
   docker ps -aq --filter label=skiff.service=footprint | xargs -r docker rm -f >/dev/null
   true
@@ -20,19 +26,32 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 written() { awk '/^write_bytes/ {print $2}' "/proc/$1/io"; }
 
+# role PORT names the agent whose API is on 127.0.0.1:PORT as leader or
+# follower, as it says itself.
+role() {
+  local dir; dir=$(pgrep -af "$SKIFF agent .*--http-port $1" | sed -n 's/.*--data-dir \([^ ]*\).*/\1/p' | head -1)
+  if agent_curl "$dir" "$1" /v1/health | grep -q '"isLeader": true'; then echo leader; else echo follower; fi
+}
+
+# measure LABEL PID:PORT... measures the agents with these pids, whose APIs
+# are on these ports.
 measure() {
   local label=$1; shift
   sleep 10 # let the tasks settle
   declare -A c0 w0
-  for p in "$@"; do c0[$p]=$(cpu_ticks "$p"); w0[$p]=$(written "$p"); done
+  local pp p
+  for pp in "$@"; do p=${pp%%:*}; c0[$p]=$(cpu_ticks "$p"); w0[$p]=$(written "$p"); done
   sleep "$CPU_SECONDS"
   declare -A cpu
-  for p in "$@"; do cpu[$p]=$(echo "($(cpu_ticks "$p") - ${c0[$p]}) * 100 / $TICK / $CPU_SECONDS" | bc -l); done
+  for pp in "$@"; do p=${pp%%:*}; cpu[$p]=$(echo "($(cpu_ticks "$p") - ${c0[$p]}) * 100 / $TICK / $CPU_SECONDS" | bc -l); done
   sleep $(( WRITE_SECONDS > CPU_SECONDS ? WRITE_SECONDS - CPU_SECONDS : 0 ))
-  local i=1
-  for p in "$@"; do
+  local i=1 name
+  for pp in "$@"; do
+    p=${pp%%:*}
+    name="agent $i"
+    [ $# -eq 1 ] || name="agent $i ($(role "${pp#*:}"))"
     local w=$(( $(written "$p") - ${w0[$p]} ))
-    printf '| %s, agent %d | %s MB | %.2f %% | %.1f KB/h (measured over %d s) |\n' "$label" "$i" "$(rss_mb "$p")" "${cpu[$p]}" \
+    printf '| %s, %s | %s MB | %.2f %% | %.1f KB/h (measured over %d s) |\n' "$label" "$name" "$(rss_mb "$p")" "${cpu[$p]}" \
       "$(echo "$w * 3600 / $WRITE_SECONDS / 1024" | bc -l)" "$WRITE_SECONDS"
     i=$((i+1))
   done
@@ -41,11 +60,11 @@ measure() {
 echo "| set-up | RSS | CPU (one core) | written to disk |"
 echo "| --- | --- | --- | --- |"
 
-start_agent solo 17270 --dev
+start_agent solo 17270 --dev "${EXTRA[@]}"
 PIDS=("$AGENT_PID")
 service_file footprint 50 | SKIFF_ADDR=http://127.0.0.1:17270 "$SKIFF" apply -f - >/dev/null
 wait_count skiff.service=footprint 50
-measure "one node, 50 tasks" "${PIDS[@]}"
+measure "one node, 50 tasks" "$AGENT_PID:17270"
 SKIFF_ADDR=http://127.0.0.1:17270 "$SKIFF" rm footprint >/dev/null
 wait_count skiff.service=footprint 0
 cleanup
@@ -54,17 +73,21 @@ PIDS=()
 TOKEN=$("$SKIFF" token generate)
 for i in 1 2 3; do
   start_agent "node$i" $((17300 + i*10)) --bootstrap-expect 3 --join 127.0.0.1:17312 --token "$TOKEN" \
-    --port-range "$((30000 + i*1000))-$((30999 + i*1000))" &
+    --port-range "$((30000 + i*1000))-$((30999 + i*1000))" "${EXTRA[@]}" &
 done
 wait
 sleep 1
-for i in 1 2 3; do PIDS+=("$(pgrep -f "$SKIFF agent .*--http-port $((17300 + i*10))")"); done
+AGENTS=()
+for i in 1 2 3; do
+  p=$(pgrep -f "$SKIFF agent .*--http-port $((17300 + i*10))")
+  PIDS+=("$p"); AGENTS+=("$p:$((17300 + i*10))")
+done
 # The cluster's API needs its management token and is https with the
 # cluster's CA, both of which every agent keeps in its data dir.
 DIR1=$(pgrep -af "$SKIFF agent .*--http-port 17310" | sed -n 's/.*--data-dir \([^ ]*\).*/\1/p' | head -1)
 service_file footprint 50 | SKIFF_ADDR=127.0.0.1:17310 "$SKIFF" --token "$(cat "$DIR1/management-token")" --cacert "$DIR1/ca.pem" apply -f - >/dev/null
 wait_count skiff.service=footprint 50
-measure "three nodes, 50 tasks" "${PIDS[@]}"
+measure "three nodes, 50 tasks" "${AGENTS[@]}"
 
 printf '| binary | %s MB (go build), %s MB (-ldflags "-s -w") | | |\n' \
   "$(echo "$(stat -c %s "$SKIFF") / 1048576" | bc -l | xargs printf '%.1f')" \
