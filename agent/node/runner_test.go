@@ -3,9 +3,11 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,14 +22,22 @@ import (
 type setup struct {
 	rt       *runtime.Fake
 	c        *fsmtest.Committer
+	r        *Runner
 	caughtUp atomic.Bool
 }
 
 func start(t *testing.T) *setup {
-	s := &setup{rt: runtime.NewFake(), c: fsmtest.New()}
+	fake := runtime.NewFake()
+	return startWith(t, fake, fake)
+}
+
+// startWith runs a runner on rt, which is fake or drives it.
+func startWith(t *testing.T, fake *runtime.Fake, rt runtime.Runtime) *setup {
+	s := &setup{rt: fake, c: fsmtest.New()}
 	r := New(Config{Node: structs.Node{ID: "n1", Name: "one", CPU: 1024, MemoryMiB: 1024, PortMin: 1, PortMax: 2},
-		Runtime: s.rt, Replica: s.c.FSM, Committer: s.c, CaughtUp: s.caughtUp.Load, HasLeader: func() bool { return true },
+		Runtime: rt, Replica: s.c.FSM, Committer: s.c, CaughtUp: s.caughtUp.Load, HasLeader: func() bool { return true },
 		Resync: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s.r = r
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(ctx) }()
@@ -77,6 +87,72 @@ func TestRunnerStartsReportsAndStops(t *testing.T) {
 	if got := s.c.FSM.State().Task("t1"); !got.Failed || got.StopReason != "essential container app exited with code 3" {
 		t.Fatalf("t1: %+v", got)
 	}
+}
+
+// staleList is a Fake whose List, while the first start is under way,
+// reads the engine, lets that start finish and the runner see it end, and
+// only then answers: with a picture of the engine from before the start.
+// A real engine's listing races with a start's end in just this way.
+type staleList struct {
+	*runtime.Fake
+	s        *setup
+	entered  chan struct{} // closed when the first Start begins
+	release  chan struct{} // closed to let it go on
+	once     sync.Once
+	stale    atomic.Bool // whether a stale listing has been served
+	returned chan struct{}
+}
+
+func (l *staleList) Start(ctx context.Context, spec runtime.TaskSpec) error {
+	first := false
+	l.once.Do(func() { first = true; close(l.entered) })
+	if !first {
+		return l.Fake.Start(ctx, spec)
+	}
+	<-l.release
+	defer close(l.returned)
+	return l.Fake.Start(ctx, spec)
+}
+
+func (l *staleList) List(ctx context.Context, node string) ([]runtime.Observed, error) {
+	obs, err := l.Fake.List(ctx, node)
+	select {
+	case <-l.entered:
+	default:
+		return obs, err
+	}
+	if l.stale.CompareAndSwap(false, true) {
+		close(l.release)
+		<-l.returned
+		for {
+			l.s.r.mu.Lock()
+			busy := len(l.s.r.busy) > 0
+			l.s.r.mu.Unlock()
+			if !busy {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return obs, err
+}
+
+// TestRunnerIgnoresAListingOlderThanAStart: a listing begun before a
+// start ended shows the task without its container; the runner must not
+// take that for a task still to start and start it again.
+func TestRunnerIgnoresAListingOlderThanAStart(t *testing.T) {
+	fake := runtime.NewFake()
+	l := &staleList{Fake: fake, entered: make(chan struct{}), release: make(chan struct{}), returned: make(chan struct{})}
+	s := startWith(t, fake, l)
+	l.s = s
+	s.caughtUp.Store(true)
+	s.place(t, "t1")
+	waitFor(t, "t1 running", func() bool { return s.c.FSM.State().Task("t1").LastStatus == structs.StatusRunning })
+	waitFor(t, "the stale listing served", l.stale.Load)
+	testutil.AssertFor(t, 200*time.Millisecond, func() (bool, string) {
+		n := fake.Starts()
+		return n == 1, fmt.Sprintf("t1 started %d times", n)
+	})
 }
 
 // waitFor waits until cond holds, failing with what it waited for.
