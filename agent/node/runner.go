@@ -30,6 +30,7 @@ const (
 	stopTimeout       = 30 * time.Second
 	maxParallelStarts = 4
 	engineFailures    = 3
+	minPassGap        = 100 * time.Millisecond
 )
 
 // Config configures a Runner.
@@ -116,6 +117,7 @@ func (r *Runner) Run(ctx context.Context) {
 			}
 			r.register(ctx)
 		}
+		passed := time.Now()
 		select {
 		case <-ctx.Done():
 			return
@@ -123,6 +125,19 @@ func (r *Runner) Run(ctx context.Context) {
 		case <-changes:
 		case <-r.wakeCh:
 		case <-tick.C:
+		}
+		// While the engine works through many starts or stops, the end of
+		// each, each container event and each status report wake the
+		// loop. A pass lists every container of the node, and the engine
+		// lists with the CPU it starts containers with; so a burst of
+		// wake-ups gets one pass per minPassGap, not one per wake-up. The
+		// first pass after a quiet spell runs at once.
+		if wait := minPassGap - time.Since(passed); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
 		}
 	}
 }

@@ -155,6 +155,37 @@ func TestRunnerIgnoresAListingOlderThanAStart(t *testing.T) {
 	})
 }
 
+// countingLists is a Fake that counts the listings of the engine.
+type countingLists struct {
+	*runtime.Fake
+	n atomic.Int64
+}
+
+func (c *countingLists) List(ctx context.Context, node string) ([]runtime.Observed, error) {
+	c.n.Add(1)
+	return c.Fake.List(ctx, node)
+}
+
+// TestRunnerPacesPassesInABurst: wake-ups without pause, as a node starting
+// many containers gets from their ends, events and reports, cost one
+// listing of the engine per minPassGap, not one per wake-up.
+func TestRunnerPacesPassesInABurst(t *testing.T) {
+	fake := runtime.NewFake()
+	c := &countingLists{Fake: fake}
+	s := startWith(t, fake, c)
+	s.caughtUp.Store(true)
+	waitFor(t, "registration", func() bool { return s.c.FSM.State().Node("n1") != nil })
+	const window = 10 * minPassGap
+	before := c.n.Load()
+	for t0 := time.Now(); time.Since(t0) < window; {
+		s.r.wake()
+		time.Sleep(time.Millisecond)
+	}
+	if n := c.n.Load() - before; n > int64(window/minPassGap)+2 {
+		t.Fatalf("%d listings in %s of wake-ups, more than one per %s", n, window, minPassGap)
+	}
+}
+
 // waitFor waits until cond holds, failing with what it waited for.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
