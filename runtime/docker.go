@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
@@ -36,6 +37,12 @@ type Docker struct {
 	// needs: a network a start has just made has no container yet, and
 	// must not be taken for a leftover.
 	starts sync.RWMutex
+
+	// images holds the references of the images known to be local, so
+	// that the many tasks of a service cost one image inspection per node,
+	// not one each. A reference is forgotten when a create finds its image
+	// gone.
+	images sync.Map
 }
 
 // NewDocker connects to the engine named by the environment (DOCKER_HOST,
@@ -75,7 +82,11 @@ func taskFilter(node, taskID string) filters.Args {
 
 // ensureImage makes sure the image is local, pulling it if it is not.
 func (d *Docker) ensureImage(ctx context.Context, ref string) error {
+	if _, ok := d.images.Load(ref); ok {
+		return nil
+	}
 	if _, err := d.cli.ImageInspect(ctx, ref); err == nil {
+		d.images.Store(ref, true)
 		return nil
 	}
 	pctx, cancel := context.WithTimeout(ctx, d.PullTimeout)
@@ -91,6 +102,7 @@ func (d *Docker) ensureImage(ctx context.Context, ref string) error {
 	if err != nil {
 		return fmt.Errorf("image %s not found locally and pull failed: %v", ref, err)
 	}
+	d.images.Store(ref, true)
 	return nil
 }
 
@@ -172,22 +184,26 @@ func (d *Docker) ensureNetwork(ctx context.Context, name string, labels map[stri
 // startContainer creates and starts one container of a task. One of the
 // same name that an earlier start left is kept when it runs, and replaced
 // when it does not, since it may never have been started or may have been
-// made for a network that is gone.
+// made for a network that is gone. The create comes first, and the engine
+// is asked about the name only when it is taken, so that a fresh start
+// costs the engine a create and a start and nothing more.
 func (d *Docker) startContainer(ctx context.Context, name, short string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) error {
-	info, err := d.cli.ContainerInspect(ctx, name)
-	switch {
-	case err == nil && (info.Config == nil || !sameTask(info.Config.Labels, cfg.Labels) || info.Config.Labels[LabelContainer] != cfg.Labels[LabelContainer]):
-		return fmt.Errorf("create container %s: a container named %s exists and is not this task's", short, name)
-	case err == nil && info.State != nil && info.State.Running:
-		return nil
-	case err == nil:
-		if err := d.cli.ContainerRemove(ctx, info.ID, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
-			return fmt.Errorf("replace container %s: %w", short, err)
-		}
-	case !client.IsErrNotFound(err):
-		return fmt.Errorf("inspect container %s: %w", short, err)
-	}
 	created, err := d.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	if cerrdefs.IsNotFound(err) {
+		// The image went after it was seen: look for it, or pull it, again.
+		d.images.Delete(cfg.Image)
+		if err := d.ensureImage(ctx, cfg.Image); err != nil {
+			return err
+		}
+		created, err = d.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	}
+	if cerrdefs.IsConflict(err) {
+		var started bool
+		if started, err = d.replaceContainer(ctx, name, short, cfg); err != nil || started {
+			return err
+		}
+		created, err = d.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	}
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", short, err)
 	}
@@ -195,6 +211,28 @@ func (d *Docker) startContainer(ctx context.Context, name, short string, cfg *co
 		return fmt.Errorf("start container %s: %w", short, err)
 	}
 	return nil
+}
+
+// replaceContainer deals with the container that holds a task container's
+// name: it reports started when that one is the task's and runs, and
+// removes it when it is the task's and does not.
+func (d *Docker) replaceContainer(ctx context.Context, name, short string, cfg *container.Config) (started bool, err error) {
+	info, err := d.cli.ContainerInspect(ctx, name)
+	switch {
+	case err != nil && client.IsErrNotFound(err):
+		// Removed since the create: the name is free again.
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("inspect container %s: %w", short, err)
+	case info.Config == nil || !sameTask(info.Config.Labels, cfg.Labels) || info.Config.Labels[LabelContainer] != cfg.Labels[LabelContainer]:
+		return false, fmt.Errorf("create container %s: a container named %s exists and is not this task's", short, name)
+	case info.State != nil && info.State.Running:
+		return true, nil
+	}
+	if err := d.cli.ContainerRemove(ctx, info.ID, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
+		return false, fmt.Errorf("replace container %s: %w", short, err)
+	}
+	return false, nil
 }
 
 // sameTask reports whether two label sets name the same node and task.
