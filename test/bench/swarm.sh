@@ -39,7 +39,7 @@ export SKIFF_ADDR=http://127.0.0.1:$PORT
 # settle lets the containers just started install their signal handlers
 # before the stop: a program that is PID 1 ignores a SIGTERM that comes
 # before it handles one, and is killed only at the stop timeout.
-settle() { sleep 1; }
+settle() { sleep 2; }
 
 engine_run() {
   local n=$1 t0
