@@ -43,6 +43,16 @@ type Docker struct {
 	// not one each. A reference is forgotten when a create finds its image
 	// gone.
 	images sync.Map
+
+	// exits holds how the containers seen exited at the last List ended,
+	// by container id, so that a stopped task kept for its history, or
+	// each of many being stopped, is inspected once and not at every
+	// List. An exited container changes only by running again, and one
+	// that does is forgotten, or, should it exit again between two
+	// listings, told by the code in the listing's status text. Guarded by
+	// exitsMu, which List holds.
+	exitsMu sync.Mutex
+	exits   map[string]exit
 }
 
 // NewDocker connects to the engine named by the environment (DOCKER_HOST,
@@ -498,8 +508,8 @@ func (d *Docker) Remove(ctx context.Context, node, taskID string) error {
 	return errors.Join(append(errs, d.removeNetworks(ctx, node, taskID))...)
 }
 
-// List implements Runtime. Exit codes are read by inspecting exited
-// containers; health comes from the list's status text. Containers
+// List implements Runtime. Exit codes are read by inspecting each exited
+// container once; health comes from the list's status text. Containers
 // without a task label are not skiff's tasks and are left out. As it
 // lists, List removes this node's task networks that no running container
 // needs: those of tasks that stopped, failed to start, or are gone.
@@ -515,6 +525,12 @@ func (d *Docker) List(ctx context.Context, node string) ([]Observed, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.exitsMu.Lock()
+	defer d.exitsMu.Unlock()
+	// What is kept is what this listing shows exited: a container that
+	// is gone or runs again is forgotten.
+	exits := make(map[string]exit, len(d.exits))
+	defer func() { d.exits = exits }()
 	byTask := map[string]*Observed{}
 	running := map[string]bool{}
 	var order []string
@@ -536,14 +552,14 @@ func (d *Docker) List(ctx context.Context, node string) ([]Observed, error) {
 			cs.Status = StateRunning
 		case container.StateExited, container.StateDead:
 			cs.Status = StateExited
-			if info, err := d.cli.ContainerInspect(ctx, c.ID); err == nil && info.State != nil {
-				code := info.State.ExitCode
-				cs.ExitCode = &code
-				if info.State.OOMKilled {
-					cs.Reason = "out of memory"
-				} else if info.State.Error != "" {
-					cs.Reason = info.State.Error
-				}
+			e, ok := d.exits[c.ID]
+			if code, listed := listedExitCode(c.Status); !ok || listed && code != e.code {
+				e, ok = d.inspectExit(ctx, c.ID)
+			}
+			if ok {
+				code := e.code
+				cs.ExitCode, cs.Reason = &code, e.reason
+				exits[c.ID] = e
 			}
 		default:
 			cs.Status = StateCreated
@@ -558,6 +574,43 @@ func (d *Docker) List(ctx context.Context, node string) ([]Observed, error) {
 		d.removeUnneededNetworks(ctx, node, running)
 	}
 	return out, nil
+}
+
+// exit is what inspecting an exited container tells: its exit code, and
+// why it ended when the engine knows more than the code.
+type exit struct {
+	code   int
+	reason string
+}
+
+// listedExitCode reads the exit code from a listing's status text, such as
+// "Exited (143) 2 seconds ago".
+func listedExitCode(status string) (int, bool) {
+	rest, ok := strings.CutPrefix(status, "Exited (")
+	if !ok {
+		return 0, false
+	}
+	num, _, ok := strings.Cut(rest, ")")
+	if !ok {
+		return 0, false
+	}
+	code, err := strconv.Atoi(num)
+	return code, err == nil
+}
+
+// inspectExit reads how a container ended.
+func (d *Docker) inspectExit(ctx context.Context, id string) (exit, bool) {
+	info, err := d.cli.ContainerInspect(ctx, id)
+	if err != nil || info.State == nil {
+		return exit{}, false
+	}
+	e := exit{code: info.State.ExitCode}
+	if info.State.OOMKilled {
+		e.reason = "out of memory"
+	} else if info.State.Error != "" {
+		e.reason = info.State.Error
+	}
+	return e, true
 }
 
 // removeUnneededNetworks removes the node's task networks whose task has

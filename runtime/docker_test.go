@@ -328,6 +328,20 @@ func (c *countingTransport) count(method, part string) int {
 	return n
 }
 
+// containerInspections counts the requests that inspected a container:
+// GET /containers/{id}/json, which a listing (GET /containers/json) is not.
+func (c *countingTransport) containerInspections() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.reqs {
+		if strings.HasPrefix(r, "GET ") && strings.Contains(r, "/containers/") && strings.HasSuffix(r, "/json") && !strings.HasSuffix(r, "/containers/json") {
+			n++
+		}
+	}
+	return n
+}
+
 // counted makes d send its requests through a countingTransport.
 func counted(t *testing.T, d *Docker) *countingTransport {
 	hc := d.cli.HTTPClient()
@@ -386,5 +400,57 @@ func TestDockerStartsAskLittleOfTheEngine(t *testing.T) {
 	err := d.Start(ctx, TaskSpec{Task: &structs.Task{ID: uuid.NewString(), Service: "one", Node: node}, Def: def, Node: node})
 	if err == nil || !strings.Contains(err.Error(), "not found locally and pull failed") {
 		t.Fatalf("start after the image went: %v", err)
+	}
+}
+
+// A stopped task's containers are inspected once for their exit codes,
+// not at every List, which runs every few seconds for as long as the task
+// is kept for its history, and many times a second while a node stops
+// many tasks. A container started again and exited anew is read again.
+func TestDockerListInspectsAnExitedContainerOnce(t *testing.T) {
+	d, node := newDocker(t)
+	ctx := context.Background()
+	ct := counted(t, d)
+	def := &structs.TaskDefinition{Family: "one", Revision: 1, ContainerDefinitions: []structs.ContainerDefinition{
+		{Name: "app", Image: "skiff-testapp:latest", Command: []string{"/testapp", "serve"}}}}
+	task := &structs.Task{ID: uuid.NewString(), Service: "one", Node: node}
+	if err := d.Start(ctx, TaskSpec{Task: task, Def: def, Node: node}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(ctx, node, task.ID, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	exitCode := func() int {
+		t.Helper()
+		cs := observed(t, d, node, task.ID)
+		if len(cs) != 1 || cs[0].Status != StateExited || cs[0].ExitCode == nil {
+			t.Fatalf("after the stop: %+v", cs)
+		}
+		return *cs[0].ExitCode
+	}
+	before := ct.containerInspections()
+	first := exitCode()
+	for range 3 {
+		if got := exitCode(); got != first {
+			t.Fatalf("exit code %d, then %d", first, got)
+		}
+	}
+	if n := ct.containerInspections() - before; n != 1 {
+		t.Errorf("%d inspections of one exited container in four listings", n)
+	}
+	name := ContainerName(task.ID, "app")
+	// Started again by hand, it exits with another code.
+	if err := d.cli.ContainerStart(ctx, name, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cli.ContainerKill(ctx, name, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
+		cs := observed(t, d, node, task.ID)
+		return len(cs) == 1 && cs[0].Status == StateExited, "waiting for the container to exit again"
+	})
+	if got := exitCode(); got != 137 {
+		t.Fatalf("exit code after a kill: %d, want 137", got)
 	}
 }
