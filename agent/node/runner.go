@@ -129,10 +129,12 @@ func (r *Runner) Run(ctx context.Context) {
 		// While the engine works through many starts or stops, the end of
 		// each, each container event and each status report wake the
 		// loop. A pass lists every container of the node, and the engine
-		// lists with the CPU it starts containers with; so a burst of
-		// wake-ups gets one pass per minPassGap, not one per wake-up. The
-		// first pass after a quiet spell runs at once.
-		if wait := minPassGap - time.Since(passed); wait > 0 {
+		// lists with the CPU it starts containers with; so while
+		// operations are under way, wake-ups get one pass per minPassGap,
+		// not one each. With none under way a pass runs at once, so that
+		// the placements that follow a service's write start without
+		// delay, and the end of the last operation is reported at once.
+		if wait := minPassGap - time.Since(passed); wait > 0 && r.working() {
 			select {
 			case <-ctx.Done():
 				return
@@ -140,6 +142,13 @@ func (r *Runner) Run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// working reports whether engine operations are under way.
+func (r *Runner) working() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.busy) > 0
 }
 
 // register writes this node into the state when it is missing or its

@@ -155,35 +155,61 @@ func TestRunnerIgnoresAListingOlderThanAStart(t *testing.T) {
 	})
 }
 
-// countingLists is a Fake that counts the listings of the engine.
-type countingLists struct {
+// heldStarts is a Fake that counts the listings of the engine and holds
+// every start until release is closed.
+type heldStarts struct {
 	*runtime.Fake
-	n atomic.Int64
+	lists   atomic.Int64
+	release chan struct{}
 }
 
-func (c *countingLists) List(ctx context.Context, node string) ([]runtime.Observed, error) {
-	c.n.Add(1)
-	return c.Fake.List(ctx, node)
+func (h *heldStarts) List(ctx context.Context, node string) ([]runtime.Observed, error) {
+	h.lists.Add(1)
+	return h.Fake.List(ctx, node)
 }
 
-// TestRunnerPacesPassesInABurst: wake-ups without pause, as a node starting
-// many containers gets from their ends, events and reports, cost one
-// listing of the engine per minPassGap, not one per wake-up.
-func TestRunnerPacesPassesInABurst(t *testing.T) {
-	fake := runtime.NewFake()
-	c := &countingLists{Fake: fake}
-	s := startWith(t, fake, c)
-	s.caughtUp.Store(true)
-	waitFor(t, "registration", func() bool { return s.c.FSM.State().Node("n1") != nil })
+func (h *heldStarts) Start(ctx context.Context, spec runtime.TaskSpec) error {
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return h.Fake.Start(ctx, spec)
+}
+
+// listingsDuringWakeUps wakes the runner without pause for ten times
+// minPassGap and returns how many listings of the engine that cost.
+func listingsDuringWakeUps(s *setup, h *heldStarts) (n, paced int64) {
 	const window = 10 * minPassGap
-	before := c.n.Load()
+	before := h.lists.Load()
 	for t0 := time.Now(); time.Since(t0) < window; {
 		s.r.wake()
 		time.Sleep(time.Millisecond)
 	}
-	if n := c.n.Load() - before; n > int64(window/minPassGap)+2 {
-		t.Fatalf("%d listings in %s of wake-ups, more than one per %s", n, window, minPassGap)
+	return h.lists.Load() - before, int64(window/minPassGap) + 2
+}
+
+// TestRunnerPacesPassesWhileWorking: wake-ups without pause, as a node
+// starting many containers gets from their ends, events and reports, cost
+// one listing of the engine per minPassGap while a start is under way, not
+// one per wake-up; with none under way each is answered at once, so that a
+// placement never waits for the gap.
+func TestRunnerPacesPassesWhileWorking(t *testing.T) {
+	fake := runtime.NewFake()
+	h := &heldStarts{Fake: fake, release: make(chan struct{})}
+	s := startWith(t, fake, h)
+	s.caughtUp.Store(true)
+	waitFor(t, "registration", func() bool { return s.c.FSM.State().Node("n1") != nil })
+	if n, paced := listingsDuringWakeUps(s, h); n <= paced {
+		t.Fatalf("idle: %d listings for wake-ups a millisecond apart, as few as %d paced ones would be", n, paced)
 	}
+	s.place(t, "t1")
+	waitFor(t, "the start under way", s.r.working)
+	if n, paced := listingsDuringWakeUps(s, h); n > paced {
+		t.Fatalf("working: %d listings in ten gaps of wake-ups, more than one per %s", n, minPassGap)
+	}
+	close(h.release)
+	waitFor(t, "t1 running", func() bool { return s.c.FSM.State().Task("t1").LastStatus == structs.StatusRunning })
 }
 
 // waitFor waits until cond holds, failing with what it waited for.
