@@ -67,6 +67,9 @@ swarm_run() {
   docker service scale --detach bench-swarm=0 >/dev/null
   wait_count com.docker.swarm.service.name=bench-swarm 0
   down=$(elapsed "$t0")
+  # The engine's Swarm (20.10) has crashed removing a service whose tasks
+  # were still shutting down; give them a moment.
+  sleep 1
   docker service rm bench-swarm >/dev/null
   until [ -z "$(docker ps -aq --filter label=com.docker.swarm.service.name=bench-swarm)" ]; do sleep 0.2; done
 }
