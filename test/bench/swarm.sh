@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Times skiff beside Docker Swarm and beside the engine's own limit on the
 # same engine: for N replicas of the same FROM scratch image, submit -> all
-# N running, and scale to 0 -> none running, alternating the three, RUNS
-# times each. The engine's limit is enginelimit, which creates and starts
+# N running, and scale to 0 -> none running, alternating the three (each
+# round in another order), RUNS times each. The engine's limit is enginelimit, which creates and starts
 # the containers straight through the Docker client with ENGINE_K workers,
 # then stops and removes them. Prints medians and ratios.
 # It runs `docker swarm init` if the engine is not in a swarm, and leaves
@@ -96,9 +96,15 @@ echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for n in $SIZES; do
   eu=(); ed=(); su=(); sd=(); ku=(); kd=()
   for r in $(seq "$RUNS"); do
-    engine_run "$n"; eu+=("$up"); ed+=("$down")
-    swarm_run "$n"; su+=("$up"); sd+=("$down")
-    skiff_run "$n"; ku+=("$up"); kd+=("$down")
+    # Each round begins with another tool, so that none always follows
+    # the same one (and whatever it leaves the engine doing).
+    for j in 0 1 2; do
+      case $(( (r + j) % 3 )) in
+        0) engine_run "$n"; eu+=("$up"); ed+=("$down") ;;
+        1) swarm_run "$n"; su+=("$up"); sd+=("$down") ;;
+        2) skiff_run "$n"; ku+=("$up"); kd+=("$down") ;;
+      esac
+    done
   done
   meu=$(median "${eu[@]}"); msu=$(median "${su[@]}"); mku=$(median "${ku[@]}")
   med=$(median "${ed[@]}"); msd=$(median "${sd[@]}"); mkd=$(median "${kd[@]}")
