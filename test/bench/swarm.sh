@@ -2,9 +2,10 @@
 # Times skiff beside Docker Swarm and beside the engine's own limit on the
 # same engine: for N replicas of the same FROM scratch image, submit -> all
 # N running, and scale to 0 -> none running, alternating the three (each
-# round in another order), RUNS times each. The engine's limit is enginelimit, which creates and starts
-# the containers straight through the Docker client with ENGINE_K workers,
-# then stops and removes them. Prints medians and ratios.
+# round in another order), RUNS times each. The engine's limit is
+# enginelimit, which creates and starts the containers straight through the
+# Docker client with ENGINE_K workers, then stops and removes them. Prints
+# medians and ratios.
 # It runs `docker swarm init` if the engine is not in a swarm, and leaves
 # the swarm again when done.
 source "$(dirname "$0")/lib.sh"
