@@ -214,3 +214,16 @@ func TestGPURequests(t *testing.T) {
 		}
 	}
 }
+
+func TestListedExitCode(t *testing.T) {
+	for status, want := range map[string]int{"Exited (143) 2 seconds ago": 143, "Exited (0) About a minute ago": 0} {
+		if got, ok := listedExitCode(status); !ok || got != want {
+			t.Errorf("%q: %d %v, want %d", status, got, ok, want)
+		}
+	}
+	for _, status := range []string{"Up 3 seconds", "Created", "Exited (x) now", "Exited (3"} {
+		if _, ok := listedExitCode(status); ok {
+			t.Errorf("%q: an exit code read", status)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
@@ -37,6 +38,22 @@ type Docker struct {
 	// needs: a network a start has just made has no container yet, and
 	// must not be taken for a leftover.
 	starts sync.RWMutex
+
+	// images holds the references of the images known to be local, so
+	// that the many tasks of a service cost one image inspection per node,
+	// not one each. A reference is forgotten when a create finds its image
+	// gone.
+	images sync.Map
+
+	// exits holds how the containers seen exited at the last List ended,
+	// by container id, so that a stopped task kept for its history, or
+	// each of many being stopped, is inspected once and not at every
+	// List. An exited container changes only by running again, and one
+	// that does is forgotten, or, should it exit again between two
+	// listings, told by the code in the listing's status text. Guarded by
+	// exitsMu, which List holds.
+	exitsMu sync.Mutex
+	exits   map[string]exit
 }
 
 // NewDocker connects to the engine named by the environment (DOCKER_HOST,
@@ -84,7 +101,11 @@ func taskFilter(node, taskID string) filters.Args {
 
 // ensureImage makes sure the image is local, pulling it if it is not.
 func (d *Docker) ensureImage(ctx context.Context, ref string, auth *RegistryAuth) error {
+	if _, ok := d.images.Load(ref); ok {
+		return nil
+	}
 	if _, err := d.cli.ImageInspect(ctx, ref); err == nil {
+		d.images.Store(ref, true)
 		return nil
 	}
 	pctx, cancel := context.WithTimeout(ctx, d.PullTimeout)
@@ -108,6 +129,7 @@ func (d *Docker) ensureImage(ctx context.Context, ref string, auth *RegistryAuth
 	if err != nil {
 		return pullError(ref, auth, err)
 	}
+	d.images.Store(ref, true)
 	return nil
 }
 
@@ -159,7 +181,7 @@ func (d *Docker) Start(ctx context.Context, spec TaskSpec) (err error) {
 		if err != nil {
 			return err
 		}
-		if err := d.startContainer(ctx, ContainerName(spec.Task.ID, cd.Name), cd.Name, cfg, hc, nc); err != nil {
+		if err := d.startContainer(ctx, ContainerName(spec.Task.ID, cd.Name), cd.Name, cfg, hc, nc, spec.RegistryAuth[cd.Name]); err != nil {
 			return err
 		}
 	}
@@ -187,22 +209,26 @@ func (d *Docker) ensureNetwork(ctx context.Context, name string, labels map[stri
 // startContainer creates and starts one container of a task. One of the
 // same name that an earlier start left is kept when it runs, and replaced
 // when it does not, since it may never have been started or may have been
-// made for a network that is gone.
-func (d *Docker) startContainer(ctx context.Context, name, short string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) error {
-	info, err := d.cli.ContainerInspect(ctx, name)
-	switch {
-	case err == nil && (info.Config == nil || !sameTask(info.Config.Labels, cfg.Labels) || info.Config.Labels[LabelContainer] != cfg.Labels[LabelContainer]):
-		return fmt.Errorf("create container %s: a container named %s exists and is not this task's", short, name)
-	case err == nil && info.State != nil && info.State.Running:
-		return nil
-	case err == nil:
-		if err := d.cli.ContainerRemove(ctx, info.ID, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
-			return fmt.Errorf("replace container %s: %w", short, err)
-		}
-	case !client.IsErrNotFound(err):
-		return fmt.Errorf("inspect container %s: %w", short, err)
-	}
+// made for a network that is gone. The create comes first, and the engine
+// is asked about the name only when it is taken, so that a fresh start
+// costs the engine a create and a start and nothing more.
+func (d *Docker) startContainer(ctx context.Context, name, short string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig, auth *RegistryAuth) error {
 	created, err := d.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	if cerrdefs.IsNotFound(err) {
+		// The image went after it was seen: look for it, or pull it, again.
+		d.images.Delete(cfg.Image)
+		if err := d.ensureImage(ctx, cfg.Image, auth); err != nil {
+			return err
+		}
+		created, err = d.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	}
+	if cerrdefs.IsConflict(err) {
+		var started bool
+		if started, err = d.replaceContainer(ctx, name, short, cfg); err != nil || started {
+			return err
+		}
+		created, err = d.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	}
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", short, err)
 	}
@@ -210,6 +236,28 @@ func (d *Docker) startContainer(ctx context.Context, name, short string, cfg *co
 		return fmt.Errorf("start container %s: %w", short, err)
 	}
 	return nil
+}
+
+// replaceContainer deals with the container that holds a task container's
+// name: it reports started when that one is the task's and runs, and
+// removes it when it is the task's and does not.
+func (d *Docker) replaceContainer(ctx context.Context, name, short string, cfg *container.Config) (started bool, err error) {
+	info, err := d.cli.ContainerInspect(ctx, name)
+	switch {
+	case err != nil && client.IsErrNotFound(err):
+		// Removed since the create: the name is free again.
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("inspect container %s: %w", short, err)
+	case info.Config == nil || !sameTask(info.Config.Labels, cfg.Labels) || info.Config.Labels[LabelContainer] != cfg.Labels[LabelContainer]:
+		return false, fmt.Errorf("create container %s: a container named %s exists and is not this task's", short, name)
+	case info.State != nil && info.State.Running:
+		return true, nil
+	}
+	if err := d.cli.ContainerRemove(ctx, info.ID, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
+		return false, fmt.Errorf("replace container %s: %w", short, err)
+	}
+	return false, nil
 }
 
 // sameTask reports whether two label sets name the same node and task.
@@ -480,8 +528,8 @@ func (d *Docker) Remove(ctx context.Context, node, taskID string) error {
 	return errors.Join(append(errs, d.removeNetworks(ctx, node, taskID), d.removeVolumes(ctx, node, taskID))...)
 }
 
-// List implements Runtime. Exit codes are read by inspecting exited
-// containers; health comes from the list's status text. Containers
+// List implements Runtime. Exit codes are read by inspecting each exited
+// container once; health comes from the list's status text. Containers
 // without a task label are not skiff's tasks and are left out. As it
 // lists, List removes this node's task networks that no running container
 // needs: those of tasks that stopped, failed to start, or are gone.
@@ -497,6 +545,12 @@ func (d *Docker) List(ctx context.Context, node string) ([]Observed, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.exitsMu.Lock()
+	defer d.exitsMu.Unlock()
+	// What is kept is what this listing shows exited: a container that
+	// is gone or runs again is forgotten.
+	exits := make(map[string]exit, len(d.exits))
+	defer func() { d.exits = exits }()
 	byTask := map[string]*Observed{}
 	running := map[string]bool{}
 	var order []string
@@ -518,14 +572,14 @@ func (d *Docker) List(ctx context.Context, node string) ([]Observed, error) {
 			cs.Status = StateRunning
 		case container.StateExited, container.StateDead:
 			cs.Status = StateExited
-			if info, err := d.cli.ContainerInspect(ctx, c.ID); err == nil && info.State != nil {
-				code := info.State.ExitCode
-				cs.ExitCode = &code
-				if info.State.OOMKilled {
-					cs.Reason = "out of memory"
-				} else if info.State.Error != "" {
-					cs.Reason = info.State.Error
-				}
+			e, ok := d.exits[c.ID]
+			if code, listed := listedExitCode(c.Status); !ok || listed && code != e.code {
+				e, ok = d.inspectExit(ctx, c.ID)
+			}
+			if ok {
+				code := e.code
+				cs.ExitCode, cs.Reason = &code, e.reason
+				exits[c.ID] = e
 			}
 		default:
 			cs.Status = StateCreated
@@ -540,6 +594,43 @@ func (d *Docker) List(ctx context.Context, node string) ([]Observed, error) {
 		d.removeUnneededNetworks(ctx, node, running)
 	}
 	return out, nil
+}
+
+// exit is what inspecting an exited container tells: its exit code, and
+// why it ended when the engine knows more than the code.
+type exit struct {
+	code   int
+	reason string
+}
+
+// listedExitCode reads the exit code from a listing's status text, such as
+// "Exited (143) 2 seconds ago".
+func listedExitCode(status string) (int, bool) {
+	rest, ok := strings.CutPrefix(status, "Exited (")
+	if !ok {
+		return 0, false
+	}
+	num, _, ok := strings.Cut(rest, ")")
+	if !ok {
+		return 0, false
+	}
+	code, err := strconv.Atoi(num)
+	return code, err == nil
+}
+
+// inspectExit reads how a container ended.
+func (d *Docker) inspectExit(ctx context.Context, id string) (exit, bool) {
+	info, err := d.cli.ContainerInspect(ctx, id)
+	if err != nil || info.State == nil {
+		return exit{}, false
+	}
+	e := exit{code: info.State.ExitCode}
+	if info.State.OOMKilled {
+		e.reason = "out of memory"
+	} else if info.State.Error != "" {
+		e.reason = info.State.Error
+	}
+	return e, true
 }
 
 // removeUnneededNetworks removes the node's task networks whose task has

@@ -2,12 +2,16 @@ package runtime
 
 import (
 	"context"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
 	"github.com/google/uuid"
 
 	"github.com/skiff-run/skiff/internal/dockertest"
@@ -293,5 +297,160 @@ func TestDockerContainerBounds(t *testing.T) {
 		if lc := hc.LogConfig; lc.Type != "json-file" || lc.Config["max-size"] != want.maxSize || lc.Config["max-file"] != "3" {
 			t.Errorf("%s: log config %+v", want.name, lc)
 		}
+	}
+}
+
+// countingTransport counts the engine requests by method and path.
+type countingTransport struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.reqs = append(c.reqs, r.Method+" "+r.URL.Path)
+	c.mu.Unlock()
+	return c.next.RoundTrip(r)
+}
+
+// count tells how many requests were made of the method to a path that
+// contains part.
+func (c *countingTransport) count(method, part string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.reqs {
+		if strings.HasPrefix(r, method+" ") && strings.Contains(r, part) {
+			n++
+		}
+	}
+	return n
+}
+
+// containerInspections counts the requests that inspected a container:
+// GET /containers/{id}/json, which a listing (GET /containers/json) is not.
+func (c *countingTransport) containerInspections() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.reqs {
+		if strings.HasPrefix(r, "GET ") && strings.Contains(r, "/containers/") && strings.HasSuffix(r, "/json") && !strings.HasSuffix(r, "/containers/json") {
+			n++
+		}
+	}
+	return n
+}
+
+// counted makes d send its requests through a countingTransport.
+func counted(t *testing.T, d *Docker) *countingTransport {
+	hc := d.cli.HTTPClient()
+	ct := &countingTransport{next: hc.Transport}
+	hc.Transport = ct
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithHTTPClient(hc), client.WithVersion(d.cli.ClientVersion()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := d.cli
+	d.cli = cli
+	t.Cleanup(func() { old.Close() })
+	return ct
+}
+
+// Fresh starts of tasks of one image cost the engine a create and a start
+// each, and the image one inspection on the node: no inspection per task,
+// and no look for a container by name that cannot be there yet. An image
+// that goes after it was seen is looked for again.
+func TestDockerStartsAskLittleOfTheEngine(t *testing.T) {
+	d, node := newDocker(t)
+	ctx := context.Background()
+	ct := counted(t, d)
+	ref := "skiff-testapp:runtime-test-" + node
+	if err := d.cli.ImageTag(ctx, "skiff-testapp:latest", ref); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = d.cli.ImageRemove(context.Background(), ref, image.RemoveOptions{}) })
+	def := &structs.TaskDefinition{Family: "one", Revision: 1, ContainerDefinitions: []structs.ContainerDefinition{
+		{Name: "app", Image: ref, Command: []string{"/testapp", "serve"}}}}
+	var ids []string
+	for range 3 {
+		task := &structs.Task{ID: uuid.NewString(), Service: "one", Node: node}
+		if err := d.Start(ctx, TaskSpec{Task: task, Def: def, Node: node}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, task.ID)
+	}
+	if n := ct.count("GET", "/images/"); n != 1 {
+		t.Errorf("%d image inspections for three tasks of one image", n)
+	}
+	if n := ct.count("GET", "/containers/skiff-"); n != 0 {
+		t.Errorf("%d looks for a container by name in fresh starts", n)
+	}
+	if c, s := ct.count("POST", "/containers/create"), ct.count("POST", "/start"); c != 3 || s != 3 {
+		t.Errorf("%d creates and %d starts for three tasks", c, s)
+	}
+	for _, id := range ids {
+		if err := d.Remove(ctx, node, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.cli.ImageRemove(ctx, ref, image.RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := d.Start(ctx, TaskSpec{Task: &structs.Task{ID: uuid.NewString(), Service: "one", Node: node}, Def: def, Node: node})
+	if err == nil || !strings.Contains(err.Error(), "not found locally and pull failed") {
+		t.Fatalf("start after the image went: %v", err)
+	}
+}
+
+// A stopped task's containers are inspected once for their exit codes,
+// not at every List, which runs every few seconds for as long as the task
+// is kept for its history, and many times a second while a node stops
+// many tasks. A container started again and exited anew is read again.
+func TestDockerListInspectsAnExitedContainerOnce(t *testing.T) {
+	d, node := newDocker(t)
+	ctx := context.Background()
+	ct := counted(t, d)
+	def := &structs.TaskDefinition{Family: "one", Revision: 1, ContainerDefinitions: []structs.ContainerDefinition{
+		{Name: "app", Image: "skiff-testapp:latest", Command: []string{"/testapp", "serve"}}}}
+	task := &structs.Task{ID: uuid.NewString(), Service: "one", Node: node}
+	if err := d.Start(ctx, TaskSpec{Task: task, Def: def, Node: node}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(ctx, node, task.ID, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	exitCode := func() int {
+		t.Helper()
+		cs := observed(t, d, node, task.ID)
+		if len(cs) != 1 || cs[0].Status != StateExited || cs[0].ExitCode == nil {
+			t.Fatalf("after the stop: %+v", cs)
+		}
+		return *cs[0].ExitCode
+	}
+	before := ct.containerInspections()
+	first := exitCode()
+	for range 3 {
+		if got := exitCode(); got != first {
+			t.Fatalf("exit code %d, then %d", first, got)
+		}
+	}
+	if n := ct.containerInspections() - before; n != 1 {
+		t.Errorf("%d inspections of one exited container in four listings", n)
+	}
+	name := ContainerName(task.ID, "app")
+	// Started again by hand, it exits with another code.
+	if err := d.cli.ContainerStart(ctx, name, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cli.ContainerKill(ctx, name, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
+		cs := observed(t, d, node, task.ID)
+		return len(cs) == 1 && cs[0].Status == StateExited, "waiting for the container to exit again"
+	})
+	if got := exitCode(); got != 137 {
+		t.Fatalf("exit code after a kill: %d, want 137", got)
 	}
 }

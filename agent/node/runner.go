@@ -31,6 +31,7 @@ const (
 	stopTimeout       = 30 * time.Second
 	maxParallelStarts = 4
 	engineFailures    = 3
+	minPassGap        = 100 * time.Millisecond
 )
 
 // Config configures a Runner.
@@ -75,7 +76,15 @@ type Runner struct {
 	mu     sync.Mutex
 	busy   map[string]bool   // task ids with a start, stop or remove running; guarded by mu
 	failed map[string]string // start errors not yet reported, by task id; guarded by mu
-	ops    sync.WaitGroup    // engine operations under way
+	// opSeq counts the engine operations that ended, and ended holds, by
+	// task id, the count at which the task's last one ended, until a
+	// listing begun after it has been read. A listing begun before an
+	// operation ended may show the task as it was before (a container
+	// created but not started, or not yet there), and acting on that would
+	// start the task again or stop it twice. Guarded by mu.
+	opSeq  uint64
+	ended  map[string]uint64
+	ops    sync.WaitGroup // engine operations under way
 	wakeCh chan struct{}
 	starts chan struct{} // bounds the starts under way at once
 }
@@ -83,7 +92,7 @@ type Runner struct {
 // New returns a runner; Run starts it.
 func New(cfg Config) *Runner {
 	return &Runner{cfg: cfg, id: cfg.Node.ID, log: cfg.Logger, busy: map[string]bool{}, failed: map[string]string{},
-		wakeCh: make(chan struct{}, 1), starts: make(chan struct{}, maxParallelStarts)}
+		ended: map[string]uint64{}, wakeCh: make(chan struct{}, 1), starts: make(chan struct{}, maxParallelStarts)}
 }
 
 func (r *Runner) wake() {
@@ -112,6 +121,7 @@ func (r *Runner) Run(ctx context.Context) {
 			}
 			r.register(ctx)
 		}
+		passed := time.Now()
 		select {
 		case <-ctx.Done():
 			return
@@ -120,7 +130,29 @@ func (r *Runner) Run(ctx context.Context) {
 		case <-r.wakeCh:
 		case <-tick.C:
 		}
+		// While the engine works through many starts or stops, the end of
+		// each, each container event and each status report wake the
+		// loop. A pass lists every container of the node, and the engine
+		// lists with the CPU it starts containers with; so while
+		// operations are under way, wake-ups get one pass per minPassGap,
+		// not one each. With none under way a pass runs at once, so that
+		// the placements that follow a service's write start without
+		// delay, and the end of the last operation is reported at once.
+		if wait := minPassGap - time.Since(passed); wait > 0 && r.working() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
 	}
+}
+
+// working reports whether engine operations are under way.
+func (r *Runner) working() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.busy) > 0
 }
 
 // register writes this node into the state when it is missing or its
@@ -157,6 +189,9 @@ func sameRegistration(a, b *structs.Node) bool {
 // batches.
 func (r *Runner) sync(ctx context.Context) error {
 	st := r.cfg.Replica.State()
+	r.mu.Lock()
+	listedAt := r.opSeq
+	r.mu.Unlock()
 	observed, err := r.cfg.Runtime.List(ctx, r.id)
 	if err != nil {
 		r.listFailures++
@@ -182,10 +217,18 @@ func (r *Runner) sync(ctx context.Context) error {
 		updates = append(updates, fsm.TaskStatusUpdate{ID: t.ID, Node: r.id, LastStatus: status, Containers: cs, StopReason: reason, At: now()})
 	}
 	r.mu.Lock()
+	// An operation that ended after the listing began is judged by the
+	// next pass, which its end wakes; those that ended before are in this
+	// listing and need not be remembered any more.
+	for id, seq := range r.ended {
+		if seq <= listedAt {
+			delete(r.ended, id)
+		}
+	}
 	for _, t := range st.TasksByNode(r.id) {
 		o := byID[t.ID]
 		delete(byID, t.ID)
-		if r.busy[t.ID] {
+		if r.busy[t.ID] || r.ended[t.ID] != 0 {
 			continue
 		}
 		var cs []structs.ContainerState
@@ -234,7 +277,7 @@ func (r *Runner) sync(ctx context.Context) error {
 	// Containers of tasks that are gone from the state, or were never this
 	// node's, are removed.
 	for id := range byID {
-		if !r.busy[id] {
+		if !r.busy[id] && r.ended[id] == 0 {
 			r.removeTask(ctx, id)
 		}
 	}
@@ -298,6 +341,8 @@ func (r *Runner) op(ctx context.Context, taskID string, timeout time.Duration, f
 		cancel()
 		r.mu.Lock()
 		delete(r.busy, taskID)
+		r.opSeq++
+		r.ended[taskID] = r.opSeq
 		if err != nil && ctx.Err() == nil {
 			onErr(err)
 		}

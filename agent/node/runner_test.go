@@ -3,9 +3,11 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,21 +22,26 @@ import (
 type setup struct {
 	rt       *runtime.Fake
 	c        *fsmtest.Committer
+	r        *Runner
 	caughtUp atomic.Bool
 }
 
-func start(t *testing.T) *setup { return startWith(t, nil, nil) }
+func start(t *testing.T) *setup {
+	fake := runtime.NewFake()
+	return startWith(t, fake, fake, nil, nil)
+}
 
-// startWith starts a runner that opens secrets with o and logs to log
-// (nil discards).
-func startWith(t *testing.T, o Opener, log io.Writer) *setup {
-	s := &setup{rt: runtime.NewFake(), c: fsmtest.New()}
+// startWith runs a runner on rt, which is fake or drives it, that opens
+// secrets with o and logs to log (nil discards).
+func startWith(t *testing.T, fake *runtime.Fake, rt runtime.Runtime, o Opener, log io.Writer) *setup {
+	s := &setup{rt: fake, c: fsmtest.New()}
 	if log == nil {
 		log = io.Discard
 	}
 	r := New(Config{Node: structs.Node{ID: "n1", Name: "one", CPU: 1024, MemoryMiB: 1024, PortMin: 1, PortMax: 2},
-		Runtime: s.rt, Replica: s.c.FSM, Committer: s.c, CaughtUp: s.caughtUp.Load, HasLeader: func() bool { return true },
+		Runtime: rt, Replica: s.c.FSM, Committer: s.c, CaughtUp: s.caughtUp.Load, HasLeader: func() bool { return true },
 		Resync: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})), Secrets: o})
+	s.r = r
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(ctx) }()
@@ -84,6 +91,129 @@ func TestRunnerStartsReportsAndStops(t *testing.T) {
 	if got := s.c.FSM.State().Task("t1"); !got.Failed || got.StopReason != "essential container app exited with code 3" {
 		t.Fatalf("t1: %+v", got)
 	}
+}
+
+// staleList is a Fake whose List, while the first start is under way,
+// reads the engine, lets that start finish and the runner see it end, and
+// only then answers: with a picture of the engine from before the start.
+// A real engine's listing races with a start's end in just this way.
+type staleList struct {
+	*runtime.Fake
+	s        *setup
+	entered  chan struct{} // closed when the first Start begins
+	release  chan struct{} // closed to let it go on
+	once     sync.Once
+	stale    atomic.Bool // whether a stale listing has been served
+	returned chan struct{}
+}
+
+func (l *staleList) Start(ctx context.Context, spec runtime.TaskSpec) error {
+	first := false
+	l.once.Do(func() { first = true; close(l.entered) })
+	if !first {
+		return l.Fake.Start(ctx, spec)
+	}
+	<-l.release
+	defer close(l.returned)
+	return l.Fake.Start(ctx, spec)
+}
+
+func (l *staleList) List(ctx context.Context, node string) ([]runtime.Observed, error) {
+	obs, err := l.Fake.List(ctx, node)
+	select {
+	case <-l.entered:
+	default:
+		return obs, err
+	}
+	if l.stale.CompareAndSwap(false, true) {
+		close(l.release)
+		<-l.returned
+		for {
+			l.s.r.mu.Lock()
+			busy := len(l.s.r.busy) > 0
+			l.s.r.mu.Unlock()
+			if !busy {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return obs, err
+}
+
+// TestRunnerIgnoresAListingOlderThanAStart: a listing begun before a
+// start ended shows the task without its container; the runner must not
+// take that for a task still to start and start it again.
+func TestRunnerIgnoresAListingOlderThanAStart(t *testing.T) {
+	fake := runtime.NewFake()
+	l := &staleList{Fake: fake, entered: make(chan struct{}), release: make(chan struct{}), returned: make(chan struct{})}
+	s := startWith(t, fake, l, nil, nil)
+	l.s = s
+	s.caughtUp.Store(true)
+	s.place(t, "t1")
+	waitFor(t, "t1 running", func() bool { return s.c.FSM.State().Task("t1").LastStatus == structs.StatusRunning })
+	waitFor(t, "the stale listing served", l.stale.Load)
+	testutil.AssertFor(t, 200*time.Millisecond, func() (bool, string) {
+		n := fake.Starts()
+		return n == 1, fmt.Sprintf("t1 started %d times", n)
+	})
+}
+
+// heldStarts is a Fake that counts the listings of the engine and holds
+// every start until release is closed.
+type heldStarts struct {
+	*runtime.Fake
+	lists   atomic.Int64
+	release chan struct{}
+}
+
+func (h *heldStarts) List(ctx context.Context, node string) ([]runtime.Observed, error) {
+	h.lists.Add(1)
+	return h.Fake.List(ctx, node)
+}
+
+func (h *heldStarts) Start(ctx context.Context, spec runtime.TaskSpec) error {
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return h.Fake.Start(ctx, spec)
+}
+
+// listingsDuringWakeUps wakes the runner without pause for ten times
+// minPassGap and returns how many listings of the engine that cost.
+func listingsDuringWakeUps(s *setup, h *heldStarts) (n, paced int64) {
+	const window = 10 * minPassGap
+	before := h.lists.Load()
+	for t0 := time.Now(); time.Since(t0) < window; {
+		s.r.wake()
+		time.Sleep(time.Millisecond)
+	}
+	return h.lists.Load() - before, int64(window/minPassGap) + 2
+}
+
+// TestRunnerPacesPassesWhileWorking: wake-ups without pause, as a node
+// starting many containers gets from their ends, events and reports, cost
+// one listing of the engine per minPassGap while a start is under way, not
+// one per wake-up; with none under way each is answered at once, so that a
+// placement never waits for the gap.
+func TestRunnerPacesPassesWhileWorking(t *testing.T) {
+	fake := runtime.NewFake()
+	h := &heldStarts{Fake: fake, release: make(chan struct{})}
+	s := startWith(t, fake, h, nil, nil)
+	s.caughtUp.Store(true)
+	waitFor(t, "registration", func() bool { return s.c.FSM.State().Node("n1") != nil })
+	if n, paced := listingsDuringWakeUps(s, h); n <= paced {
+		t.Fatalf("idle: %d listings for wake-ups a millisecond apart, as few as %d paced ones would be", n, paced)
+	}
+	s.place(t, "t1")
+	waitFor(t, "the start under way", s.r.working)
+	if n, paced := listingsDuringWakeUps(s, h); n > paced {
+		t.Fatalf("working: %d listings in ten gaps of wake-ups, more than one per %s", n, minPassGap)
+	}
+	close(h.release)
+	waitFor(t, "t1 running", func() bool { return s.c.FSM.State().Task("t1").LastStatus == structs.StatusRunning })
 }
 
 // waitFor waits until cond holds, failing with what it waited for.

@@ -44,7 +44,8 @@ func (s *setup) placeDef(t *testing.T, id string, td structs.TaskDefinition) {
 func TestRunnerPassesSecrets(t *testing.T) {
 	const password, registryPassword = "pa55-w0rd-value", "registry-pa55"
 	var log testutil.Buffer
-	s := startWith(t, mapOpener{"db": password, "reg": `{"username":"ci","password":"` + registryPassword + `"}`, "bad-reg": "not json " + registryPassword}, &log)
+	fake := runtime.NewFake()
+	s := startWith(t, fake, fake, mapOpener{"db": password, "reg": `{"username":"ci","password":"` + registryPassword + `"}`, "bad-reg": "not json " + registryPassword}, &log)
 	s.caughtUp.Store(true)
 	s.rt.PrivateImage("private/app:1", runtime.RegistryAuth{Username: "ci", Password: registryPassword})
 	td := structs.TaskDefinition{Family: "web", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "private/app:1",

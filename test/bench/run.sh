@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every skiff benchmark and prints the figures as Markdown tables:
 # the Go benchmarks (scheduler, Raft commits, state size, control plane,
-# failover on the multi-host set-up), skiff beside Docker Swarm, and the
-# footprint of idle agents. It needs Docker and takes about half an hour.
+# failover on the multi-host set-up), skiff beside Docker Swarm and the
+# engine's own limit, and the footprint of idle agents. It needs Docker and
+# takes about half an hour.
 # BENCHMARKS.md explains each row.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,7 +25,7 @@ gobench ./fsm . 1x
 gobench ./test ControlPlane 1x
 gobench ./test Failover 20x
 echo
-echo "## skiff beside Docker Swarm (medians of ${RUNS:-5} runs)"
+echo "## skiff beside Docker Swarm and the engine's own limit (medians of ${RUNS:-5} runs)"
 echo
 test/bench/swarm.sh
 echo
