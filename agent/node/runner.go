@@ -29,6 +29,13 @@ import (
 const (
 	startTimeout      = 5 * time.Minute
 	stopTimeout       = 30 * time.Second
+	// unstartedGrace is how long a task that never reported RUNNING gets
+	// to exit after SIGTERM, in place of its containers' stopTimeout:
+	// nothing in it has begun to serve, and a program that is PID 1 of
+	// its container ignores a SIGTERM that comes before it has set up its
+	// handler, so a stop right after a start would otherwise wait out the
+	// whole stopTimeout.
+	unstartedGrace = 2 * time.Second
 	maxParallelStarts = 4
 	engineFailures    = 3
 	minPassGap        = 100 * time.Millisecond
@@ -238,11 +245,11 @@ func (r *Runner) sync(ctx context.Context) error {
 		switch {
 		case t.Terminal():
 			if anyRunning(cs) {
-				r.stopTask(ctx, t.ID)
+				r.stopTask(ctx, t.ID, stopGrace(st, t))
 			}
 		case t.DesiredStatus == structs.StatusStopped:
 			if anyRunning(cs) {
-				r.stopTask(ctx, t.ID)
+				r.stopTask(ctx, t.ID, stopGrace(st, t))
 			} else {
 				report(t, structs.StatusStopped, t.StopReason, cs)
 			}
@@ -263,7 +270,7 @@ func (r *Runner) sync(ctx context.Context) error {
 				// Stop the rest first; the next pass reports the task
 				// stopped with every container's exit code.
 				r.failed[t.ID] = reason
-				r.stopTask(ctx, t.ID)
+				r.stopTask(ctx, t.ID, stopGrace(st, t))
 			case status == structs.StatusPending && t.LastStatus == structs.StatusPending:
 				// Containers exist but no start is under way: an earlier
 				// start was interrupted by a crash. Remove the leftovers
@@ -397,10 +404,31 @@ func (r *Runner) startTask(ctx context.Context, st *fsm.State, t *structs.Task, 
 	})
 }
 
-// stopTask stops a task's containers in the background. Callers hold r.mu.
-func (r *Runner) stopTask(ctx context.Context, id string) {
-	r.log.Info("stopping task", "task", id)
-	r.op(ctx, id, stopTimeout+10*time.Second, func(ctx context.Context) error { return r.cfg.Runtime.Stop(ctx, r.id, id, stopTimeout) },
+// stopGrace is how long the task's containers get between SIGTERM and
+// SIGKILL: the longest stopTimeout of its definition's containers (ECS's
+// 30 s for one that names none), or unstartedGrace for a task that never
+// reported RUNNING.
+func stopGrace(st *fsm.State, t *structs.Task) time.Duration {
+	if t.StartedAt == 0 {
+		return unstartedGrace
+	}
+	grace := time.Duration(0)
+	if td := st.TaskDefinition(t.TaskDefinition); td != nil {
+		for _, cd := range td.ContainerDefinitions {
+			grace = max(grace, time.Duration(cd.StopTimeout)*time.Second)
+		}
+	}
+	if grace == 0 {
+		grace = stopTimeout
+	}
+	return grace
+}
+
+// stopTask stops a task's containers in the background, giving them grace
+// to exit. Callers hold r.mu.
+func (r *Runner) stopTask(ctx context.Context, id string, grace time.Duration) {
+	r.log.Info("stopping task", "task", id, "grace", grace)
+	r.op(ctx, id, grace+10*time.Second, func(ctx context.Context) error { return r.cfg.Runtime.Stop(ctx, r.id, id, grace) },
 		func(err error) { r.log.Warn("stop task", "task", id, "err", err) })
 }
 

@@ -258,3 +258,67 @@ func TestBatchLen(t *testing.T) {
 		t.Fatalf("an update over the limit: %d in a batch", n)
 	}
 }
+
+// graces is a Fake that records the grace each task's stop was given.
+type graces struct {
+	*runtime.Fake
+	mu  sync.Mutex
+	got map[string]time.Duration
+}
+
+func (g *graces) Stop(ctx context.Context, node, id string, grace time.Duration) error {
+	g.mu.Lock()
+	g.got[id] = grace
+	g.mu.Unlock()
+	return g.Fake.Stop(ctx, node, id, grace)
+}
+
+func (g *graces) of(id string) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.got[id]
+}
+
+// TestRunnerStopGrace: a running task's containers get their definition's
+// stopTimeout to exit (30 s when it names none, as in ECS), and a task
+// stopped before it ever reported RUNNING gets a short grace, since a
+// program that has not set up its SIGTERM handler yet would hold the stop
+// for the whole stopTimeout.
+func TestRunnerStopGrace(t *testing.T) {
+	fake := runtime.NewFake()
+	g := &graces{Fake: fake, got: map[string]time.Duration{}}
+	s := startWith(t, fake, g, nil, nil)
+	s.caughtUp.Store(true)
+	ctx := context.Background()
+	slow := structs.TaskDefinition{Family: "slow", ContainerDefinitions: []structs.ContainerDefinition{
+		{Name: "app", Image: "img", StopTimeout: 45}, {Name: "side", Image: "img", StopTimeout: 5}}}
+	if _, err := s.c.Commit(ctx, fsm.CmdRegisterTaskDefinition, fsm.RegisterTaskDefinition{TaskDefinition: slow}); err != nil {
+		t.Fatal(err)
+	}
+	s.place(t, "plain")
+	if _, err := s.c.Commit(ctx, fsm.CmdCommitPlan, fsm.CommitPlan{Place: []structs.Task{{ID: "slow", Service: "slow",
+		TaskDefinition: "slow:1", Node: "n1", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both running", func() bool {
+		st := s.c.FSM.State()
+		return st.Task("plain").LastStatus == structs.StatusRunning && st.Task("slow").LastStatus == structs.StatusRunning
+	})
+	// A task whose containers run although it never reported RUNNING: its
+	// start has just ended and its report is not in yet.
+	fresh := &structs.Task{ID: "fresh", Service: "web", TaskDefinition: "web:1", Node: "n1"}
+	if err := fake.Start(ctx, runtime.TaskSpec{Task: fresh, Def: &slow, Node: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.c.Commit(ctx, fsm.CmdCommitPlan, fsm.CommitPlan{Place: []structs.Task{{ID: "fresh", Service: "web",
+		TaskDefinition: "web:1", Node: "n1", DesiredStatus: structs.StatusStopped, LastStatus: structs.StatusPending}},
+		Stop: []fsm.TaskStop{{ID: "plain", Reason: "scaled down"}, {ID: "slow", Reason: "scaled down"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "three stops", func() bool { return g.of("plain") != 0 && g.of("slow") != 0 && g.of("fresh") != 0 })
+	for id, want := range map[string]time.Duration{"plain": stopTimeout, "slow": 45 * time.Second, "fresh": unstartedGrace} {
+		if got := g.of(id); got != want {
+			t.Errorf("%s stopped with %s to exit, want %s", id, got, want)
+		}
+	}
+}
