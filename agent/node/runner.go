@@ -27,15 +27,15 @@ import (
 // time than all at once. After engineFailures listings in a row fail, the
 // node reports its engine unreachable, and the leader moves its tasks.
 const (
-	startTimeout      = 5 * time.Minute
-	stopTimeout       = 30 * time.Second
+	startTimeout = 5 * time.Minute
+	stopTimeout  = 30 * time.Second
 	// unstartedGrace is how long a task that never reported RUNNING gets
 	// to exit after SIGTERM, in place of its containers' stopTimeout:
 	// nothing in it has begun to serve, and a program that is PID 1 of
 	// its container ignores a SIGTERM that comes before it has set up its
 	// handler, so a stop right after a start would otherwise wait out the
 	// whole stopTimeout.
-	unstartedGrace = 2 * time.Second
+	unstartedGrace    = 2 * time.Second
 	maxParallelStarts = 4
 	engineFailures    = 3
 	minPassGap        = 100 * time.Millisecond
