@@ -236,6 +236,7 @@ var handlers = map[CommandType]handler{
 	CmdSetSecret:              command("SetSecret", (*writer).setSecret),
 	CmdDeleteSecret:           command("DeleteSecret", (*writer).deleteSecret),
 	CmdResealSecrets:          command("ResealSecrets", (*writer).resealSecrets),
+	CmdApplyDaemonService:     command("ApplyDaemonService", (*writer).applyDaemonService),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -350,6 +351,25 @@ func (w *writer) registerTaskDefinition(td *structs.TaskDefinition) (string, err
 }
 
 func (w *writer) applyService(c *ApplyService) (any, error) {
+	if c.Service.SchedulingStrategy != "" {
+		return "", fmt.Errorf("scheduling strategy %q: ApplyService takes replica services only, with the strategy left empty", c.Service.SchedulingStrategy)
+	}
+	return w.putApplied(c)
+}
+
+// applyDaemonService is applyService for a daemon, which has no desired
+// count: the leader keeps one task on every node that may run it.
+func (w *writer) applyDaemonService(c *ApplyService) (any, error) {
+	switch {
+	case c.Service.SchedulingStrategy != structs.SchedulingDaemon:
+		return "", fmt.Errorf("scheduling strategy %q: ApplyDaemonService takes %s services only", c.Service.SchedulingStrategy, structs.SchedulingDaemon)
+	case c.Service.DesiredCount != 0:
+		return "", fmt.Errorf("desired count %d: a daemon service has none", c.Service.DesiredCount)
+	}
+	return w.putApplied(c)
+}
+
+func (w *writer) putApplied(c *ApplyService) (any, error) {
 	s := c.Service
 	if s.Name == "" {
 		return "", errors.New("service name is empty")
@@ -396,6 +416,9 @@ func (w *writer) scaleService(c *ScaleService) (any, error) {
 	}
 	if c.DesiredCount < 0 {
 		return nil, fmt.Errorf("desired count %d: want 0 or more", c.DesiredCount)
+	}
+	if old.IsDaemon() {
+		return nil, fmt.Errorf("service %s is a daemon, which runs one task on every node that may run it: it has no desired count to scale", c.Name)
 	}
 	s := *old
 	s.DesiredCount, s.UpdatedAt = c.DesiredCount, c.At
