@@ -523,6 +523,15 @@ func (s *server) taskdefs(w http.ResponseWriter, r *http.Request) (any, error) {
 // status counts the tasks of svc that should run, by whether they do yet.
 func status(st State, svc *structs.Service) ServiceStatus {
 	out := ServiceStatus{Service: *svc, Message: svc.PlacementFailure.String()}
+	if svc.IsDaemon() {
+		// A daemon's desired count is the number of nodes meant for it,
+		// as ECS reports it.
+		for _, n := range st.Nodes() {
+			if svc.MeantFor(n) {
+				out.DesiredCount++
+			}
+		}
+	}
 	for _, t := range st.TasksByService(svc.Name) {
 		switch {
 		case t.DesiredStatus != structs.StatusRunning:
@@ -647,6 +656,12 @@ func (s *server) scale(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	if n := *req.DesiredCount; n < 0 || n > MaxDesiredCount {
 		return nil, fieldErr("desiredCount", "%d is out of range: expected 0 to %d", n, MaxDesiredCount)
+	}
+	if svc := s.b.View().Service(r.PathValue("name")); svc != nil && svc.IsDaemon() {
+		// The state machine refuses it too; this answers with a conflict
+		// rather than a failed commit.
+		return nil, fmt.Errorf("%w: service %s is a %s service, which runs one task on every eligible node: it has no desired count to scale",
+			ErrConflict, svc.Name, structs.SchedulingDaemon)
 	}
 	if err := s.b.ScaleService(r.Context(), r.PathValue("name"), *req.DesiredCount); err != nil {
 		return nil, err

@@ -231,6 +231,10 @@ func TestRoutes(t *testing.T) {
 			want: map[string]any{"name": "web", "desiredCount": 5}, calls: []string{"ScaleService web 5"}},
 		{name: "scale to zero", method: "POST", path: "/v1/services/web/scale", body: `{"desiredCount": 0}`, status: 200,
 			want: map[string]any{"desiredCount": 0}, calls: []string{"ScaleService web 0"}},
+		{name: "scale a daemon", setup: func(f *fakeBackend) {
+			f.state.services = append(f.state.services, &structs.Service{Name: "agent", SchedulingStrategy: structs.SchedulingDaemon})
+		}, method: "POST", path: "/v1/services/agent/scale", body: `{"desiredCount": 2}`, status: 409,
+			want: map[string]any{"error": "~has no desired count to scale"}},
 		{name: "scale missing count", method: "POST", path: "/v1/services/web/scale", body: `{}`, status: 400,
 			want: map[string]any{"field": "desiredCount", "error": "required: a whole number from 0 to 100000"}},
 		{name: "scale malformed", method: "POST", path: "/v1/services/web/scale", body: `{"desiredCount": "x"}`, status: 400,

@@ -59,6 +59,7 @@ type ServiceFile struct {
 	Service              string                        `json:"service"`
 	ServiceName          string                        `json:"serviceName"`
 	DesiredCount         *int                          `json:"desiredCount"`
+	SchedulingStrategy   string                        `json:"schedulingStrategy"`
 	PlacementStrategy    []structs.PlacementStrategy   `json:"placementStrategy"`
 	PlacementConstraints []structs.PlacementConstraint `json:"placementConstraints"`
 	RestartPolicy        structs.RestartPolicy         `json:"restartPolicy"`
@@ -173,7 +174,7 @@ var (
 	}
 	serviceShape = &shape{
 		acted: map[string]*shape{
-			"service": nil, "serviceName": nil, "desiredCount": nil,
+			"service": nil, "serviceName": nil, "desiredCount": nil, "schedulingStrategy": nil,
 			"placementStrategy":    {acted: map[string]*shape{"type": nil, "field": nil}, maxItems: MaxStrategies, items: "strategies"},
 			"placementConstraints": {acted: map[string]*shape{"type": nil, "expression": nil}, maxItems: MaxConstraints, items: "constraints"},
 			"restartPolicy":        {acted: map[string]*shape{"maxBackoffSeconds": nil}},
@@ -183,7 +184,7 @@ var (
 		},
 		ignored: []string{"cluster", "loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
 			"platformVersion", "role", "deploymentConfiguration", "networkConfiguration", "healthCheckGracePeriodSeconds",
-			"schedulingStrategy", "deploymentController", "tags", "enableECSManagedTags", "propagateTags",
+			"deploymentController", "tags", "enableECSManagedTags", "propagateTags",
 			"enableExecuteCommand", "serviceConnectConfiguration", "volumeConfigurations", "clientToken",
 			"availabilityZoneRebalancing", "vpcLatticeConfigurations"},
 	}
@@ -420,11 +421,9 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	if err := checkName("service", name); err != nil {
 		return nil, nil, nil, err
 	}
-	if f.DesiredCount == nil {
-		return nil, nil, nil, fieldErr("desiredCount", "required: a whole number from 0 to %d", MaxDesiredCount)
-	}
-	if *f.DesiredCount < 0 || *f.DesiredCount > MaxDesiredCount {
-		return nil, nil, nil, fieldErr("desiredCount", "%d is out of range: expected 0 to %d", *f.DesiredCount, MaxDesiredCount)
+	count, err := checkScheduling(&f)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	td := f.TaskDefinition.Def
 	switch {
@@ -470,17 +469,50 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	}
 	svc := &structs.Service{
 		Name:                 name,
-		DesiredCount:         *f.DesiredCount,
+		DesiredCount:         count,
 		PlacementStrategy:    f.PlacementStrategy,
 		PlacementConstraints: f.PlacementConstraints,
 		RestartPolicy:        f.RestartPolicy,
 		Project:              f.Project,
 		DependsOn:            f.DependsOn,
 	}
+	if f.SchedulingStrategy == structs.SchedulingDaemon {
+		svc.SchedulingStrategy = structs.SchedulingDaemon
+	}
 	if td == nil {
 		svc.TaskDefinition = f.TaskDefinition.Ref
 	}
 	return svc, td, warnings, nil
+}
+
+// checkScheduling checks the scheduling strategy and the desired count
+// that goes with it, and returns the count. REPLICA, the default, needs a
+// desiredCount. DAEMON runs one task on every eligible node that meets the
+// constraints, so it takes no desiredCount (ECS ignores one; skiff refuses
+// a positive one rather than run a count other than asked, and takes 0 or
+// none) and, as in ECS, no placementStrategy.
+func checkScheduling(f *ServiceFile) (int, error) {
+	switch f.SchedulingStrategy {
+	case "", structs.SchedulingReplica:
+	case structs.SchedulingDaemon:
+		if f.DesiredCount != nil && *f.DesiredCount != 0 {
+			return 0, fieldErr("desiredCount", "%d: a %s service runs one task on every eligible node that meets its constraints; leave desiredCount out",
+				*f.DesiredCount, structs.SchedulingDaemon)
+		}
+		if len(f.PlacementStrategy) > 0 {
+			return 0, fieldErr("placementStrategy", "not taken by a %s service, which runs one task on every eligible node", structs.SchedulingDaemon)
+		}
+		return 0, nil
+	default:
+		return 0, fieldErr("schedulingStrategy", "%q: expected %s or %s", f.SchedulingStrategy, structs.SchedulingReplica, structs.SchedulingDaemon)
+	}
+	if f.DesiredCount == nil {
+		return 0, fieldErr("desiredCount", "required: a whole number from 0 to %d", MaxDesiredCount)
+	}
+	if *f.DesiredCount < 0 || *f.DesiredCount > MaxDesiredCount {
+		return 0, fieldErr("desiredCount", "%d is out of range: expected 0 to %d", *f.DesiredCount, MaxDesiredCount)
+	}
+	return *f.DesiredCount, nil
 }
 
 // checkDependencies checks a service's dependsOn: other services, each

@@ -363,6 +363,22 @@ type Service struct {
 // may run it rather than a desired count.
 func (s *Service) IsDaemon() bool { return s.SchedulingStrategy == SchedulingDaemon }
 
+// MeantFor reports whether a daemon service should run a task on n: the
+// node is ready and eligible and every constraint admits it. A constraint
+// that does not parse admits no node.
+func (s *Service) MeantFor(n *Node) bool {
+	if n.Status != NodeReady || n.Eligibility != EligibilityEligible {
+		return false
+	}
+	for _, pc := range s.PlacementConstraints {
+		c, err := pc.Parse()
+		if err != nil || !c.Admits(n) {
+			return false
+		}
+	}
+	return true
+}
+
 // ContainerState is what a node last saw of one container of a task.
 type ContainerState struct {
 	Name     string `json:"name"`
