@@ -35,6 +35,10 @@ const (
 	// every server knows what one is: an older replica would read it as a
 	// replica service of no tasks and stop the daemon's tasks if it led.
 	CmdApplyDaemonService
+	// The schedules' commands, in schedule.go.
+	CmdApplySchedule
+	CmdDeleteSchedule
+	CmdRecordScheduleRun
 )
 
 // Baseline is the newest command type that every release of skiff

@@ -237,6 +237,9 @@ var handlers = map[CommandType]handler{
 	CmdDeleteSecret:           command("DeleteSecret", (*writer).deleteSecret),
 	CmdResealSecrets:          command("ResealSecrets", (*writer).resealSecrets),
 	CmdApplyDaemonService:     command("ApplyDaemonService", (*writer).applyDaemonService),
+	CmdApplySchedule:          command("ApplySchedule", (*writer).applySchedule),
+	CmdDeleteSchedule:         command("DeleteSchedule", (*writer).deleteSchedule),
+	CmdRecordScheduleRun:      command("RecordScheduleRun", (*writer).recordScheduleRun),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -554,7 +557,8 @@ type snapshotData struct {
 	// Rotations carry the sealed secrets, never a secret in the clear.
 	Rotations []*structs.SecretRotation `json:"rotations,omitempty"`
 	// Secrets carry sealed values only.
-	Secrets []*structs.Secret `json:"secrets,omitempty"`
+	Secrets   []*structs.Secret   `json:"secrets,omitempty"`
+	Schedules []*structs.Schedule `json:"schedules,omitempty"`
 }
 
 // Snapshot implements raft.FSM. The view is taken here, on the FSM's
@@ -574,6 +578,7 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 		Tokens:    s.state.ACLTokens(),
 		Rotations: s.state.Rotations(),
 		Secrets:   s.state.Secrets(),
+		Schedules: s.state.Schedules(),
 	}
 	if err := json.NewEncoder(sink).Encode(&data); err != nil {
 		sink.Cancel()
@@ -614,6 +619,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	for _, sec := range data.Secrets {
 		t.putSecret(sec)
+	}
+	for _, sc := range data.Schedules {
+		t.putSchedule(sc)
 	}
 	f.live = t
 	f.publish(data.Index, t.copy())

@@ -33,6 +33,9 @@ func FuzzApplyCommand(f *testing.F) {
 		CmdDeleteSecret:       DeleteSecret{Name: "db"},
 		CmdResealSecrets:      ResealSecrets{Secrets: []Reseal{{Name: "db", Version: 1, KeyID: "k2", Sealed: make([]byte, 1+sealOverhead)}}},
 		CmdApplyDaemonService: ApplyService{Service: structs.Service{Name: "agent", SchedulingStrategy: structs.SchedulingDaemon}, TaskDefinition: &td},
+		CmdApplySchedule:      ApplySchedule{Schedule: structs.Schedule{Name: "b", Expression: "rate(1 minute)", Concurrency: "allow"}, TaskDefinition: &td},
+		CmdDeleteSchedule:     DeleteSchedule{Name: "b"},
+		CmdRecordScheduleRun:  RecordScheduleRun{Name: "b", Run: structs.ScheduleRun{At: 1}},
 	}
 	for ct := range handlers {
 		if _, ok := seeds[ct]; !ok {
