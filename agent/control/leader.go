@@ -130,7 +130,7 @@ func (c *ControlPlane) reconcile(ctx context.Context, collected *uint64) error {
 			errs = append(errs, fmt.Errorf("service %s: %w", svc.Name, err))
 		}
 	}
-	errs = append(errs, c.collectGarbage(ctx, collected), c.bootstrapACL(ctx))
+	errs = append(errs, c.fireSchedules(ctx), c.collectGarbage(ctx, collected), c.bootstrapACL(ctx))
 	return errors.Join(errs...)
 }
 
