@@ -328,3 +328,17 @@ func (a *Agent) Leave(ctx context.Context) error {
 	a.leaveOnce.Do(func() { close(a.left) })
 	return err
 }
+
+// ApplySchedule implements api.Backend.
+func (a *Agent) ApplySchedule(ctx context.Context, s *structs.Schedule, td *structs.TaskDefinition) (*structs.Schedule, error) {
+	if _, err := a.commit.Commit(ctx, fsm.CmdApplySchedule, fsm.ApplySchedule{Schedule: *s, TaskDefinition: td, At: now()}); err != nil {
+		return nil, err
+	}
+	return a.fsm.State().Schedule(s.Name), nil
+}
+
+// DeleteSchedule implements api.Backend.
+func (a *Agent) DeleteSchedule(ctx context.Context, name string) error {
+	_, err := a.commit.Commit(ctx, fsm.CmdDeleteSchedule, fsm.DeleteSchedule{Name: name})
+	return err
+}
