@@ -48,6 +48,9 @@ func (e *env) apply(c *cli.Context) error {
 	if raw, err = inlineEnvironmentFiles(raw, inputDir(path)); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	if api.IsScheduleFile(raw) {
+		return applySchedule(c, path, raw)
+	}
 	// Decoding here too gives the service name for the URL and reports bad
 	// input before anything is sent; the agent validates again.
 	svc, _, _, err := api.DecodeServiceFile(raw)
