@@ -61,7 +61,7 @@ type ServiceFile struct {
 	Service              string                        `json:"service"`
 	ServiceName          string                        `json:"serviceName"`
 	DesiredCount         *int                          `json:"desiredCount"`
-	SchedulingStrategy   string                        `json:"schedulingStrategy"`
+	SchedulingStrategy   string                        `json:"schedulingStrategy,omitempty"`
 	PlacementStrategy    []structs.PlacementStrategy   `json:"placementStrategy"`
 	PlacementConstraints []structs.PlacementConstraint `json:"placementConstraints"`
 	RestartPolicy        structs.RestartPolicy         `json:"restartPolicy"`
