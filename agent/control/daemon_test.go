@@ -1,6 +1,8 @@
 package control
 
 import (
+	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -46,7 +48,24 @@ func waitNodes(t *testing.T, c *fsmtest.Committer, svc string, want ...string) {
 // the settled optimisation waking on a node's entry; a drained node's task
 // stops and is not replaced; a node that no longer matches loses its task.
 func TestDaemonFollowsNodes(t *testing.T) {
-	r, c := settledPlane(t, time.Hour)
+	r, c := newFakeRaft(), fsmtest.New()
+	cp := New(Config{ID: "n1", BootstrapExpect: 1, Voters: 3, DownAfter: time.Hour, PromoteAfter: time.Hour, RemoveAfter: time.Hour,
+		PendingTimeout: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, r, noMembers{}, c.FSM, leaderOnly{r, c})
+	run(t, cp)
+	// settle waits until the leader has settled the daemon on the newest
+	// state, so that what follows is seen only if a node's entry wakes it.
+	settle := func() {
+		t.Helper()
+		waitFor(t, "the daemon settled", func() bool {
+			cp.planMu.Lock()
+			defer cp.planMu.Unlock()
+			if cp.term == nil {
+				return false
+			}
+			s, ok := cp.term.settled["agent"]
+			return ok && s.index == c.FSM.State().Index()
+		})
+	}
 	edge := structs.PlacementConstraint{Type: "memberOf", Expression: "attribute:role == edge"}
 	mustCommit(t, c, fsm.CmdRegisterNode, edgeNode("n1", 4096, "edge"))
 	mustCommit(t, c, fsm.CmdRegisterNode, edgeNode("n2", 4096, "edge"))
@@ -55,10 +74,12 @@ func TestDaemonFollowsNodes(t *testing.T) {
 	r.setLeading(true)
 	waitNodes(t, c, "agent", "n1", "n2")
 	report(t, c, "agent", structs.StatusRunning)
+	settle()
 
 	mustCommit(t, c, fsm.CmdRegisterNode, edgeNode("n3", 4096, "edge"))
 	waitNodes(t, c, "agent", "n1", "n2", "n3")
 	report(t, c, "agent", structs.StatusRunning)
+	settle()
 
 	mustCommit(t, c, fsm.CmdSetNodeStatus, fsm.SetNodeStatus{ID: "n2", Eligibility: structs.EligibilityIneligible})
 	waitNodes(t, c, "agent", "n1", "n3")
