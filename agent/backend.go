@@ -36,7 +36,13 @@ func (a *Agent) Health() api.Health {
 
 // ApplyService implements api.Backend.
 func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error) {
-	if _, err := a.commit.Commit(ctx, fsm.CmdApplyService, fsm.ApplyService{Service: *svc, TaskDefinition: td, At: now()}); err != nil {
+	// A daemon has a command type of its own, which the committer writes
+	// only once every server applies it.
+	t := fsm.CmdApplyService
+	if svc.IsDaemon() {
+		t = fsm.CmdApplyDaemonService
+	}
+	if _, err := a.commit.Commit(ctx, t, fsm.ApplyService{Service: *svc, TaskDefinition: td, At: now()}); err != nil {
 		return nil, err
 	}
 	return a.fsm.State().Service(svc.Name), nil
@@ -320,5 +326,19 @@ func (a *Agent) Leave(ctx context.Context) error {
 	defer cancel()
 	a.runner.StopAll(stopCtx)
 	a.leaveOnce.Do(func() { close(a.left) })
+	return err
+}
+
+// ApplySchedule implements api.Backend.
+func (a *Agent) ApplySchedule(ctx context.Context, s *structs.Schedule, td *structs.TaskDefinition) (*structs.Schedule, error) {
+	if _, err := a.commit.Commit(ctx, fsm.CmdApplySchedule, fsm.ApplySchedule{Schedule: *s, TaskDefinition: td, At: now()}); err != nil {
+		return nil, err
+	}
+	return a.fsm.State().Schedule(s.Name), nil
+}
+
+// DeleteSchedule implements api.Backend.
+func (a *Agent) DeleteSchedule(ctx context.Context, name string) error {
+	_, err := a.commit.Commit(ctx, fsm.CmdDeleteSchedule, fsm.DeleteSchedule{Name: name})
 	return err
 }

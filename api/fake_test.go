@@ -24,6 +24,30 @@ type fakeState struct {
 	tasks    []*structs.Task
 	tokens   []*structs.ACLToken
 	secrets  []*structs.Secret
+	// schedules is the one schedule "backup", with a run of task
+	// dddd5555 (which tests that want it add) and a run skipped.
+	schedules []*structs.Schedule
+}
+
+func (s *fakeState) Schedules() []*structs.Schedule { return s.schedules }
+
+func (s *fakeState) Schedule(name string) *structs.Schedule {
+	return find(s.schedules, func(v *structs.Schedule) bool { return v.Name == name })
+}
+
+func (f *fakeBackend) ApplySchedule(ctx context.Context, sc *structs.Schedule, td *structs.TaskDefinition) (*structs.Schedule, error) {
+	out, what := *sc, sc.TaskDefinition
+	if td != nil {
+		out.TaskDefinition, what = td.Family+":1", td.Family
+	}
+	if err := f.record("ApplySchedule", sc.Name, sc.Expression, sc.Concurrency, what); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func (f *fakeBackend) DeleteSchedule(ctx context.Context, name string) error {
+	return f.record("DeleteSchedule", name)
 }
 
 func (s *fakeState) Secrets() []*structs.Secret { return s.secrets }
@@ -156,6 +180,8 @@ func newFake() *fakeBackend {
 				{ID: "bbbb3333", Service: "web", Node: "n2", DesiredStatus: structs.StatusStopped, LastStatus: structs.StatusStopped},
 				{ID: "cccc4444", Node: "n2", DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusRunning},
 			},
+			schedules: []*structs.Schedule{{Name: "backup", Expression: "rate(1 day)", TaskDefinition: "web:1", Concurrency: structs.ConcurrencyForbid,
+				CreatedAt: 86_400_000, Runs: []structs.ScheduleRun{{At: 2 * 86_400_000, Task: "dddd5555"}, {At: 3 * 86_400_000, Skipped: "no node"}}}},
 		},
 		health:  Health{Status: "ok", Node: "n1", Name: "one", Leader: "n1", IsLeader: true, Index: 7, Version: "test"},
 		leader:  true,

@@ -42,6 +42,8 @@ type State interface {
 	Secrets() []*structs.Secret
 	Secret(name string) *structs.Secret
 	ServicesUsingSecret(name string) []string
+	Schedules() []*structs.Schedule
+	Schedule(name string) *structs.Schedule
 }
 
 // Backend is what the API needs from the agent. Implementations are safe
@@ -54,6 +56,10 @@ type Backend interface {
 	// Health describes this agent and its view of the cluster.
 	Health() Health
 	ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error)
+	// ApplySchedule creates or updates a schedule, registering td when it
+	// is given; DeleteSchedule removes one.
+	ApplySchedule(ctx context.Context, s *structs.Schedule, td *structs.TaskDefinition) (*structs.Schedule, error)
+	DeleteSchedule(ctx context.Context, name string) error
 	// RegisterTaskDefinition registers td as its family's next revision,
 	// or returns the newest revision when that one is the same.
 	RegisterTaskDefinition(ctx context.Context, td *structs.TaskDefinition) (*structs.TaskDefinition, error)
@@ -225,6 +231,9 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("PUT /v1/services/{name}", s.wrap(s.applyService))
 	mux.Handle("DELETE /v1/services/{name}", s.wrapStatus(s.deleteService))
 	mux.Handle("POST /v1/services/{name}/scale", s.wrap(s.scale))
+	mux.Handle("GET /v1/schedules", s.wrap(s.schedules))
+	mux.Handle("PUT /v1/schedules/{name}", s.wrap(s.applySchedule))
+	mux.Handle("DELETE /v1/schedules/{name}", s.wrapStatus(s.deleteSchedule))
 	mux.Handle("GET /v1/tasks", s.wrap(s.tasks))
 	mux.Handle("POST /v1/tasks", s.wrap(s.run))
 	mux.Handle("GET /v1/tasks/{id}", s.wrap(s.task))
@@ -523,6 +532,15 @@ func (s *server) taskdefs(w http.ResponseWriter, r *http.Request) (any, error) {
 // status counts the tasks of svc that should run, by whether they do yet.
 func status(st State, svc *structs.Service) ServiceStatus {
 	out := ServiceStatus{Service: *svc, Message: svc.PlacementFailure.String()}
+	if svc.IsDaemon() {
+		// A daemon's desired count is the number of nodes meant for it,
+		// as ECS reports it.
+		for _, n := range st.Nodes() {
+			if svc.MeantFor(n) {
+				out.DesiredCount++
+			}
+		}
+	}
 	for _, t := range st.TasksByService(svc.Name) {
 		switch {
 		case t.DesiredStatus != structs.StatusRunning:
@@ -647,6 +665,12 @@ func (s *server) scale(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	if n := *req.DesiredCount; n < 0 || n > MaxDesiredCount {
 		return nil, fieldErr("desiredCount", "%d is out of range: expected 0 to %d", n, MaxDesiredCount)
+	}
+	if svc := s.b.View().Service(r.PathValue("name")); svc != nil && svc.IsDaemon() {
+		// The state machine refuses it too; this answers with a conflict
+		// rather than a failed commit.
+		return nil, fmt.Errorf("%w: service %s is a %s service, which runs one task on every eligible node: it has no desired count to scale",
+			ErrConflict, svc.Name, structs.SchedulingDaemon)
 	}
 	if err := s.b.ScaleService(r.Context(), r.PathValue("name"), *req.DesiredCount); err != nil {
 		return nil, err

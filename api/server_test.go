@@ -231,6 +231,26 @@ func TestRoutes(t *testing.T) {
 			want: map[string]any{"name": "web", "desiredCount": 5}, calls: []string{"ScaleService web 5"}},
 		{name: "scale to zero", method: "POST", path: "/v1/services/web/scale", body: `{"desiredCount": 0}`, status: 200,
 			want: map[string]any{"desiredCount": 0}, calls: []string{"ScaleService web 0"}},
+		{name: "schedules with their runs' results", setup: func(f *fakeBackend) {
+			exit := 3
+			f.state.tasks = append(f.state.tasks, &structs.Task{ID: "dddd5555", Node: "n2", DesiredStatus: structs.StatusStopped,
+				LastStatus: structs.StatusStopped, StopReason: "essential container app exited", Containers: []structs.ContainerState{{Name: "app", ExitCode: &exit}}})
+		}, method: "GET", path: "/v1/schedules", status: 200,
+			want: map[string]any{"#": 1, "0.name": "backup", "0.schedule": "rate(1 day)", "0.concurrency": "forbid",
+				"0.runs.0.task": "dddd5555", "0.runs.0.exitCode": 3, "0.runs.0.lastStatus": "STOPPED",
+				"0.runs.0.stoppedReason": "essential container app exited", "0.runs.1.skipped": "no node"}},
+		{name: "apply a schedule", method: "PUT", path: "/v1/schedules/backup",
+			body:   `{"service":"backup","schedule":"rate(5 minutes)","taskDefinition":{"family":"backup","containerDefinitions":[{"name":"a","image":"x"}]}}`,
+			status: 200, want: map[string]any{"schedule.name": "backup", "schedule.taskDefinition": "backup:1"},
+			calls: []string{"ApplySchedule backup rate(5 minutes) allow backup"}},
+		{name: "apply a bad schedule", method: "PUT", path: "/v1/schedules/backup",
+			body: `{"service":"backup","schedule":"rate(5 weeks)","taskDefinition":"backup"}`, status: 400,
+			want: map[string]any{"field": "schedule", "error": "~unit \"weeks\""}},
+		{name: "delete a schedule", method: "DELETE", path: "/v1/schedules/backup", status: 204, calls: []string{"DeleteSchedule backup"}},
+		{name: "scale a daemon", setup: func(f *fakeBackend) {
+			f.state.services = append(f.state.services, &structs.Service{Name: "agent", SchedulingStrategy: structs.SchedulingDaemon})
+		}, method: "POST", path: "/v1/services/agent/scale", body: `{"desiredCount": 2}`, status: 409,
+			want: map[string]any{"error": "~has no desired count to scale"}},
 		{name: "scale missing count", method: "POST", path: "/v1/services/web/scale", body: `{}`, status: 400,
 			want: map[string]any{"field": "desiredCount", "error": "required: a whole number from 0 to 100000"}},
 		{name: "scale malformed", method: "POST", path: "/v1/services/web/scale", body: `{"desiredCount": "x"}`, status: 400,

@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/skiff-run/skiff/schedule"
 	"github.com/skiff-run/skiff/structs"
 )
 
@@ -59,6 +61,7 @@ type ServiceFile struct {
 	Service              string                        `json:"service"`
 	ServiceName          string                        `json:"serviceName"`
 	DesiredCount         *int                          `json:"desiredCount"`
+	SchedulingStrategy   string                        `json:"schedulingStrategy,omitempty"`
 	PlacementStrategy    []structs.PlacementStrategy   `json:"placementStrategy"`
 	PlacementConstraints []structs.PlacementConstraint `json:"placementConstraints"`
 	RestartPolicy        structs.RestartPolicy         `json:"restartPolicy"`
@@ -67,6 +70,10 @@ type ServiceFile struct {
 	// service belongs to, and the services it waits for.
 	Project   string                      `json:"project,omitempty"`
 	DependsOn []structs.ServiceDependency `json:"dependsOn,omitempty"`
+	// Schedule and Concurrency make the file a scheduled task's (see
+	// DecodeScheduleFile) rather than a service's.
+	Schedule    string `json:"schedule,omitempty"`
+	Concurrency string `json:"concurrency,omitempty"`
 }
 
 // TaskDefinitionField is a service file's taskDefinition: the definition
@@ -173,7 +180,7 @@ var (
 	}
 	serviceShape = &shape{
 		acted: map[string]*shape{
-			"service": nil, "serviceName": nil, "desiredCount": nil,
+			"service": nil, "serviceName": nil, "desiredCount": nil, "schedulingStrategy": nil, "schedule": nil, "concurrency": nil,
 			"placementStrategy":    {acted: map[string]*shape{"type": nil, "field": nil}, maxItems: MaxStrategies, items: "strategies"},
 			"placementConstraints": {acted: map[string]*shape{"type": nil, "expression": nil}, maxItems: MaxConstraints, items: "constraints"},
 			"restartPolicy":        {acted: map[string]*shape{"maxBackoffSeconds": nil}},
@@ -183,7 +190,7 @@ var (
 		},
 		ignored: []string{"cluster", "loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
 			"platformVersion", "role", "deploymentConfiguration", "networkConfiguration", "healthCheckGracePeriodSeconds",
-			"schedulingStrategy", "deploymentController", "tags", "enableECSManagedTags", "propagateTags",
+			"deploymentController", "tags", "enableECSManagedTags", "propagateTags",
 			"enableExecuteCommand", "serviceConnectConfiguration", "volumeConfigurations", "clientToken",
 			"availabilityZoneRebalancing", "vpcLatticeConfigurations"},
 	}
@@ -420,11 +427,12 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	if err := checkName("service", name); err != nil {
 		return nil, nil, nil, err
 	}
-	if f.DesiredCount == nil {
-		return nil, nil, nil, fieldErr("desiredCount", "required: a whole number from 0 to %d", MaxDesiredCount)
+	if f.Schedule != "" || f.Concurrency != "" {
+		return nil, nil, nil, fieldErr("schedule", "the file of a scheduled task, not of a service: it goes to /v1/schedules/%s", name)
 	}
-	if *f.DesiredCount < 0 || *f.DesiredCount > MaxDesiredCount {
-		return nil, nil, nil, fieldErr("desiredCount", "%d is out of range: expected 0 to %d", *f.DesiredCount, MaxDesiredCount)
+	count, err := checkScheduling(&f)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	td := f.TaskDefinition.Def
 	switch {
@@ -470,17 +478,120 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	}
 	svc := &structs.Service{
 		Name:                 name,
-		DesiredCount:         *f.DesiredCount,
+		DesiredCount:         count,
 		PlacementStrategy:    f.PlacementStrategy,
 		PlacementConstraints: f.PlacementConstraints,
 		RestartPolicy:        f.RestartPolicy,
 		Project:              f.Project,
 		DependsOn:            f.DependsOn,
 	}
+	if f.SchedulingStrategy == structs.SchedulingDaemon {
+		svc.SchedulingStrategy = structs.SchedulingDaemon
+	}
 	if td == nil {
 		svc.TaskDefinition = f.TaskDefinition.Ref
 	}
 	return svc, td, warnings, nil
+}
+
+// DecodeScheduleFile parses and validates the file of a scheduled task: a
+// service file's service (or serviceName), taskDefinition, schedule (an
+// EventBridge cron() or rate() expression, see package schedule) and
+// concurrency (allow, the default, forbid or replace). A service's other
+// fields are refused, naming them.
+func DecodeScheduleFile(raw []byte) (*structs.Schedule, *structs.TaskDefinition, []string, error) {
+	var f ServiceFile
+	warnings, err := decodeStrict(raw, serviceShape, &f)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	name := f.Service
+	if name == "" {
+		name = f.ServiceName
+	}
+	if err := checkName("service", name); err != nil {
+		return nil, nil, nil, err
+	}
+	for _, c := range []struct {
+		field string
+		set   bool
+	}{{"desiredCount", f.DesiredCount != nil}, {"schedulingStrategy", f.SchedulingStrategy != ""},
+		{"placementStrategy", len(f.PlacementStrategy) > 0}, {"placementConstraints", len(f.PlacementConstraints) > 0},
+		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}} {
+		if c.set {
+			return nil, nil, nil, fieldErr(c.field, "not taken by a scheduled task, which runs one one-off task at each time")
+		}
+	}
+	if _, err := schedule.Parse(f.Schedule, time.Now()); err != nil {
+		if f.Schedule == "" {
+			return nil, nil, nil, fieldErr("schedule", "required: cron(minutes hours day-of-month month day-of-week year) or rate(N minutes|hours|days)")
+		}
+		return nil, nil, nil, fieldErr("schedule", "%v", err)
+	}
+	s := &structs.Schedule{Name: name, Expression: f.Schedule, Concurrency: f.Concurrency}
+	switch f.Concurrency {
+	case "":
+		s.Concurrency = structs.ConcurrencyAllow
+	case structs.ConcurrencyAllow, structs.ConcurrencyForbid, structs.ConcurrencyReplace:
+	default:
+		return nil, nil, nil, fieldErr("concurrency", "%q: expected allow, forbid or replace", f.Concurrency)
+	}
+	td := f.TaskDefinition.Def
+	switch {
+	case td == nil && f.TaskDefinition.Ref == "":
+		return nil, nil, nil, fieldErr("taskDefinition", "required: an ECS task definition, or the family[:revision] of a registered one")
+	case td == nil:
+		if err := checkTaskDefRef("taskDefinition", f.TaskDefinition.Ref); err != nil {
+			return nil, nil, nil, err
+		}
+		s.TaskDefinition = f.TaskDefinition.Ref
+	default:
+		td.Revision = 0
+		if err := ValidateTaskDefinition(td, "taskDefinition"); err != nil {
+			return nil, nil, nil, err
+		}
+		warnings = append(warnings, taskDefWarnings(td, "taskDefinition")...)
+	}
+	return s, td, warnings, nil
+}
+
+// IsScheduleFile reports whether a service file, which must be a JSON
+// object, names a schedule, so that the CLI knows where to send it.
+func IsScheduleFile(raw []byte) bool {
+	var probe struct {
+		Schedule *string `json:"schedule"`
+	}
+	return json.Unmarshal(raw, &probe) == nil && probe.Schedule != nil
+}
+
+// checkScheduling checks the scheduling strategy and the desired count
+// that goes with it, and returns the count. REPLICA, the default, needs a
+// desiredCount. DAEMON runs one task on every eligible node that meets the
+// constraints, so it takes no desiredCount (ECS ignores one; skiff refuses
+// a positive one rather than run a count other than asked, and takes 0 or
+// none) and, as in ECS, no placementStrategy.
+func checkScheduling(f *ServiceFile) (int, error) {
+	switch f.SchedulingStrategy {
+	case "", structs.SchedulingReplica:
+	case structs.SchedulingDaemon:
+		if f.DesiredCount != nil && *f.DesiredCount != 0 {
+			return 0, fieldErr("desiredCount", "%d: a %s service runs one task on every eligible node that meets its constraints; leave desiredCount out",
+				*f.DesiredCount, structs.SchedulingDaemon)
+		}
+		if len(f.PlacementStrategy) > 0 {
+			return 0, fieldErr("placementStrategy", "not taken by a %s service, which runs one task on every eligible node", structs.SchedulingDaemon)
+		}
+		return 0, nil
+	default:
+		return 0, fieldErr("schedulingStrategy", "%q: expected %s or %s", f.SchedulingStrategy, structs.SchedulingReplica, structs.SchedulingDaemon)
+	}
+	if f.DesiredCount == nil {
+		return 0, fieldErr("desiredCount", "required: a whole number from 0 to %d", MaxDesiredCount)
+	}
+	if *f.DesiredCount < 0 || *f.DesiredCount > MaxDesiredCount {
+		return 0, fieldErr("desiredCount", "%d is out of range: expected 0 to %d", *f.DesiredCount, MaxDesiredCount)
+	}
+	return *f.DesiredCount, nil
 }
 
 // checkDependencies checks a service's dependsOn: other services, each

@@ -123,6 +123,23 @@ func TestDecodeCreateServiceInput(t *testing.T) {
 	}
 }
 
+// A DAEMON service needs no desiredCount; REPLICA is the default and is
+// stored as no strategy at all.
+func TestDecodeSchedulingStrategy(t *testing.T) {
+	svc, _, warnings, err := DecodeServiceFile([]byte(`{"service":"agent","schedulingStrategy":"DAEMON","taskDefinition":"agent",
+	  "placementConstraints":[{"type":"memberOf","expression":"attribute:role == edge"}]}`))
+	if err != nil || !svc.IsDaemon() || svc.DesiredCount != 0 || len(svc.PlacementConstraints) != 1 || len(warnings) != 0 {
+		t.Fatalf("daemon: %+v %q %v", svc, warnings, err)
+	}
+	if svc, _, _, err = DecodeServiceFile([]byte(`{"service":"agent","schedulingStrategy":"DAEMON","desiredCount":0,"taskDefinition":"agent"}`)); err != nil || !svc.IsDaemon() {
+		t.Fatalf("daemon with a count of 0: %+v %v", svc, err)
+	}
+	svc, _, _, err = DecodeServiceFile([]byte(`{"service":"web","schedulingStrategy":"REPLICA","desiredCount":2,"taskDefinition":"web"}`))
+	if err != nil || svc.SchedulingStrategy != "" || svc.DesiredCount != 2 {
+		t.Fatalf("replica: %+v %v", svc, err)
+	}
+}
+
 // The output of `aws ecs describe-task-definition` is a task definition as
 // it is: unwrapped, with its read-only fields and tags as warnings, and
 // errors naming fields as they are in the file.
@@ -171,6 +188,10 @@ func TestDecodeBadInput(t *testing.T) {
 		{"no count", `{"service":"web"}`, "desiredCount", "required"},
 		{"negative count", `{"service":"web","desiredCount":-1}`, "desiredCount", "out of range"},
 		{"count type", `{"service":"web","desiredCount":"x"}`, "desiredCount", "expected int"},
+		{"unknown scheduling", `{"service":"web","schedulingStrategy":"ONCE"}`, "schedulingStrategy", "expected REPLICA or DAEMON"},
+		{"daemon count", `{"service":"web","schedulingStrategy":"DAEMON","desiredCount":3}`, "desiredCount", "leave desiredCount out"},
+		{"daemon strategy", `{"service":"web","schedulingStrategy":"DAEMON","placementStrategy":[{"type":"spread","field":"instanceId"}]}`,
+			"placementStrategy", "not taken by a DAEMON service"},
 		{"no taskdef", `{"service":"web","desiredCount":1}`, "taskDefinition", "required"},
 		{"taskdef of another type", `{"service":"web","desiredCount":1,"taskDefinition":3}`, "taskDefinition", "expected structs.TaskDefinition, got number"},
 		{"bad taskdef reference", `{"service":"web","desiredCount":1,"taskDefinition":"web:latest"}`, "taskDefinition", "expected family or family:revision"},

@@ -80,6 +80,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			e.psCommand(),
 			servicesCommand(),
 			scaleCommand(),
+			e.schedulesCommand(),
 			stopCommand(),
 			rmCommand(),
 			logsCommand(),

@@ -93,7 +93,7 @@ func applyCompose(c *cli.Context, path string) error {
 			return fmt.Errorf("services.%s: %w", s.Compose, err)
 		}
 		warn(c, res.Warnings)
-		fmt.Fprintf(c.App.Writer, "service %s: %s, desired count %d\n", res.Service.Name, res.Service.TaskDefinition, res.Service.DesiredCount)
+		fmt.Fprintf(c.App.Writer, "service %s: %s, %s\n", res.Service.Name, res.Service.TaskDefinition, desired(res.Service))
 	}
 	// A service the file no longer has keeps running, as under docker
 	// compose without --remove-orphans; this says so.

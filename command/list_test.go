@@ -46,6 +46,15 @@ const (
   {"name":"db.password","size":16,"version":2,"createdAt":1767315661000,"updatedAt":1767322955000,"usedBy":["api","web"]},
   {"name":"registry","size":48,"version":1,"createdAt":1767315661000,"updatedAt":1767315661000}
 ]`
+	schedulesJSON = `[
+  {"name":"backup","schedule":"cron(0 3 * * ? *)","taskDefinition":"backup:2","concurrency":"forbid","createdAt":1767315661000,"updatedAt":1767315661000,
+   "nextRun":1767409200000,"runs":[
+    {"at":1767150000000,"task":"0196f0a0-0000-7000-8000-00000000a1b2","lastStatus":"STOPPED","exitCode":0},
+    {"at":1767236400000,"task":"0196f0a0-0000-7000-8000-00000000c3d4","lastStatus":"RUNNING"},
+    {"at":1767322800000,"skipped":"concurrency forbid: the task of an earlier run (0196f0a0-0000-7000-8000-00000000c3d4) is still active"}]},
+  {"name":"report","schedule":"rate(1 hour)","taskDefinition":"report:1","concurrency":"allow","createdAt":1767315661000,"updatedAt":1767315661000,
+   "nextRun":1767326461000}
+]`
 	peersJSON = `[
   {"id":"a1b2c3d4-0000-4000-8000-000000000001","address":"10.0.0.1:7071","voter":true,"leader":true},
   {"id":"b2c3d4e5-0000-4000-8000-000000000002","address":"10.0.0.2:7071","voter":true,"leader":false},
@@ -64,6 +73,7 @@ func clusterAPI(t *testing.T) *fakeAPI {
 		"GET /v1/raft/peers": ok(peersJSON),
 		"GET /v1/volumes":    ok(volumesJSON),
 		"GET /v1/secrets":    ok(secretsJSON),
+		"GET /v1/schedules":  ok(schedulesJSON),
 	})
 }
 
@@ -90,6 +100,8 @@ var listings = []struct {
 		[]string{"driver", "labels", "name", "node", "nodeName", "scope", "service", "volume"}},
 	{[]string{"raft", "peers"}, "raft-peers", []string{"GET /v1/raft/peers", "GET /v1/nodes"},
 		[]string{"address", "id", "leader", "voter"}},
+	{[]string{"schedules"}, "schedules", []string{"GET /v1/schedules"},
+		[]string{"concurrency", "createdAt", "name", "nextRun", "runs", "schedule", "taskDefinition", "updatedAt"}},
 	{[]string{"secret", "ls"}, "secrets", []string{"GET /v1/secrets"},
 		[]string{"createdAt", "name", "size", "updatedAt", "usedBy", "version"}},
 }

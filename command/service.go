@@ -48,6 +48,9 @@ func (e *env) apply(c *cli.Context) error {
 	if raw, err = inlineEnvironmentFiles(raw, inputDir(path)); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	if api.IsScheduleFile(raw) {
+		return applySchedule(c, path, raw)
+	}
 	// Decoding here too gives the service name for the URL and reports bad
 	// input before anything is sent; the agent validates again.
 	svc, _, _, err := api.DecodeServiceFile(raw)
@@ -63,8 +66,17 @@ func (e *env) apply(c *cli.Context) error {
 		return err
 	}
 	warn(c, res.Warnings)
-	fmt.Fprintf(c.App.Writer, "service %s: %s, desired count %d\n", res.Service.Name, res.Service.TaskDefinition, res.Service.DesiredCount)
+	fmt.Fprintf(c.App.Writer, "service %s: %s, %s\n", res.Service.Name, res.Service.TaskDefinition, desired(res.Service))
 	return nil
+}
+
+// desired says how many tasks a service keeps: its desired count, or, for
+// a daemon, one on every eligible node.
+func desired(svc *structs.Service) string {
+	if svc.IsDaemon() {
+		return "one task on every eligible node that meets its constraints"
+	}
+	return fmt.Sprintf("desired count %d", svc.DesiredCount)
 }
 
 func servicesCommand() *cli.Command {

@@ -199,3 +199,29 @@ func TestApplyReadsEnvironmentFiles(t *testing.T) {
 		t.Errorf("an s3 file: exit code %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// A daemon has no desired count; apply says what it keeps instead.
+func TestApplyDaemon(t *testing.T) {
+	file := `{"service": "agent", "schedulingStrategy": "DAEMON", "taskDefinition": "agent"}`
+	f := newFakeAPI(t, map[string]answer{"PUT /v1/services/agent": ok(`{"service":{"name":"agent","taskDefinition":"agent:1",
+"desiredCount":0,"schedulingStrategy":"DAEMON","restartPolicy":{},"createdAt":1,"updatedAt":1}}`)})
+	r := skiff(file, "--addr", f.URL, "apply", "-f", "-")
+	if want := "service agent: agent:1, one task on every eligible node that meets its constraints\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("got exit code %d, stdout %q, stderr %q; want %q", r.code, r.stdout, r.stderr, want)
+	}
+}
+
+// A file with a schedule goes to /v1/schedules, checked here first.
+func TestApplySchedule(t *testing.T) {
+	file := `{"service": "backup", "schedule": "rate(5 minutes)", "concurrency": "replace", "taskDefinition": "backup"}`
+	f := newFakeAPI(t, map[string]answer{"PUT /v1/schedules/backup": ok(`{"schedule":{"name":"backup","schedule":"rate(5 minutes)",
+"taskDefinition":"backup:1","concurrency":"replace"}}`)})
+	r := skiff(file, "--addr", f.URL, "apply", "-f", "-")
+	if want := "schedule backup: backup:1, rate(5 minutes), concurrency replace\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("got exit code %d, stdout %q, stderr %q; want %q", r.code, r.stdout, r.stderr, want)
+	}
+	r = skiff(`{"service": "backup", "schedule": "rate(5 weeks)", "taskDefinition": "backup"}`, "--addr", f.URL, "apply", "-f", "-")
+	if r.code != 1 || !strings.Contains(r.stderr, `schedule: rate: unit "weeks"`) || len(f.got()) != 1 {
+		t.Errorf("a bad schedule: exit code %d, stderr %q, requests %q", r.code, r.stderr, f.got())
+	}
+}

@@ -324,14 +324,17 @@ services:
     deploy:
       mode: global
       restart_policy: {condition: on-failure}
+      placement:
+        preferences: [{spread: node.labels.zone}]
 networks:
   back: {}
 configs:
   conf: {file: ./compose.yaml}
 `},
 			check: func(t *testing.T, svcs map[string]*structs.Service, _ map[string]*structs.TaskDefinition, _ string) {
-				if svcs["odd"].DesiredCount != 1 {
-					t.Errorf("desired count %d", svcs["odd"].DesiredCount)
+				// deploy.mode global makes a daemon.
+				if odd := svcs["odd"]; odd.DesiredCount != 0 || !odd.IsDaemon() {
+					t.Errorf("odd is %+v, want a daemon", odd)
 				}
 			},
 			warnings: []string{
@@ -341,7 +344,7 @@ configs:
 				"services.odd.cpu_shares is a compose field",
 				"services.odd.pull_policy is a compose field",
 				"services.odd.deploy.restart_policy is a compose field",
-				`services.odd.deploy.mode: "global"`,
+				"services.odd.deploy.placement.preferences[0]: a global service runs one task on every node; ignored",
 				"services.odd.networks.back: skiff does not attach tasks to compose networks",
 				"networks.back: skiff does not make compose networks",
 				"configs: skiff has no configs",

@@ -351,10 +351,16 @@ func (m *svcMapper) deploy() {
 	if d == nil {
 		return
 	}
+	global := false
 	switch d.Mode {
 	case "", "replicated":
+	case "global":
+		// A global service is a daemon: one task on every node its
+		// constraints admit.
+		global = true
+		m.f.SchedulingStrategy, m.f.DesiredCount = structs.SchedulingDaemon, nil
 	default:
-		m.warn("deploy.mode", "%q: skiff runs replicated services only; the service runs %d task(s)", d.Mode, *m.f.DesiredCount)
+		m.warn("deploy.mode", "%q: skiff runs replicated and global services only; the service runs %d task(s)", d.Mode, *m.f.DesiredCount)
 	}
 	for i, c := range d.Placement.Constraints {
 		sub := placementRE.FindStringSubmatch(c)
@@ -366,6 +372,10 @@ func (m *svcMapper) deploy() {
 			Expression: fmt.Sprintf("attribute:%s %s %s", sub[1], sub[2], sub[3])})
 	}
 	for i, p := range d.Placement.Preferences {
+		if global {
+			m.warn(fmt.Sprintf("deploy.placement.preferences[%d]", i), "a global service runs one task on every node; ignored")
+			continue
+		}
 		if key, ok := strings.CutPrefix(p.Spread, "node.labels."); ok && key != "" {
 			m.f.PlacementStrategy = append(m.f.PlacementStrategy, structs.PlacementStrategy{Type: "spread", Field: "attribute:" + key})
 		} else {

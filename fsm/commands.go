@@ -30,6 +30,15 @@ const (
 	CmdSetSecret
 	CmdDeleteSecret
 	CmdResealSecrets
+	// CmdApplyDaemonService is an ApplyService whose service is a daemon.
+	// It has a type of its own so that a leader writes a daemon only once
+	// every server knows what one is: an older replica would read it as a
+	// replica service of no tasks and stop the daemon's tasks if it led.
+	CmdApplyDaemonService
+	// The schedules' commands, in schedule.go.
+	CmdApplySchedule
+	CmdDeleteSchedule
+	CmdRecordScheduleRun
 )
 
 // Baseline is the newest command type that every release of skiff

@@ -236,6 +236,10 @@ var handlers = map[CommandType]handler{
 	CmdSetSecret:              command("SetSecret", (*writer).setSecret),
 	CmdDeleteSecret:           command("DeleteSecret", (*writer).deleteSecret),
 	CmdResealSecrets:          command("ResealSecrets", (*writer).resealSecrets),
+	CmdApplyDaemonService:     command("ApplyDaemonService", (*writer).applyDaemonService),
+	CmdApplySchedule:          command("ApplySchedule", (*writer).applySchedule),
+	CmdDeleteSchedule:         command("DeleteSchedule", (*writer).deleteSchedule),
+	CmdRecordScheduleRun:      command("RecordScheduleRun", (*writer).recordScheduleRun),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -350,6 +354,25 @@ func (w *writer) registerTaskDefinition(td *structs.TaskDefinition) (string, err
 }
 
 func (w *writer) applyService(c *ApplyService) (any, error) {
+	if c.Service.SchedulingStrategy != "" {
+		return "", fmt.Errorf("scheduling strategy %q: ApplyService takes replica services only, with the strategy left empty", c.Service.SchedulingStrategy)
+	}
+	return w.putApplied(c)
+}
+
+// applyDaemonService is applyService for a daemon, which has no desired
+// count: the leader keeps one task on every node that may run it.
+func (w *writer) applyDaemonService(c *ApplyService) (any, error) {
+	switch {
+	case c.Service.SchedulingStrategy != structs.SchedulingDaemon:
+		return "", fmt.Errorf("scheduling strategy %q: ApplyDaemonService takes %s services only", c.Service.SchedulingStrategy, structs.SchedulingDaemon)
+	case c.Service.DesiredCount != 0:
+		return "", fmt.Errorf("desired count %d: a daemon service has none", c.Service.DesiredCount)
+	}
+	return w.putApplied(c)
+}
+
+func (w *writer) putApplied(c *ApplyService) (any, error) {
 	s := c.Service
 	if s.Name == "" {
 		return "", errors.New("service name is empty")
@@ -396,6 +419,9 @@ func (w *writer) scaleService(c *ScaleService) (any, error) {
 	}
 	if c.DesiredCount < 0 {
 		return nil, fmt.Errorf("desired count %d: want 0 or more", c.DesiredCount)
+	}
+	if old.IsDaemon() {
+		return nil, fmt.Errorf("service %s is a daemon, which runs one task on every node that may run it: it has no desired count to scale", c.Name)
 	}
 	s := *old
 	s.DesiredCount, s.UpdatedAt = c.DesiredCount, c.At
@@ -531,7 +557,8 @@ type snapshotData struct {
 	// Rotations carry the sealed secrets, never a secret in the clear.
 	Rotations []*structs.SecretRotation `json:"rotations,omitempty"`
 	// Secrets carry sealed values only.
-	Secrets []*structs.Secret `json:"secrets,omitempty"`
+	Secrets   []*structs.Secret   `json:"secrets,omitempty"`
+	Schedules []*structs.Schedule `json:"schedules,omitempty"`
 }
 
 // Snapshot implements raft.FSM. The view is taken here, on the FSM's
@@ -551,6 +578,7 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 		Tokens:    s.state.ACLTokens(),
 		Rotations: s.state.Rotations(),
 		Secrets:   s.state.Secrets(),
+		Schedules: s.state.Schedules(),
 	}
 	if err := json.NewEncoder(sink).Encode(&data); err != nil {
 		sink.Cancel()
@@ -591,6 +619,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	for _, sec := range data.Secrets {
 		t.putSecret(sec)
+	}
+	for _, sc := range data.Schedules {
+		t.putSchedule(sc)
 	}
 	f.live = t
 	f.publish(data.Index, t.copy())

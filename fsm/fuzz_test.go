@@ -29,9 +29,13 @@ func FuzzApplyCommand(f *testing.F) {
 		CmdDeleteACLToken:         DeleteACLToken{AccessorID: "a"},
 		CmdRotateSecret: RotateSecret{Rotation: structs.SecretRotation{Generation: 1, PrevDigest: strings.Repeat("1", 64), Digest: strings.Repeat("2", 64), Sealed: []byte{1}},
 			Bootstrap: structs.ACLToken{AccessorID: "bootstrap", Policy: structs.PolicyManagement, SecretHash: strings.Repeat("3", 64)}},
-		CmdSetSecret:     SetSecret{Secret: structs.Secret{Name: "db", KeyID: "k", Sealed: make([]byte, 1+sealOverhead), Size: 1}},
-		CmdDeleteSecret:  DeleteSecret{Name: "db"},
-		CmdResealSecrets: ResealSecrets{Secrets: []Reseal{{Name: "db", Version: 1, KeyID: "k2", Sealed: make([]byte, 1+sealOverhead)}}},
+		CmdSetSecret:          SetSecret{Secret: structs.Secret{Name: "db", KeyID: "k", Sealed: make([]byte, 1+sealOverhead), Size: 1}},
+		CmdDeleteSecret:       DeleteSecret{Name: "db"},
+		CmdResealSecrets:      ResealSecrets{Secrets: []Reseal{{Name: "db", Version: 1, KeyID: "k2", Sealed: make([]byte, 1+sealOverhead)}}},
+		CmdApplyDaemonService: ApplyService{Service: structs.Service{Name: "agent", SchedulingStrategy: structs.SchedulingDaemon}, TaskDefinition: &td},
+		CmdApplySchedule:      ApplySchedule{Schedule: structs.Schedule{Name: "b", Expression: "rate(1 minute)", Concurrency: "allow"}, TaskDefinition: &td},
+		CmdDeleteSchedule:     DeleteSchedule{Name: "b"},
+		CmdRecordScheduleRun:  RecordScheduleRun{Name: "b", Run: structs.ScheduleRun{At: 1}},
 	}
 	for ct := range handlers {
 		if _, ok := seeds[ct]; !ok {

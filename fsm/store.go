@@ -92,6 +92,7 @@ type tables struct {
 	tokensBySecret *btree.BTreeG[entry[structs.ACLToken]]
 	rotations      *btree.BTreeG[ranked[structs.SecretRotation]]
 	secrets        *btree.BTreeG[entry[structs.Secret]]
+	schedules      *btree.BTreeG[entry[structs.Schedule]]
 
 	// changed holds, for each service, the log index of the last entry
 	// that changed the service or one of its tasks (one-off tasks under
@@ -128,6 +129,7 @@ func newTables() *tables {
 		rotations:      newTree(byKeyThenN[structs.SecretRotation]),
 		changed:        newTree(byChangeKey),
 		secrets:        newTree(byKey[structs.Secret]),
+		schedules:      newTree(byKey[structs.Schedule]),
 	}
 }
 
@@ -150,6 +152,7 @@ func (t *tables) copy() *tables {
 		nodesChanged:   t.nodesChanged,
 		at:             t.at,
 		secrets:        t.secrets.Copy(),
+		schedules:      t.schedules.Copy(),
 	}
 }
 
@@ -442,3 +445,19 @@ func (t *tables) servicesUsingSecret(name string) []string {
 func (t *tables) putSecret(s *structs.Secret) { t.secrets.Set(entry[structs.Secret]{s.Name, s}) }
 
 func (t *tables) deleteSecret(name string) { t.secrets.Delete(entry[structs.Secret]{key: name}) }
+
+// Schedules returns every schedule, ordered by name.
+func (s *State) Schedules() []*structs.Schedule { return all(s.t.schedules) }
+
+// Schedule returns one schedule or nil.
+func (s *State) Schedule(name string) *structs.Schedule { return get(s.t.schedules, name) }
+
+func (t *tables) schedule(name string) *structs.Schedule { return get(t.schedules, name) }
+
+func (t *tables) putSchedule(s *structs.Schedule) {
+	t.schedules.Set(entry[structs.Schedule]{s.Name, s})
+}
+
+func (t *tables) deleteSchedule(name string) {
+	t.schedules.Delete(entry[structs.Schedule]{key: name})
+}

@@ -19,21 +19,10 @@ func (distinctInstance) ok(ns *nodeState) bool { return ns.svcTasks == 0 }
 func (distinctInstance) String() string        { return "distinctInstance" }
 
 // memberOf compares a node attribute with a value.
-type memberOf struct {
-	key, value string
-	equal      bool
-	expr       string
-}
+type memberOf struct{ c structs.Constraint }
 
-func (m memberOf) ok(ns *nodeState) bool {
-	v, has := ns.node.Attributes[m.key]
-	if m.equal {
-		return has && v == m.value
-	}
-	return !has || v != m.value
-}
-
-func (m memberOf) String() string { return "memberOf " + m.expr }
+func (m memberOf) ok(ns *nodeState) bool { return m.c.Admits(ns.node) }
+func (m memberOf) String() string        { return "memberOf " + m.c.Expression }
 
 func buildFilter(c structs.PlacementConstraint) (filter, error) {
 	pc, err := c.Parse()
@@ -43,7 +32,7 @@ func buildFilter(c structs.PlacementConstraint) (filter, error) {
 	if pc.Distinct {
 		return distinctInstance{}, nil
 	}
-	return memberOf{key: pc.Key, value: pc.Value, equal: pc.Equal, expr: pc.Expression}, nil
+	return memberOf{c: pc}, nil
 }
 
 func buildFilters(cs []structs.PlacementConstraint) ([]filter, error) {

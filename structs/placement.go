@@ -59,6 +59,20 @@ type Constraint struct {
 	Expression string
 }
 
+// Admits reports whether a node passes a memberOf constraint on its
+// attributes alone; distinctInstance, which depends on the node's tasks,
+// admits every node.
+func (c Constraint) Admits(n *Node) bool {
+	if c.Distinct {
+		return true
+	}
+	v, has := n.Attributes[c.Key]
+	if c.Equal {
+		return has && v == c.Value
+	}
+	return !has || v != c.Value
+}
+
 // Parse checks a constraint and returns its parsed form.
 func (c PlacementConstraint) Parse() (Constraint, error) {
 	switch c.Type {

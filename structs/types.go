@@ -324,11 +324,24 @@ type ServiceDependency struct {
 	Condition string `json:"condition"`
 }
 
-// Service keeps DesiredCount copies of a task definition running.
+// Scheduling strategies, as ECS names them. REPLICA keeps DesiredCount
+// tasks; DAEMON keeps one task on every ready, eligible node that meets the
+// placement constraints.
+const (
+	SchedulingReplica = "REPLICA"
+	SchedulingDaemon  = "DAEMON"
+)
+
+// Service keeps DesiredCount copies of a task definition running, or, as
+// a daemon, one on every node that may run it.
 type Service struct {
-	Name                 string                `json:"name"`
-	TaskDefinition       string                `json:"taskDefinition"`
-	DesiredCount         int                   `json:"desiredCount"`
+	Name           string `json:"name"`
+	TaskDefinition string `json:"taskDefinition"`
+	DesiredCount   int    `json:"desiredCount"`
+	// SchedulingStrategy is SchedulingDaemon or empty, for a replica
+	// service; replica services leave it empty so that their entries read
+	// as they did before daemons existed.
+	SchedulingStrategy   string                `json:"schedulingStrategy,omitempty"`
 	PlacementStrategy    []PlacementStrategy   `json:"placementStrategy,omitempty"`
 	PlacementConstraints []PlacementConstraint `json:"placementConstraints,omitempty"`
 	RestartPolicy        RestartPolicy         `json:"restartPolicy"`
@@ -344,6 +357,26 @@ type Service struct {
 	PlacementFailure *PlacementFailure `json:"placementFailure,omitempty"`
 	CreatedAt        int64             `json:"createdAt"`
 	UpdatedAt        int64             `json:"updatedAt"`
+}
+
+// IsDaemon reports whether the service runs one task on every node that
+// may run it rather than a desired count.
+func (s *Service) IsDaemon() bool { return s.SchedulingStrategy == SchedulingDaemon }
+
+// MeantFor reports whether a daemon service should run a task on n: the
+// node is ready and eligible and every constraint admits it. A constraint
+// that does not parse admits no node.
+func (s *Service) MeantFor(n *Node) bool {
+	if n.Status != NodeReady || n.Eligibility != EligibilityEligible {
+		return false
+	}
+	for _, pc := range s.PlacementConstraints {
+		c, err := pc.Parse()
+		if err != nil || !c.Admits(n) {
+			return false
+		}
+	}
+	return true
 }
 
 // ContainerState is what a node last saw of one container of a task.

@@ -74,7 +74,10 @@ type Config struct {
 	// engine hangs must not hold a service below its count for good. Zero
 	// means ten minutes, twice what a node gives one start.
 	PendingTimeout time.Duration
-	Logger         *slog.Logger
+	// Clock is the time schedules fire by; nil means the system clock.
+	// Tests set it to drive schedules through time.
+	Clock  func() time.Time
+	Logger *slog.Logger
 }
 
 // ControlPlane runs the loops above. Its methods are safe for concurrent

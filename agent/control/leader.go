@@ -130,7 +130,7 @@ func (c *ControlPlane) reconcile(ctx context.Context, collected *uint64) error {
 			errs = append(errs, fmt.Errorf("service %s: %w", svc.Name, err))
 		}
 	}
-	errs = append(errs, c.collectGarbage(ctx, collected), c.bootstrapACL(ctx))
+	errs = append(errs, c.fireSchedules(ctx), c.collectGarbage(ctx, collected), c.bootstrapACL(ctx))
 	return errors.Join(errs...)
 }
 
@@ -227,6 +227,10 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	for _, t := range stale {
 		plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: fmt.Sprintf("did not start within %s; placed again", c.cfg.PendingTimeout)})
 		releasing[t.ID] = true
+	}
+	if svc.IsDaemon() {
+		return c.reconcileDaemon(ctx, tm, daemonRound{st: st, svc: svc, td: td, now: nowT, plan: plan, releasing: releasing,
+			current: current, migrating: migrating, backoff: bo, until: until, stable: stable})
 	}
 	if extra := len(current) - svc.DesiredCount; extra > 0 {
 		// Scale down the tasks that matter least: pending before running,
