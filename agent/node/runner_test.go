@@ -305,14 +305,16 @@ func TestRunnerStopGrace(t *testing.T) {
 		return st.Task("plain").LastStatus == structs.StatusRunning && st.Task("slow").LastStatus == structs.StatusRunning
 	})
 	// A task whose containers run although it never reported RUNNING: its
-	// start has just ended and its report is not in yet.
-	fresh := &structs.Task{ID: "fresh", Service: "web", TaskDefinition: "web:1", Node: "n1"}
-	if err := fake.Start(ctx, runtime.TaskSpec{Task: fresh, Def: &slow, Node: "n1"}); err != nil {
-		t.Fatal(err)
-	}
+	// start has just ended and its report is not in yet. It is in the
+	// state before its containers are, so that the runner never takes
+	// them for a stranger's and removes them.
 	if _, err := s.c.Commit(ctx, fsm.CmdCommitPlan, fsm.CommitPlan{Place: []structs.Task{{ID: "fresh", Service: "web",
 		TaskDefinition: "web:1", Node: "n1", DesiredStatus: structs.StatusStopped, LastStatus: structs.StatusPending}},
 		Stop: []fsm.TaskStop{{ID: "plain", Reason: "scaled down"}, {ID: "slow", Reason: "scaled down"}}}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := &structs.Task{ID: "fresh", Service: "web", TaskDefinition: "web:1", Node: "n1"}
+	if err := fake.Start(ctx, runtime.TaskSpec{Task: fresh, Def: &slow, Node: "n1"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "three stops", func() bool { return g.of("plain") != 0 && g.of("slow") != 0 && g.of("fresh") != 0 })
