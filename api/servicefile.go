@@ -67,6 +67,10 @@ type ServiceFile struct {
 	// service belongs to, and the services it waits for.
 	Project   string                      `json:"project,omitempty"`
 	DependsOn []structs.ServiceDependency `json:"dependsOn,omitempty"`
+	// DeploymentConfiguration and HealthCheckGracePeriodSeconds bound the
+	// service's rolling deployments, as in ECS.
+	DeploymentConfiguration       *structs.DeploymentConfiguration `json:"deploymentConfiguration,omitempty"`
+	HealthCheckGracePeriodSeconds int                              `json:"healthCheckGracePeriodSeconds,omitempty"`
 }
 
 // TaskDefinitionField is a service file's taskDefinition: the definition
@@ -180,9 +184,13 @@ var (
 			"taskDefinition":       taskDefShape,
 			"project":              nil,
 			"dependsOn":            {acted: map[string]*shape{"service": nil, "condition": nil}, maxItems: MaxDependencies, items: "dependencies"},
+			"deploymentConfiguration": {acted: map[string]*shape{"minimumHealthyPercent": nil, "maximumPercent": nil,
+				"deploymentCircuitBreaker": {acted: map[string]*shape{"enable": nil, "rollback": nil}}},
+				ignored: []string{"alarms", "strategy", "bakeTimeInMinutes", "lifecycleHooks", "canaryConfiguration", "linearConfiguration"}},
+			"healthCheckGracePeriodSeconds": nil,
 		},
 		ignored: []string{"cluster", "loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
-			"platformVersion", "role", "deploymentConfiguration", "networkConfiguration", "healthCheckGracePeriodSeconds",
+			"platformVersion", "role", "networkConfiguration",
 			"schedulingStrategy", "deploymentController", "tags", "enableECSManagedTags", "propagateTags",
 			"enableExecuteCommand", "serviceConnectConfiguration", "volumeConfigurations", "clientToken",
 			"availabilityZoneRebalancing", "vpcLatticeConfigurations"},
@@ -468,19 +476,42 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	if err := checkDependencies(name, f.DependsOn); err != nil {
 		return nil, nil, nil, err
 	}
+	if err := checkDeployment(f.DeploymentConfiguration, f.HealthCheckGracePeriodSeconds); err != nil {
+		return nil, nil, nil, err
+	}
 	svc := &structs.Service{
-		Name:                 name,
-		DesiredCount:         *f.DesiredCount,
-		PlacementStrategy:    f.PlacementStrategy,
-		PlacementConstraints: f.PlacementConstraints,
-		RestartPolicy:        f.RestartPolicy,
-		Project:              f.Project,
-		DependsOn:            f.DependsOn,
+		Name:                          name,
+		DeploymentConfiguration:       f.DeploymentConfiguration,
+		HealthCheckGracePeriodSeconds: f.HealthCheckGracePeriodSeconds,
+		DesiredCount:                  *f.DesiredCount,
+		PlacementStrategy:             f.PlacementStrategy,
+		PlacementConstraints:          f.PlacementConstraints,
+		RestartPolicy:                 f.RestartPolicy,
+		Project:                       f.Project,
+		DependsOn:                     f.DependsOn,
 	}
 	if td == nil {
 		svc.TaskDefinition = f.TaskDefinition.Ref
 	}
 	return svc, td, warnings, nil
+}
+
+// checkDeployment checks a service's deployment bounds as ECS does: at
+// most all tasks may be kept healthy, and at least all of them may run.
+func checkDeployment(c *structs.DeploymentConfiguration, grace int) error {
+	if grace < 0 {
+		return fieldErr("healthCheckGracePeriodSeconds", "%d: must not be negative", grace)
+	}
+	if c == nil {
+		return nil
+	}
+	if p := c.MinimumHealthyPercent; p != nil && (*p < 0 || *p > 100) {
+		return fieldErr("deploymentConfiguration.minimumHealthyPercent", "%d is out of range: expected 0 to 100", *p)
+	}
+	if p := c.MaximumPercent; p != nil && (*p < 100 || *p > 1000) {
+		return fieldErr("deploymentConfiguration.maximumPercent", "%d is out of range: expected 100 to 1000", *p)
+	}
+	return nil
 }
 
 // checkDependencies checks a service's dependsOn: other services, each

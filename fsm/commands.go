@@ -30,6 +30,7 @@ const (
 	CmdSetSecret
 	CmdDeleteSecret
 	CmdResealSecrets
+	CmdUpdateDeployment
 )
 
 // Baseline is the newest command type that every release of skiff

@@ -236,6 +236,7 @@ var handlers = map[CommandType]handler{
 	CmdSetSecret:              command("SetSecret", (*writer).setSecret),
 	CmdDeleteSecret:           command("DeleteSecret", (*writer).deleteSecret),
 	CmdResealSecrets:          command("ResealSecrets", (*writer).resealSecrets),
+	CmdUpdateDeployment:       command("UpdateDeployment", (*writer).updateDeployment),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -379,10 +380,11 @@ func (w *writer) applyService(c *ApplyService) (any, error) {
 		}
 	}
 	s.CreatedAt = c.At
-	s.PlacementFailure = nil
+	s.PlacementFailure, s.Deployments = nil, nil
 	if old := w.t.service(s.Name); old != nil {
-		// Only the leader's plans change the placement verdict.
-		s.CreatedAt, s.PlacementFailure = old.CreatedAt, old.PlacementFailure
+		// Only the leader's plans change the placement verdict, and only
+		// its UpdateDeployment entries the deployments.
+		s.CreatedAt, s.PlacementFailure, s.Deployments = old.CreatedAt, old.PlacementFailure, old.Deployments
 	}
 	s.UpdatedAt = c.At
 	w.t.putService(&s)

@@ -32,6 +32,8 @@ func FuzzApplyCommand(f *testing.F) {
 		CmdSetSecret:     SetSecret{Secret: structs.Secret{Name: "db", KeyID: "k", Sealed: make([]byte, 1+sealOverhead), Size: 1}},
 		CmdDeleteSecret:  DeleteSecret{Name: "db"},
 		CmdResealSecrets: ResealSecrets{Secrets: []Reseal{{Name: "db", Version: 1, KeyID: "k2", Sealed: make([]byte, 1+sealOverhead)}}},
+		CmdUpdateDeployment: UpdateDeployment{Deployment: structs.Deployment{ID: "d1", Service: "web", From: "web:0", To: "web:1", State: structs.DeploymentRolledBack},
+			Rollback: &structs.Deployment{ID: "d2", Service: "web", From: "web:1", To: "web:0", Rollback: true, State: structs.DeploymentInProgress}},
 	}
 	for ct := range handlers {
 		if _, ok := seeds[ct]; !ok {

@@ -74,7 +74,10 @@ type Config struct {
 	// engine hangs must not hold a service below its count for good. Zero
 	// means ten minutes, twice what a node gives one start.
 	PendingTimeout time.Duration
-	Logger         *slog.Logger
+	// HealthyAfter is how long a new task without a health check must
+	// run before a deployment counts it healthy. Zero means five seconds.
+	HealthyAfter time.Duration
+	Logger       *slog.Logger
 }
 
 // ControlPlane runs the loops above. Its methods are safe for concurrent

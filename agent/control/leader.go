@@ -220,10 +220,6 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	}
 	plan := fsm.CommitPlan{At: nowT.UnixMilli()}
 	releasing := map[string]bool{}
-	for _, t := range old {
-		plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: "replaced by " + svc.TaskDefinition})
-		releasing[t.ID] = true
-	}
 	for _, t := range stale {
 		plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: fmt.Sprintf("did not start within %s; placed again", c.cfg.PendingTimeout)})
 		releasing[t.ID] = true
@@ -243,6 +239,30 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		}
 		current = current[extra:]
 	}
+	// Old tasks stop, and new ones start, as the service's deployment
+	// allows; a deployment that rolls back changes the service, which
+	// plans it again.
+	ro := c.roll(st, svc, td, current, old, nowT)
+	if ro.update != nil {
+		// A record that fails to commit (a server too old to apply it,
+		// say) leaves the rollout's bounds as they are; a rollback does
+		// not happen without its record.
+		_, err := c.commit.Commit(ctx, fsm.CmdUpdateDeployment, *ro.update)
+		switch {
+		case err != nil && (ro.update.Rollback != nil || ctx.Err() != nil):
+			return err
+		case err != nil:
+			c.log.Warn("deployment not recorded", "service", name, "deployment", ro.update.Deployment.ID, "err", err)
+		case ro.update.Rollback != nil:
+			c.log.Warn("deployment failed; rolling back", "service", name, "reason", ro.update.Deployment.Reason)
+			return nil
+		}
+	}
+	for _, s := range ro.stop {
+		plan.Stop = append(plan.Stop, s)
+		releasing[s.ID] = true
+	}
+	until = minTime(until, ro.until)
 	runningCurrent := 0
 	for _, t := range current {
 		if t.LastStatus == structs.StatusRunning {
@@ -261,7 +281,7 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	// backs off, the last verdict stands. A plan that places fewer tasks
 	// than are missing depends on room that other services' tasks may
 	// free, so its service is planned again on every pass.
-	missing, whole := svc.DesiredCount-len(current), true
+	missing, whole := min(svc.DesiredCount-len(current), ro.room), true
 	var wait *structs.PlacementFailure
 	if missing > 0 {
 		wait = waitingFor(st, svc, td, missing)
