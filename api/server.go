@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -226,6 +227,7 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("DELETE /v1/services/{name}", s.wrapStatus(s.deleteService))
 	mux.Handle("POST /v1/services/{name}/scale", s.wrap(s.scale))
 	mux.Handle("GET /v1/tasks", s.wrap(s.tasks))
+	mux.Handle("GET /v1/deployments", s.wrap(s.deployments))
 	mux.Handle("POST /v1/tasks", s.wrap(s.run))
 	mux.Handle("GET /v1/tasks/{id}", s.wrap(s.task))
 	mux.Handle("POST /v1/tasks/{id}/stop", s.wrap(s.stop))
@@ -541,6 +543,26 @@ func (s *server) services(w http.ResponseWriter, r *http.Request) (any, error) {
 	for _, svc := range st.Services() {
 		out = append(out, status(st, svc))
 	}
+	return out, nil
+}
+
+// deployments lists the deployments of every service, or of the one the
+// service parameter names, newest first.
+func (s *server) deployments(w http.ResponseWriter, r *http.Request) (any, error) {
+	st := s.b.View()
+	svcs := st.Services()
+	if name := r.URL.Query().Get("service"); name != "" {
+		svc := st.Service(name)
+		if svc == nil {
+			return nil, fmt.Errorf("service %s: %w", name, ErrNotFound)
+		}
+		svcs = []*structs.Service{svc}
+	}
+	out := []structs.Deployment{}
+	for _, svc := range svcs {
+		out = append(out, svc.Deployments...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
 	return out, nil
 }
 

@@ -79,6 +79,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			e.runCommand(),
 			e.psCommand(),
 			servicesCommand(),
+			e.deploymentsCommand(),
 			scaleCommand(),
 			stopCommand(),
 			rmCommand(),
