@@ -226,6 +226,19 @@ func (c *Client) DeleteService(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/services/"+url.PathEscape(name), nil, nil)
 }
 
+// Rollback points a service at another revision of its family.
+func (c *Client) Rollback(ctx context.Context, name, taskDefinition string) (*structs.Service, error) {
+	body, _ := json.Marshal(RollbackRequest{TaskDefinition: taskDefinition})
+	var out structs.Service
+	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(name)+"/rollback", body, &out)
+}
+
+// Restart replaces a service's tasks with new ones of its revision.
+func (c *Client) Restart(ctx context.Context, name string) (*structs.Service, error) {
+	var out structs.Service
+	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(name)+"/restart", nil, &out)
+}
+
 // Scale sets a service's desired count.
 func (c *Client) Scale(ctx context.Context, name string, count int) (*structs.Service, error) {
 	body, _ := json.Marshal(ScaleRequest{DesiredCount: &count})

@@ -60,6 +60,10 @@ type Backend interface {
 	RegisterTaskDefinition(ctx context.Context, td *structs.TaskDefinition) (*structs.TaskDefinition, error)
 	DeleteService(ctx context.Context, name string) error
 	ScaleService(ctx context.Context, name string, count int) error
+	// SetServiceRevision points a service at another revision of its
+	// family, or with restart replaces its tasks with new ones of the
+	// revision it runs.
+	SetServiceRevision(ctx context.Context, name, taskDefinition string, restart bool) error
 	// RunTasks starts one-off tasks; failure explains any it could not
 	// place (nil when all were placed).
 	RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) (tasks []*structs.Task, failure *structs.PlacementFailure, err error)
@@ -190,6 +194,11 @@ type DrainRequest struct {
 	Enable bool `json:"enable"`
 }
 
+// RollbackRequest is the body of POST /v1/services/{name}/rollback.
+type RollbackRequest struct {
+	TaskDefinition string `json:"taskDefinition"`
+}
+
 // ScaleRequest is the body of POST /v1/services/{name}/scale.
 type ScaleRequest struct {
 	DesiredCount *int `json:"desiredCount"`
@@ -226,6 +235,8 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("PUT /v1/services/{name}", s.wrap(s.applyService))
 	mux.Handle("DELETE /v1/services/{name}", s.wrapStatus(s.deleteService))
 	mux.Handle("POST /v1/services/{name}/scale", s.wrap(s.scale))
+	mux.Handle("POST /v1/services/{name}/rollback", s.wrap(s.rollback))
+	mux.Handle("POST /v1/services/{name}/restart", s.wrap(s.restart))
 	mux.Handle("GET /v1/tasks", s.wrap(s.tasks))
 	mux.Handle("GET /v1/deployments", s.wrap(s.deployments))
 	mux.Handle("POST /v1/tasks", s.wrap(s.run))
@@ -671,6 +682,34 @@ func (s *server) scale(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, fieldErr("desiredCount", "%d is out of range: expected 0 to %d", n, MaxDesiredCount)
 	}
 	if err := s.b.ScaleService(r.Context(), r.PathValue("name"), *req.DesiredCount); err != nil {
+		return nil, err
+	}
+	return s.b.View().Service(r.PathValue("name")), nil
+}
+
+// rollback points a service back at a revision of its family it names.
+func (s *server) rollback(w http.ResponseWriter, r *http.Request) (any, error) {
+	raw, err := readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	var req RollbackRequest
+	if err := json.Unmarshal(raw, &req); err != nil || req.TaskDefinition == "" {
+		return nil, fieldErr("taskDefinition", "required: the family:revision to roll back to")
+	}
+	if err := checkTaskDefRef("taskDefinition", req.TaskDefinition); err != nil {
+		return nil, err
+	}
+	if err := s.b.SetServiceRevision(r.Context(), r.PathValue("name"), req.TaskDefinition, false); err != nil {
+		return nil, err
+	}
+	return s.b.View().Service(r.PathValue("name")), nil
+}
+
+// restart replaces a service's tasks with new ones of its revision, as a
+// deployment does.
+func (s *server) restart(w http.ResponseWriter, r *http.Request) (any, error) {
+	if err := s.b.SetServiceRevision(r.Context(), r.PathValue("name"), "", true); err != nil {
 		return nil, err
 	}
 	return s.b.View().Service(r.PathValue("name")), nil

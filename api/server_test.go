@@ -186,6 +186,12 @@ func TestRoutes(t *testing.T) {
 			want: map[string]any{"#": 2, "0.id": "d2", "1.id": "d1", "1.state": "COMPLETED"}},
 		{name: "deployments of no service", method: "GET", path: "/v1/deployments?service=nope", status: 404,
 			want: map[string]any{"error": "service nope: not found"}},
+		{name: "rollback", method: "POST", path: "/v1/services/web/rollback", body: `{"taskDefinition":"web:1"}`, status: 200,
+			want: map[string]any{"name": "web"}, calls: []string{"SetServiceRevision web web:1 false"}},
+		{name: "rollback needs a revision", method: "POST", path: "/v1/services/web/rollback", body: `{}`, status: 400,
+			want: map[string]any{"field": "taskDefinition"}},
+		{name: "restart", method: "POST", path: "/v1/services/web/restart", status: 200,
+			want: map[string]any{"name": "web"}, calls: []string{"SetServiceRevision web  true"}},
 		{name: "service not found", method: "GET", path: "/v1/services/nope", status: 404,
 			want: map[string]any{"field": "", "error": "service nope: not found"}},
 

@@ -80,6 +80,8 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			e.psCommand(),
 			servicesCommand(),
 			e.deploymentsCommand(),
+			rollbackCommand(),
+			restartCommand(),
 			scaleCommand(),
 			stopCommand(),
 			rmCommand(),

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -43,6 +45,92 @@ func (e *env) deploymentsCommand() *cli.Command {
 			}
 			return printTable(c.App.Writer, []string{"ID", "SERVICE", "FROM", "TO", "STATE", "DESIRED", "PENDING", "RUNNING",
 				"HEALTHY", "OLD", "FAILED", "AGE", "REASON"}, rows)
+		},
+	}
+}
+
+func rollbackCommand() *cli.Command {
+	return &cli.Command{
+		Name: "rollback", Usage: "roll a service back to the revision it ran before, or to one named, as a deployment", ArgsUsage: "SERVICE",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "to", Usage: "the revision to roll back to: a number, or family:revision (default: the one the service's last deployment came from)"},
+			detachFlag(),
+		},
+		Action: func(c *cli.Context) error {
+			if err := args(c, 1); err != nil {
+				return err
+			}
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			name := c.Args().First()
+			svc, err := cl.Service(c.Context, name)
+			if err != nil {
+				return err
+			}
+			to, err := rollbackTarget(&svc.Service, c.String("to"))
+			if err != nil {
+				return err
+			}
+			out, err := cl.Rollback(c.Context, name, to)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "service %s: rolling back from %s to %s\n", name, svc.TaskDefinition, out.TaskDefinition)
+			return watchUnlessDetached(c, cl, out)
+		},
+	}
+}
+
+// rollbackTarget is the revision a rollback goes to: the one given (a
+// number is a revision of the service's family), else the one the
+// service's last deployment to its current revision came from, else the
+// revision before the current one.
+func rollbackTarget(svc *structs.Service, to string) (string, error) {
+	family, rev, err := structs.ParseTaskDefRef(svc.TaskDefinition)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case to != "" && strings.Contains(to, ":"):
+		return to, nil
+	case to != "":
+		n, err := strconv.Atoi(to)
+		if err != nil || n < 1 {
+			return "", fmt.Errorf("--to %q: expected a revision number or family:revision", to)
+		}
+		return fmt.Sprintf("%s:%d", family, n), nil
+	}
+	for i := len(svc.Deployments) - 1; i >= 0; i-- {
+		if d := svc.Deployments[i]; d.To == svc.TaskDefinition && d.From != "" && d.From != d.To {
+			return d.From, nil
+		}
+	}
+	if rev <= 1 {
+		return "", fmt.Errorf("service %s runs %s, the first revision: there is nothing to roll back to", svc.Name, svc.TaskDefinition)
+	}
+	return fmt.Sprintf("%s:%d", family, rev-1), nil
+}
+
+func restartCommand() *cli.Command {
+	return &cli.Command{
+		Name: "restart", Usage: "replace a service's tasks with new ones of the same revision, as a deployment", ArgsUsage: "SERVICE",
+		Flags: []cli.Flag{detachFlag()},
+		Action: func(c *cli.Context) error {
+			if err := args(c, 1); err != nil {
+				return err
+			}
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			out, err := cl.Restart(c.Context, c.Args().First())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "service %s: restarting %s\n", out.Name, out.TaskDefinition)
+			return watchUnlessDetached(c, cl, out)
 		},
 	}
 }
@@ -122,7 +210,7 @@ func observe(ctx context.Context, cl *api.Client, name, ref string, since int64)
 	placed, running, old := 0, 0, 0
 	for _, t := range tasks {
 		switch {
-		case t.TaskDefinition != ref:
+		case t.TaskDefinition != ref || t.CreatedAt < svc.RestartedAt:
 			old++
 		case t.DesiredStatus != structs.StatusRunning:
 		case t.LastStatus == structs.StatusRunning:

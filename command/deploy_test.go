@@ -1,10 +1,14 @@
 package command
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/structs"
 )
 
 const (
@@ -80,5 +84,58 @@ func TestDeploymentsTable(t *testing.T) {
 	}
 	if got := f.last(t).uri; got != "/v1/deployments?service=web" {
 		t.Errorf("asked %s", got)
+	}
+}
+
+func TestRollbackTarget(t *testing.T) {
+	svc := &structs.Service{Name: "web", TaskDefinition: "web:5", Deployments: []structs.Deployment{
+		{From: "web:1", To: "web:2"}, {From: "web:3", To: "web:5"}, {From: "web:5", To: "web:4"}}}
+	for _, c := range []struct{ to, want string }{{"", "web:3"}, {"2", "web:2"}, {"web:1", "web:1"}} {
+		if got, err := rollbackTarget(svc, c.to); err != nil || got != c.want {
+			t.Errorf("--to %q: %q, %v; want %s", c.to, got, err, c.want)
+		}
+	}
+	if got, err := rollbackTarget(&structs.Service{Name: "web", TaskDefinition: "web:7"}, ""); err != nil || got != "web:6" {
+		t.Errorf("without deployments: %q, %v; want web:6", got, err)
+	}
+	if _, err := rollbackTarget(&structs.Service{Name: "web", TaskDefinition: "web:1"}, ""); err == nil {
+		t.Error("a rollback from the first revision found a target")
+	}
+	if _, err := rollbackTarget(svc, "x"); err == nil {
+		t.Error("--to x accepted")
+	}
+}
+
+func TestRollbackAndRestartSend(t *testing.T) {
+	f := newFakeAPI(t, map[string]answer{
+		"GET /v1/services/web":           ok(`{"name":"web","taskDefinition":"web:2","desiredCount":2,"deployments":[{"id":"d1","from":"web:1","to":"web:2","state":"COMPLETED"}]}`),
+		"POST /v1/services/web/rollback": ok(`{"name":"web","taskDefinition":"web:1","desiredCount":2}`),
+		"POST /v1/services/web/restart":  ok(`{"name":"web","taskDefinition":"web:2","desiredCount":2}`),
+	})
+	r := skiffAt(f, "rollback", "--detach", "web")
+	wantOK(t, r)
+	var body map[string]string
+	if err := json.Unmarshal([]byte(f.last(t).body), &body); err != nil || body["taskDefinition"] != "web:1" {
+		t.Errorf("rollback sent %q, want web:1", f.last(t).body)
+	}
+	if r.stdout != "service web: rolling back from web:2 to web:1\n" {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	r = skiffAt(f, "restart", "--detach", "web")
+	wantOK(t, r)
+	if got := f.last(t); got.method != "POST" || got.uri != "/v1/services/web/restart" {
+		t.Errorf("restart sent %s %s", got.method, got.uri)
+	}
+}
+
+// A restart's watch does not end before the tasks from before the restart
+// are replaced, though they run the revision the service runs.
+func TestRestartWatchWaitsForOldTasks(t *testing.T) {
+	svc := `{"name":"web","taskDefinition":"web:2","desiredCount":2,"restartedAt":5000}`
+	f := newFakeAPI(t, map[string]answer{"GET /v1/services/web": ok(svc), "GET /v1/tasks": ok(webRunsTwo)})
+	cl := api.NewClient(f.URL, nil)
+	r, err := observe(t.Context(), cl, "web", "web:2", 5000)
+	if err != nil || r.done {
+		t.Errorf("observe: %+v, %v; want not done while tasks from before the restart run", r, err)
 	}
 }

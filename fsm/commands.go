@@ -31,6 +31,7 @@ const (
 	CmdDeleteSecret
 	CmdResealSecrets
 	CmdUpdateDeployment
+	CmdSetServiceRevision
 )
 
 // Baseline is the newest command type that every release of skiff

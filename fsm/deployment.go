@@ -53,8 +53,9 @@ func (w *writer) updateDeployment(c *UpdateDeployment) (any, error) {
 	if old == nil {
 		return nil, fmt.Errorf("service %s: %w", d.Service, structs.ErrNotFound)
 	}
-	if old.TaskDefinition != d.To {
-		return nil, fmt.Errorf("deployment %s rolls to %s, but service %s runs %s now", d.ID, d.To, d.Service, old.TaskDefinition)
+	if old.TaskDefinition != d.To || old.RestartedAt != d.RestartedAt {
+		return nil, fmt.Errorf("deployment %s rolls to %s (restarted at %d), but service %s runs %s (restarted at %d) now",
+			d.ID, d.To, d.RestartedAt, d.Service, old.TaskDefinition, old.RestartedAt)
 	}
 	svc := *old
 	svc.Deployments = append([]structs.Deployment(nil), old.Deployments...)
@@ -87,4 +88,51 @@ func (w *writer) updateDeployment(c *UpdateDeployment) (any, error) {
 	}
 	w.t.putService(&svc)
 	return nil, nil
+}
+
+// SetServiceRevision points a service at another registered revision of
+// its family (a rollback), or, with Restart, has its tasks replaced by new
+// ones of the revision it runs; the rest of the service stays as it is,
+// so that neither overwrites a concurrent change.
+type SetServiceRevision struct {
+	Name           string `json:"name"`
+	TaskDefinition string `json:"taskDefinition,omitempty"`
+	Restart        bool   `json:"restart,omitempty"`
+	At             int64  `json:"at"`
+}
+
+func (c *SetServiceRevision) validate() error {
+	if c.Name == "" || (c.TaskDefinition == "") == !c.Restart {
+		return errors.New("set service revision: a name, and either a task definition or a restart")
+	}
+	return nil
+}
+
+func (w *writer) setServiceRevision(c *SetServiceRevision) (any, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	old := w.t.service(c.Name)
+	if old == nil {
+		return nil, fmt.Errorf("service %s: %w", c.Name, structs.ErrNotFound)
+	}
+	s := *old
+	if c.Restart {
+		s.RestartedAt = c.At
+	} else {
+		family, rev, err := structs.ParseTaskDefRef(c.TaskDefinition)
+		if err != nil {
+			return nil, err
+		}
+		if cur, _, _ := structs.ParseTaskDefRef(old.TaskDefinition); cur != family {
+			return nil, fmt.Errorf("task definition %s: service %s runs family %s", c.TaskDefinition, c.Name, cur)
+		}
+		if w.t.taskDef(family, rev) == nil {
+			return nil, fmt.Errorf("task definition %s: %w", c.TaskDefinition, structs.ErrNotFound)
+		}
+		s.TaskDefinition = c.TaskDefinition
+	}
+	s.UpdatedAt = c.At
+	w.t.putService(&s)
+	return s.TaskDefinition, nil
 }

@@ -89,3 +89,21 @@ func TestUpdateDeployment(t *testing.T) {
 		}
 	})
 }
+
+func TestSetServiceRevision(t *testing.T) {
+	f := deploymentState(t)
+	mustApply(t, f, 3, CmdSetServiceRevision, SetServiceRevision{Name: "web", TaskDefinition: "web:1", At: 7})
+	if svc := f.State().Service("web"); svc.TaskDefinition != "web:1" || svc.DesiredCount != 1 || svc.UpdatedAt != 7 {
+		t.Errorf("service %+v: want web:1, the rest kept", svc)
+	}
+	for _, bad := range []SetServiceRevision{{Name: "web", TaskDefinition: "web:9"}, {Name: "web", TaskDefinition: "db:1"},
+		{Name: "nope", Restart: true}, {Name: "web"}} {
+		if err := applyErr(f, 4, CmdSetServiceRevision, bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+	mustApply(t, f, 5, CmdSetServiceRevision, SetServiceRevision{Name: "web", Restart: true, At: 9})
+	if svc := f.State().Service("web"); svc.TaskDefinition != "web:1" || svc.RestartedAt != 9 {
+		t.Errorf("service %+v: want web:1 restarted at 9", svc)
+	}
+}

@@ -237,6 +237,7 @@ var handlers = map[CommandType]handler{
 	CmdDeleteSecret:           command("DeleteSecret", (*writer).deleteSecret),
 	CmdResealSecrets:          command("ResealSecrets", (*writer).resealSecrets),
 	CmdUpdateDeployment:       command("UpdateDeployment", (*writer).updateDeployment),
+	CmdSetServiceRevision:     command("SetServiceRevision", (*writer).setServiceRevision),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,

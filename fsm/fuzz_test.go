@@ -34,6 +34,7 @@ func FuzzApplyCommand(f *testing.F) {
 		CmdResealSecrets: ResealSecrets{Secrets: []Reseal{{Name: "db", Version: 1, KeyID: "k2", Sealed: make([]byte, 1+sealOverhead)}}},
 		CmdUpdateDeployment: UpdateDeployment{Deployment: structs.Deployment{ID: "d1", Service: "web", From: "web:0", To: "web:1", State: structs.DeploymentRolledBack},
 			Rollback: &structs.Deployment{ID: "d2", Service: "web", From: "web:1", To: "web:0", Rollback: true, State: structs.DeploymentInProgress}},
+		CmdSetServiceRevision: SetServiceRevision{Name: "web", TaskDefinition: "web:1"},
 	}
 	for ct := range handlers {
 		if _, ok := seeds[ct]; !ok {

@@ -70,9 +70,13 @@ type Deployment struct {
 	To   string `json:"to"`
 	// Rollback marks a deployment that restores From after a failed one;
 	// its own failure does not roll back again.
-	Rollback bool   `json:"rollback,omitempty"`
-	State    string `json:"state"`
-	Reason   string `json:"reason,omitempty"`
+	Rollback bool `json:"rollback,omitempty"`
+	// RestartedAt is the service's restartedAt the deployment rolls to,
+	// which tells a restart's deployment from the one before it of the
+	// same revision.
+	RestartedAt int64  `json:"restartedAt,omitempty"`
+	State       string `json:"state"`
+	Reason      string `json:"reason,omitempty"`
 	// The counts are the new revision's tasks, except OldRunning: the
 	// tasks of earlier revisions not yet stopped.
 	Desired    int   `json:"desired"`

@@ -350,8 +350,12 @@ type Service struct {
 	// Deployments are the service's latest rollouts, oldest first; only
 	// the leader's UpdateDeployment entries write them.
 	Deployments []Deployment `json:"deployments,omitempty"`
-	CreatedAt   int64        `json:"createdAt"`
-	UpdatedAt   int64        `json:"updatedAt"`
+	// RestartedAt is when `skiff restart` last asked for the service's
+	// tasks to be replaced: tasks created before it count as old and are
+	// replaced as a new revision's would be.
+	RestartedAt int64 `json:"restartedAt,omitempty"`
+	CreatedAt   int64 `json:"createdAt"`
+	UpdatedAt   int64 `json:"updatedAt"`
 }
 
 // ContainerState is what a node last saw of one container of a task.

@@ -42,7 +42,7 @@ func (c *ControlPlane) roll(st *fsm.State, svc *structs.Service, td *structs.Tas
 	ro := rollout{room: svc.DesiredCount, until: nowT.Add(time.Hour)}
 	var dep *structs.Deployment
 	stored := false
-	if n := len(svc.Deployments); n > 0 && svc.Deployments[n-1].To == svc.TaskDefinition {
+	if n := len(svc.Deployments); n > 0 && svc.Deployments[n-1].To == svc.TaskDefinition && svc.Deployments[n-1].RestartedAt == svc.RestartedAt {
 		d := svc.Deployments[n-1]
 		dep, stored = &d, true
 	}
@@ -51,7 +51,7 @@ func (c *ControlPlane) roll(st *fsm.State, svc *structs.Service, td *structs.Tas
 	}
 	if dep == nil {
 		dep = &structs.Deployment{ID: uuid.NewString(), Service: svc.Name, From: fromRevision(old), To: svc.TaskDefinition,
-			State: structs.DeploymentInProgress, CreatedAt: nowT.UnixMilli()}
+			RestartedAt: svc.RestartedAt, State: structs.DeploymentInProgress, CreatedAt: nowT.UnixMilli()}
 	}
 	minHealthy, maxTotal := svc.DeploymentConfiguration.Bounds(svc.DesiredCount)
 	healthyAfter := c.cfg.HealthyAfter
@@ -64,11 +64,11 @@ func (c *ControlPlane) roll(st *fsm.State, svc *structs.Service, td *structs.Tas
 	for _, t := range st.TasksByService(svc.Name) {
 		if t.Active() {
 			active++
-			if t.TaskDefinition != svc.TaskDefinition {
+			if isOld(t, svc) {
 				next.OldRunning++
 			}
 		}
-		if t.TaskDefinition != svc.TaskDefinition || t.CreatedAt < dep.CreatedAt {
+		if isOld(t, svc) || t.CreatedAt < dep.CreatedAt {
 			continue
 		}
 		switch grace := time.Duration(svc.HealthCheckGracePeriodSeconds) * time.Second; {
@@ -132,7 +132,7 @@ func (c *ControlPlane) roll(st *fsm.State, svc *structs.Service, td *structs.Tas
 				next.State = structs.DeploymentRolledBack
 				next.Reason += "; rolled back to " + dep.From
 				ro.update = &fsm.UpdateDeployment{Deployment: next, Rollback: &structs.Deployment{ID: uuid.NewString(), Service: svc.Name,
-					From: dep.To, To: dep.From, Rollback: true, State: structs.DeploymentInProgress, UpdatedAt: nowT.UnixMilli()}}
+					From: dep.To, To: dep.From, Rollback: true, RestartedAt: svc.RestartedAt, State: structs.DeploymentInProgress, UpdatedAt: nowT.UnixMilli()}}
 			}
 		case len(old) == 0 && next.OldRunning == 0 && healthyNew >= svc.DesiredCount:
 			next.State = structs.DeploymentCompleted
@@ -153,6 +153,13 @@ func deploymentChanged(stored, next *structs.Deployment) bool {
 	a, b := *stored, *next
 	a.UpdatedAt, b.UpdatedAt = 0, 0
 	return a != b
+}
+
+// isOld reports whether a task of the service is to be replaced: it runs
+// another revision, or it was created before the service's restart. Task
+// and restart times are both the leader's clock at the time.
+func isOld(t *structs.Task, svc *structs.Service) bool {
+	return t.TaskDefinition != svc.TaskDefinition || t.CreatedAt < svc.RestartedAt
 }
 
 // fromRevision is the revision most of the old tasks run, the newest of

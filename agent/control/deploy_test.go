@@ -96,7 +96,8 @@ func (k *deployRig) checkBounds(st *fsm.State, p fsm.CommitPlan) {
 			placed = placed || t.Service == svc.Name
 		}
 		for _, s := range p.Stop {
-			replaced = replaced || st.Task(s.ID).Service == svc.Name && st.Task(s.ID).TaskDefinition != svc.TaskDefinition
+			t := st.Task(s.ID)
+			replaced = replaced || t.Service == svc.Name && (t.TaskDefinition != svc.TaskDefinition || t.CreatedAt < svc.RestartedAt)
 		}
 		if !placed && !replaced {
 			continue
@@ -109,7 +110,7 @@ func (k *deployRig) checkBounds(st *fsm.State, p fsm.CommitPlan) {
 				active++
 			}
 			if t.DesiredStatus == structs.StatusRunning && t.LastStatus == structs.StatusRunning &&
-				(t.TaskDefinition != svc.TaskDefinition || time.Since(time.UnixMilli(t.StartedAt)) >= testHealthyAfter) {
+				(t.TaskDefinition != svc.TaskDefinition || t.CreatedAt < svc.RestartedAt || time.Since(time.UnixMilli(t.StartedAt)) >= testHealthyAfter) {
 				healthy++
 			}
 		}
@@ -341,5 +342,36 @@ func TestScaleDuringDeployment(t *testing.T) {
 		d := lastDeployment(k.c.FSM.State())
 		return d != nil && d.State == structs.DeploymentCompleted && d.Desired == 6
 	})
+	k.expectBoundsHeld()
+}
+
+// A restart replaces every task with a new one of the same revision,
+// rolling, in a deployment of its own.
+func TestRestartRollsTheTasks(t *testing.T) {
+	k := newDeployRig(t)
+	r := newFakeRaft()
+	k.leader(r)
+	k.commit(fsm.CmdApplyService, webService("app:1", 3, nil))
+	r.setLeading(true)
+	waitFor(t, "web:1 running", func() bool { return settledOn(k.c.FSM.State(), "web:1", 3) })
+	time.Sleep(testHealthyAfter)
+	before := map[string]bool{}
+	for _, task := range k.c.FSM.State().TasksByService("web") {
+		before[task.ID] = true
+	}
+	k.commit(fsm.CmdSetServiceRevision, fsm.SetServiceRevision{Name: "web", Restart: true, At: time.Now().UnixMilli()})
+	waitFor(t, "the restart completed", func() bool {
+		d := lastDeployment(k.c.FSM.State())
+		return d != nil && d.State == structs.DeploymentCompleted
+	})
+	st := k.c.FSM.State()
+	if !settledOn(st, "web:1", 3) {
+		t.Error("web does not run 3 tasks of web:1")
+	}
+	for _, task := range st.TasksByService("web") {
+		if task.Active() && before[task.ID] {
+			t.Errorf("task %s from before the restart still runs", task.ID)
+		}
+	}
 	k.expectBoundsHeld()
 }

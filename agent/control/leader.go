@@ -210,7 +210,7 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 			// Stopped and not counted, so that a replacement is placed
 			// now; the node stops whatever it started late.
 			stale = append(stale, t)
-		case t.TaskDefinition != svc.TaskDefinition:
+		case isOld(t, svc):
 			old = append(old, t)
 		case n != nil && n.Eligibility != structs.EligibilityEligible:
 			migrating = append(migrating, t)
