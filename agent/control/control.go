@@ -77,7 +77,11 @@ type Config struct {
 	// HealthyAfter is how long a new task without a health check must
 	// run before a deployment counts it healthy. Zero means five seconds.
 	HealthyAfter time.Duration
-	Logger       *slog.Logger
+	// StuckAfter is how long a deployment may go without its counts
+	// changing while its service's tasks cannot be placed before its
+	// circuit breaker trips. Zero means five minutes.
+	StuckAfter time.Duration
+	Logger     *slog.Logger
 }
 
 // ControlPlane runs the loops above. Its methods are safe for concurrent

@@ -18,6 +18,10 @@ import (
 // deployment: long enough for a process that dies at start-up to show it.
 const defaultHealthyAfter = 5 * time.Second
 
+// defaultStuckAfter is how long a deployment whose new tasks cannot be
+// placed may make no progress before it fails.
+const defaultStuckAfter = 5 * time.Minute
+
 // rollout is what a service's deployment allows in one plan: the old tasks
 // to stop, how many new tasks may be placed (room), the deployment entry
 // to commit first (nil when nothing changed), and when the passing of time
@@ -123,9 +127,23 @@ func (c *ControlPlane) roll(st *fsm.State, svc *structs.Service, td *structs.Tas
 	if !dep.Terminal() {
 		enable, rollback := svc.DeploymentConfiguration.Breaker()
 		threshold := min(max((svc.DesiredCount+1)/2, 3), keepStoppedPerService)
+		stuckAfter := c.cfg.StuckAfter
+		if stuckAfter <= 0 {
+			stuckAfter = defaultStuckAfter
+		}
+		// A deployment is stuck when its new tasks cannot be placed and
+		// nothing has moved since its record last changed.
+		stuck := svc.PlacementFailure != nil && dep.UpdatedAt > 0 && !deploymentChanged(dep, &next) &&
+			!nowT.Before(time.UnixMilli(dep.UpdatedAt).Add(stuckAfter))
+		if svc.PlacementFailure != nil && dep.UpdatedAt > 0 {
+			ro.until = minTime(ro.until, time.UnixMilli(dep.UpdatedAt).Add(stuckAfter))
+		}
 		switch {
-		case enable && next.Failed >= threshold:
+		case enable && (next.Failed >= threshold || stuck):
 			next.Reason = fmt.Sprintf("circuit breaker: %d tasks of %s failed (threshold %d); the last: %s", next.Failed, next.To, threshold, lastFailure)
+			if stuck {
+				next.Reason = fmt.Sprintf("circuit breaker: no progress for %s: %s", stuckAfter, svc.PlacementFailure)
+			}
 			next.State = structs.DeploymentFailed
 			ro.update = &fsm.UpdateDeployment{Deployment: next}
 			if rollback && !dep.Rollback && dep.From != "" && st.TaskDefinition(dep.From) != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func newDeployRig(t *testing.T) *deployRig {
 // leads.
 func (k *deployRig) leader(r *fakeRaft) *ControlPlane {
 	cp := New(Config{ID: "n1", BootstrapExpect: 1, Voters: 3, DownAfter: time.Hour, PromoteAfter: time.Hour, RemoveAfter: time.Hour,
-		HealthyAfter: testHealthyAfter, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, r, noMembers{}, k.c.FSM, rigLeader{r, k})
+		HealthyAfter: testHealthyAfter, StuckAfter: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, r, noMembers{}, k.c.FSM, rigLeader{r, k})
 	run(k.t, cp)
 	return cp
 }
@@ -374,4 +375,28 @@ func TestRestartRollsTheTasks(t *testing.T) {
 		}
 	}
 	k.expectBoundsHeld()
+}
+
+// A deployment whose new tasks find no room makes no progress, and fails
+// and rolls back once it has been stuck for StuckAfter, naming why.
+func TestStuckDeploymentRollsBack(t *testing.T) {
+	k := newDeployRig(t)
+	k.commit(fsm.CmdRegisterNode, fsm.RegisterNode{Node: structs.Node{ID: "n1", CPU: 64 * 1024, MemoryMiB: 40, PortMin: 1, PortMax: 2}})
+	r := newFakeRaft()
+	k.leader(r)
+	k.commit(fsm.CmdApplyService, webService("app:1", 4, nil))
+	r.setLeading(true)
+	waitFor(t, "web:1 running", func() bool { return settledOn(k.c.FSM.State(), "web:1", 4) })
+	k.commit(fsm.CmdApplyService, webService("app:2", 4, nil))
+	waitFor(t, "the deployment rolled back", func() bool {
+		ds := k.c.FSM.State().Service("web").Deployments
+		return len(ds) == 2 && ds[0].State == structs.DeploymentRolledBack && ds[1].State == structs.DeploymentCompleted
+	})
+	st := k.c.FSM.State()
+	if d := st.Service("web").Deployments[0]; !strings.Contains(d.Reason, "no progress") || !strings.Contains(d.Reason, "memory") {
+		t.Errorf("reason %q: want no progress, naming the memory it lacks", d.Reason)
+	}
+	if !settledOn(st, "web:1", 4) {
+		t.Error("web does not run 4 tasks of web:1")
+	}
 }
