@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -105,5 +107,28 @@ func TestSetServiceRevision(t *testing.T) {
 	mustApply(t, f, 5, CmdSetServiceRevision, SetServiceRevision{Name: "web", Restart: true, At: 9})
 	if svc := f.State().Service("web"); svc.TaskDefinition != "web:1" || svc.RestartedAt != 9 {
 		t.Errorf("service %+v: want web:1 restarted at 9", svc)
+	}
+}
+
+// Deployments are state: a snapshot carries them to a restored replica,
+// as a new leader that starts from a snapshot needs.
+func TestDeploymentsInSnapshots(t *testing.T) {
+	f := deploymentState(t)
+	mustApply(t, f, 3, CmdUpdateDeployment, UpdateDeployment{Deployment: structs.Deployment{ID: "d1", Service: "web", From: "web:1", To: "web:2",
+		State: structs.DeploymentInProgress, Healthy: 2, UpdatedAt: 5}})
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	g := New(nil)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(s.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if ds := g.State().Service("web").Deployments; len(ds) != 1 || ds[0].ID != "d1" || ds[0].Healthy != 2 {
+		t.Errorf("restored deployments %+v: want d1 with 2 healthy", ds)
 	}
 }

@@ -2,6 +2,7 @@ package control
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -163,6 +164,20 @@ func (c *ControlPlane) roll(st *fsm.State, svc *structs.Service, td *structs.Tas
 		ro.update.Deployment.UpdatedAt = nowT.UnixMilli()
 	}
 	return ro
+}
+
+// logDeployment logs a deployment's start and end, which are what people
+// look for in the leader's log.
+func logDeployment(log *slog.Logger, svc *structs.Service, d *structs.Deployment) {
+	n := len(svc.Deployments)
+	switch {
+	case n == 0 || svc.Deployments[n-1].ID != d.ID:
+		log.Info("deployment started", "service", svc.Name, "deployment", d.ID, "from", d.From, "to", d.To)
+	case d.State == structs.DeploymentCompleted:
+		log.Info("deployment completed", "service", svc.Name, "deployment", d.ID, "to", d.To)
+	case d.State == structs.DeploymentFailed:
+		log.Warn("deployment failed", "service", svc.Name, "deployment", d.ID, "reason", d.Reason)
+	}
 }
 
 // deploymentChanged reports whether next says anything the stored

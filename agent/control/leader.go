@@ -256,6 +256,8 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		case ro.update.Rollback != nil:
 			c.log.Warn("deployment failed; rolling back", "service", name, "reason", ro.update.Deployment.Reason)
 			return nil
+		default:
+			logDeployment(c.log, svc, &ro.update.Deployment)
 		}
 	}
 	for _, s := range ro.stop {
