@@ -157,7 +157,9 @@ func (c *ControlPlane) roll(st *fsm.State, svc *structs.Service, td *structs.Tas
 			next.State = structs.DeploymentCompleted
 		}
 	}
-	if ro.update == nil && (!stored || deploymentChanged(dep, &next)) {
+	// An ended deployment whose old tasks still run (it failed without
+	// rollback) keeps its record as it ended.
+	if ro.update == nil && !dep.Terminal() && (!stored || deploymentChanged(dep, &next)) {
 		ro.update = &fsm.UpdateDeployment{Deployment: next}
 	}
 	if ro.update != nil {

@@ -77,6 +77,9 @@ func (k *deployRig) commitChecked(ctx context.Context, t fsm.CommandType, body a
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	res, err := k.c.Commit(ctx, t, body)
+	if t == fsm.CmdUpdateDeployment && err != nil {
+		k.failed = append(k.failed, "the state machine refused the leader's deployment record: "+err.Error())
+	}
 	if p, ok := body.(fsm.CommitPlan); ok && err == nil {
 		k.checkBounds(k.c.FSM.State(), p)
 	}
@@ -399,4 +402,48 @@ func TestStuckDeploymentRollsBack(t *testing.T) {
 	if !settledOn(st, "web:1", 4) {
 		t.Error("web does not run 4 tasks of web:1")
 	}
+}
+
+// Without rollback, a tripped circuit breaker leaves the deployment
+// FAILED, and the leader, which keeps replacing the failed tasks within
+// the bounds, leaves the record as it ended.
+func TestFailedDeploymentWithoutRollback(t *testing.T) {
+	k := newDeployRig(t)
+	r := newFakeRaft()
+	k.leader(r)
+	cfg := &structs.DeploymentConfiguration{DeploymentCircuitBreaker: &structs.CircuitBreaker{Enable: true}}
+	k.commit(fsm.CmdApplyService, webService("app:1", 3, cfg))
+	r.setLeading(true)
+	waitFor(t, "web:1 running", func() bool { return settledOn(k.c.FSM.State(), "web:1", 3) })
+	time.Sleep(testHealthyAfter)
+	k.mu.Lock()
+	k.crash = func(t *structs.Task) bool {
+		return t.TaskDefinition == "web:2" && t.LastStatus == structs.StatusRunning
+	}
+	k.mu.Unlock()
+	bad := webService("app:2", 3, cfg)
+	bad.Service.RestartPolicy.MaxBackoffSeconds = 1
+	k.commit(fsm.CmdApplyService, bad)
+	waitFor(t, "the deployment failed", func() bool {
+		d := lastDeployment(k.c.FSM.State())
+		return d != nil && d.State == structs.DeploymentFailed
+	})
+	time.Sleep(2 * time.Second)
+	st := k.c.FSM.State()
+	if got := st.Service("web").TaskDefinition; got != "web:2" {
+		t.Errorf("service runs %s, want web:2: no rollback without rollback", got)
+	}
+	if n := len(st.Service("web").Deployments); n != 1 {
+		t.Errorf("%d deployments, want the one that failed", n)
+	}
+	running := 0
+	for _, task := range st.TasksByService("web") {
+		if task.TaskDefinition == "web:1" && task.LastStatus == structs.StatusRunning {
+			running++
+		}
+	}
+	if running != 3 {
+		t.Errorf("%d tasks of web:1 run, want all 3 kept while web:2 fails", running)
+	}
+	k.expectBoundsHeld()
 }
