@@ -279,8 +279,8 @@ func (p *progress) show(r rollout) {
 		return
 	}
 	p.bar.ChangeMax(max(r.desired, 1))
-	p.bar.Describe(line)
 	_ = p.bar.Set(r.healthy)
+	p.bar.Describe(line)
 	p.last = line
 }
 
