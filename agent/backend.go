@@ -73,6 +73,13 @@ func (a *Agent) ScaleService(ctx context.Context, name string, count int) error 
 	return nil
 }
 
+// SetServiceRevision implements api.Backend; like a scale, it changes
+// the service inside the state machine.
+func (a *Agent) SetServiceRevision(ctx context.Context, name, taskDefinition string, restart bool) error {
+	_, err := a.commit.Commit(ctx, fsm.CmdSetServiceRevision, fsm.SetServiceRevision{Name: name, TaskDefinition: taskDefinition, Restart: restart, At: now()})
+	return err
+}
+
 // RunTasks implements api.Backend.
 func (a *Agent) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
 	tasks, failure, err := a.control.RunTasks(ctx, td, count)

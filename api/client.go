@@ -202,6 +202,12 @@ func (c *Client) Services(ctx context.Context) ([]ServiceStatus, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/services", nil, &out)
 }
 
+// Service fetches one service with its task counts.
+func (c *Client) Service(ctx context.Context, name string) (ServiceStatus, error) {
+	var out ServiceStatus
+	return out, c.do(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(name), nil, &out)
+}
+
 // ApplyService sends a service file; name must be the file's service name.
 func (c *Client) ApplyService(ctx context.Context, name string, file []byte) (ApplyResult, error) {
 	var out ApplyResult
@@ -218,6 +224,19 @@ func (c *Client) RegisterTaskDefinition(ctx context.Context, file []byte) (Regis
 // DeleteService removes a service and stops its tasks.
 func (c *Client) DeleteService(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/services/"+url.PathEscape(name), nil, nil)
+}
+
+// Rollback points a service at another revision of its family.
+func (c *Client) Rollback(ctx context.Context, name, taskDefinition string) (*structs.Service, error) {
+	body, _ := json.Marshal(RollbackRequest{TaskDefinition: taskDefinition})
+	var out structs.Service
+	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(name)+"/rollback", body, &out)
+}
+
+// Restart replaces a service's tasks with new ones of its revision.
+func (c *Client) Restart(ctx context.Context, name string) (*structs.Service, error) {
+	var out structs.Service
+	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(name)+"/restart", nil, &out)
 }
 
 // Scale sets a service's desired count.
@@ -239,6 +258,17 @@ func (c *Client) Tasks(ctx context.Context, service string, all bool) ([]*struct
 	}
 	var out []*structs.Task
 	return out, c.do(ctx, http.MethodGet, "/v1/tasks?"+q.Encode(), nil, &out)
+}
+
+// Deployments lists deployments, newest first, of one service when
+// service is set.
+func (c *Client) Deployments(ctx context.Context, service string) ([]structs.Deployment, error) {
+	q := url.Values{}
+	if service != "" {
+		q.Set("service", service)
+	}
+	var out []structs.Deployment
+	return out, c.do(ctx, http.MethodGet, "/v1/deployments?"+q.Encode(), nil, &out)
 }
 
 // Task fetches one task.

@@ -298,6 +298,10 @@ func (f *fakeBackend) ScaleService(ctx context.Context, name string, count int) 
 	return nil
 }
 
+func (f *fakeBackend) SetServiceRevision(ctx context.Context, name, taskDefinition string, restart bool) error {
+	return f.record("SetServiceRevision", name, taskDefinition, restart)
+}
+
 func (f *fakeBackend) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
 	if err := f.record("RunTasks", td.Family, count); err != nil {
 		return nil, nil, err

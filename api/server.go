@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +66,10 @@ type Backend interface {
 	RegisterTaskDefinition(ctx context.Context, td *structs.TaskDefinition) (*structs.TaskDefinition, error)
 	DeleteService(ctx context.Context, name string) error
 	ScaleService(ctx context.Context, name string, count int) error
+	// SetServiceRevision points a service at another revision of its
+	// family, or with restart replaces its tasks with new ones of the
+	// revision it runs.
+	SetServiceRevision(ctx context.Context, name, taskDefinition string, restart bool) error
 	// RunTasks starts one-off tasks; failure explains any it could not
 	// place (nil when all were placed).
 	RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) (tasks []*structs.Task, failure *structs.PlacementFailure, err error)
@@ -195,6 +200,11 @@ type DrainRequest struct {
 	Enable bool `json:"enable"`
 }
 
+// RollbackRequest is the body of POST /v1/services/{name}/rollback.
+type RollbackRequest struct {
+	TaskDefinition string `json:"taskDefinition"`
+}
+
 // ScaleRequest is the body of POST /v1/services/{name}/scale.
 type ScaleRequest struct {
 	DesiredCount *int `json:"desiredCount"`
@@ -234,7 +244,10 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("GET /v1/schedules", s.wrap(s.schedules))
 	mux.Handle("PUT /v1/schedules/{name}", s.wrap(s.applySchedule))
 	mux.Handle("DELETE /v1/schedules/{name}", s.wrapStatus(s.deleteSchedule))
+	mux.Handle("POST /v1/services/{name}/rollback", s.wrap(s.rollback))
+	mux.Handle("POST /v1/services/{name}/restart", s.wrap(s.restart))
 	mux.Handle("GET /v1/tasks", s.wrap(s.tasks))
+	mux.Handle("GET /v1/deployments", s.wrap(s.deployments))
 	mux.Handle("POST /v1/tasks", s.wrap(s.run))
 	mux.Handle("GET /v1/tasks/{id}", s.wrap(s.task))
 	mux.Handle("POST /v1/tasks/{id}/stop", s.wrap(s.stop))
@@ -562,6 +575,26 @@ func (s *server) services(w http.ResponseWriter, r *http.Request) (any, error) {
 	return out, nil
 }
 
+// deployments lists the deployments of every service, or of the one the
+// service parameter names, newest first.
+func (s *server) deployments(w http.ResponseWriter, r *http.Request) (any, error) {
+	st := s.b.View()
+	svcs := st.Services()
+	if name := r.URL.Query().Get("service"); name != "" {
+		svc := st.Service(name)
+		if svc == nil {
+			return nil, fmt.Errorf("service %s: %w", name, ErrNotFound)
+		}
+		svcs = []*structs.Service{svc}
+	}
+	out := []structs.Deployment{}
+	for _, svc := range svcs {
+		out = append(out, svc.Deployments...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
+	return out, nil
+}
+
 func (s *server) service(w http.ResponseWriter, r *http.Request) (any, error) {
 	st := s.b.View()
 	svc := st.Service(r.PathValue("name"))
@@ -673,6 +706,34 @@ func (s *server) scale(w http.ResponseWriter, r *http.Request) (any, error) {
 			ErrConflict, svc.Name, structs.SchedulingDaemon)
 	}
 	if err := s.b.ScaleService(r.Context(), r.PathValue("name"), *req.DesiredCount); err != nil {
+		return nil, err
+	}
+	return s.b.View().Service(r.PathValue("name")), nil
+}
+
+// rollback points a service back at a revision of its family it names.
+func (s *server) rollback(w http.ResponseWriter, r *http.Request) (any, error) {
+	raw, err := readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	var req RollbackRequest
+	if err := json.Unmarshal(raw, &req); err != nil || req.TaskDefinition == "" {
+		return nil, fieldErr("taskDefinition", "required: the family:revision to roll back to")
+	}
+	if err := checkTaskDefRef("taskDefinition", req.TaskDefinition); err != nil {
+		return nil, err
+	}
+	if err := s.b.SetServiceRevision(r.Context(), r.PathValue("name"), req.TaskDefinition, false); err != nil {
+		return nil, err
+	}
+	return s.b.View().Service(r.PathValue("name")), nil
+}
+
+// restart replaces a service's tasks with new ones of its revision, as a
+// deployment does.
+func (s *server) restart(w http.ResponseWriter, r *http.Request) (any, error) {
+	if err := s.b.SetServiceRevision(r.Context(), r.PathValue("name"), "", true); err != nil {
 		return nil, err
 	}
 	return s.b.View().Service(r.PathValue("name")), nil

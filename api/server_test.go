@@ -147,6 +147,13 @@ type apiCase struct {
 	logged []string
 }
 
+func withDeployments(f *fakeBackend) {
+	f.state.services[0].Deployments = []structs.Deployment{
+		{ID: "d1", Service: "web", From: "web:0", To: "web:1", State: structs.DeploymentCompleted, CreatedAt: 1},
+		{ID: "d2", Service: "web", From: "web:1", To: "web:2", State: structs.DeploymentInProgress, Healthy: 1, CreatedAt: 3}}
+	f.state.services[1].Deployments = []structs.Deployment{{ID: "d3", Service: "db", From: "db:1", To: "db:2", State: structs.DeploymentFailed, CreatedAt: 5}}
+}
+
 func TestRoutes(t *testing.T) {
 	errBoom := errors.New("boom")
 	fail := func(method string, err error) func(f *fakeBackend) {
@@ -173,6 +180,18 @@ func TestRoutes(t *testing.T) {
 				"1.placementFailure":       absent}},
 		{name: "service", method: "GET", path: "/v1/services/web", status: 200,
 			want: map[string]any{"name": "web", "desiredCount": 3, "runningCount": 1, "pendingCount": 1, "message": "~2 nodes lack memory"}},
+		{name: "deployments newest first", setup: withDeployments, method: "GET", path: "/v1/deployments", status: 200,
+			want: map[string]any{"#": 3, "0.id": "d3", "0.service": "db", "1.id": "d2", "1.state": "IN_PROGRESS", "1.healthy": 1, "2.id": "d1"}},
+		{name: "deployments of a service", setup: withDeployments, method: "GET", path: "/v1/deployments?service=web", status: 200,
+			want: map[string]any{"#": 2, "0.id": "d2", "1.id": "d1", "1.state": "COMPLETED"}},
+		{name: "deployments of no service", method: "GET", path: "/v1/deployments?service=nope", status: 404,
+			want: map[string]any{"error": "service nope: not found"}},
+		{name: "rollback", method: "POST", path: "/v1/services/web/rollback", body: `{"taskDefinition":"web:1"}`, status: 200,
+			want: map[string]any{"name": "web"}, calls: []string{"SetServiceRevision web web:1 false"}},
+		{name: "rollback needs a revision", method: "POST", path: "/v1/services/web/rollback", body: `{}`, status: 400,
+			want: map[string]any{"field": "taskDefinition"}},
+		{name: "restart", method: "POST", path: "/v1/services/web/restart", status: 200,
+			want: map[string]any{"name": "web"}, calls: []string{"SetServiceRevision web  true"}},
 		{name: "service not found", method: "GET", path: "/v1/services/nope", status: 404,
 			want: map[string]any{"field": "", "error": "service nope: not found"}},
 

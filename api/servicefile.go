@@ -74,6 +74,10 @@ type ServiceFile struct {
 	// DecodeScheduleFile) rather than a service's.
 	Schedule    string `json:"schedule,omitempty"`
 	Concurrency string `json:"concurrency,omitempty"`
+	// DeploymentConfiguration and HealthCheckGracePeriodSeconds bound the
+	// service's rolling deployments, as in ECS.
+	DeploymentConfiguration       *structs.DeploymentConfiguration `json:"deploymentConfiguration,omitempty"`
+	HealthCheckGracePeriodSeconds int                              `json:"healthCheckGracePeriodSeconds,omitempty"`
 }
 
 // TaskDefinitionField is a service file's taskDefinition: the definition
@@ -187,9 +191,13 @@ var (
 			"taskDefinition":       taskDefShape,
 			"project":              nil,
 			"dependsOn":            {acted: map[string]*shape{"service": nil, "condition": nil}, maxItems: MaxDependencies, items: "dependencies"},
+			"deploymentConfiguration": {acted: map[string]*shape{"minimumHealthyPercent": nil, "maximumPercent": nil,
+				"deploymentCircuitBreaker": {acted: map[string]*shape{"enable": nil, "rollback": nil}}},
+				ignored: []string{"alarms", "strategy", "bakeTimeInMinutes", "lifecycleHooks", "canaryConfiguration", "linearConfiguration"}},
+			"healthCheckGracePeriodSeconds": nil,
 		},
 		ignored: []string{"cluster", "loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
-			"platformVersion", "role", "deploymentConfiguration", "networkConfiguration", "healthCheckGracePeriodSeconds",
+			"platformVersion", "role", "networkConfiguration",
 			"deploymentController", "tags", "enableECSManagedTags", "propagateTags",
 			"enableExecuteCommand", "serviceConnectConfiguration", "volumeConfigurations", "clientToken",
 			"availabilityZoneRebalancing", "vpcLatticeConfigurations"},
@@ -476,14 +484,19 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	if err := checkDependencies(name, f.DependsOn); err != nil {
 		return nil, nil, nil, err
 	}
+	if err := checkDeployment(f.DeploymentConfiguration, f.HealthCheckGracePeriodSeconds); err != nil {
+		return nil, nil, nil, err
+	}
 	svc := &structs.Service{
-		Name:                 name,
-		DesiredCount:         count,
-		PlacementStrategy:    f.PlacementStrategy,
-		PlacementConstraints: f.PlacementConstraints,
-		RestartPolicy:        f.RestartPolicy,
-		Project:              f.Project,
-		DependsOn:            f.DependsOn,
+		Name:                          name,
+		DeploymentConfiguration:       f.DeploymentConfiguration,
+		HealthCheckGracePeriodSeconds: f.HealthCheckGracePeriodSeconds,
+		DesiredCount:                  count,
+		PlacementStrategy:             f.PlacementStrategy,
+		PlacementConstraints:          f.PlacementConstraints,
+		RestartPolicy:                 f.RestartPolicy,
+		Project:                       f.Project,
+		DependsOn:                     f.DependsOn,
 	}
 	if f.SchedulingStrategy == structs.SchedulingDaemon {
 		svc.SchedulingStrategy = structs.SchedulingDaemon
@@ -592,6 +605,24 @@ func checkScheduling(f *ServiceFile) (int, error) {
 		return 0, fieldErr("desiredCount", "%d is out of range: expected 0 to %d", *f.DesiredCount, MaxDesiredCount)
 	}
 	return *f.DesiredCount, nil
+}
+
+// checkDeployment checks a service's deployment bounds as ECS does: at
+// most all tasks may be kept healthy, and at least all of them may run.
+func checkDeployment(c *structs.DeploymentConfiguration, grace int) error {
+	if grace < 0 {
+		return fieldErr("healthCheckGracePeriodSeconds", "%d: must not be negative", grace)
+	}
+	if c == nil {
+		return nil
+	}
+	if p := c.MinimumHealthyPercent; p != nil && (*p < 0 || *p > 100) {
+		return fieldErr("deploymentConfiguration.minimumHealthyPercent", "%d is out of range: expected 0 to 100", *p)
+	}
+	if p := c.MaximumPercent; p != nil && (*p < 100 || *p > 1000) {
+		return fieldErr("deploymentConfiguration.maximumPercent", "%d is out of range: expected 100 to 1000", *p)
+	}
+	return nil
 }
 
 // checkDependencies checks a service's dependsOn: other services, each

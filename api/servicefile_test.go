@@ -100,7 +100,9 @@ func TestDecodeCreateServiceInput(t *testing.T) {
 	  "launchType": "EC2", "schedulingStrategy": "REPLICA",
 	  "placementStrategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}],
 	  "placementConstraints": [{"type": "distinctInstance"}],
-	  "deploymentConfiguration": {"maximumPercent": 200, "minimumHealthyPercent": 100},
+	  "deploymentConfiguration": {"maximumPercent": 150, "minimumHealthyPercent": 50,
+	    "deploymentCircuitBreaker": {"enable": true, "rollback": false}, "alarms": {"enable": false}},
+	  "healthCheckGracePeriodSeconds": 30,
 	  "enableECSManagedTags": true, "propagateTags": "SERVICE", "tags": [{"key": "team", "value": "ops"}],
 	  "clientToken": "abc"
 	}`
@@ -112,7 +114,12 @@ func TestDecodeCreateServiceInput(t *testing.T) {
 		t.Fatalf("decoded %+v %+v", svc, td)
 	}
 	joined := strings.Join(warnings, "\n")
-	for _, f := range []string{"cluster", "launchType", "deploymentConfiguration", "tags", "clientToken"} {
+	if c := svc.DeploymentConfiguration; c == nil || *c.MaximumPercent != 150 || *c.MinimumHealthyPercent != 50 || svc.HealthCheckGracePeriodSeconds != 30 {
+		t.Errorf("deployment configuration %+v, grace %d: want 50-150 and 30 s", c, svc.HealthCheckGracePeriodSeconds)
+	} else if enable, rollback := c.Breaker(); !enable || rollback {
+		t.Errorf("circuit breaker enable %v rollback %v: want enabled without rollback", enable, rollback)
+	}
+	for _, f := range []string{"cluster", "launchType", "deploymentConfiguration.alarms", "tags", "clientToken"} {
 		if !strings.Contains(joined, f+" is an ECS field") {
 			t.Errorf("no warning for %s in:\n%s", f, joined)
 		}

@@ -127,7 +127,7 @@ taskDefinition:
     - {name: app, image: "skiff-testapp:latest", memory: 32}
 `
 	f := newFakeAPI(t, map[string]answer{"PUT /v1/services/web": ok(applyAnswer)})
-	r := skiff(file, "--addr", f.URL, "apply", "-f", "-")
+	r := skiff(file, "--addr", f.URL, "apply", "--detach", "-f", "-")
 	if r.code != 0 || r.stdout != "service web: web:1, desired count 3\n" {
 		t.Fatalf("exit code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}

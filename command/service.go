@@ -18,6 +18,7 @@ func (e *env) applyCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true, Usage: "service file (JSON or YAML) or compose file (compose.yaml, docker-compose.yml ...), or - for a service file on standard input"},
 			&cli.StringFlag{Name: "project", Aliases: []string{"p"}, Usage: "a compose file's project name, which prefixes its services' names (default: the file's name field, else COMPOSE_PROJECT_NAME, else the folder's name)"},
+			detachFlag(),
 		},
 		Action: e.apply,
 	}
@@ -67,7 +68,7 @@ func (e *env) apply(c *cli.Context) error {
 	}
 	warn(c, res.Warnings)
 	fmt.Fprintf(c.App.Writer, "service %s: %s, %s\n", res.Service.Name, res.Service.TaskDefinition, desired(res.Service))
-	return nil
+	return watchUnlessDetached(c, cl, res.Service)
 }
 
 // desired says how many tasks a service keeps: its desired count, or, for
@@ -99,6 +100,7 @@ func servicesCommand() *cli.Command {
 func scaleCommand() *cli.Command {
 	return &cli.Command{
 		Name: "scale", Usage: "set a service's desired count", ArgsUsage: "SERVICE COUNT",
+		Flags: []cli.Flag{detachFlag()},
 		Action: func(c *cli.Context) error {
 			if err := args(c, 2); err != nil {
 				return err
@@ -116,7 +118,7 @@ func scaleCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "service %s: desired count %d\n", svc.Name, svc.DesiredCount)
-			return nil
+			return watchUnlessDetached(c, cl, svc)
 		},
 	}
 }

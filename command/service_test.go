@@ -30,7 +30,7 @@ func TestApplyFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFakeAPI(t, map[string]answer{"PUT /v1/services/web": ok(applyAnswer)})
-	r := skiffAt(f, "apply", "-f", path)
+	r := skiffAt(f, "apply", "--detach", "-f", path)
 	if r.code != 0 || r.stdout != "service web: web:1, desired count 3\n" {
 		t.Errorf("got exit code %d, stdout %q", r.code, r.stdout)
 	}
@@ -44,7 +44,7 @@ func TestApplyFile(t *testing.T) {
 
 func TestApplyStandardInput(t *testing.T) {
 	f := newFakeAPI(t, map[string]answer{"PUT /v1/services/web": ok(applyAnswer)})
-	r := skiff(serviceFile, "--addr", f.URL, "apply", "--file", "-")
+	r := skiff(serviceFile, "--addr", f.URL, "apply", "--detach", "--file", "-")
 	if r.code != 0 || r.stdout != "service web: web:1, desired count 3\n" {
 		t.Errorf("got exit code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
@@ -89,7 +89,7 @@ func TestApplyTooLarge(t *testing.T) {
 
 func TestScale(t *testing.T) {
 	f := newFakeAPI(t, map[string]answer{"POST /v1/services/web/scale": ok(`{"name":"web","taskDefinition":"web:1","desiredCount":5}`)})
-	r := skiffAt(f, "scale", "web", "5")
+	r := skiffAt(f, "scale", "--detach", "web", "5")
 	wantOK(t, r)
 	if r.stdout != "service web: desired count 5\n" {
 		t.Errorf("stdout %q", r.stdout)
@@ -135,7 +135,7 @@ func TestTaskdefsRegister(t *testing.T) {
 func TestApplyCreateServiceInput(t *testing.T) {
 	const input = `{"cluster": "default", "serviceName": "web", "taskDefinition": "web:4", "desiredCount": 2, "launchType": "EC2"}`
 	f := newFakeAPI(t, map[string]answer{"PUT /v1/services/web": ok(`{"service":{"name":"web","taskDefinition":"web:4","desiredCount":2}}`)})
-	r := skiff(input, "--addr", f.URL, "apply", "-f", "-")
+	r := skiff(input, "--addr", f.URL, "apply", "--detach", "-f", "-")
 	if r.code != 0 || r.stdout != "service web: web:4, desired count 2\n" {
 		t.Errorf("got exit code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
@@ -158,7 +158,7 @@ func TestApplyReadsEnvironmentFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFakeAPI(t, map[string]answer{"PUT /v1/services/web": ok(applyAnswer)})
-	if r := skiffAt(f, "apply", "-f", path); r.code != 0 {
+	if r := skiffAt(f, "apply", "--detach", "-f", path); r.code != 0 {
 		t.Fatalf("exit code %d, stderr %q", r.code, r.stderr)
 	}
 	var sent struct {
@@ -205,7 +205,7 @@ func TestApplyDaemon(t *testing.T) {
 	file := `{"service": "agent", "schedulingStrategy": "DAEMON", "taskDefinition": "agent"}`
 	f := newFakeAPI(t, map[string]answer{"PUT /v1/services/agent": ok(`{"service":{"name":"agent","taskDefinition":"agent:1",
 "desiredCount":0,"schedulingStrategy":"DAEMON","restartPolicy":{},"createdAt":1,"updatedAt":1}}`)})
-	r := skiff(file, "--addr", f.URL, "apply", "-f", "-")
+	r := skiff(file, "--addr", f.URL, "apply", "--detach", "-f", "-")
 	if want := "service agent: agent:1, one task on every eligible node that meets its constraints\n"; r.code != 0 || r.stdout != want {
 		t.Errorf("got exit code %d, stdout %q, stderr %q; want %q", r.code, r.stdout, r.stderr, want)
 	}

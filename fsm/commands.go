@@ -39,6 +39,9 @@ const (
 	CmdApplySchedule
 	CmdDeleteSchedule
 	CmdRecordScheduleRun
+	// The deployments' commands, in deployment.go.
+	CmdUpdateDeployment
+	CmdSetServiceRevision
 )
 
 // Baseline is the newest command type that every release of skiff

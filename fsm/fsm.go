@@ -240,6 +240,8 @@ var handlers = map[CommandType]handler{
 	CmdApplySchedule:          command("ApplySchedule", (*writer).applySchedule),
 	CmdDeleteSchedule:         command("DeleteSchedule", (*writer).deleteSchedule),
 	CmdRecordScheduleRun:      command("RecordScheduleRun", (*writer).recordScheduleRun),
+	CmdUpdateDeployment:       command("UpdateDeployment", (*writer).updateDeployment),
+	CmdSetServiceRevision:     command("SetServiceRevision", (*writer).setServiceRevision),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -402,10 +404,11 @@ func (w *writer) putApplied(c *ApplyService) (any, error) {
 		}
 	}
 	s.CreatedAt = c.At
-	s.PlacementFailure = nil
+	s.PlacementFailure, s.Deployments = nil, nil
 	if old := w.t.service(s.Name); old != nil {
-		// Only the leader's plans change the placement verdict.
-		s.CreatedAt, s.PlacementFailure = old.CreatedAt, old.PlacementFailure
+		// Only the leader's plans change the placement verdict, and only
+		// its UpdateDeployment entries the deployments.
+		s.CreatedAt, s.PlacementFailure, s.Deployments = old.CreatedAt, old.PlacementFailure, old.Deployments
 	}
 	s.UpdatedAt = c.At
 	w.t.putService(&s)

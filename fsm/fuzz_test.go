@@ -36,6 +36,9 @@ func FuzzApplyCommand(f *testing.F) {
 		CmdApplySchedule:      ApplySchedule{Schedule: structs.Schedule{Name: "b", Expression: "rate(1 minute)", Concurrency: "allow"}, TaskDefinition: &td},
 		CmdDeleteSchedule:     DeleteSchedule{Name: "b"},
 		CmdRecordScheduleRun:  RecordScheduleRun{Name: "b", Run: structs.ScheduleRun{At: 1}},
+		CmdUpdateDeployment: UpdateDeployment{Deployment: structs.Deployment{ID: "d1", Service: "web", From: "web:0", To: "web:1", State: structs.DeploymentRolledBack},
+			Rollback: &structs.Deployment{ID: "d2", Service: "web", From: "web:1", To: "web:0", Rollback: true, State: structs.DeploymentInProgress}},
+		CmdSetServiceRevision: SetServiceRevision{Name: "web", TaskDefinition: "web:1"},
 	}
 	for ct := range handlers {
 		if _, ok := seeds[ct]; !ok {

@@ -355,8 +355,20 @@ type Service struct {
 	// service's tasks; nil once they all found a node. Only the leader's
 	// plans set it.
 	PlacementFailure *PlacementFailure `json:"placementFailure,omitempty"`
-	CreatedAt        int64             `json:"createdAt"`
-	UpdatedAt        int64             `json:"updatedAt"`
+	// DeploymentConfiguration bounds the service's rollouts, and
+	// HealthCheckGracePeriodSeconds is how long a new task's failing
+	// health check does not count against its deployment.
+	DeploymentConfiguration       *DeploymentConfiguration `json:"deploymentConfiguration,omitempty"`
+	HealthCheckGracePeriodSeconds int                      `json:"healthCheckGracePeriodSeconds,omitempty"`
+	// Deployments are the service's latest rollouts, oldest first; only
+	// the leader's UpdateDeployment entries write them.
+	Deployments []Deployment `json:"deployments,omitempty"`
+	// RestartedAt is when `skiff restart` last asked for the service's
+	// tasks to be replaced: tasks created before it count as old and are
+	// replaced as a new revision's would be.
+	RestartedAt int64 `json:"restartedAt,omitempty"`
+	CreatedAt   int64 `json:"createdAt"`
+	UpdatedAt   int64 `json:"updatedAt"`
 }
 
 // IsDaemon reports whether the service runs one task on every node that

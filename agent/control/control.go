@@ -76,8 +76,15 @@ type Config struct {
 	PendingTimeout time.Duration
 	// Clock is the time schedules fire by; nil means the system clock.
 	// Tests set it to drive schedules through time.
-	Clock  func() time.Time
-	Logger *slog.Logger
+	Clock func() time.Time
+	// HealthyAfter is how long a new task without a health check must
+	// run before a deployment counts it healthy. Zero means five seconds.
+	HealthyAfter time.Duration
+	// StuckAfter is how long a deployment may go without its counts
+	// changing while its service's tasks cannot be placed before its
+	// circuit breaker trips. Zero means five minutes.
+	StuckAfter time.Duration
+	Logger     *slog.Logger
 }
 
 // ControlPlane runs the loops above. Its methods are safe for concurrent

@@ -210,7 +210,7 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 			// Stopped and not counted, so that a replacement is placed
 			// now; the node stops whatever it started late.
 			stale = append(stale, t)
-		case t.TaskDefinition != svc.TaskDefinition:
+		case isOld(t, svc):
 			old = append(old, t)
 		case n != nil && n.Eligibility != structs.EligibilityEligible:
 			migrating = append(migrating, t)
@@ -220,15 +220,17 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	}
 	plan := fsm.CommitPlan{At: nowT.UnixMilli()}
 	releasing := map[string]bool{}
-	for _, t := range old {
-		plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: "replaced by " + svc.TaskDefinition})
-		releasing[t.ID] = true
-	}
 	for _, t := range stale {
 		plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: fmt.Sprintf("did not start within %s; placed again", c.cfg.PendingTimeout)})
 		releasing[t.ID] = true
 	}
 	if svc.IsDaemon() {
+		// A daemon does not roll: each node's old task stops as its new
+		// one is placed on the same node.
+		for _, t := range old {
+			plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: "replaced by " + svc.TaskDefinition})
+			releasing[t.ID] = true
+		}
 		return c.reconcileDaemon(ctx, tm, daemonRound{st: st, svc: svc, td: td, now: nowT, plan: plan, releasing: releasing,
 			current: current, migrating: migrating, backoff: bo, until: until, stable: stable})
 	}
@@ -247,6 +249,32 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		}
 		current = current[extra:]
 	}
+	// Old tasks stop, and new ones start, as the service's deployment
+	// allows; a deployment that rolls back changes the service, which
+	// plans it again.
+	ro := c.roll(st, svc, td, current, old, nowT)
+	if ro.update != nil {
+		// A record that fails to commit (a server too old to apply it,
+		// say) leaves the rollout's bounds as they are; a rollback does
+		// not happen without its record.
+		_, err := c.commit.Commit(ctx, fsm.CmdUpdateDeployment, *ro.update)
+		switch {
+		case err != nil && (ro.update.Rollback != nil || ctx.Err() != nil):
+			return err
+		case err != nil:
+			c.log.Warn("deployment not recorded", "service", name, "deployment", ro.update.Deployment.ID, "err", err)
+		case ro.update.Rollback != nil:
+			c.log.Warn("deployment failed; rolling back", "service", name, "reason", ro.update.Deployment.Reason)
+			return nil
+		default:
+			logDeployment(c.log, svc, &ro.update.Deployment)
+		}
+	}
+	for _, s := range ro.stop {
+		plan.Stop = append(plan.Stop, s)
+		releasing[s.ID] = true
+	}
+	until = minTime(until, ro.until)
 	runningCurrent := 0
 	for _, t := range current {
 		if t.LastStatus == structs.StatusRunning {
@@ -265,7 +293,7 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	// backs off, the last verdict stands. A plan that places fewer tasks
 	// than are missing depends on room that other services' tasks may
 	// free, so its service is planned again on every pass.
-	missing, whole := svc.DesiredCount-len(current), true
+	missing, whole := min(svc.DesiredCount-len(current), ro.room), true
 	var wait *structs.PlacementFailure
 	if missing > 0 {
 		wait = waitingFor(st, svc, td, missing)
