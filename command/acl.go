@@ -61,10 +61,7 @@ func aclCommand() *cli.Command {
 			{
 				Name: "delete", Usage: "revoke an API token", ArgsUsage: "ACCESSOR",
 				Action: func(c *cli.Context) error {
-					if err := args(c, 1); err != nil {
-						return err
-					}
-					cl, err := client(c)
+					cl, err := clientFor(c, 1)
 					if err != nil {
 						return err
 					}

@@ -149,6 +149,15 @@ func clientTLS(c *cli.Context) (*tls.Config, error) {
 	return cfg, nil
 }
 
+// clientFor checks that the command got want positional arguments, and
+// returns a client for the agent the global flags name.
+func clientFor(c *cli.Context, want int) (*api.Client, error) {
+	if err := args(c, want); err != nil {
+		return nil, err
+	}
+	return client(c)
+}
+
 // args checks the count of positional arguments.
 func args(c *cli.Context, want int) error {
 	if c.NArg() != want {

@@ -49,10 +49,7 @@ func leaveCommand() *cli.Command {
 	return &cli.Command{
 		Name: "leave", Usage: "make the agent at --addr leave the cluster gracefully and stop", ArgsUsage: " ",
 		Action: func(c *cli.Context) error {
-			if err := args(c, 0); err != nil {
-				return err
-			}
-			cl, err := client(c)
+			cl, err := clientFor(c, 0)
 			if err != nil {
 				return err
 			}

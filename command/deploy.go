@@ -57,10 +57,7 @@ func rollbackCommand() *cli.Command {
 			detachFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if err := args(c, 1); err != nil {
-				return err
-			}
-			cl, err := client(c)
+			cl, err := clientFor(c, 1)
 			if err != nil {
 				return err
 			}
@@ -118,10 +115,7 @@ func restartCommand() *cli.Command {
 		Name: "restart", Usage: "replace a service's tasks with new ones of the same revision, as a deployment", ArgsUsage: "SERVICE",
 		Flags: []cli.Flag{detachFlag()},
 		Action: func(c *cli.Context) error {
-			if err := args(c, 1); err != nil {
-				return err
-			}
-			cl, err := client(c)
+			cl, err := clientFor(c, 1)
 			if err != nil {
 				return err
 			}

@@ -63,10 +63,7 @@ func drainCommand() *cli.Command {
 		Name: "drain", Usage: "move tasks off a node and keep new work off it", ArgsUsage: "NODE",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "undo", Usage: "make the node eligible again"}},
 		Action: func(c *cli.Context) error {
-			if err := args(c, 1); err != nil {
-				return err
-			}
-			cl, err := client(c)
+			cl, err := clientFor(c, 1)
 			if err != nil {
 				return err
 			}

@@ -27,10 +27,7 @@ func jsonFlag() cli.Flag {
 // table, so it may ask the API for more (node names, say) without the JSON
 // changing.
 func list[T any](c *cli.Context, fetch func(*api.Client, context.Context) ([]T, error), header []string, rows func([]T) ([][]any, error)) error {
-	if err := args(c, 0); err != nil {
-		return err
-	}
-	cl, err := client(c)
+	cl, err := clientFor(c, 0)
 	if err != nil {
 		return err
 	}

@@ -35,10 +35,7 @@ func (e *env) schedulesCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name: "rm", Usage: "delete a schedule; the tasks of its runs go on", ArgsUsage: "NAME",
 			Action: func(c *cli.Context) error {
-				if err := args(c, 1); err != nil {
-					return err
-				}
-				cl, err := client(c)
+				cl, err := clientFor(c, 1)
 				if err != nil {
 					return err
 				}

@@ -39,10 +39,7 @@ func (e *env) secretCommand() *cli.Command {
 		{
 			Name: "rm", Usage: "remove a secret that no service reads", ArgsUsage: "NAME",
 			Action: func(c *cli.Context) error {
-				if err := args(c, 1); err != nil {
-					return err
-				}
-				cl, err := client(c)
+				cl, err := clientFor(c, 1)
 				if err != nil {
 					return err
 				}

@@ -134,10 +134,7 @@ func rmCommand() *cli.Command {
 				}
 				return rmProject(c, c.String("project"))
 			}
-			if err := args(c, 1); err != nil {
-				return err
-			}
-			cl, err := client(c)
+			cl, err := clientFor(c, 1)
 			if err != nil {
 				return err
 			}

@@ -71,10 +71,7 @@ func stopCommand() *cli.Command {
 	return &cli.Command{
 		Name: "stop", Usage: "stop a task (a service replaces it)", ArgsUsage: "TASK",
 		Action: func(c *cli.Context) error {
-			if err := args(c, 1); err != nil {
-				return err
-			}
-			cl, err := client(c)
+			cl, err := clientFor(c, 1)
 			if err != nil {
 				return err
 			}

@@ -55,10 +55,7 @@ func tokenCommand() *cli.Command {
 				Name: "rotate", ArgsUsage: " ",
 				Usage: "replace the cluster secret: agents already in move to the new one; after the grace (a minute) the old token admits nobody",
 				Action: func(c *cli.Context) error {
-					if err := args(c, 0); err != nil {
-						return err
-					}
-					cl, err := client(c)
+					cl, err := clientFor(c, 0)
 					if err != nil {
 						return err
 					}
