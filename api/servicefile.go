@@ -98,6 +98,23 @@ func (f *TaskDefinitionField) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, &f.Def)
 }
 
+// check validates whichever of the two is set, naming field in errors,
+// and returns the warnings of an inline definition. An inline definition's
+// revision is the registry's to number, so the one it carries is dropped.
+func (f TaskDefinitionField) check(field string) ([]string, error) {
+	switch {
+	case f.Def == nil && f.Ref == "":
+		return nil, fieldErr(field, "required: an ECS task definition, or the family[:revision] of a registered one")
+	case f.Def == nil:
+		return nil, checkTaskDefRef(field, f.Ref)
+	}
+	f.Def.Revision = 0
+	if err := ValidateTaskDefinition(f.Def, field); err != nil {
+		return nil, err
+	}
+	return taskDefWarnings(f.Def, field), nil
+}
+
 // MarshalJSON writes whichever of the two is set.
 func (f TaskDefinitionField) MarshalJSON() ([]byte, error) {
 	if f.Def == nil && f.Ref != "" {
@@ -443,20 +460,11 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 		return nil, nil, nil, err
 	}
 	td := f.TaskDefinition.Def
-	switch {
-	case td == nil && f.TaskDefinition.Ref == "":
-		return nil, nil, nil, fieldErr("taskDefinition", "required: an ECS task definition, or the family[:revision] of a registered one")
-	case td == nil:
-		if err := checkTaskDefRef("taskDefinition", f.TaskDefinition.Ref); err != nil {
-			return nil, nil, nil, err
-		}
-	default:
-		td.Revision = 0
-		if err := ValidateTaskDefinition(td, "taskDefinition"); err != nil {
-			return nil, nil, nil, err
-		}
-		warnings = append(warnings, taskDefWarnings(td, "taskDefinition")...)
+	more, err := f.TaskDefinition.check("taskDefinition")
+	if err != nil {
+		return nil, nil, nil, err
 	}
+	warnings = append(warnings, more...)
 	if len(f.PlacementStrategy) > MaxStrategies {
 		return nil, nil, nil, fieldErr("placementStrategy", "at most %d strategies", MaxStrategies)
 	}
@@ -550,20 +558,13 @@ func DecodeScheduleFile(raw []byte) (*structs.Schedule, *structs.TaskDefinition,
 		return nil, nil, nil, fieldErr("concurrency", "%q: expected allow, forbid or replace", f.Concurrency)
 	}
 	td := f.TaskDefinition.Def
-	switch {
-	case td == nil && f.TaskDefinition.Ref == "":
-		return nil, nil, nil, fieldErr("taskDefinition", "required: an ECS task definition, or the family[:revision] of a registered one")
-	case td == nil:
-		if err := checkTaskDefRef("taskDefinition", f.TaskDefinition.Ref); err != nil {
-			return nil, nil, nil, err
-		}
+	more, err := f.TaskDefinition.check("taskDefinition")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	warnings = append(warnings, more...)
+	if td == nil {
 		s.TaskDefinition = f.TaskDefinition.Ref
-	default:
-		td.Revision = 0
-		if err := ValidateTaskDefinition(td, "taskDefinition"); err != nil {
-			return nil, nil, nil, err
-		}
-		warnings = append(warnings, taskDefWarnings(td, "taskDefinition")...)
 	}
 	return s, td, warnings, nil
 }

@@ -374,35 +374,42 @@ func (w *writer) applyDaemonService(c *ApplyService) (any, error) {
 	return w.putApplied(c)
 }
 
+// resolveTaskDef returns the reference a service or schedule runs: td
+// registered (or the family's identical newest revision) when given, else
+// ref checked against the registry, a family alone naming its newest
+// revision, as in ECS. It resolves inside Apply, so that a registration
+// just before the apply is the one the service gets.
+func (w *writer) resolveTaskDef(td *structs.TaskDefinition, ref string) (string, error) {
+	if td != nil {
+		return w.registerTaskDefinition(td)
+	}
+	if !strings.Contains(ref, ":") {
+		latest := w.t.latestTaskDef(ref)
+		if latest == nil {
+			return "", fmt.Errorf("task definition family %s: %w", ref, structs.ErrNotFound)
+		}
+		return latest.Ref(), nil
+	}
+	family, rev, err := structs.ParseTaskDefRef(ref)
+	if err != nil {
+		return "", err
+	}
+	if w.t.taskDef(family, rev) == nil {
+		return "", fmt.Errorf("task definition %s: %w", ref, structs.ErrNotFound)
+	}
+	return ref, nil
+}
+
 func (w *writer) putApplied(c *ApplyService) (any, error) {
 	s := c.Service
 	if s.Name == "" {
 		return "", errors.New("service name is empty")
 	}
-	if c.TaskDefinition != nil {
-		ref, err := w.registerTaskDefinition(c.TaskDefinition)
-		if err != nil {
-			return "", err
-		}
-		s.TaskDefinition = ref
-	} else if !strings.Contains(s.TaskDefinition, ":") {
-		// A family alone names its newest revision, as in ECS; it is
-		// resolved here, so that a registration just before the apply is
-		// the one the service gets.
-		latest := w.t.latestTaskDef(s.TaskDefinition)
-		if latest == nil {
-			return "", fmt.Errorf("task definition family %s: %w", s.TaskDefinition, structs.ErrNotFound)
-		}
-		s.TaskDefinition = latest.Ref()
-	} else {
-		family, rev, err := structs.ParseTaskDefRef(s.TaskDefinition)
-		if err != nil {
-			return "", err
-		}
-		if w.t.taskDef(family, rev) == nil {
-			return "", fmt.Errorf("task definition %s: %w", s.TaskDefinition, structs.ErrNotFound)
-		}
+	ref, err := w.resolveTaskDef(c.TaskDefinition, s.TaskDefinition)
+	if err != nil {
+		return "", err
 	}
+	s.TaskDefinition = ref
 	s.CreatedAt = c.At
 	s.PlacementFailure, s.Deployments = nil, nil
 	if old := w.t.service(s.Name); old != nil {

@@ -3,7 +3,6 @@ package fsm
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/skiff-run/skiff/structs"
 )
@@ -54,23 +53,11 @@ var ErrRunRecorded = errors.New("a run at or after this time is already recorded
 
 func (w *writer) applySchedule(c *ApplySchedule) (any, error) {
 	s := c.Schedule
-	if c.TaskDefinition != nil {
-		ref, err := w.registerTaskDefinition(c.TaskDefinition)
-		if err != nil {
-			return "", err
-		}
-		s.TaskDefinition = ref
-	} else if !strings.Contains(s.TaskDefinition, ":") {
-		latest := w.t.latestTaskDef(s.TaskDefinition)
-		if latest == nil {
-			return "", fmt.Errorf("task definition family %s: %w", s.TaskDefinition, structs.ErrNotFound)
-		}
-		s.TaskDefinition = latest.Ref()
-	} else if family, rev, err := structs.ParseTaskDefRef(s.TaskDefinition); err != nil {
+	ref, err := w.resolveTaskDef(c.TaskDefinition, s.TaskDefinition)
+	if err != nil {
 		return "", err
-	} else if w.t.taskDef(family, rev) == nil {
-		return "", fmt.Errorf("task definition %s: %w", s.TaskDefinition, structs.ErrNotFound)
 	}
+	s.TaskDefinition = ref
 	s.CreatedAt, s.Runs = c.At, nil
 	if old := w.t.schedule(s.Name); old != nil {
 		s.CreatedAt, s.Runs = old.CreatedAt, old.Runs
