@@ -1,0 +1,24 @@
+package structs
+
+// MoveOf finds the rebalance move under way among one service's tasks: a
+// replacement still wanted (Replaces set) whose replaced task is still
+// wanted too. Until the replacement is healthy and the replaced task is
+// asked to stop, the two count as one task of the service. It returns nils
+// when no move is under way; the state machine admits one per service.
+func MoveOf(tasks []*Task) (replacement, replaced *Task) {
+	wanted := map[string]*Task{}
+	for _, t := range tasks {
+		if t.Active() && t.DesiredStatus == StatusRunning {
+			wanted[t.ID] = t
+		}
+	}
+	for _, t := range tasks {
+		if t.Replaces == "" || wanted[t.ID] == nil {
+			continue
+		}
+		if o := wanted[t.Replaces]; o != nil {
+			return t, o
+		}
+	}
+	return nil, nil
+}
