@@ -61,7 +61,11 @@ func TestMoveTask(t *testing.T) {
 		{"same node", replacement("r1", "n1", "t1"), "already runs on node n1"},
 		{"existing id", replacement("t2", "n2", "t1"), "task t2 already exists"},
 		{"other revision", func() MoveTask { m := replacement("r1", "n2", "t1"); m.Task.TaskDefinition = "web:2"; return m }(), "service web runs web:1"},
-		{"not pending", func() MoveTask { m := replacement("r1", "n2", "t1"); m.Task.LastStatus = structs.StatusRunning; return m }(), "a new task"},
+		{"not pending", func() MoveTask {
+			m := replacement("r1", "n2", "t1")
+			m.Task.LastStatus = structs.StatusRunning
+			return m
+		}(), "a new task"},
 	} {
 		t.Run("refuses "+c.name, func(t *testing.T) {
 			f := moveState(t)
