@@ -89,9 +89,14 @@ func Rebalance(v View, job Job, movable []*structs.Task) (*Move, string) {
 		if ns == from {
 			continue
 		}
-		if why := p.fits(ns); why != (refusal{}) {
+		// The zero refusal's text is "".
+		why := p.fits(ns).text()
+		if why == "" {
+			why = failedMove(v, job, ns.node.ID)
+		}
+		if why != "" {
 			if count(ns) <= count(from)-2 && nodeRefusal(ns) == (refusal{}) && filterRefusal(p.nonDistinct(), ns) == (refusal{}) {
-				refused = append(refused, fmt.Sprintf("node %s (%d): %s", nodeName(ns.node), count(ns), why.text()))
+				refused = append(refused, fmt.Sprintf("node %s (%d): %s", nodeName(ns.node), count(ns), why))
 			}
 			continue
 		}
@@ -127,6 +132,20 @@ func heavier(count func(*nodeState) int, a, b *nodeState) bool {
 		return a.svcTasks > b.svcTasks
 	}
 	return a.idx < b.idx
+}
+
+// failedMove says why a node is no target for a move of job's tasks: an
+// earlier replacement of the same revision failed there, and a move that
+// failed once would most likely fail again. Such a task stays in the view
+// until garbage collection forgets it, or the service moves to another
+// revision. It returns "" for a node with no failed replacement.
+func failedMove(v View, job Job, node string) string {
+	for _, t := range v.TasksByNode(node) {
+		if t.Service == job.Service && t.Replaces != "" && t.Failed && t.TaskDefinition == job.TaskDef.Ref() {
+			return fmt.Sprintf("replacement task %s of %s failed there: %s", t.ID, t.TaskDefinition, t.StopReason)
+		}
+	}
+	return ""
 }
 
 // lighter reports whether a holds less of the service than b, by the same

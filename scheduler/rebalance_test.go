@@ -178,3 +178,23 @@ func TestRebalanceNeedsTheTaskToFit(t *testing.T) {
 		t.Errorf("move %v: want one to n2 on host port 8080", m)
 	}
 }
+
+// A node where a replacement of the same revision failed is no target, and
+// the reason names the failed task.
+func TestRebalanceAvoidsAFailedMove(t *testing.T) {
+	td := def(0, 100)
+	v := newView(node("n1", 4096, 4096), node("n2", 4096, 4096))
+	v.running("n1", 2, td)
+	v.byNode["n2"] = []*structs.Task{{ID: "r1", Service: "web", Node: "n2", TaskDefinition: td.Ref(), Replaces: "n1-1", Failed: true,
+		DesiredStatus: structs.StatusStopped, LastStatus: structs.StatusStopped, StopReason: "essential container app exited with code 1"}}
+	job := Job{Service: "web", TaskDef: td, Strategy: spreadNodes}
+	m, why := Rebalance(v, job, v.webTasks())
+	if m != nil || !strings.Contains(why, "node n2 (0): replacement task r1 of web:1 failed there: essential container app exited") {
+		t.Errorf("move %v, reason %q: want none, naming the failed replacement", m, why)
+	}
+	job.TaskDef = def(0, 100)
+	job.TaskDef.Revision = 2
+	if m, why := Rebalance(v, job, v.webTasks()); m == nil || m.To.Node != "n2" {
+		t.Errorf("move %v (%s): want one to n2, where only another revision failed", m, why)
+	}
+}

@@ -249,6 +249,14 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		}
 		current = current[extra:]
 	}
+	// A rebalance move under way counts as one task; once its
+	// replacement is healthy the task it replaces stops.
+	mstop, current, muntil := c.moveStep(svc, td, current, nowT)
+	if mstop != nil {
+		plan.Stop = append(plan.Stop, *mstop)
+		releasing[mstop.ID] = true
+	}
+	until = minTime(until, muntil)
 	// Old tasks stop, and new ones start, as the service's deployment
 	// allows; a deployment that rolls back changes the service, which
 	// plans it again.
@@ -328,6 +336,17 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		}
 	case svc.PlacementFailure != nil:
 		plan.Outcomes = []fsm.PlacementOutcome{{Service: name}}
+	}
+	if whole && len(plan.Place) == 0 && len(plan.Stop) == 0 && len(plan.Outcomes) == 0 && len(old) == 0 && len(migrating) == 0 &&
+		!nowT.Before(bo.next) {
+		// Nothing else to do: the service may move a task toward an
+		// even spread. The move changes the service, which plans it
+		// again.
+		moved, wait, err := c.startMove(ctx, st, svc, td, current, nowT)
+		if moved || err != nil {
+			return err
+		}
+		until = minTime(until, wait)
 	}
 	if err := c.commitPlan(ctx, plan); err != nil {
 		return err
