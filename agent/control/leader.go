@@ -234,7 +234,13 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		return c.reconcileDaemon(ctx, tm, daemonRound{st: st, svc: svc, td: td, now: nowT, plan: plan, releasing: releasing,
 			current: current, migrating: migrating, backoff: bo, until: until, stable: stable})
 	}
-	if extra := len(current) - svc.DesiredCount; extra > 0 {
+	extra := len(current) - svc.DesiredCount
+	if r, _ := structs.MoveOf(current); r != nil {
+		// A rebalance move's two tasks count as one; should the service
+		// scale down, its replacement, the newest task, goes first.
+		extra--
+	}
+	if extra > 0 {
 		// Scale down the tasks that matter least: pending before running,
 		// then the newest.
 		sort.SliceStable(current, func(i, j int) bool {
