@@ -257,7 +257,7 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	}
 	// A rebalance move under way counts as one task; once its
 	// replacement is healthy the task it replaces stops.
-	mstop, current, muntil := c.moveStep(svc, td, current, nowT)
+	mstop, current, muntil := c.moveStep(st, svc, td, current, nowT)
 	if mstop != nil {
 		plan.Stop = append(plan.Stop, *mstop)
 		releasing[mstop.ID] = true

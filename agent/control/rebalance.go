@@ -30,7 +30,7 @@ import (
 // It also returns current with the pair counted once, and when the
 // passing of time alone could make the replacement healthy. It changes
 // nothing when no move is under way.
-func (c *ControlPlane) moveStep(svc *structs.Service, td *structs.TaskDefinition, current []*structs.Task, nowT time.Time) (stop *fsm.TaskStop, rest []*structs.Task, until time.Time) {
+func (c *ControlPlane) moveStep(st *fsm.State, svc *structs.Service, td *structs.TaskDefinition, current []*structs.Task, nowT time.Time) (stop *fsm.TaskStop, rest []*structs.Task, until time.Time) {
 	until = nowT.Add(time.Hour)
 	repl, orig := structs.MoveOf(current)
 	if repl == nil {
@@ -39,8 +39,8 @@ func (c *ControlPlane) moveStep(svc *structs.Service, td *structs.TaskDefinition
 	grace := time.Duration(svc.HealthCheckGracePeriodSeconds) * time.Second
 	if repl.StartedAt > 0 && nowT.Sub(time.UnixMilli(repl.StartedAt)) >= grace && unhealthy(repl) {
 		c.log.Warn("rebalance move abandoned: the replacement is unhealthy; the task it was to replace stays", "service", svc.Name,
-			"task", orig.ID, "from", orig.Node, "to", repl.Node, "replacement", repl.ID)
-		return &fsm.TaskStop{ID: repl.ID, Reason: fmt.Sprintf("rebalance abandoned: unhealthy; task %s stays on node %s", orig.ID, orig.Node)},
+			"task", orig.ID, "from", nodeLabel(st, orig.Node), "to", nodeLabel(st, repl.Node), "replacement", repl.ID)
+		return &fsm.TaskStop{ID: repl.ID, Reason: fmt.Sprintf("rebalance abandoned: unhealthy; task %s stays on node %s", orig.ID, nodeLabel(st, orig.Node))},
 			slices.DeleteFunc(slices.Clone(current), func(t *structs.Task) bool { return t == repl }), until
 	}
 	rest = slices.DeleteFunc(slices.Clone(current), func(t *structs.Task) bool { return t == orig })
@@ -67,8 +67,8 @@ func (c *ControlPlane) moveStep(svc *structs.Service, td *structs.TaskDefinition
 		return nil, rest, until
 	}
 	c.log.Info("rebalance move done: the replacement is healthy; stopping the task it replaces", "service", svc.Name,
-		"task", orig.ID, "from", orig.Node, "to", repl.Node, "replacement", repl.ID)
-	return &fsm.TaskStop{ID: orig.ID, Reason: fmt.Sprintf("rebalanced: replaced by task %s on node %s", repl.ID, repl.Node)}, rest, until
+		"task", orig.ID, "from", nodeLabel(st, orig.Node), "to", nodeLabel(st, repl.Node), "replacement", repl.ID)
+	return &fsm.TaskStop{ID: orig.ID, Reason: fmt.Sprintf("rebalanced: replaced by task %s on node %s", repl.ID, nodeLabel(st, repl.Node))}, rest, until
 }
 
 // startMove starts the next move of a service whose plan is otherwise
@@ -122,9 +122,10 @@ func (c *ControlPlane) startMove(ctx context.Context, st *fsm.State, svc *struct
 	p := scheduler.Plan{Placements: []scheduler.Placement{m.To}}
 	repl := tasksFor(p, td, svc.Name)[0]
 	repl.Replaces = m.Task
+	from, to := nodeLabel(st, m.From), nodeLabel(st, m.To.Node)
 	c.log.Info("rebalancing: starting a replacement on a node with fewer of the service's tasks; the task stops once it is healthy",
-		"service", svc.Name, "task", m.Task, "from", m.From, "to", m.To.Node, "replacement", repl.ID,
-		"reason", fmt.Sprintf("node %s has %d tasks of the service by %s and node %s %d", m.From, m.FromCount, m.Over, m.To.Node, m.ToCount))
+		"service", svc.Name, "task", m.Task, "from", from, "to", to, "replacement", repl.ID,
+		"reason", fmt.Sprintf("node %s has %d tasks of the service by %s and node %s %d", from, m.FromCount, m.Over, to, m.ToCount))
 	if _, err := c.commit.Commit(ctx, fsm.CmdMoveTask, fsm.MoveTask{Task: repl, At: nowT.UnixMilli()}); err != nil {
 		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 			return false, wait, err
@@ -144,4 +145,13 @@ func (c *ControlPlane) healthyAfter() time.Duration {
 		return c.cfg.HealthyAfter
 	}
 	return defaultHealthyAfter
+}
+
+// nodeLabel names a node as people know it: its name, or its id when it
+// has none or is gone.
+func nodeLabel(st *fsm.State, id string) string {
+	if n := st.Node(id); n != nil && n.Name != "" {
+		return n.Name
+	}
+	return id
 }

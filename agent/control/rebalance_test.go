@@ -2,11 +2,15 @@ package control
 
 import (
 	"fmt"
+	"log/slog"
 	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/fsm/fsmtest"
 	"github.com/skiff-run/skiff/structs"
 )
 
@@ -236,4 +240,51 @@ func TestFailedMoveKeepsTheTask(t *testing.T) {
 	if moves != 1 {
 		t.Errorf("%d moves: want the one that failed, and no other to the node where it failed", moves)
 	}
+}
+
+// moveStep decides a move under way from the tasks alone: it waits for
+// the replacement's health gate, then stops the replaced task, unless
+// that would leave too few healthy tasks; an unhealthy replacement is
+// stopped instead.
+func TestMoveStep(t *testing.T) {
+	cp := New(Config{HealthyAfter: time.Second, Logger: slog.New(slog.DiscardHandler)}, nil, nil, nil, nil)
+	st := fsmtest.New().FSM.State()
+	nowT := time.UnixMilli(100_000)
+	td := &structs.TaskDefinition{Family: "web", Revision: 1, ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img"}}}
+	task := func(id, replaces string, startedAt int64, health string) *structs.Task {
+		return &structs.Task{ID: id, Service: "web", TaskDefinition: "web:1", Node: "n-" + id, Replaces: replaces,
+			DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusRunning, StartedAt: startedAt,
+			Containers: []structs.ContainerState{{Name: "app", Status: "running", Health: health}}}
+	}
+	svc := &structs.Service{Name: "web", TaskDefinition: "web:1", DesiredCount: 2}
+	ids := func(ts []*structs.Task) (out []string) {
+		for _, t := range ts {
+			out = append(out, t.ID)
+		}
+		return out
+	}
+	t.Run("waits for the health gate", func(t *testing.T) {
+		stop, rest, until := cp.moveStep(st, svc, td, []*structs.Task{task("a", "", 1, ""), task("b", "", 1, ""), task("r", "a", 99_500, "")}, nowT)
+		if stop != nil || !slices.Equal(ids(rest), []string{"b", "r"}) || !until.Equal(time.UnixMilli(100_500)) {
+			t.Errorf("stop %v, rest %v, until %v: want no stop yet, the pair counted once, a wake at the gate", stop, ids(rest), until)
+		}
+	})
+	t.Run("stops the replaced task once the replacement is healthy", func(t *testing.T) {
+		stop, _, _ := cp.moveStep(st, svc, td, []*structs.Task{task("a", "", 1, ""), task("b", "", 1, ""), task("r", "a", 99_000, "")}, nowT)
+		if stop == nil || stop.ID != "a" || !strings.Contains(stop.Reason, "rebalanced: replaced by task r") {
+			t.Errorf("stop %+v: want a, rebalanced", stop)
+		}
+	})
+	t.Run("keeps the minimum healthy", func(t *testing.T) {
+		stop, _, _ := cp.moveStep(st, svc, td, []*structs.Task{task("a", "", 1, ""), task("b", "", 99_900, ""), task("r", "a", 99_000, "")}, nowT)
+		if stop != nil {
+			t.Errorf("stop %+v: want none while b is not healthy yet and the minimum is 2", stop)
+		}
+	})
+	t.Run("gives up on an unhealthy replacement", func(t *testing.T) {
+		stop, rest, _ := cp.moveStep(st, svc, td, []*structs.Task{task("a", "", 1, ""), task("b", "", 1, ""), task("r", "a", 99_000, "unhealthy")}, nowT)
+		if stop == nil || stop.ID != "r" || !strings.Contains(stop.Reason, "rebalance abandoned") || !slices.Equal(ids(rest), []string{"a", "b"}) {
+			t.Errorf("stop %+v, rest %v: want r stopped and a kept", stop, ids(rest))
+		}
+	})
 }
