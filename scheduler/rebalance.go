@@ -135,13 +135,15 @@ func heavier(count func(*nodeState) int, a, b *nodeState) bool {
 }
 
 // failedMove says why a node is no target for a move of job's tasks: an
-// earlier replacement of the same revision failed there, and a move that
-// failed once would most likely fail again. Such a task stays in the view
+// earlier replacement of the same revision failed there, or turned
+// unhealthy and was given up on, and a move that failed once would most
+// likely fail again. Such a task stays in the view
 // until garbage collection forgets it, or the service moves to another
 // revision. It returns "" for a node with no failed replacement.
 func failedMove(v View, job Job, node string) string {
 	for _, t := range v.TasksByNode(node) {
-		if t.Service == job.Service && t.Replaces != "" && t.Failed && t.TaskDefinition == job.TaskDef.Ref() {
+		if t.Service == job.Service && t.Replaces != "" && t.TaskDefinition == job.TaskDef.Ref() &&
+			(t.Failed || strings.HasPrefix(t.StopReason, structs.MoveAbandoned)) {
 			return fmt.Sprintf("replacement task %s of %s failed there: %s", t.ID, t.TaskDefinition, t.StopReason)
 		}
 	}

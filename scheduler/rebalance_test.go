@@ -192,6 +192,10 @@ func TestRebalanceAvoidsAFailedMove(t *testing.T) {
 	if m != nil || !strings.Contains(why, "node n2 (0): replacement task r1 of web:1 failed there: essential container app exited") {
 		t.Errorf("move %v, reason %q: want none, naming the failed replacement", m, why)
 	}
+	v.byNode["n2"][0].Failed, v.byNode["n2"][0].StopReason = false, structs.MoveAbandoned+": unhealthy; task n1-1 stays on node n1"
+	if m, why := Rebalance(v, job, v.webTasks()); m != nil || !strings.Contains(why, "replacement task r1 of web:1 failed there: rebalance abandoned") {
+		t.Errorf("move %v, reason %q: want none, naming the replacement given up on", m, why)
+	}
 	job.TaskDef = def(0, 100)
 	job.TaskDef.Revision = 2
 	if m, why := Rebalance(v, job, v.webTasks()); m == nil || m.To.Node != "n2" {

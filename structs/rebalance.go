@@ -1,5 +1,10 @@
 package structs
 
+// MoveAbandoned starts the stop reason of a rebalance replacement the
+// leader gave up on (it turned unhealthy), so that the scheduler, like for
+// one that failed, moves no task of the revision to its node again.
+const MoveAbandoned = "rebalance abandoned"
+
 // MoveOf finds the rebalance move under way among one service's tasks: a
 // replacement still wanted (Replaces set) whose replaced task is still
 // wanted too. Until the replacement is healthy and the replaced task is

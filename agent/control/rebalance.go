@@ -40,7 +40,7 @@ func (c *ControlPlane) moveStep(st *fsm.State, svc *structs.Service, td *structs
 	if repl.StartedAt > 0 && nowT.Sub(time.UnixMilli(repl.StartedAt)) >= grace && unhealthy(repl) {
 		c.log.Warn("rebalance move abandoned: the replacement is unhealthy; the task it was to replace stays", "service", svc.Name,
 			"task", orig.ID, "from", nodeLabel(st, orig.Node), "to", nodeLabel(st, repl.Node), "replacement", repl.ID)
-		return &fsm.TaskStop{ID: repl.ID, Reason: fmt.Sprintf("rebalance abandoned: unhealthy; task %s stays on node %s", orig.ID, nodeLabel(st, orig.Node))},
+		return &fsm.TaskStop{ID: repl.ID, Reason: fmt.Sprintf("%s: unhealthy; task %s stays on node %s", structs.MoveAbandoned, orig.ID, nodeLabel(st, orig.Node))},
 			slices.DeleteFunc(slices.Clone(current), func(t *structs.Task) bool { return t == repl }), until
 	}
 	rest = slices.DeleteFunc(slices.Clone(current), func(t *structs.Task) bool { return t == orig })
