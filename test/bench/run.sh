@@ -3,7 +3,7 @@
 # the Go benchmarks (scheduler, Raft commits, state size, control plane,
 # failover on the multi-host set-up), skiff beside Docker Swarm and the
 # engine's own limit, and the footprint of idle agents. It needs Docker and
-# takes about half an hour.
+# takes about three quarters of an hour.
 # BENCHMARKS.md explains each row.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,6 +28,10 @@ echo
 echo "## skiff beside Docker Swarm and the engine's own limit (medians of ${RUNS:-5} runs)"
 echo
 test/bench/swarm.sh
+echo
+echo "## A new revision of 100 replicas: rolling, all at once, and Swarm's update (medians of ${DEPLOY_RUNS:-2} runs)"
+echo
+RUNS=${DEPLOY_RUNS:-2} N=100 test/bench/deploy.sh
 echo
 echo "## Footprint"
 echo
