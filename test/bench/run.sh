@@ -2,7 +2,9 @@
 # Runs every skiff benchmark and prints the figures as Markdown tables:
 # the Go benchmarks (scheduler, Raft commits, state size, control plane,
 # failover on the multi-host set-up), skiff beside Docker Swarm and the
-# engine's own limit, and the footprint of idle agents. It needs Docker and
+# engine's own limit, a new revision rolled beside all at once and Swarm's
+# update (DEPLOY_RUNS rounds, 2 by default), and the footprint of idle
+# agents. It needs Docker and
 # takes about three quarters of an hour.
 # BENCHMARKS.md explains each row.
 set -euo pipefail
