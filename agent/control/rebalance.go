@@ -72,7 +72,8 @@ func (c *ControlPlane) moveStep(st *fsm.State, svc *structs.Service, td *structs
 }
 
 // startMove starts the next move of a service whose plan is otherwise
-// empty, when it may rebalance now: it spreads, has not opted out, runs
+// empty, when it may rebalance now: it spreads, has not opted out, keeps
+// no data on its nodes, runs
 // its desired count of tasks of its current revision, all healthy, on
 // eligible nodes, with no deployment or move under way, no backoff, and
 // room for one more task under its maximumPercent. It reports whether it
@@ -82,7 +83,9 @@ func (c *ControlPlane) moveStep(st *fsm.State, svc *structs.Service, td *structs
 // end there. Callers hold planMu.
 func (c *ControlPlane) startMove(ctx context.Context, st *fsm.State, svc *structs.Service, td *structs.TaskDefinition, current []*structs.Task, nowT time.Time) (moved bool, wait time.Time, err error) {
 	wait = nowT.Add(time.Hour)
-	if !svc.Rebalances() || len(current) != svc.DesiredCount || svc.PlacementFailure != nil {
+	// A task whose volume keeps its data on the node (a shared Docker
+	// volume, a host path) would leave its data behind.
+	if !svc.Rebalances() || len(td.StickyVolumes()) > 0 || len(current) != svc.DesiredCount || svc.PlacementFailure != nil {
 		return false, wait, nil
 	}
 	if n := len(svc.Deployments); n > 0 && !svc.Deployments[n-1].Terminal() {

@@ -288,3 +288,28 @@ func TestMoveStep(t *testing.T) {
 		}
 	})
 }
+
+// A service whose volume keeps its data on the node does not move: its
+// tasks would leave their data behind.
+func TestRebalanceLeavesDataWhereItIs(t *testing.T) {
+	k := newDeployRig(t)
+	w := watchMoves(k, 6)
+	r := newFakeRaft()
+	k.commit(fsm.CmdRegisterNode, bigNode("n2"))
+	k.leader(r)
+	a := spreadWeb(6, nil)
+	a.TaskDefinition.Volumes = []structs.Volume{{Name: "data", DockerVolumeConfiguration: &structs.DockerVolumeConfiguration{Scope: structs.ScopeShared}}}
+	k.commit(fsm.CmdApplyService, a)
+	r.setLeading(true)
+	waitSpread(t, k, map[string]int{"n1": 3, "n2": 3})
+	time.Sleep(2 * testHealthyAfter)
+	w.arm()
+	k.commit(fsm.CmdRegisterNode, bigNode("n3"))
+	time.Sleep(10 * testHealthyAfter)
+	if got, _ := spreadOf(k.c.FSM.State()); !maps.Equal(got, map[string]int{"n1": 3, "n2": 3}) {
+		t.Errorf("spread %v: want 3-3 kept", got)
+	}
+	if moves, _ := w.result(); moves != 0 {
+		t.Errorf("%d moves of a service with a shared volume", moves)
+	}
+}
