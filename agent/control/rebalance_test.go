@@ -115,15 +115,32 @@ func waitSpread(t *testing.T, k *deployRig, want map[string]int) {
 
 // startSpread runs 6 tasks of web on n1 and n2, 3 each, healthy, under a
 // leader on r, and arms the watch.
-func startSpread(t *testing.T, k *deployRig, r *fakeRaft, w *moveWatch, rebalance *bool) {
+func startSpread(t *testing.T, k *deployRig, r *fakeRaft, w *moveWatch, rebalance *bool) *ControlPlane {
 	t.Helper()
 	k.commit(fsm.CmdRegisterNode, bigNode("n2"))
-	k.leader(r)
+	cp := k.leader(r)
 	k.commit(fsm.CmdApplyService, spreadWeb(6, rebalance))
 	r.setLeading(true)
 	waitSpread(t, k, map[string]int{"n1": 3, "n2": 3})
 	time.Sleep(2 * testHealthyAfter)
 	w.arm()
+	return cp
+}
+
+// settledAfter waits until the leader has planned web, healthy, from a
+// state at index or later and found nothing to do, so that a test knows
+// its last entry was seen.
+func settledAfter(t *testing.T, cp *ControlPlane, index uint64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("web settled at index %d or later", index), func() bool {
+		cp.planMu.Lock()
+		defer cp.planMu.Unlock()
+		if cp.term == nil {
+			return false
+		}
+		s, ok := cp.term.settled["web"]
+		return ok && s.index >= index
+	})
 }
 
 // A third node joins a spread service of 6 tasks on 2 nodes: the leader
@@ -159,11 +176,12 @@ func TestRebalanceOptOut(t *testing.T) {
 	k := newDeployRig(t)
 	w := watchMoves(k, 6)
 	r := newFakeRaft()
-	startSpread(t, k, r, w, new(bool))
+	cp := startSpread(t, k, r, w, new(bool))
 	k.commit(fsm.CmdRegisterNode, bigNode("n3"))
-	// The leader plans web again on the node's entry, and then on every
-	// pass of the reconcile loop for the health gate; none may move it.
-	time.Sleep(10 * testHealthyAfter)
+	// The leader plans web again on the node's entry; that plan, and the
+	// passes after it, may not move it.
+	settledAfter(t, cp, k.c.FSM.State().Index())
+	time.Sleep(5 * testHealthyAfter)
 	if got, _ := spreadOf(k.c.FSM.State()); !maps.Equal(got, map[string]int{"n1": 3, "n2": 3}) {
 		t.Errorf("spread %v: want 3-3 kept", got)
 	}
@@ -296,7 +314,7 @@ func TestRebalanceLeavesDataWhereItIs(t *testing.T) {
 	w := watchMoves(k, 6)
 	r := newFakeRaft()
 	k.commit(fsm.CmdRegisterNode, bigNode("n2"))
-	k.leader(r)
+	cp := k.leader(r)
 	a := spreadWeb(6, nil)
 	a.TaskDefinition.Volumes = []structs.Volume{{Name: "data", DockerVolumeConfiguration: &structs.DockerVolumeConfiguration{Scope: structs.ScopeShared}}}
 	k.commit(fsm.CmdApplyService, a)
@@ -305,7 +323,8 @@ func TestRebalanceLeavesDataWhereItIs(t *testing.T) {
 	time.Sleep(2 * testHealthyAfter)
 	w.arm()
 	k.commit(fsm.CmdRegisterNode, bigNode("n3"))
-	time.Sleep(10 * testHealthyAfter)
+	settledAfter(t, cp, k.c.FSM.State().Index())
+	time.Sleep(5 * testHealthyAfter)
 	if got, _ := spreadOf(k.c.FSM.State()); !maps.Equal(got, map[string]int{"n1": 3, "n2": 3}) {
 		t.Errorf("spread %v: want 3-3 kept", got)
 	}
