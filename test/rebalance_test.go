@@ -19,7 +19,8 @@ import (
 const rebalanceHealthyAfter = time.Second
 
 // webSpread counts web's wanted tasks by node name, and reports whether
-// all of them run with no rebalance move under way.
+// all of them run with no rebalance move under way and no task still
+// stopping.
 func webSpread(c *testcluster.Cluster, st *fsm.State) (map[string]int, bool) {
 	names := map[string]string{}
 	for _, m := range c.Members {
@@ -34,6 +35,9 @@ func webSpread(c *testcluster.Cluster, st *fsm.State) (map[string]int, bool) {
 		if t.Active() && t.DesiredStatus == structs.StatusRunning {
 			out[names[t.Node]]++
 			steady = steady && t.LastStatus == structs.StatusRunning
+		}
+		if t.Active() && t.DesiredStatus == structs.StatusStopped {
+			steady = false
 		}
 	}
 	if r, _ := structs.MoveOf(tasks); r != nil {
