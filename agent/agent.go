@@ -124,6 +124,16 @@ type Config struct {
 	// PendingTimeout is how long a service's task may stay PENDING before
 	// the leader places it again elsewhere; default 10m.
 	PendingTimeout time.Duration
+	// HealthyAfter is how long a deployment's (or a rebalance's) new task
+	// without a health check must run before it counts as healthy; default
+	// 5s. StuckAfter is how long a deployment whose new tasks cannot be
+	// placed may make no progress before its circuit breaker trips;
+	// default 5m.
+	HealthyAfter, StuckAfter time.Duration
+	// Clock, when set, is the time this agent fires schedules by while it
+	// leads; tests set it to move schedules through time. Nil is the
+	// system clock.
+	Clock func() time.Time
 	// CertificateLifetime is how long the agent's node certificate lasts;
 	// it is renewed when a third is left. Default 30 days.
 	CertificateLifetime time.Duration
@@ -264,7 +274,7 @@ func New(cfg Config) (*Agent, error) {
 	})
 	a.control = control.New(control.Config{ID: id, BootstrapExpect: cfg.BootstrapExpect, Voters: cfg.Voters,
 		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: a.leaderOf, BootstrapACL: bootstrapACL,
-		PendingTimeout: cfg.PendingTimeout, Prove: raftProver(rcfg.TLS), Logger: a.log},
+		PendingTimeout: cfg.PendingTimeout, HealthyAfter: cfg.HealthyAfter, StuckAfter: cfg.StuckAfter, Clock: cfg.Clock, Prove: raftProver(rcfg.TLS), Logger: a.log},
 		a.raft, a.ring, a.fsm, a.commit)
 	// Requests share the agent's context, so that Close ends long ones
 	// (followed logs) instead of waiting for them.

@@ -78,6 +78,9 @@ type ServiceFile struct {
 	// service's rolling deployments, as in ECS.
 	DeploymentConfiguration       *structs.DeploymentConfiguration `json:"deploymentConfiguration,omitempty"`
 	HealthCheckGracePeriodSeconds int                              `json:"healthCheckGracePeriodSeconds,omitempty"`
+	// Rebalance is skiff's: false keeps a spread service's tasks where
+	// they are when a node joins or returns.
+	Rebalance *bool `json:"rebalance,omitempty"`
 }
 
 // TaskDefinitionField is a service file's taskDefinition: the definition
@@ -212,6 +215,7 @@ var (
 				"deploymentCircuitBreaker": {acted: map[string]*shape{"enable": nil, "rollback": nil}}},
 				ignored: []string{"alarms", "strategy", "bakeTimeInMinutes", "lifecycleHooks", "canaryConfiguration", "linearConfiguration"}},
 			"healthCheckGracePeriodSeconds": nil,
+			"rebalance":                     nil,
 		},
 		ignored: []string{"cluster", "loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
 			"platformVersion", "role", "networkConfiguration",
@@ -505,6 +509,7 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 		RestartPolicy:                 f.RestartPolicy,
 		Project:                       f.Project,
 		DependsOn:                     f.DependsOn,
+		Rebalance:                     f.Rebalance,
 	}
 	if f.SchedulingStrategy == structs.SchedulingDaemon {
 		svc.SchedulingStrategy = structs.SchedulingDaemon
@@ -538,7 +543,7 @@ func DecodeScheduleFile(raw []byte) (*structs.Schedule, *structs.TaskDefinition,
 		set   bool
 	}{{"desiredCount", f.DesiredCount != nil}, {"schedulingStrategy", f.SchedulingStrategy != ""},
 		{"placementStrategy", len(f.PlacementStrategy) > 0}, {"placementConstraints", len(f.PlacementConstraints) > 0},
-		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}} {
+		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}, {"rebalance", f.Rebalance != nil}} {
 		if c.set {
 			return nil, nil, nil, fieldErr(c.field, "not taken by a scheduled task, which runs one one-off task at each time")
 		}
@@ -594,6 +599,9 @@ func checkScheduling(f *ServiceFile) (int, error) {
 		}
 		if len(f.PlacementStrategy) > 0 {
 			return 0, fieldErr("placementStrategy", "not taken by a %s service, which runs one task on every eligible node", structs.SchedulingDaemon)
+		}
+		if f.Rebalance != nil {
+			return 0, fieldErr("rebalance", "not taken by a %s service, whose tasks never move: each belongs to its node", structs.SchedulingDaemon)
 		}
 		return 0, nil
 	default:

@@ -147,6 +147,24 @@ func TestDecodeSchedulingStrategy(t *testing.T) {
 	}
 }
 
+// A spread service rebalances unless its file says "rebalance": false.
+func TestDecodeRebalance(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		want bool
+	}{
+		{`{"service":"web","desiredCount":2,"taskDefinition":"web","placementStrategy":[{"type":"spread","field":"instanceId"}]}`, true},
+		{`{"service":"web","desiredCount":2,"taskDefinition":"web","placementStrategy":[{"type":"spread","field":"instanceId"}],"rebalance":false}`, false},
+		{`{"service":"web","desiredCount":2,"taskDefinition":"web","placementStrategy":[{"type":"spread","field":"attribute:zone"}],"rebalance":true}`, true},
+		{`{"service":"web","desiredCount":2,"taskDefinition":"web","rebalance":true}`, false},
+	} {
+		svc, _, _, err := DecodeServiceFile([]byte(c.file))
+		if err != nil || svc.Rebalances() != c.want {
+			t.Errorf("%s: service %+v, err %v: want rebalancing %v", c.file, svc, err, c.want)
+		}
+	}
+}
+
 // The output of `aws ecs describe-task-definition` is a task definition as
 // it is: unwrapped, with its read-only fields and tags as warnings, and
 // errors naming fields as they are in the file.
@@ -199,6 +217,8 @@ func TestDecodeBadInput(t *testing.T) {
 		{"daemon count", `{"service":"web","schedulingStrategy":"DAEMON","desiredCount":3}`, "desiredCount", "leave desiredCount out"},
 		{"daemon strategy", `{"service":"web","schedulingStrategy":"DAEMON","placementStrategy":[{"type":"spread","field":"instanceId"}]}`,
 			"placementStrategy", "not taken by a DAEMON service"},
+		{"daemon rebalance", `{"service":"web","schedulingStrategy":"DAEMON","rebalance":false}`, "rebalance", "not taken by a DAEMON service"},
+		{"rebalance of another type", `{"service":"web","desiredCount":1,"rebalance":"no"}`, "rebalance", "expected bool"},
 		{"no taskdef", `{"service":"web","desiredCount":1}`, "taskDefinition", "required"},
 		{"taskdef of another type", `{"service":"web","desiredCount":1,"taskDefinition":3}`, "taskDefinition", "expected structs.TaskDefinition, got number"},
 		{"bad taskdef reference", `{"service":"web","desiredCount":1,"taskDefinition":"web:latest"}`, "taskDefinition", "expected family or family:revision"},

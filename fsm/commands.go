@@ -42,6 +42,8 @@ const (
 	// The deployments' commands, in deployment.go.
 	CmdUpdateDeployment
 	CmdSetServiceRevision
+	// CmdMoveTask starts a rebalance move, in rebalance.go.
+	CmdMoveTask
 )
 
 // Baseline is the newest command type that every release of skiff

@@ -242,6 +242,7 @@ var handlers = map[CommandType]handler{
 	CmdRecordScheduleRun:      command("RecordScheduleRun", (*writer).recordScheduleRun),
 	CmdUpdateDeployment:       command("UpdateDeployment", (*writer).updateDeployment),
 	CmdSetServiceRevision:     command("SetServiceRevision", (*writer).setServiceRevision),
+	CmdMoveTask:               command("MoveTask", (*writer).moveTask),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,

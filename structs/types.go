@@ -367,8 +367,23 @@ type Service struct {
 	// tasks to be replaced: tasks created before it count as old and are
 	// replaced as a new revision's would be.
 	RestartedAt int64 `json:"restartedAt,omitempty"`
-	CreatedAt   int64 `json:"createdAt"`
-	UpdatedAt   int64 `json:"updatedAt"`
+	// Rebalance, when false, keeps the leader from moving the service's
+	// tasks toward an even spread when a node joins or returns. Nil means
+	// true.
+	Rebalance *bool `json:"rebalance,omitempty"`
+	CreatedAt int64 `json:"createdAt"`
+	UpdatedAt int64 `json:"updatedAt"`
+}
+
+// Rebalances reports whether the leader may move the service's tasks
+// toward an even spread: it is a replica service that spreads over nodes
+// or a node attribute first and has not opted out.
+func (s *Service) Rebalances() bool {
+	if s.IsDaemon() || (s.Rebalance != nil && !*s.Rebalance) || len(s.PlacementStrategy) == 0 {
+		return false
+	}
+	first, err := s.PlacementStrategy[0].Parse()
+	return err == nil && first.Type == "spread"
 }
 
 // IsDaemon reports whether the service runs one task on every node that
@@ -425,6 +440,9 @@ type Task struct {
 	// PlacementNote says why the task was placed away from the node that
 	// holds its service's volume data, when it was.
 	PlacementNote string `json:"placementNote,omitempty"`
+	// Replaces is the task this one was placed to replace when the leader
+	// rebalanced its service: that task stops once this one is healthy.
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // Terminal reports whether the task is over: stopped, or lost with its

@@ -234,7 +234,13 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		return c.reconcileDaemon(ctx, tm, daemonRound{st: st, svc: svc, td: td, now: nowT, plan: plan, releasing: releasing,
 			current: current, migrating: migrating, backoff: bo, until: until, stable: stable})
 	}
-	if extra := len(current) - svc.DesiredCount; extra > 0 {
+	extra := len(current) - svc.DesiredCount
+	if r, _ := structs.MoveOf(current); r != nil {
+		// A rebalance move's two tasks count as one; should the service
+		// scale down, its replacement, the newest task, goes first.
+		extra--
+	}
+	if extra > 0 {
 		// Scale down the tasks that matter least: pending before running,
 		// then the newest.
 		sort.SliceStable(current, func(i, j int) bool {
@@ -249,6 +255,14 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		}
 		current = current[extra:]
 	}
+	// A rebalance move under way counts as one task; once its
+	// replacement is healthy the task it replaces stops.
+	mstop, current, muntil := c.moveStep(st, svc, td, current, nowT)
+	if mstop != nil {
+		plan.Stop = append(plan.Stop, *mstop)
+		releasing[mstop.ID] = true
+	}
+	until = minTime(until, muntil)
 	// Old tasks stop, and new ones start, as the service's deployment
 	// allows; a deployment that rolls back changes the service, which
 	// plans it again.
@@ -328,6 +342,17 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		}
 	case svc.PlacementFailure != nil:
 		plan.Outcomes = []fsm.PlacementOutcome{{Service: name}}
+	}
+	if whole && len(plan.Place) == 0 && len(plan.Stop) == 0 && len(plan.Outcomes) == 0 && len(old) == 0 && len(migrating) == 0 &&
+		!nowT.Before(bo.next) {
+		// Nothing else to do: the service may move a task toward an
+		// even spread. The move changes the service, which plans it
+		// again.
+		moved, wait, err := c.startMove(ctx, st, svc, td, current, nowT)
+		if moved || err != nil {
+			return err
+		}
+		until = minTime(until, wait)
 	}
 	if err := c.commitPlan(ctx, plan); err != nil {
 		return err

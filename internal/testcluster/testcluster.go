@@ -172,6 +172,26 @@ func NewTuned(t testing.TB, n, expect int, tune func(*agent.Config)) *Cluster {
 	return c
 }
 
+// Add starts one more agent, a host joining the running cluster through
+// every member's gossip address, and returns once it is part of the
+// cluster (see WaitReady). It joins as a non-voter, unless the leader
+// promotes it.
+func (c *Cluster) Add() *Member {
+	c.t.Helper()
+	name := fmt.Sprintf("n%d", len(c.Members)+1)
+	m := &Member{Name: name, Dir: c.t.TempDir(), Runtime: runtime.NewFake(), Faults: faultnet.New(), c: c,
+		log: testutil.Logger(c.t), raftLog: testutil.PrefixLogWriter(c.t, name+": ")}
+	c.NewPorts(m)
+	c.mu.Lock()
+	c.Members = append(c.Members, m)
+	c.mu.Unlock()
+	if err := c.start(m); err != nil {
+		c.t.Fatalf("start %s: %v", name, err)
+	}
+	c.WaitReady()
+	return m
+}
+
 // NewPorts gives a killed member new addresses, as a host that comes back
 // with a new IP has; Restart then uses them.
 func (c *Cluster) NewPorts(m *Member) {
