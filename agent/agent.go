@@ -33,6 +33,7 @@ import (
 	"github.com/skiff-run/skiff/raft"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
+	"github.com/skiff-run/skiff/ui"
 )
 
 // Version is the skiff version agents report.
@@ -167,6 +168,9 @@ type Agent struct {
 	// agent runs without a cluster secret; the API then serves plain
 	// http and takes forwarded commands from anyone who reaches it.
 	pki *pki.Node
+	// browserCert is what the API shows web browsers, which cannot check
+	// the node certificate; set with pki.
+	browserCert tls.Certificate
 	// keys keeps the agent on the cluster's current secret, nil without
 	// one.
 	keys *keys
@@ -217,6 +221,9 @@ func New(cfg Config) (*Agent, error) {
 			return nil, err
 		}
 		rcfg.TLS = a.pki.MutualTLS()
+		if a.browserCert, err = browserCertificate(cfg.DataDir, cfg.Name, ip); err != nil {
+			return nil, err
+		}
 	}
 	peerScheme, peerTLS, peers := peerHTTP(a.pki)
 	a.peerTLS = peerTLS
@@ -268,7 +275,7 @@ func New(cfg Config) (*Agent, error) {
 		a.raft, a.ring, a.fsm, a.commit)
 	// Requests share the agent's context, so that Close ends long ones
 	// (followed logs) instead of waiting for them.
-	opts := api.Options{RestrictHosts: cfg.Dev, Hosts: []string{cfg.Name}, PeerTLS: peerTLS}
+	opts := api.Options{RestrictHosts: cfg.Dev, Hosts: []string{cfg.Name}, PeerTLS: peerTLS, UI: ui.Handler()}
 	if secret != nil {
 		opts.Authorize = a.authorize
 	}
@@ -284,7 +291,9 @@ func New(cfg Config) (*Agent, error) {
 		BaseContext: func(net.Listener) context.Context { return a.ctx },
 		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	if a.pki != nil {
-		a.http.TLSConfig = a.pki.ServerTLS()
+		a.http.TLSConfig = a.pki.ServerTLSWithBrowser(a.browserCert)
+		a.log.Info("web browsers are shown a self-signed certificate for the UI", "sha256", pki.Fingerprint(a.browserCert),
+			"file", filepath.Join(cfg.DataDir, BrowserCertFile))
 	}
 	if a.keys != nil {
 		a.wg.Add(2)

@@ -265,6 +265,10 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("GET /v1/secrets", s.wrap(s.secrets))
 	mux.Handle("PUT /v1/secrets/{name}", s.wrap(s.setSecret))
 	mux.Handle("DELETE /v1/secrets/{name}", s.wrapStatus(s.deleteSecret))
+	if opts.UI != nil {
+		mux.Handle("GET "+UIPrefix, http.StripPrefix(strings.TrimSuffix(UIPrefix, "/"), opts.UI))
+		mux.Handle("GET /{$}", http.RedirectHandler(UIPrefix, http.StatusFound))
+	}
 	return s.browserGuard(opts, s.authenticate(opts.Authorize, s.forwarding(mux)))
 }
 
@@ -285,7 +289,14 @@ type Options struct {
 	// and checking theirs. Nil calls them over plain http, as agents
 	// without a cluster secret (--dev) serve.
 	PeerTLS *tls.Config
+	// UI, when set, serves the web UI's files under UIPrefix, and / sends
+	// browsers there. The files hold no cluster data, so they are served
+	// without a token; the UI's own calls to /v1 need one as any client's do.
+	UI http.Handler
 }
+
+// UIPrefix is where the web UI is served.
+const UIPrefix = "/ui/"
 
 // browserGuard refuses what a web page in the user's browser could send
 // on its own: a write that is not JSON (a form or text/plain POST needs no
