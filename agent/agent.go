@@ -83,6 +83,9 @@ type Config struct {
 	GPUs int
 	// Attributes are matched by placement constraints and spread.
 	Attributes map[string]string
+	// Tags label the node for people and scripts (--filter tag:K=V); the
+	// scheduler does not read them.
+	Tags []structs.Tag
 	// PortMin and PortMax bound the dynamic host ports.
 	PortMin, PortMax int
 	// AllowHostPaths are the host path prefixes under which tasks may
@@ -265,7 +268,7 @@ func New(cfg Config) (*Agent, error) {
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
 			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax, AllowedHostPaths: cfg.AllowHostPaths,
-			AllowPrivileged: cfg.AllowPrivileged},
+			AllowPrivileged: cfg.AllowPrivileged, Tags: cfg.Tags},
 		Runtime: cfg.Runtime, Replica: a.fsm, Committer: a.commit, CaughtUp: a.raft.CaughtUp,
 		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log, Secrets: a.vault,
 	})
@@ -333,6 +336,9 @@ func setDefaults(cfg *Config) error {
 	}
 	if cfg.GossipAddr == "" {
 		return errors.New("agent: no gossip address")
+	}
+	if err := structs.ValidateTags(cfg.Tags); err != nil {
+		return fmt.Errorf("agent: tags%w", err)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

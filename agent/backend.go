@@ -253,7 +253,7 @@ func (a *Agent) Members() []api.Member {
 	out := make([]api.Member, len(ms))
 	for i, m := range ms {
 		out[i] = api.Member{ID: m.ID, Name: m.Name, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr, CPU: m.CPU, MemoryMiB: m.MemoryMiB,
-			Attributes: m.Attributes, Version: m.Version, BootstrapExpect: m.BootstrapExpect, Commands: m.Commands, Leaving: m.Leaving,
+			Attributes: m.Attributes, Tags: m.Tags, Version: m.Version, BootstrapExpect: m.BootstrapExpect, Commands: m.Commands, Leaving: m.Leaving,
 			Addr: m.Addr, Status: m.Status, Since: m.Since}
 	}
 	return out

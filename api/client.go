@@ -184,10 +184,19 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	return h, c.do(ctx, http.MethodGet, "/v1/health", nil, &h)
 }
 
-// Nodes lists the nodes.
-func (c *Client) Nodes(ctx context.Context) ([]*structs.Node, error) {
+// Nodes lists the nodes, only those with every tag given (KEY=VALUE, or
+// KEY for any value) when tags are.
+func (c *Client) Nodes(ctx context.Context, tags ...string) ([]*structs.Node, error) {
 	var out []*structs.Node
-	return out, c.do(ctx, http.MethodGet, "/v1/nodes", nil, &out)
+	return out, c.do(ctx, http.MethodGet, "/v1/nodes"+tagQuery(tags), nil, &out)
+}
+
+// tagQuery is the query of a listing with tag filters, "" without any.
+func tagQuery(tags []string) string {
+	if len(tags) == 0 {
+		return ""
+	}
+	return "?" + url.Values{"tag": tags}.Encode()
 }
 
 // TaskDefinitions lists every registered revision.
@@ -196,10 +205,11 @@ func (c *Client) TaskDefinitions(ctx context.Context) ([]*structs.TaskDefinition
 	return out, c.do(ctx, http.MethodGet, "/v1/taskdefs", nil, &out)
 }
 
-// Services lists the services.
-func (c *Client) Services(ctx context.Context) ([]ServiceStatus, error) {
+// Services lists the services, only those with every tag given when tags
+// are.
+func (c *Client) Services(ctx context.Context, tags ...string) ([]ServiceStatus, error) {
 	var out []ServiceStatus
-	return out, c.do(ctx, http.MethodGet, "/v1/services", nil, &out)
+	return out, c.do(ctx, http.MethodGet, "/v1/services"+tagQuery(tags), nil, &out)
 }
 
 // Service fetches one service with its task counts.
@@ -246,15 +256,19 @@ func (c *Client) Scale(ctx context.Context, name string, count int) (*structs.Se
 	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(name)+"/scale", body, &out)
 }
 
-// Tasks lists tasks, of one service when service is set, and stopped ones
-// too when all is set.
-func (c *Client) Tasks(ctx context.Context, service string, all bool) ([]*structs.Task, error) {
+// Tasks lists tasks, of one service when service is set, stopped ones too
+// when all is set, and only those with every tag given (their definition's
+// and their service's) when tags are.
+func (c *Client) Tasks(ctx context.Context, service string, all bool, tags ...string) ([]*structs.Task, error) {
 	q := url.Values{}
 	if service != "" {
 		q.Set("service", service)
 	}
 	if all {
 		q.Set("all", "1")
+	}
+	for _, t := range tags {
+		q.Add("tag", t)
 	}
 	var out []*structs.Task
 	return out, c.do(ctx, http.MethodGet, "/v1/tasks?"+q.Encode(), nil, &out)

@@ -118,6 +118,7 @@ type Member struct {
 	CPU             int64             `json:"c,omitempty"`
 	MemoryMiB       int64             `json:"m,omitempty"`
 	Attributes      map[string]string `json:"at,omitempty"`
+	Tags            map[string]string `json:"tg,omitempty"`
 	Version         string            `json:"v"`
 	BootstrapExpect int               `json:"be,omitempty"`
 	// Commands is the newest state machine command type the agent applies.
@@ -546,7 +547,44 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) (any, error) {
 }
 
 func (s *server) nodes(w http.ResponseWriter, r *http.Request) (any, error) {
-	return nonNil(s.b.View().Nodes()), nil
+	filters, err := tagFilters(r)
+	if err != nil {
+		return nil, err
+	}
+	out := []*structs.Node{}
+	for _, n := range s.b.View().Nodes() {
+		if structs.MatchTags(n.Tags, filters) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// tagFilters reads a listing's tag parameters, each KEY=VALUE or KEY (any
+// value): the listing keeps the objects that match all of them.
+func tagFilters(r *http.Request) ([]structs.TagFilter, error) {
+	var out []structs.TagFilter
+	for _, v := range r.URL.Query()["tag"] {
+		f, err := structs.ParseTagFilter(v)
+		if err != nil {
+			return nil, fieldErr("tag", "%v", err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// TaskTags are the tags a task carries: its definition's, and its
+// service's, whose value wins for a key both have.
+func TaskTags(st State, t *structs.Task) []structs.Tag {
+	var tags []structs.Tag
+	if td := st.TaskDefinition(t.TaskDefinition); td != nil {
+		tags = td.Tags
+	}
+	if svc := st.Service(t.Service); t.Service != "" && svc != nil {
+		tags = structs.MergeTags(tags, svc.Tags)
+	}
+	return tags
 }
 
 func (s *server) taskdefs(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -578,10 +616,16 @@ func status(st State, svc *structs.Service) ServiceStatus {
 }
 
 func (s *server) services(w http.ResponseWriter, r *http.Request) (any, error) {
+	filters, err := tagFilters(r)
+	if err != nil {
+		return nil, err
+	}
 	st := s.b.View()
 	out := []ServiceStatus{}
 	for _, svc := range st.Services() {
-		out = append(out, status(st, svc))
+		if structs.MatchTags(svc.Tags, filters) {
+			out = append(out, status(st, svc))
+		}
 	}
 	return out, nil
 }
@@ -751,6 +795,10 @@ func (s *server) restart(w http.ResponseWriter, r *http.Request) (any, error) {
 }
 
 func (s *server) tasks(w http.ResponseWriter, r *http.Request) (any, error) {
+	filters, err := tagFilters(r)
+	if err != nil {
+		return nil, err
+	}
 	st := s.b.View()
 	var list []*structs.Task
 	if svc := r.URL.Query().Get("service"); svc != "" {
@@ -761,7 +809,7 @@ func (s *server) tasks(w http.ResponseWriter, r *http.Request) (any, error) {
 	all := r.URL.Query().Has("all")
 	out := make([]*structs.Task, 0, len(list))
 	for _, t := range list {
-		if all || !t.Terminal() {
+		if (all || !t.Terminal()) && (len(filters) == 0 || structs.MatchTags(TaskTags(st, t), filters)) {
 			out = append(out, t)
 		}
 	}

@@ -66,6 +66,8 @@ type Node struct {
 	// the host than an ordinary container (its agent's
 	// --allow-privileged); see TaskDefinition.Privileges.
 	AllowPrivileged bool `json:"allowPrivileged,omitempty"`
+	// Tags are the node's agent's --tag labels.
+	Tags []Tag `json:"tags,omitempty"`
 }
 
 // KeyValue is an ECS environment entry.
@@ -243,6 +245,9 @@ type TaskDefinition struct {
 	// more than its containers ask for together.
 	TaskCPU    TaskSize `json:"cpu,omitempty"`
 	TaskMemory TaskSize `json:"memory,omitempty"`
+	// Tags label the definition; they are part of it, so other tags make
+	// another revision, as every registration does in ECS.
+	Tags []Tag `json:"tags,omitempty"`
 }
 
 // Ref is the definition's reference, "family:revision".
@@ -367,8 +372,11 @@ type Service struct {
 	// tasks to be replaced: tasks created before it count as old and are
 	// replaced as a new revision's would be.
 	RestartedAt int64 `json:"restartedAt,omitempty"`
-	CreatedAt   int64 `json:"createdAt"`
-	UpdatedAt   int64 `json:"updatedAt"`
+	// Tags label the service; its tasks carry them with their
+	// definition's.
+	Tags      []Tag `json:"tags,omitempty"`
+	CreatedAt int64 `json:"createdAt"`
+	UpdatedAt int64 `json:"updatedAt"`
 }
 
 // IsDaemon reports whether the service runs one task on every node that
