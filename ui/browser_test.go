@@ -24,7 +24,7 @@ import (
 
 // browserTimeout bounds each step in the browser. A loaded 2-core machine
 // running the race detector starts Chromium and an agent slowly.
-const browserTimeout = 60 * time.Second
+const browserTimeout = 2 * time.Minute
 
 // chromium finds a Chromium to drive: SKIFF_CHROMIUM, else Debian's
 // chromium or another Chrome on the PATH. Without one the test is skipped,
