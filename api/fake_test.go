@@ -27,6 +27,51 @@ type fakeState struct {
 	// schedules is the one schedule "backup", with a run of task
 	// dddd5555 (which tests that want it add) and a run skipped.
 	schedules []*structs.Schedule
+	// events are kept oldest first; lostThrough is the index of the
+	// newest one dropped.
+	events      []*structs.Event
+	lostThrough uint64
+}
+
+func (s *fakeState) EventsAfter(index uint64) []*structs.Event {
+	var out []*structs.Event
+	for _, e := range s.events {
+		if e.Index > index {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (s *fakeState) EventsLostThrough() uint64 { return s.lostThrough }
+
+func (f *fakeBackend) Changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.changed == nil {
+		f.changed = make(chan struct{})
+	}
+	return f.changed
+}
+
+// addEvents applies an entry at the next index that records events of
+// the given kinds and objects, and wakes the requests that wait.
+func (f *fakeBackend) addEvents(evs ...structs.Event) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.update(func(s *fakeState) {
+		s.index++
+		s.events = slices.Clone(s.events)
+		for _, e := range evs {
+			e.Index = s.index
+			s.events = append(s.events, &e)
+		}
+	})
+	if f.changed != nil {
+		close(f.changed)
+		f.changed = nil
+	}
+	return f.state.index
 }
 
 func (s *fakeState) Schedules() []*structs.Schedule { return s.schedules }
@@ -155,6 +200,8 @@ type fakeBackend struct {
 	logs func(ctx context.Context, w io.Writer) error
 	// volumes is what Volumes answers.
 	volumes []structs.NodeVolume
+	// changed is closed by addEvents; nil until a request waits.
+	changed chan struct{}
 }
 
 // newFake returns a fake leader on node n1 with two nodes, two services

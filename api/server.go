@@ -45,6 +45,11 @@ type State interface {
 	ServicesUsingSecret(name string) []string
 	Schedules() []*structs.Schedule
 	Schedule(name string) *structs.Schedule
+	// EventsAfter returns the events kept that entries after index
+	// recorded, oldest first; EventsLostThrough is the index of the newest
+	// event no longer kept.
+	EventsAfter(index uint64) []*structs.Event
+	EventsLostThrough() uint64
 }
 
 // Backend is what the API needs from the agent. Implementations are safe
@@ -54,6 +59,9 @@ type Backend interface {
 	// View is a read view of the local replica. It never waits on the
 	// scheduler or on Raft.
 	View() State
+	// Changed returns a channel closed the next time the local replica
+	// applies an entry, for requests that wait for the state to move.
+	Changed() <-chan struct{}
 	// Health describes this agent and its view of the cluster.
 	Health() Health
 	ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error)
@@ -252,6 +260,7 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("GET /v1/tasks/{id}", s.wrap(s.task))
 	mux.Handle("POST /v1/tasks/{id}/stop", s.wrap(s.stop))
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", s.logs)
+	mux.HandleFunc("GET /v1/events", s.events)
 	mux.Handle("GET /v1/volumes", s.wrap(s.volumes))
 	mux.Handle("GET /v1/members", s.wrap(s.members))
 	mux.Handle("GET /v1/raft/peers", s.wrap(s.peers))
