@@ -87,6 +87,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			stopCommand(),
 			rmCommand(),
 			logsCommand(),
+			eventsCommand(),
 			nodesCommand(),
 			e.taskdefsCommand(),
 			volumesCommand(),

@@ -87,10 +87,41 @@ func (c *ControlPlane) lead(ctx context.Context) {
 		c.term = nil
 		c.planMu.Unlock()
 	}()
-	done := make(chan struct{})
+	done, elected := make(chan struct{}), make(chan struct{})
 	go func() { defer close(done); c.membershipLoop(ctx) }()
+	go func() { defer close(elected); c.recordElection(ctx) }()
 	c.reconcileLoop(ctx)
 	<-done
+	<-elected
+}
+
+// recordElection records the new term's leader among the cluster's
+// events, beside the term's other loops. The event is advisory: it is
+// tried a few times, since a server's gossip may not yet say that it
+// knows the command, and a cluster with a server too old to skip it goes
+// on without it.
+func (c *ControlPlane) recordElection(ctx context.Context) {
+	const attempts = 5
+	for i := 1; ; i++ {
+		name := c.cfg.ID
+		if n := c.state.State().Node(c.cfg.ID); n != nil && n.Name != "" {
+			name = n.Name
+		}
+		ev := structs.Event{Kind: structs.EventLeaderElected, Node: c.cfg.ID, Time: time.Now().UnixMilli(), Message: "node " + name + " was elected leader"}
+		_, err := c.commit.Commit(ctx, fsm.CmdRecordEvent|fsm.IgnoreUnknownFlag, fsm.RecordEvent{Event: ev})
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if i == attempts {
+			c.log.Info("leader election not recorded among the events", "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // reconcileLoop reconciles after every state change (a user's write, a
