@@ -334,6 +334,34 @@ func (c *Client) Logs(ctx context.Context, id, container string, follow bool, w 
 	return nil
 }
 
+// Metrics fetches the agent's metrics in the Prometheus exposition
+// format, as a scraper would.
+func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	resp, err := c.send(ctx, http.MethodGet, "/v1/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("GET /v1/metrics: %w", c.explain(ctx, err))
+	}
+	return raw, nil
+}
+
+// Usage asks what every node (or, with node set, that one: an id, id
+// prefix or name) offers, reserves and uses.
+func (c *Client) Usage(ctx context.Context, node string) ([]structs.NodeUsage, error) {
+	path := "/v1/usage"
+	if node != "" {
+		path += "?" + url.Values{"node": {node}}.Encode()
+	}
+	var out []structs.NodeUsage
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
 // Members lists the gossip view of the cluster.
 // Volumes lists the volumes skiff made on every node.
 func (c *Client) Volumes(ctx context.Context) ([]structs.NodeVolume, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -451,4 +452,31 @@ func (b *logBuffer) has(words ...string) bool {
 		}
 	}
 	return false
+}
+
+func (s *fakeState) TasksByNode(node string) []*structs.Task {
+	var out []*structs.Task
+	for _, t := range s.tasks {
+		if t.Node == node {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Usage answers for node n1 with one container of task aaaa1111.
+func (f *fakeBackend) Usage(ctx context.Context) (structs.NodeUsage, error) {
+	if err := f.record("Usage"); err != nil {
+		return structs.NodeUsage{}, err
+	}
+	return structs.NodeUsage{Node: "n1", CPU: 1024, CPUUsed: 512, MemoryUsedBytes: 64 << 20,
+		Containers: []structs.ContainerUsage{{Task: "aaaa1111", Service: "web", Container: "app", CPUPercent: 50, MemoryBytes: 64 << 20}}}, nil
+}
+
+// Metrics serves one fixed sample in the exposition format.
+func (f *fakeBackend) Metrics() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		io.WriteString(w, "skiff_test 1\n")
+	})
 }

@@ -38,6 +38,7 @@ type State interface {
 	Tasks() []*structs.Task
 	Task(id string) *structs.Task
 	TasksByService(service string) []*structs.Task
+	TasksByNode(node string) []*structs.Task
 	ACLTokens() []*structs.ACLToken
 	// Secrets and Secret hold sealed values, which the API never shows.
 	Secrets() []*structs.Secret
@@ -102,6 +103,12 @@ type Backend interface {
 	Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error
 	// Volumes lists the volumes skiff made on this node's engine.
 	Volumes(ctx context.Context) ([]structs.NodeVolume, error)
+	// Usage is what this node offers, reserves and, by its engine's
+	// stats, uses.
+	Usage(ctx context.Context) (structs.NodeUsage, error)
+	// Metrics serves this agent's metrics in the Prometheus exposition
+	// format.
+	Metrics() http.Handler
 	// CreateToken makes an API token with a policy; the answer holds its
 	// secret, which is shown this once.
 	CreateToken(ctx context.Context, name, policy string) (NewToken, error)
@@ -262,6 +269,8 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", s.logs)
 	mux.HandleFunc("GET /v1/events", s.events)
 	mux.Handle("GET /v1/volumes", s.wrap(s.volumes))
+	mux.Handle("GET /v1/usage", s.wrap(s.usage))
+	mux.HandleFunc("GET /v1/metrics", func(w http.ResponseWriter, r *http.Request) { s.b.Metrics().ServeHTTP(w, r) })
 	mux.Handle("GET /v1/members", s.wrap(s.members))
 	mux.Handle("GET /v1/raft/peers", s.wrap(s.peers))
 	mux.Handle("POST /v1/nodes/{id}/drain", s.wrap(s.drain))

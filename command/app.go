@@ -88,6 +88,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			rmCommand(),
 			logsCommand(),
 			eventsCommand(),
+			e.topCommand(),
 			nodesCommand(),
 			e.taskdefsCommand(),
 			volumesCommand(),

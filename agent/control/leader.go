@@ -342,7 +342,7 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 			plan.Outcomes = []fsm.PlacementOutcome{{Service: name, Failure: wait}}
 		}
 	case missing > 0:
-		p := scheduler.Place(st, scheduler.Job{Service: name, TaskDef: td, Count: missing, Strategy: svc.PlacementStrategy,
+		p := c.place(st, scheduler.Job{Service: name, TaskDef: td, Count: missing, Strategy: svc.PlacementStrategy,
 			Constraints: svc.PlacementConstraints, Releasing: releasing, Seed: st.Index(), Preferred: dataNodes(st, name, td, current, missing)})
 		plan.Place = tasksFor(p, td, name)
 		whole = len(plan.Place) == missing
@@ -569,7 +569,7 @@ func (c *ControlPlane) RunTasks(ctx context.Context, td *structs.TaskDefinition,
 	}
 	st := c.state.State()
 	def := st.TaskDefinition(res.(string))
-	p := scheduler.Place(st, scheduler.Job{TaskDef: def, Count: count, Seed: st.Index()})
+	p := c.place(st, scheduler.Job{TaskDef: def, Count: count, Seed: st.Index()})
 	tasks := tasksFor(p, def, "")
 	if err := c.commitPlan(ctx, fsm.CommitPlan{Place: tasks, At: time.Now().UnixMilli()}); err != nil {
 		return nil, nil, err
@@ -580,6 +580,26 @@ func (c *ControlPlane) RunTasks(ctx context.Context, td *structs.TaskDefinition,
 		out = append(out, st.Task(t.ID))
 	}
 	return out, p.Failure, nil
+}
+
+// place asks the scheduler for a plan, and tells the observer how it went.
+func (c *ControlPlane) place(st *fsm.State, job scheduler.Job) scheduler.Plan {
+	return c.observe(func() scheduler.Plan { return scheduler.Place(st, job) })
+}
+
+// observe runs a scheduler call and tells the observer, if any, how long
+// it took and what it placed and left out.
+func (c *ControlPlane) observe(plan func() scheduler.Plan) scheduler.Plan {
+	start := time.Now()
+	p := plan()
+	if c.cfg.Observer != nil {
+		unplaced := 0
+		if p.Failure != nil {
+			unplaced = p.Failure.Count
+		}
+		c.cfg.Observer.ObservePlan(time.Since(start), len(p.Placements), unplaced)
+	}
+	return p
 }
 
 // waitingFor is why the service's missing tasks wait for a service it
