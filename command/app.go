@@ -87,6 +87,8 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			stopCommand(),
 			rmCommand(),
 			logsCommand(),
+			eventsCommand(),
+			e.topCommand(),
 			nodesCommand(),
 			e.taskdefsCommand(),
 			volumesCommand(),
