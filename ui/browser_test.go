@@ -85,8 +85,8 @@ func browserSPKI(t *testing.T, m *testcluster.Member) string {
 // TestBrowserScaleService drives headless Chromium against an agent with
 // authentication on: the UI asks for a token, refuses a wrong one, then
 // lists the service and its task, scales the service from its page until
-// the new tasks show, streams a task's log, and saves screenshots at a
-// desktop's size and a phone's.
+// the new tasks show, finds the scale in the event stream, streams a
+// task's log, and saves screenshots at a desktop's size and a phone's.
 func TestBrowserScaleService(t *testing.T) {
 	exe := chromium(t)
 	dir := artifactDir(t)
@@ -184,6 +184,8 @@ func TestBrowserScaleService(t *testing.T) {
 	until("the tasks running in the page", `[...document.querySelectorAll('tr[data-task] td[data-label="Status"]')].every(c => c.textContent === 'RUNNING')`)
 	shot(t, bctx, filepath.Join(dir, "ui-service.png"))
 
+	step("open the events", chromedp.Navigate(url+"#/events"))
+	until("the scale among the events, live", `document.querySelector('tr[data-event="service.scaled"]') !== null && document.getElementById('cluster').textContent.includes('live')`)
 	step("open the nodes", chromedp.Navigate(url+"#/nodes"))
 	until("the node with its reserved memory", `(r => r && r.textContent.includes('48 / 4096 MiB'))(document.querySelector('tr[data-node="n1"]'))`)
 	step("open a task", chromedp.Navigate(url+"#/tasks"))

@@ -22,6 +22,9 @@ const state = {
   services: [],
   tasks: [],
   deployments: [],
+  // usage is what each node's containers use, fetched only while the
+  // nodes page shows, since every agent asks its engine for it.
+  usage: [],
   events: [],
   // streaming tells whether the agent's event stream is open; it is null
   // until the first try, false when the agent serves none.
@@ -230,6 +233,7 @@ const views = {
       this.picker = el('select', {id: 'log-container', 'aria-label': 'container'});
       this.picker.addEventListener('change', () => this.follow());
       this.logs = el('pre', {id: 'logs', class: 'logs', tabindex: 0});
+      this.eventList = el('div');
       this.stopBtn = button('Stop task', {id: 'task-stop', class: 'danger'}, async () => {
         if (!confirm('Stop task ' + shortID(id) + '? A service replaces it.')) return;
         await api('POST', '/v1/tasks/' + encodeURIComponent(id) + '/stop', {});
@@ -238,7 +242,7 @@ const views = {
       });
       root.append(el('p', {class: 'crumbs'}, link('#/tasks', 'Tasks'), ' / '), el('h1', {}, 'Task ', el('code', {}, shortID(id))),
         this.info, this.stopBtn, el('h2', {}, 'Containers'), this.containers,
-        el('h2', {}, 'Logs ', this.picker), this.logs);
+        el('h2', {}, 'Logs ', this.picker), this.logs, el('h2', {}, 'Events'), this.eventList);
     },
     update() {
       const t = state.tasks.find((x) => x.id === id);
@@ -253,6 +257,7 @@ const views = {
         t.hostPorts && t.hostPorts.length ? [el('dt', {}, 'Ports'), el('dd', {}, t.hostPorts.join(', '))] : null,
         t.stoppedReason ? [el('dt', {}, 'Reason'), el('dd', {}, t.stoppedReason)] : null,
         el('dt', {}, 'Age'), el('dd', {}, age(t.createdAt))));
+      this.eventList.replaceChildren(eventTable(state.events.filter((e) => concerns(e, 'task', id))));
       const cs = t.containers || [];
       this.containers.replaceChildren(table(['Name', 'Status', 'Health', 'Exit', 'Reason', 'Docker id'],
         cs.map((c) => ({cells: [c.name, statusBadge(c.status), c.health || '', c.exitCode === undefined ? '' : String(c.exitCode), c.reason || '', shortID(c.dockerId)]})),
@@ -291,9 +296,11 @@ const views = {
 
   nodes: () => ({
     title: 'Nodes',
+    wantsUsage: true,
     mount(root) { this.list = el('div'); root.append(el('h1', {}, 'Nodes'), this.list); },
     update() {
       const rows = state.nodes.map((n) => {
+        const u = state.usage.find((x) => x.node === n.id);
         let cpu = 0, mem = 0, count = 0;
         for (const t of state.tasks) {
           if (t.node === n.id && t.lastStatus !== 'STOPPED' && t.lastStatus !== 'LOST') { cpu += t.cpu; mem += t.memory; count++; }
@@ -305,23 +312,21 @@ const views = {
           notice(n.name + (draining ? ' takes tasks again' : ' is draining'));
           await refresh();
         });
+        let used = '';
+        if (u && u.error) used = el('span', {class: 'error'}, u.error);
+        else if (u) used = [meter(Math.round(u.cpuUsed), n.cpu, 'cpu'), el('br'), meter(Math.round(u.memoryUsedBytes / 1048576), n.memory, 'MiB')];
         return {attrs: {'data-node': n.name}, cells: [n.name, statusBadge(n.status), n.eligibility, String(count),
-          meter(cpu, n.cpu, 'cpu'), meter(mem, n.memory, 'MiB'), tags(n.tags), n.statusReason || n.engineError || '', drain]};
+          meter(cpu, n.cpu, 'cpu'), meter(mem, n.memory, 'MiB'), used, tags(n.tags), n.statusReason || n.engineError || '', drain]};
       });
-      this.list.replaceChildren(table(['Name', 'Status', 'Eligibility', 'Tasks', 'CPU reserved', 'Memory reserved', 'Tags', 'Reason', ''], rows, 'No nodes registered.'));
+      this.list.replaceChildren(table(['Name', 'Status', 'Eligibility', 'Tasks', 'CPU reserved', 'Memory reserved', 'Used', 'Tags', 'Reason', ''],
+        rows, 'No nodes registered.'));
     },
   }),
 
   events: () => ({
     title: 'Events',
     mount(root) { this.list = el('div'); root.append(el('h1', {}, 'Events'), this.list); },
-    update() {
-      if (state.streaming === false) {
-        this.list.replaceChildren(el('p', {class: 'empty'}, 'This agent serves no event stream; the other pages follow the cluster by polling.'));
-        return;
-      }
-      this.list.replaceChildren(eventTable(state.events));
-    },
+    update() { this.list.replaceChildren(eventTable(state.events)); },
   }),
 };
 
@@ -334,19 +339,21 @@ function taskTable(tasks) {
   return table(['Id', 'Service', 'Task definition', 'Node', 'Status', 'Desired', 'Age', 'Reason'], rows, 'No running tasks.');
 }
 
-// concerns tells whether an event names an object of a kind; events list
-// what they concern as {kind: [ids]} or as a flat field of that name.
-function concerns(e, kind, id) {
-  const objs = e.objects || e.concerns || {};
-  const v = objs[kind] !== undefined ? objs[kind] : e[kind];
-  return Array.isArray(v) ? v.includes(id) : v === id;
-}
+// concerns tells whether an event names an object: its service, task,
+// node or deployment field.
+function concerns(e, kind, id) { return e[kind] === id; }
 
+// eventTable lists events newest first, linking the service and the task
+// each concerns.
 function eventTable(events) {
   const rows = events.slice().reverse().map((e) => ({
-    cells: [e.time ? new Date(e.time).toLocaleTimeString() : '', e.kind || e.type || e.topic || '', e.message || ''],
+    attrs: {'data-event': e.kind},
+    cells: [e.time ? new Date(e.time).toLocaleString() : '', e.kind,
+      e.service ? link('#/services/' + encodeURIComponent(e.service), e.service) : '',
+      e.task ? link('#/tasks/' + encodeURIComponent(e.task), shortID(e.task)) : '', e.message || ''],
   }));
-  return table(['Time', 'Kind', 'Message'], rows, 'No events yet.');
+  return table(['Time', 'Kind', 'Service', 'Task', 'Message'], rows,
+    state.streaming === false ? 'This agent serves no events.' : 'No events yet.');
 }
 
 // ---- live data.
@@ -363,6 +370,10 @@ function refresh() {
       const [health, nodes, services, tasks, deployments] = await Promise.all([
         api('GET', '/v1/health'), api('GET', '/v1/nodes'), api('GET', '/v1/services'), api('GET', '/v1/tasks'), api('GET', '/v1/deployments')]);
       Object.assign(state, {health, nodes, services, tasks, deployments});
+      if (state.view && state.view.wantsUsage) {
+        // An agent without usage (an older release) leaves the column empty.
+        state.usage = await api('GET', '/v1/usage').catch((e) => { if (e instanceof AuthError) throw e; return []; });
+      }
       const c = document.getElementById('cluster');
       c.textContent = health.name + (health.isLeader ? ' (leader)' : '') + ' · index ' + health.index + (state.streaming ? ' · live' : '');
       if (state.view) state.view.update();
@@ -387,8 +398,9 @@ function schedule() {
 // readStream reads a streamed answer of the API chunk by chunk. fetch is
 // used rather than EventSource because EventSource cannot send the
 // Authorization header.
-async function readStream(path, signal, onChunk) {
+async function readStream(path, signal, onChunk, accept) {
   const headers = {};
+  if (accept) headers.Accept = accept;
   if (state.token) headers.Authorization = 'Bearer ' + state.token;
   const res = await fetch(path, {headers, cache: 'no-store', signal});
   if (res.status === 401) throw new AuthError('the agent does not know this token');
@@ -412,9 +424,10 @@ async function readStream(path, signal, onChunk) {
 let eventStream = null;
 let lastEventID = '';
 
-// followEvents reads the agent's Server-Sent Events stream and refreshes
-// the page on each event, reconnecting from the last event seen. An agent
-// without the stream (404) leaves the page polling.
+// followEvents reads the agent's Server-Sent Events stream (GET /v1/events)
+// and refreshes the page on each event, reconnecting after the last log
+// index it had whole. An agent without the stream (404, an older release)
+// leaves the page polling.
 async function followEvents() {
   if (eventStream) eventStream.abort();
   eventStream = new AbortController();
@@ -433,12 +446,15 @@ async function followEvents() {
           buf = buf.slice(buf.slice(i).match(/^\r?\n\r?\n/)[0].length + i);
           const ev = parseSSE(block);
           if (!ev) continue;
+          // Events this agent no longer keeps are gone; the lists, fetched
+          // again below, are still whole.
+          if (ev.kind === 'missed') { notice('some older events are no longer kept'); continue; }
           state.events.push(ev);
           if (state.events.length > MAX_EVENTS) state.events.splice(0, state.events.length - MAX_EVENTS);
           clearTimeout(debounce);
           debounce = setTimeout(refresh, 150);
         }
-      });
+      }, 'text/event-stream');
     } catch (e) {
       if (signal.aborted) return;
       if (e instanceof AuthError) { fail(e); return; }
@@ -559,7 +575,7 @@ async function start() {
   followEvents();
 }
 
-window.addEventListener('hashchange', () => { if (state.view) show(); });
+window.addEventListener('hashchange', () => { if (state.view) { show(); refresh(); } });
 document.addEventListener('visibilitychange', () => { if (!document.hidden && state.view) refresh(); });
 document.getElementById('logout').addEventListener('click', () => logout(''));
 start();
