@@ -86,7 +86,8 @@ func browserSPKI(t *testing.T, m *testcluster.Member) string {
 // authentication on: the UI asks for a token, refuses a wrong one, then
 // lists the service and its task, scales the service from its page until
 // the new tasks show, finds the scale in the event stream, streams a
-// task's log, and saves screenshots at a desktop's size and a phone's.
+// task's log and stops the task, drains and undrains the node, and saves
+// screenshots at a desktop's size and a phone's.
 func TestBrowserScaleService(t *testing.T) {
 	exe := chromium(t)
 	dir := artifactDir(t)
@@ -149,7 +150,8 @@ func TestBrowserScaleService(t *testing.T) {
 	}
 
 	url := "https://" + m.HTTPAddr + "/ui/"
-	step("load the UI", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("login-token")))
+	load(t, bctx, url)
+	step("the login form", chromedp.WaitVisible(chromedp.ID("login-token")))
 	step("log in with a wrong token", chromedp.SendKeys(chromedp.ID("login-token"), "not-a-token"), chromedp.Click(chromedp.ID("login-submit")))
 	until("the wrong token refused", `document.getElementById('login-error').textContent.includes('token')`)
 	step("log in", chromedp.SetValue(chromedp.ID("login-token"), cl.Token),
@@ -192,13 +194,72 @@ func TestBrowserScaleService(t *testing.T) {
 	until("the tasks listed again", `document.querySelectorAll('tr[data-task]').length === 3`)
 	step("open a task", chromedp.Click(chromedp.CSS(`tr[data-task] a`)))
 	until("its log streamed", `document.getElementById('logs') && document.getElementById('logs').textContent.includes('fake log of ')`)
+	stopped, err := chromedp.Run(bctx, chromedp.Evaluate[string](`decodeURIComponent(location.hash.slice('#/tasks/'.length))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	step("ask to stop it", chromedp.Click(chromedp.ID("task-stop")))
+	until("the stop asking to be confirmed", `document.getElementById('task-stop').textContent.startsWith('Stop it?')`)
+	step("confirm the stop", chromedp.Click(chromedp.ID("task-stop")))
+	until("the task no longer meant to run", `document.getElementById('task-stop').hidden`)
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+		task, err := cl.Task(ctx, stopped)
+		if err != nil {
+			return false, err.Error()
+		}
+		return task.DesiredStatus == structs.StatusStopped, "the task stopped in the UI is meant to " + task.DesiredStatus
+	})
+	running(3)
 
 	step("a phone's screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulatePortrait),
 		chromedp.Navigate(url+"#/services/web"))
 	until("the tasks as cards", `document.querySelectorAll('tr[data-task]').length === 3 && getComputedStyle(document.querySelector('tr[data-task]')).display === 'block'`)
 	until("the tasks running on the phone", `[...document.querySelectorAll('tr[data-task] td[data-label="Status"]')].every(c => c.textContent === 'RUNNING')`)
 	shot(t, bctx, filepath.Join(dir, "ui-phone.png"))
+
+	step("open the nodes on the phone", chromedp.Navigate(url+"#/nodes"))
+	// The nodes' table is drawn again on every change of the cluster, so
+	// its buttons are clicked by the page's own script, in one step with
+	// finding them, rather than found first and clicked after.
+	drainButton := `(b => b ? (b.click(), true) : false)(document.querySelector('button[data-drain="n1"]'))`
+	until("ask to drain n1", drainButton)
+	until("the drain asking to be confirmed", `document.querySelector('button[data-drain="n1"]').textContent.startsWith('Drain?')`)
+	until("confirm the drain", drainButton)
+	until("n1 shown drained", `document.querySelector('tr[data-node="n1"] td[data-label="Eligibility"]').textContent === 'ineligible'`)
+	eligibility := func(want string) {
+		t.Helper()
+		nodes, err := cl.Nodes(ctx)
+		if err != nil || len(nodes) != 1 || nodes[0].Eligibility != want {
+			t.Fatalf("nodes %+v (%v): want n1 %s", nodes, err, want)
+		}
+	}
+	eligibility(structs.EligibilityIneligible)
+	until("undrain n1", drainButton)
+	until("n1 shown eligible", `document.querySelector('tr[data-node="n1"] td[data-label="Eligibility"]').textContent === 'eligible'`)
+	eligibility(structs.EligibilityEligible)
 	t.Logf("screenshots in %s", dir)
+}
+
+// load opens url. Chromium drops a page load when the host's network
+// interfaces change, as they do whenever a test elsewhere on the machine
+// makes or removes a Docker network, so a load cut short that way is tried
+// again, a few times.
+func load(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	var err error
+	for range 5 {
+		sctx, cancel := context.WithTimeout(ctx, browserTimeout)
+		err = chromedp.Do(sctx, chromedp.Navigate(url))
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") {
+			break
+		}
+		t.Logf("load %s: %v; again", url, err)
+		time.Sleep(time.Second)
+	}
+	if err != nil {
+		t.Fatalf("load %s: %v", url, err)
+	}
 }
 
 // shot saves a screenshot of the whole page, or logs why it could not.

@@ -84,6 +84,33 @@ function button(label, attrs, onClick) {
   return b;
 }
 
+// armed holds, by key, until when a confirmButton waits for its second
+// click. It lives outside the buttons because views redraw their tables on
+// every change of the cluster, which makes the buttons anew.
+const armed = new Map();
+const ARM_MS = 5000;
+
+// confirmButton acts on a second click within ARM_MS of the first, which
+// relabels it: a blocking confirm() would freeze the page's live updates
+// and is awkward on a phone.
+function confirmButton(key, label, confirmLabel, attrs, onConfirm) {
+  const isArmed = (armed.get(key) || 0) > Date.now();
+  const b = button(isArmed ? confirmLabel : label, Object.assign({}, attrs, {class: (attrs.class || '') + (isArmed ? ' armed' : '')}), async () => {
+    if ((armed.get(key) || 0) <= Date.now()) {
+      armed.set(key, Date.now() + ARM_MS);
+      b.textContent = confirmLabel;
+      b.classList.add('armed');
+      setTimeout(() => {
+        if ((armed.get(key) || 0) <= Date.now()) { b.textContent = label; b.classList.remove('armed'); }
+      }, ARM_MS + 50);
+      return;
+    }
+    armed.delete(key);
+    await onConfirm();
+  });
+  return b;
+}
+
 // table renders rows as a table that CSS turns into cards on a phone: every
 // cell carries its column's name in data-label.
 function table(columns, rows, empty) {
@@ -234,8 +261,7 @@ const views = {
       this.picker.addEventListener('change', () => this.follow());
       this.logs = el('pre', {id: 'logs', class: 'logs', tabindex: 0});
       this.eventList = el('div');
-      this.stopBtn = button('Stop task', {id: 'task-stop', class: 'danger'}, async () => {
-        if (!confirm('Stop task ' + shortID(id) + '? A service replaces it.')) return;
+      this.stopBtn = confirmButton('stop ' + id, 'Stop task', 'Stop it? A service replaces it', {id: 'task-stop', class: 'danger'}, async () => {
         await api('POST', '/v1/tasks/' + encodeURIComponent(id) + '/stop', {});
         notice('task ' + shortID(id) + ' is stopping');
         await refresh();
@@ -306,12 +332,13 @@ const views = {
           if (t.node === n.id && t.lastStatus !== 'STOPPED' && t.lastStatus !== 'LOST') { cpu += t.cpu; mem += t.memory; count++; }
         }
         const draining = n.eligibility === 'ineligible';
-        const drain = button(draining ? 'Undrain' : 'Drain', {'data-drain': n.name, class: draining ? '' : 'danger'}, async () => {
-          if (!draining && !confirm('Drain ' + n.name + '? Its tasks move to other nodes.')) return;
+        const act = async () => {
           await api('POST', '/v1/nodes/' + encodeURIComponent(n.id) + '/drain', {enable: !draining});
           notice(n.name + (draining ? ' takes tasks again' : ' is draining'));
           await refresh();
-        });
+        };
+        const drain = draining ? button('Undrain', {'data-drain': n.name}, act)
+          : confirmButton('drain ' + n.id, 'Drain', 'Drain? Its tasks move', {'data-drain': n.name, class: 'danger'}, act);
         let used = '';
         if (u && u.error) used = el('span', {class: 'error'}, u.error);
         else if (u) used = [meter(Math.round(u.cpuUsed), n.cpu, 'cpu'), el('br'), meter(Math.round(u.memoryUsedBytes / 1048576), n.memory, 'MiB')];
