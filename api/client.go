@@ -430,6 +430,9 @@ type EventsQuery struct {
 	// Topics filter the events, as NAME:VALUE (service:web, node:pi-1,
 	// task:ID, deployment:ID, kind:task.stopped); see GET /v1/events.
 	Topics []string
+	// Tags keep only the events with every tag given (KEY=VALUE, or KEY
+	// for any value): the tags of what they concern when recorded.
+	Tags []string
 	// Since asks for the events of entries after this log index; 0 asks
 	// for every event kept.
 	Since uint64
@@ -443,6 +446,9 @@ func (q EventsQuery) values() url.Values {
 	v := url.Values{"since": {strconv.FormatUint(q.Since, 10)}}
 	for _, t := range q.Topics {
 		v.Add("topic", t)
+	}
+	for _, t := range q.Tags {
+		v.Add("tag", t)
 	}
 	switch {
 	case !q.Block:

@@ -82,8 +82,22 @@ func resolveNodeRef(st State, ref string) string {
 	return found
 }
 
+// tagTopic is the key of eventFilter under which the request's tag
+// parameters (KEY=VALUE or KEY, checked when parsed) are kept. Unlike a
+// topic's values, which are alternatives, an event must have every tag.
+const tagTopic = "tag"
+
 func (f eventFilter) admits(e *structs.Event) bool {
 	for name, values := range f {
+		if name == tagTopic {
+			for _, v := range values {
+				tf, _ := structs.ParseTagFilter(v)
+				if !structs.MatchTags(e.Tags, []structs.TagFilter{tf}) {
+					return false
+				}
+			}
+			continue
+		}
 		have := e.Concerns(name)
 		if have == "" {
 			return false
@@ -145,8 +159,17 @@ func parseEventsQuery(st State, r *http.Request) (eventsQuery, error) {
 		out.wait = d
 	}
 	f, err := parseEventFilter(st, q["topic"])
+	if err != nil {
+		return out, err
+	}
+	for _, v := range q["tag"] {
+		if _, err := structs.ParseTagFilter(v); err != nil {
+			return out, fieldErr("tag", "%v", err)
+		}
+		f[tagTopic] = append(f[tagTopic], v)
+	}
 	out.filter = f
-	return out, err
+	return out, nil
 }
 
 // wantsEventStream tells whether the client accepts text/event-stream.

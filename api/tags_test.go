@@ -124,3 +124,43 @@ func TestClientTagFilters(t *testing.T) {
 		t.Fatal(fmt.Sprint(all, err))
 	}
 }
+
+// TestEventTagFilter: GET /v1/events keeps the events with every tag the
+// tag parameters ask for, beside the topics, and refuses a tag without a
+// key.
+func TestEventTagFilter(t *testing.T) {
+	f := newFake()
+	f.addEvents(structs.Event{Kind: structs.EventTaskPlaced, Service: "web", Task: "aaaa1111", Tags: []structs.Tag{{Key: "team", Value: "web"}, {Key: "app", Value: "web"}}},
+		structs.Event{Kind: structs.EventTaskPlaced, Service: "db", Task: "dddd1111", Tags: []structs.Tag{{Key: "team", Value: "db"}}})
+	f.addEvents(structs.Event{Kind: structs.EventNodeDown, Node: "n1", Tags: []structs.Tag{{Key: "room", Value: "attic"}}})
+	srv := serve(t, f, &logBuffer{})
+	cl := NewClient(srv.URL, nil)
+	for _, tc := range []struct {
+		tags, topics []string
+		want         string
+	}{
+		{[]string{"team=web"}, nil, "task.placed/web"},
+		{[]string{"team"}, nil, "task.placed/web task.placed/db"},
+		{[]string{"team=web", "app=web"}, nil, "task.placed/web"},
+		{[]string{"team=web", "app=db"}, nil, ""},
+		{[]string{"room=attic"}, nil, "node.down/"},
+		{[]string{"team"}, []string{"service:db"}, "task.placed/db"},
+	} {
+		ans, err := cl.Events(context.Background(), EventsQuery{Tags: tc.tags, Topics: tc.topics})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range ans.Events {
+			got = append(got, e.Kind+"/"+e.Service)
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("tags %v topics %v: %v, want %s", tc.tags, tc.topics, got, tc.want)
+		}
+	}
+	a := send(t, srv.URL, "GET", "/v1/events?tag==x", "", nil)
+	if a.status != 400 {
+		t.Fatalf("a tag without a key: %d %s", a.status, a.body)
+	}
+	checkJSON(t, a.body, map[string]any{"field": "tag", "error": "~expected KEY=VALUE"})
+}

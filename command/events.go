@@ -22,6 +22,7 @@ func eventsCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "node", Usage: "only events of this node, by name or id (repeat for several)"},
 			&cli.StringSliceFlag{Name: "task", Usage: "only events of this task, by id or a unique part of it (repeat for several)"},
 			&cli.StringSliceFlag{Name: "kind", Usage: "only events of this kind, such as task.stopped (repeat for several)"},
+			filterFlag(),
 			&cli.Uint64Flag{Name: "since", Usage: "only events of log entries after this index (the INDEX column)"},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new events as they happen"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON: an array, or with --follow one event per line"},
@@ -35,7 +36,11 @@ func events(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	q := api.EventsQuery{Since: c.Uint64("since")}
+	tags, err := tagFilters(c)
+	if err != nil {
+		return err
+	}
+	q := api.EventsQuery{Since: c.Uint64("since"), Tags: tags}
 	for _, name := range []string{"service", "node", "task", "kind"} {
 		for _, v := range c.StringSlice(name) {
 			q.Topics = append(q.Topics, name+":"+v)

@@ -57,7 +57,31 @@ func (t *tables) putEvent(e *structs.Event) {
 // time the command carries, so that every replica records the same event.
 func (w *writer) event(kind string, at int64, e structs.Event) {
 	e.Index, e.Time, e.Kind = w.t.at, at, kind
+	e.Tags = w.eventTags(&e)
 	w.t.putEvent(&e)
+}
+
+// eventTags are the tags of what e concerns, as the state holds them in
+// the entry being applied. They share the objects' own slices, which the
+// state never changes in place.
+func (w *writer) eventTags(e *structs.Event) []structs.Tag {
+	var tags []structs.Tag
+	service := e.Service
+	if t := w.t.task(e.Task); e.Task != "" && t != nil {
+		if family, rev, err := structs.ParseTaskDefRef(t.TaskDefinition); err == nil {
+			if td := w.t.taskDef(family, rev); td != nil {
+				tags = td.Tags
+			}
+		}
+		service = t.Service
+	}
+	if s := w.t.service(service); service != "" && s != nil {
+		tags = structs.MergeTags(tags, s.Tags)
+	}
+	if n := w.t.node(e.Node); e.Task == "" && service == "" && n != nil {
+		tags = n.Tags
+	}
+	return tags
 }
 
 // EventsAfter returns the events kept that entries after index recorded,

@@ -44,6 +44,10 @@ type Event struct {
 	Node       string `json:"node,omitempty"`
 	Deployment string `json:"deployment,omitempty"`
 	Message    string `json:"message"`
+	// Tags are those of what the event concerns when it was recorded: a
+	// task's (its definition's and its service's), else its service's,
+	// else its node's.
+	Tags []Tag `json:"tags,omitempty"`
 }
 
 // EventTopics are the kinds of object an event can be filtered by, as

@@ -9,16 +9,18 @@ import (
 	"time"
 
 	"github.com/skiff-run/skiff/agent"
+	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/internal/testcluster"
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/structs"
 )
 
 // TestTagsAcrossTheCluster runs two agents with --tag labels and two
-// tagged services, and lists them through a follower with tag filters:
-// each agent's tags reach every replica through its registration and the
-// ring through gossip, and a task carries its definition's tags and its
-// service's.
+// tagged services, and lists them and their events through a follower
+// with tag filters: each agent's tags reach every replica through its
+// registration and the ring through gossip, a task carries its
+// definition's tags and its service's, and events those of what they
+// concern.
 func TestTagsAcrossTheCluster(t *testing.T) {
 	zones := map[string]string{"n1": "attic", "n2": "cellar"}
 	c := testcluster.NewTuned(t, 2, 2, func(cfg *agent.Config) {
@@ -93,6 +95,22 @@ func TestTagsAcrossTheCluster(t *testing.T) {
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("tasks with %s: %v, want %v", filters, got, want)
+		}
+	}
+
+	// Events carry the tags of what they concern, as every replica
+	// recorded them.
+	placed, err := cl.Events(ctx, api.EventsQuery{Tags: []string{"team=front"}, Topics: []string{"kind:" + structs.EventTaskPlaced}})
+	if err != nil || len(placed.Events) != 2 || placed.Events[0].Service != "web" || placed.Events[1].Service != "web" {
+		t.Fatalf("task.placed events tagged team=front: %+v %v: want web's two", placed.Events, err)
+	}
+	cellar, err := cl.Events(ctx, api.EventsQuery{Tags: []string{"room=cellar"}, Topics: []string{"kind:" + structs.EventNodeRegistered}})
+	if err != nil || len(cellar.Events) == 0 {
+		t.Fatalf("node.registered events tagged room=cellar: %+v %v", cellar.Events, err)
+	}
+	for _, e := range cellar.Events {
+		if st := follower.Agent().State(); st.Node(e.Node) == nil || st.Node(e.Node).Name != "n2" {
+			t.Errorf("an event tagged room=cellar of node %s, not n2's", e.Node)
 		}
 	}
 
