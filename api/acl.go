@@ -48,9 +48,10 @@ func PeerNode(r *http.Request) string {
 }
 
 // authenticate refuses a request whose token may not do what it asks:
-// 401 without a known token, 403 with one that lacks the right. The
-// internal apply takes no token at all but a node certificate, which
-// names the node that reports. Health stays open, for load balancers and
+// 401 without a known token, 403 with one that lacks the right. Reads
+// need any token, except a snapshot's, which holds what only management
+// may see. The internal apply takes no token at all but a node
+// certificate, which names the node that reports. Health stays open, for load balancers and
 // agents that probe each other before they share a cluster, and so do the
 // web UI's files, which hold no data.
 func (s *server) authenticate(authorize func(string) Access, next http.Handler) http.Handler {
@@ -75,7 +76,7 @@ func (s *server) authenticate(authorize func(string) Access, next http.Handler) 
 			access = authorize(t)
 		}
 		need, what := AccessWrite, "a management token"
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path != SnapshotPath {
 			need, what = AccessRead, "a token"
 		}
 		switch {

@@ -89,6 +89,8 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			logsCommand(),
 			eventsCommand(),
 			e.topCommand(),
+			snapshotCommand(),
+			e.operatorCommand(),
 			nodesCommand(),
 			e.taskdefsCommand(),
 			volumesCommand(),

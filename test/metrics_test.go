@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,9 @@ func TestClusterMetricsAndUsage(t *testing.T) {
 	}
 	if !strings.Contains(string(raw), "skiff_raft_leader 1") || !strings.Contains(string(raw), "skiff_scheduler_placements_total 1") {
 		t.Errorf("the leader's metrics lack its leadership or its one placement:\n%s", raw)
+	}
+	if regexp.MustCompile(`(?m)^skiff_raft_leader_changes_total [1-9]`).Find(raw) == nil {
+		t.Errorf("the leader's metrics count no change of leader, though it was elected:\n%s", raw)
 	}
 	var follower *testcluster.Member
 	for _, m := range c.Members {

@@ -33,7 +33,9 @@ agent_curl() {
   local dir=$1 port=$2 path=$3
   if [ -f "$dir/ca.pem" ]; then
     local id; id=$(cat "$dir/node-id")
-    curl -sf --cacert "$dir/ca.pem" --resolve "$id:$port:127.0.0.1" -H "Authorization: Bearer $(cat "$dir/management-token")" "https://$id:$port$path"
+    local auth=()
+    [ -f "$dir/management-token" ] && auth=(-H "Authorization: Bearer $(cat "$dir/management-token")")
+    curl -sf --cacert "$dir/ca.pem" --resolve "$id:$port:127.0.0.1" "${auth[@]}" "https://$id:$port$path"
   else
     curl -sf "http://127.0.0.1:$port$path"
   fi
