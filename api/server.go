@@ -599,9 +599,9 @@ func tagFilters(r *http.Request) ([]structs.TagFilter, error) {
 	return out, nil
 }
 
-// TaskTags are the tags a task carries: its definition's, and its
+// taskTags are the tags a task carries: its definition's, and its
 // service's, whose value wins for a key both have.
-func TaskTags(st State, t *structs.Task) []structs.Tag {
+func taskTags(st State, t *structs.Task) []structs.Tag {
 	var tags []structs.Tag
 	if td := st.TaskDefinition(t.TaskDefinition); td != nil {
 		tags = td.Tags
@@ -834,7 +834,7 @@ func (s *server) tasks(w http.ResponseWriter, r *http.Request) (any, error) {
 	all := r.URL.Query().Has("all")
 	out := make([]*structs.Task, 0, len(list))
 	for _, t := range list {
-		if (all || !t.Terminal()) && (len(filters) == 0 || structs.MatchTags(TaskTags(st, t), filters)) {
+		if (all || !t.Terminal()) && (len(filters) == 0 || structs.MatchTags(taskTags(st, t), filters)) {
 			out = append(out, t)
 		}
 	}
