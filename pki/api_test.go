@@ -108,7 +108,7 @@ func TestServerTLSWithBrowser(t *testing.T) {
 	s, _ := token.Generate()
 	ca := mustCA(t, s)
 	n, _ := ca.NewNode("node-1", time.Hour)
-	browser, err := BrowserCertificate([]string{"127.0.0.1", "pi4", ""})
+	browser, err := BrowserCertificate([]string{"127.0.0.1", "pi4", "", "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
