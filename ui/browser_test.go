@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/skiff-run/skiff/agent"
+	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/internal/testcluster"
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/structs"
@@ -117,37 +118,7 @@ func TestBrowserScaleService(t *testing.T) {
 	}
 	running(1)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe),
-		chromedp.Flag("ignore-certificate-errors-spki-list", browserSPKI(t, m)),
-		chromedp.WindowSize(1280, 900))
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	// The browser lives as long as the context of its first run, which
-	// has no timeout of its own; each step below gets one.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start %s: %v", exe, err)
-	}
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(bctx, browserTimeout)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			shot(t, bctx, filepath.Join(dir, "ui-failed.png"))
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	// until waits for a script's value to be true in the page.
-	until := func(what, expr string) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(bctx, browserTimeout)
-		defer cancel()
-		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(browserTimeout), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
-			shot(t, bctx, filepath.Join(dir, "ui-failed.png"))
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	bctx, step, until := startBrowser(t, exe, dir, chromedp.Flag("ignore-certificate-errors-spki-list", browserSPKI(t, m)))
 
 	url := "https://" + m.HTTPAddr + "/ui/"
 	load(t, bctx, url)
@@ -238,6 +209,63 @@ func TestBrowserScaleService(t *testing.T) {
 	until("n1 shown eligible", `document.querySelector('tr[data-node="n1"] td[data-label="Eligibility"]').textContent === 'eligible'`)
 	eligibility(structs.EligibilityEligible)
 	t.Logf("screenshots in %s", dir)
+}
+
+// startBrowser starts Chromium with opts, for the test's length, and
+// returns its context and two helpers: step runs actions, and until waits
+// for a script's value to be true in the page. Either saves a screenshot
+// as ui-failed.png in dir and fails the test when it does not succeed
+// within browserTimeout.
+func startBrowser(t *testing.T, exe, dir string, opts ...chromedp.ExecAllocatorOption) (context.Context, func(string, ...chromedp.Action[chromedp.Void]), func(string, string)) {
+	t.Helper()
+	all := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.WindowSize(1280, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(all, opts...)...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(cancelBrowser)
+	// The browser lives as long as the context of its first run, which
+	// has no timeout of its own; each step gets one.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start %s: %v", exe, err)
+	}
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(bctx, browserTimeout)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			shot(t, bctx, filepath.Join(dir, "ui-failed.png"))
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	until := func(what, expr string) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(bctx, browserTimeout)
+		defer cancel()
+		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(browserTimeout), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+			shot(t, bctx, filepath.Join(dir, "ui-failed.png"))
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	return bctx, step, until
+}
+
+// TestBrowserDevAgent: against a --dev agent, which takes requests
+// without a token over plain http on loopback, the UI asks for no login
+// and shows the cluster at once, with no way to log out.
+func TestBrowserDevAgent(t *testing.T) {
+	exe := chromium(t)
+	dir := artifactDir(t)
+	c := testcluster.NewTuned(t, 1, 1, func(cfg *agent.Config) { cfg.Token, cfg.Dev = "", true })
+	m := c.Leader()
+	cl := api.NewClient(m.HTTPAddr, nil)
+	file := []byte(`{"service":"dev","desiredCount":1,"taskDefinition":{"family":"dev","containerDefinitions":[{"name":"app","image":"img","memory":16}]}}`)
+	if _, err := cl.ApplyService(context.Background(), "dev", file); err != nil {
+		t.Fatal(err)
+	}
+	bctx, _, until := startBrowser(t, exe, dir)
+	load(t, bctx, "http://"+m.HTTPAddr+"/ui/#/tasks")
+	until("the task listed without a login", `document.querySelectorAll('tr[data-task]').length === 1 && !document.getElementById('login-token')`)
+	until("no log out", `document.getElementById('logout').hidden && !document.getElementById('nav').hidden`)
 }
 
 // load opens url. Chromium drops a page load when the host's network
