@@ -45,6 +45,9 @@ func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *stru
 	if svc.IsDaemon() {
 		t = fsm.CmdApplyDaemonService
 	}
+	if err := a.tagsWritable(svc, td); err != nil {
+		return nil, err
+	}
 	if _, err := a.commit.Commit(ctx, t, fsm.ApplyService{Service: *svc, TaskDefinition: td, At: now()}); err != nil {
 		return nil, err
 	}
@@ -53,6 +56,9 @@ func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *stru
 
 // RegisterTaskDefinition implements api.Backend.
 func (a *Agent) RegisterTaskDefinition(ctx context.Context, td *structs.TaskDefinition) (*structs.TaskDefinition, error) {
+	if err := a.tagsWritable(nil, td); err != nil {
+		return nil, err
+	}
 	res, err := a.commit.Commit(ctx, fsm.CmdRegisterTaskDefinition, fsm.RegisterTaskDefinition{TaskDefinition: *td})
 	if err != nil {
 		return nil, err
@@ -85,6 +91,9 @@ func (a *Agent) SetServiceRevision(ctx context.Context, name, taskDefinition str
 
 // RunTasks implements api.Backend.
 func (a *Agent) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
+	if err := a.tagsWritable(nil, td); err != nil {
+		return nil, nil, err
+	}
 	tasks, failure, err := a.control.RunTasks(ctx, td, count)
 	if errors.Is(err, raft.ErrNotLeader) {
 		err = fmt.Errorf("%w: %v", api.ErrUnavailable, err)
@@ -341,6 +350,9 @@ func (a *Agent) Leave(ctx context.Context) error {
 
 // ApplySchedule implements api.Backend.
 func (a *Agent) ApplySchedule(ctx context.Context, s *structs.Schedule, td *structs.TaskDefinition) (*structs.Schedule, error) {
+	if err := a.tagsWritable(nil, td); err != nil {
+		return nil, err
+	}
 	if _, err := a.commit.Commit(ctx, fsm.CmdApplySchedule, fsm.ApplySchedule{Schedule: *s, TaskDefinition: td, At: now()}); err != nil {
 		return nil, err
 	}
