@@ -22,6 +22,9 @@ func now() int64 { return time.Now().UnixMilli() }
 // View implements api.Backend.
 func (a *Agent) View() api.State { return a.fsm.State() }
 
+// Changed implements api.Backend.
+func (a *Agent) Changed() <-chan struct{} { return a.fsm.Watch() }
+
 // Health implements api.Backend.
 func (a *Agent) Health() api.Health {
 	st := a.fsm.State()
@@ -42,6 +45,9 @@ func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *stru
 	if svc.IsDaemon() {
 		t = fsm.CmdApplyDaemonService
 	}
+	if err := a.tagsWritable(svc, td); err != nil {
+		return nil, err
+	}
 	if _, err := a.commit.Commit(ctx, t, fsm.ApplyService{Service: *svc, TaskDefinition: td, At: now()}); err != nil {
 		return nil, err
 	}
@@ -50,6 +56,9 @@ func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *stru
 
 // RegisterTaskDefinition implements api.Backend.
 func (a *Agent) RegisterTaskDefinition(ctx context.Context, td *structs.TaskDefinition) (*structs.TaskDefinition, error) {
+	if err := a.tagsWritable(nil, td); err != nil {
+		return nil, err
+	}
 	res, err := a.commit.Commit(ctx, fsm.CmdRegisterTaskDefinition, fsm.RegisterTaskDefinition{TaskDefinition: *td})
 	if err != nil {
 		return nil, err
@@ -82,6 +91,9 @@ func (a *Agent) SetServiceRevision(ctx context.Context, name, taskDefinition str
 
 // RunTasks implements api.Backend.
 func (a *Agent) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
+	if err := a.tagsWritable(nil, td); err != nil {
+		return nil, nil, err
+	}
 	tasks, failure, err := a.control.RunTasks(ctx, td, count)
 	if errors.Is(err, raft.ErrNotLeader) {
 		err = fmt.Errorf("%w: %v", api.ErrUnavailable, err)
@@ -253,7 +265,7 @@ func (a *Agent) Members() []api.Member {
 	out := make([]api.Member, len(ms))
 	for i, m := range ms {
 		out[i] = api.Member{ID: m.ID, Name: m.Name, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr, CPU: m.CPU, MemoryMiB: m.MemoryMiB,
-			Attributes: m.Attributes, Version: m.Version, BootstrapExpect: m.BootstrapExpect, Commands: m.Commands, Leaving: m.Leaving,
+			Attributes: m.Attributes, Tags: m.Tags, Version: m.Version, BootstrapExpect: m.BootstrapExpect, Commands: m.Commands, Leaving: m.Leaving,
 			Addr: m.Addr, Status: m.Status, Since: m.Since}
 	}
 	return out
@@ -338,6 +350,9 @@ func (a *Agent) Leave(ctx context.Context) error {
 
 // ApplySchedule implements api.Backend.
 func (a *Agent) ApplySchedule(ctx context.Context, s *structs.Schedule, td *structs.TaskDefinition) (*structs.Schedule, error) {
+	if err := a.tagsWritable(nil, td); err != nil {
+		return nil, err
+	}
 	if _, err := a.commit.Commit(ctx, fsm.CmdApplySchedule, fsm.ApplySchedule{Schedule: *s, TaskDefinition: td, At: now()}); err != nil {
 		return nil, err
 	}

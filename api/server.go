@@ -38,6 +38,7 @@ type State interface {
 	Tasks() []*structs.Task
 	Task(id string) *structs.Task
 	TasksByService(service string) []*structs.Task
+	TasksByNode(node string) []*structs.Task
 	ACLTokens() []*structs.ACLToken
 	// Secrets and Secret hold sealed values, which the API never shows.
 	Secrets() []*structs.Secret
@@ -45,6 +46,11 @@ type State interface {
 	ServicesUsingSecret(name string) []string
 	Schedules() []*structs.Schedule
 	Schedule(name string) *structs.Schedule
+	// EventsAfter returns the events kept that entries after index
+	// recorded, oldest first; EventsLostThrough is the index of the newest
+	// event no longer kept.
+	EventsAfter(index uint64) []*structs.Event
+	EventsLostThrough() uint64
 }
 
 // Backend is what the API needs from the agent. Implementations are safe
@@ -54,6 +60,9 @@ type Backend interface {
 	// View is a read view of the local replica. It never waits on the
 	// scheduler or on Raft.
 	View() State
+	// Changed returns a channel closed the next time the local replica
+	// applies an entry, for requests that wait for the state to move.
+	Changed() <-chan struct{}
 	// Health describes this agent and its view of the cluster.
 	Health() Health
 	ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error)
@@ -94,6 +103,17 @@ type Backend interface {
 	Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error
 	// Volumes lists the volumes skiff made on this node's engine.
 	Volumes(ctx context.Context) ([]structs.NodeVolume, error)
+	// Usage is what this node offers, reserves and, by its engine's
+	// stats, uses.
+	Usage(ctx context.Context) (structs.NodeUsage, error)
+	// Metrics serves this agent's metrics in the Prometheus exposition
+	// format.
+	Metrics() http.Handler
+	// SaveSnapshot takes a consistent snapshot of the state on the
+	// leader; RestoreSnapshot checks one and replaces the cluster's state
+	// with it through Raft (a FieldError when it does not check).
+	SaveSnapshot(ctx context.Context) (*structs.Backup, error)
+	RestoreSnapshot(ctx context.Context, b *structs.Backup) error
 	// CreateToken makes an API token with a policy; the answer holds its
 	// secret, which is shown this once.
 	CreateToken(ctx context.Context, name, policy string) (NewToken, error)
@@ -118,6 +138,7 @@ type Member struct {
 	CPU             int64             `json:"c,omitempty"`
 	MemoryMiB       int64             `json:"m,omitempty"`
 	Attributes      map[string]string `json:"at,omitempty"`
+	Tags            map[string]string `json:"tg,omitempty"`
 	Version         string            `json:"v"`
 	BootstrapExpect int               `json:"be,omitempty"`
 	// Commands is the newest state machine command type the agent applies.
@@ -252,7 +273,12 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("GET /v1/tasks/{id}", s.wrap(s.task))
 	mux.Handle("POST /v1/tasks/{id}/stop", s.wrap(s.stop))
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", s.logs)
+	mux.HandleFunc("GET /v1/events", s.events)
+	mux.HandleFunc("GET "+SnapshotPath, s.saveSnapshot)
+	mux.Handle("PUT "+SnapshotPath, s.wrap(s.restoreSnapshot))
 	mux.Handle("GET /v1/volumes", s.wrap(s.volumes))
+	mux.Handle("GET /v1/usage", s.wrap(s.usage))
+	mux.HandleFunc("GET /v1/metrics", func(w http.ResponseWriter, r *http.Request) { s.b.Metrics().ServeHTTP(w, r) })
 	mux.Handle("GET /v1/members", s.wrap(s.members))
 	mux.Handle("GET /v1/raft/peers", s.wrap(s.peers))
 	mux.Handle("POST /v1/nodes/{id}/drain", s.wrap(s.drain))
@@ -265,6 +291,10 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("GET /v1/secrets", s.wrap(s.secrets))
 	mux.Handle("PUT /v1/secrets/{name}", s.wrap(s.setSecret))
 	mux.Handle("DELETE /v1/secrets/{name}", s.wrapStatus(s.deleteSecret))
+	if opts.UI != nil {
+		mux.Handle("GET "+UIPrefix, http.StripPrefix(strings.TrimSuffix(UIPrefix, "/"), opts.UI))
+		mux.Handle("GET /{$}", http.RedirectHandler(UIPrefix, http.StatusFound))
+	}
 	return s.browserGuard(opts, s.authenticate(opts.Authorize, s.forwarding(mux)))
 }
 
@@ -285,7 +315,14 @@ type Options struct {
 	// and checking theirs. Nil calls them over plain http, as agents
 	// without a cluster secret (--dev) serve.
 	PeerTLS *tls.Config
+	// UI, when set, serves the web UI's files under UIPrefix, and / sends
+	// browsers there. The files hold no cluster data, so they are served
+	// without a token; the UI's own calls to /v1 need one as any client's do.
+	UI http.Handler
 }
+
+// UIPrefix is where the web UI is served.
+const UIPrefix = "/ui/"
 
 // browserGuard refuses what a web page in the user's browser could send
 // on its own: a write that is not JSON (a form or text/plain POST needs no
@@ -332,7 +369,7 @@ const forwardedHeader = "X-Skiff-Forwarded"
 func (s *server) forwarding(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		local := r.URL.Path == "/v1/leave" || r.URL.Path == InternalApplyPath || isLogsPath(r.URL.Path)
-		wantsLeader := r.Method != http.MethodGet || r.URL.Query().Has("consistent")
+		wantsLeader := r.Method != http.MethodGet || r.URL.Query().Has("consistent") || r.URL.Path == SnapshotPath
 		if local || !wantsLeader {
 			next.ServeHTTP(w, r)
 			return
@@ -535,7 +572,44 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) (any, error) {
 }
 
 func (s *server) nodes(w http.ResponseWriter, r *http.Request) (any, error) {
-	return nonNil(s.b.View().Nodes()), nil
+	filters, err := tagFilters(r)
+	if err != nil {
+		return nil, err
+	}
+	out := []*structs.Node{}
+	for _, n := range s.b.View().Nodes() {
+		if structs.MatchTags(n.Tags, filters) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// tagFilters reads a listing's tag parameters, each KEY=VALUE or KEY (any
+// value): the listing keeps the objects that match all of them.
+func tagFilters(r *http.Request) ([]structs.TagFilter, error) {
+	var out []structs.TagFilter
+	for _, v := range r.URL.Query()["tag"] {
+		f, err := structs.ParseTagFilter(v)
+		if err != nil {
+			return nil, fieldErr("tag", "%v", err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// taskTags are the tags a task carries: its definition's, and its
+// service's, whose value wins for a key both have.
+func taskTags(st State, t *structs.Task) []structs.Tag {
+	var tags []structs.Tag
+	if td := st.TaskDefinition(t.TaskDefinition); td != nil {
+		tags = td.Tags
+	}
+	if svc := st.Service(t.Service); t.Service != "" && svc != nil {
+		tags = structs.MergeTags(tags, svc.Tags)
+	}
+	return tags
 }
 
 func (s *server) taskdefs(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -567,10 +641,16 @@ func status(st State, svc *structs.Service) ServiceStatus {
 }
 
 func (s *server) services(w http.ResponseWriter, r *http.Request) (any, error) {
+	filters, err := tagFilters(r)
+	if err != nil {
+		return nil, err
+	}
 	st := s.b.View()
 	out := []ServiceStatus{}
 	for _, svc := range st.Services() {
-		out = append(out, status(st, svc))
+		if structs.MatchTags(svc.Tags, filters) {
+			out = append(out, status(st, svc))
+		}
 	}
 	return out, nil
 }
@@ -740,6 +820,10 @@ func (s *server) restart(w http.ResponseWriter, r *http.Request) (any, error) {
 }
 
 func (s *server) tasks(w http.ResponseWriter, r *http.Request) (any, error) {
+	filters, err := tagFilters(r)
+	if err != nil {
+		return nil, err
+	}
 	st := s.b.View()
 	var list []*structs.Task
 	if svc := r.URL.Query().Get("service"); svc != "" {
@@ -750,7 +834,7 @@ func (s *server) tasks(w http.ResponseWriter, r *http.Request) (any, error) {
 	all := r.URL.Query().Has("all")
 	out := make([]*structs.Task, 0, len(list))
 	for _, t := range list {
-		if all || !t.Terminal() {
+		if (all || !t.Terminal()) && (len(filters) == 0 || structs.MatchTags(taskTags(st, t), filters)) {
 			out = append(out, t)
 		}
 	}

@@ -81,6 +81,8 @@ type ServiceFile struct {
 	// Rebalance is skiff's: false keeps a spread service's tasks where
 	// they are when a node joins or returns.
 	Rebalance *bool `json:"rebalance,omitempty"`
+	// Tags label the service, as ECS's do.
+	Tags []structs.Tag `json:"tags,omitempty"`
 }
 
 // TaskDefinitionField is a service file's taskDefinition: the definition
@@ -136,6 +138,18 @@ type shape struct {
 	// large struct for each of a few bytes; items names them.
 	maxItems int
 	items    string
+}
+
+// tagShape is a list of ECS tags, at most as many as a resource may have.
+var tagShape = &shape{acted: map[string]*shape{"key": nil, "value": nil}, maxItems: structs.MaxTags, items: "tags"}
+
+// checkTags validates tags at field.
+func checkTags(field string, tags []structs.Tag) error {
+	var te *structs.TagError
+	if err := structs.ValidateTags(tags); errors.As(err, &te) {
+		return fieldErr(field+te.Field(), "%s", te.Message)
+	}
+	return nil
 }
 
 // Volume shapes. ECS's efsVolumeConfiguration, fsxWindowsFileServerVolumeConfiguration
@@ -195,9 +209,9 @@ var (
 	}
 	taskDefShape = &shape{
 		acted: map[string]*shape{"family": nil, "containerDefinitions": containerShape, "volumes": volumeShape,
-			"networkMode": nil, "pidMode": nil, "ipcMode": nil, "cpu": nil, "memory": nil},
+			"networkMode": nil, "pidMode": nil, "ipcMode": nil, "cpu": nil, "memory": nil, "tags": tagShape},
 		ignored: []string{"taskRoleArn", "executionRoleArn", "placementConstraints",
-			"requiresCompatibilities", "tags", "proxyConfiguration",
+			"requiresCompatibilities", "proxyConfiguration",
 			"inferenceAccelerators", "ephemeralStorage", "runtimePlatform", "enableFaultInjection",
 			"taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities", "registeredAt",
 			"registeredBy", "deregisteredAt"},
@@ -216,16 +230,17 @@ var (
 				ignored: []string{"alarms", "strategy", "bakeTimeInMinutes", "lifecycleHooks", "canaryConfiguration", "linearConfiguration"}},
 			"healthCheckGracePeriodSeconds": nil,
 			"rebalance":                     nil,
+			"tags":                          tagShape,
 		},
 		ignored: []string{"cluster", "loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
 			"platformVersion", "role", "networkConfiguration",
-			"deploymentController", "tags", "enableECSManagedTags", "propagateTags",
+			"deploymentController", "enableECSManagedTags", "propagateTags",
 			"enableExecuteCommand", "serviceConnectConfiguration", "volumeConfigurations", "clientToken",
 			"availabilityZoneRebalancing", "vpcLatticeConfigurations"},
 	}
 	// describeShape is what `aws ecs describe-task-definition` prints: the
 	// definition wrapped in an object, beside its tags.
-	describeShape = &shape{acted: map[string]*shape{"taskDefinition": taskDefShape}, ignored: []string{"tags"}}
+	describeShape = &shape{acted: map[string]*shape{"taskDefinition": taskDefShape, "tags": tagShape}}
 )
 
 // MaxDepth caps how deeply a service file's objects and arrays may nest.
@@ -499,6 +514,9 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	if err := checkDeployment(f.DeploymentConfiguration, f.HealthCheckGracePeriodSeconds); err != nil {
 		return nil, nil, nil, err
 	}
+	if err := checkTags("tags", f.Tags); err != nil {
+		return nil, nil, nil, err
+	}
 	svc := &structs.Service{
 		Name:                          name,
 		DeploymentConfiguration:       f.DeploymentConfiguration,
@@ -510,6 +528,7 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 		Project:                       f.Project,
 		DependsOn:                     f.DependsOn,
 		Rebalance:                     f.Rebalance,
+		Tags:                          f.Tags,
 	}
 	if f.SchedulingStrategy == structs.SchedulingDaemon {
 		svc.SchedulingStrategy = structs.SchedulingDaemon
@@ -703,6 +722,12 @@ func DecodeTaskDefinition(raw []byte) (*structs.TaskDefinition, []string, error)
 		return nil, nil, err
 	}
 	td := &d.TaskDefinition
+	// describe-task-definition prints the tags beside the definition;
+	// they become the definition's, where it has none of its own.
+	if err := checkTags("tags", d.Tags); err != nil {
+		return nil, nil, err
+	}
+	td.Tags = structs.MergeTags(d.Tags, td.Tags)
 	// The registry numbers revisions; the one a file carries is ignored
 	// as its warning says.
 	td.Revision = 0
@@ -715,6 +740,7 @@ func DecodeTaskDefinition(raw []byte) (*structs.TaskDefinition, []string, error)
 // describedTaskDefinition is the output of describe-task-definition.
 type describedTaskDefinition struct {
 	TaskDefinition structs.TaskDefinition `json:"taskDefinition"`
+	Tags           []structs.Tag          `json:"tags"`
 }
 
 // wrapped reports whether raw, a JSON object, holds a definition under
@@ -811,6 +837,9 @@ func ValidateTaskDefinition(td *structs.TaskDefinition, path string) error {
 		return fieldErr(cp, "expected 1 to %d containers, got %d", MaxContainers, n)
 	}
 	if err := checkTaskModes(td, path); err != nil {
+		return err
+	}
+	if err := checkTags(join(path, "tags"), td.Tags); err != nil {
 		return err
 	}
 	names := map[string]*structs.ContainerDefinition{}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,10 +120,13 @@ func TestDecodeCreateServiceInput(t *testing.T) {
 	} else if enable, rollback := c.Breaker(); !enable || rollback {
 		t.Errorf("circuit breaker enable %v rollback %v: want enabled without rollback", enable, rollback)
 	}
-	for _, f := range []string{"cluster", "launchType", "deploymentConfiguration.alarms", "tags", "clientToken"} {
+	for _, f := range []string{"cluster", "launchType", "deploymentConfiguration.alarms", "clientToken"} {
 		if !strings.Contains(joined, f+" is an ECS field") {
 			t.Errorf("no warning for %s in:\n%s", f, joined)
 		}
+	}
+	if strings.Contains(joined, "tags is") || !slices.Equal(svc.Tags, []structs.Tag{{Key: "team", Value: "ops"}}) {
+		t.Errorf("tags %+v, warnings:\n%s: want the service's tags kept, without a warning", svc.Tags, joined)
 	}
 	svc, _, _, err = DecodeServiceFile([]byte(`{"serviceName": "web", "taskDefinition": "web", "desiredCount": 1}`))
 	if err != nil || svc.TaskDefinition != "web" {
@@ -183,10 +187,13 @@ func TestDecodeDescribedTaskDefinition(t *testing.T) {
 		t.Fatalf("decoded %+v", td)
 	}
 	joined := strings.Join(warnings, "\n")
-	for _, f := range []string{"taskDefinition.taskDefinitionArn", "taskDefinition.revision", "taskDefinition.status", "taskDefinition.registeredAt", "tags"} {
+	for _, f := range []string{"taskDefinition.taskDefinitionArn", "taskDefinition.revision", "taskDefinition.status", "taskDefinition.registeredAt"} {
 		if !strings.Contains(joined, f+" is an ECS field") {
 			t.Errorf("no warning for %s in:\n%s", f, joined)
 		}
+	}
+	if !slices.Equal(td.Tags, []structs.Tag{{Key: "team", Value: "ops"}}) {
+		t.Errorf("tags %+v: want the described tags on the definition", td.Tags)
 	}
 	_, _, err = DecodeTaskDefinition([]byte(`{"taskDefinition": {"family": "web", "containerDefinitions": [{"name": "web"}]}}`))
 	var fe *FieldError

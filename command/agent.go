@@ -40,6 +40,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "leave-on-terminate", Usage: "on SIGTERM, leave the cluster gracefully (hand over leadership, move tasks away) before stopping"},
 			&cli.StringFlag{Name: "name", Usage: "node name (default: the host name)"},
 			&cli.StringSliceFlag{Name: "attr", Usage: "node attribute KEY=VALUE for placement constraints and spread (repeatable)"},
+			&cli.StringSliceFlag{Name: "tag", Usage: "node tag KEY=VALUE, which listings filter by with --filter tag:KEY=VALUE (repeatable)"},
 			&cli.Int64Flag{Name: "cpu", Usage: "cpu units this node offers, 1024 per core (default: all cores)"},
 			&cli.Int64Flag{Name: "memory", Usage: "MiB of memory this node offers (default: all memory)"},
 			&cli.IntFlag{Name: "gpus", Value: -1, DefaultText: "the host's NVIDIA GPUs", Usage: "GPUs this node offers to tasks that ask for them"},
@@ -152,6 +153,10 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	if err != nil {
 		return agent.Config{}, err
 	}
+	tags, err := parseTags(c.StringSlice("tag"))
+	if err != nil {
+		return agent.Config{}, err
+	}
 	pmin, pmax, err := parsePortRange(c.String("port-range"))
 	if err != nil {
 		return agent.Config{}, err
@@ -192,8 +197,8 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 		RotationGrace: c.Duration("rotation-grace"), PendingTimeout: c.Duration("pending-timeout"),
 		HealthyAfter: c.Duration("healthy-after"), StuckAfter: c.Duration("deployment-stuck-after"),
 		CPU: c.Int64("cpu"), MemoryMiB: c.Int64("memory"), GPUs: c.Int("gpus"), Attributes: attrs, PortMin: pmin, PortMax: pmax, AllowHostPaths: hostPaths,
-		AllowPrivileged: c.Bool("allow-privileged"),
-		Dev:             c.Bool("dev"), Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
+		AllowPrivileged: c.Bool("allow-privileged"), Tags: tags,
+		Dev: c.Bool("dev"), Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
 		RaftLog: c.App.ErrWriter, Debug: level == slog.LevelDebug,
 	}, nil
 }
@@ -213,6 +218,27 @@ func parseAttrs(kvs []string) (map[string]string, error) {
 			return nil, fmt.Errorf("--attr %q: expected KEY=VALUE", kv)
 		}
 		out[k] = v
+	}
+	return out, nil
+}
+
+// parseTags reads --tag KEY=VALUE flags, in their order, checked as a
+// service file's tags are.
+func parseTags(kvs []string) ([]structs.Tag, error) {
+	var out []structs.Tag
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--tag %q: expected KEY=VALUE", kv)
+		}
+		out = append(out, structs.Tag{Key: k, Value: v})
+	}
+	var te *structs.TagError
+	if err := structs.ValidateTags(out); errors.As(err, &te) {
+		if te.Index < 0 {
+			return nil, fmt.Errorf("--tag: %s", te.Message)
+		}
+		return nil, fmt.Errorf("--tag %q: %s: %s", kvs[te.Index], te.Part, te.Message)
 	}
 	return out, nil
 }

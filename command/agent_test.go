@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/skiff-run/skiff/agent"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // TestAgentFlagErrors covers flags the agent command refuses before it
@@ -27,6 +28,10 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--port-range", "20000"}, `--port-range "20000": expected LOW-HIGH within 1-65535`},
 		{[]string{"--attr", "x"}, `--attr "x": expected KEY=VALUE`},
 		{[]string{"--attr", "=a"}, `--attr "=a": expected KEY=VALUE`},
+		{[]string{"--tag", "team"}, `--tag "team": expected KEY=VALUE`},
+		{[]string{"--tag", "=ops"}, `--tag "=ops": expected KEY=VALUE`},
+		{[]string{"--tag", "team=ops", "--tag", "team=web"}, `--tag "team=web": key: duplicate key "team": each key may appear once`},
+		{[]string{"--tag", "aws:owner=me"}, `--tag "aws:owner=me": key: "aws:owner": the prefix aws: is reserved`},
 		{[]string{"--bind", "nonsense"}, `--bind "nonsense": expected an IP address`},
 		{[]string{"--advertise", "host.example"}, `--advertise "host.example": expected an IP address`},
 		{[]string{"--bootstrap-expect", "-1"}, "--bootstrap-expect -1: expected 1 or more"},
@@ -108,14 +113,14 @@ func TestAgentConfigFlags(t *testing.T) {
 		"--attr", "zone=a", "--attr", "disk=", "--cpu", "2048", "--memory", "512", "--gpus", "2", "--port-range", "30000-30010",
 		"--probe-interval", "1s", "--down-after", "2s", "--raft-timeout", "2s", "--rotation-grace", "10s", "--pending-timeout", "1m", "--log-level", "debug",
 		"--healthy-after", "30s", "--deployment-stuck-after", "10m",
-		"--allow-privileged")
+		"--allow-privileged", "--tag", "room=attic", "--tag", "owner=")
 	want := agent.Config{
 		Name: "pi-1", DataDir: "/var/lib/skiff", HTTPAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:7071", GossipAddr: "127.0.0.1:7946",
 		Advertise: "10.0.0.1", Join: []string{"10.0.0.2", "10.0.0.3:7946"}, BootstrapExpect: 1, Voters: 5,
 		ProbeInterval: time.Second, DownAfter: 2 * time.Second, RaftTimeout: 2 * time.Second, RotationGrace: 10 * time.Second, PendingTimeout: time.Minute,
 		HealthyAfter: 30 * time.Second, StuckAfter: 10 * time.Minute, CPU: 2048, MemoryMiB: 512, GPUs: 2,
 		Attributes: map[string]string{"zone": "a", "disk": ""}, PortMin: 30000, PortMax: 30010, Debug: true, Dev: true,
-		AllowPrivileged: true,
+		AllowPrivileged: true, Tags: []structs.Tag{{Key: "room", Value: "attic"}, {Key: "owner"}},
 	}
 	if !reflect.DeepEqual(cfg, want) || level != slog.LevelDebug {
 		t.Errorf("got %+v at level %v\nwant %+v at debug", cfg, level, want)

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -11,10 +12,15 @@ import (
 
 func nodesCommand() *cli.Command {
 	return &cli.Command{
-		Name: "nodes", Usage: "list nodes", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Name: "nodes", Usage: "list nodes", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), filterFlag()},
 		Action: func(c *cli.Context) error {
+			tags, err := tagFilters(c)
+			if err != nil {
+				return err
+			}
+			fetch := func(cl *api.Client, ctx context.Context) ([]*structs.Node, error) { return cl.Nodes(ctx, tags...) }
 			header := []string{"ID", "NAME", "ADDRESS", "STATUS", "ELIGIBILITY", "CPU USED/TOTAL", "MEMORY USED/TOTAL (MiB)", "TASKS"}
-			return list(c, (*api.Client).Nodes, header, func(nodes []*structs.Node) ([][]any, error) {
+			return list(c, fetch, header, func(nodes []*structs.Node) ([][]any, error) {
 				used, err := nodeUse(c)
 				if err != nil {
 					return nil, err

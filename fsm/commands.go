@@ -44,6 +44,8 @@ const (
 	CmdSetServiceRevision
 	// CmdMoveTask starts a rebalance move, in rebalance.go.
 	CmdMoveTask
+	// CmdRecordEvent, in events.go, is written with IgnoreUnknownFlag.
+	CmdRecordEvent
 )
 
 // Baseline is the newest command type that every release of skiff

@@ -41,6 +41,7 @@ func FuzzApplyCommand(f *testing.F) {
 		CmdSetServiceRevision: SetServiceRevision{Name: "web", TaskDefinition: "web:1"},
 		CmdMoveTask: MoveTask{Task: structs.Task{ID: "t4", Node: "n2", Service: "web", TaskDefinition: "web:1", Replaces: "t2",
 			DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending}},
+		CmdRecordEvent: RecordEvent{Event: structs.Event{Kind: structs.EventLeaderElected, Message: "n1 leads"}},
 	}
 	for ct := range handlers {
 		if _, ok := seeds[ct]; !ok {

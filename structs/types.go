@@ -66,6 +66,8 @@ type Node struct {
 	// the host than an ordinary container (its agent's
 	// --allow-privileged); see TaskDefinition.Privileges.
 	AllowPrivileged bool `json:"allowPrivileged,omitempty"`
+	// Tags are the node's agent's --tag labels.
+	Tags []Tag `json:"tags,omitempty"`
 }
 
 // KeyValue is an ECS environment entry.
@@ -243,6 +245,9 @@ type TaskDefinition struct {
 	// more than its containers ask for together.
 	TaskCPU    TaskSize `json:"cpu,omitempty"`
 	TaskMemory TaskSize `json:"memory,omitempty"`
+	// Tags label the definition; they are part of it, so other tags make
+	// another revision, as every registration does in ECS.
+	Tags []Tag `json:"tags,omitempty"`
 }
 
 // Ref is the definition's reference, "family:revision".
@@ -371,6 +376,9 @@ type Service struct {
 	// tasks toward an even spread when a node joins or returns. Nil means
 	// true.
 	Rebalance *bool `json:"rebalance,omitempty"`
+	// Tags label the service; its tasks carry them with their
+	// definition's.
+	Tags      []Tag `json:"tags,omitempty"`
 	CreatedAt int64 `json:"createdAt"`
 	UpdatedAt int64 `json:"updatedAt"`
 }
