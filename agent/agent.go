@@ -132,6 +132,12 @@ type Config struct {
 	// agent still hears and accepts agents on the old secret, so that
 	// every live agent moves over without losing the others. Default 1m.
 	RotationGrace time.Duration
+	// ImageGCAfter is how long an image must go unreferenced by this
+	// node's tasks before the clean-up may remove it (default 1h), and
+	// ImageGCHigh how full, in percent, the disk of the engine's data root
+	// must be before it does (default 80; 100 turns the clean-up off).
+	ImageGCAfter time.Duration
+	ImageGCHigh  float64
 	// Faults, when set, cuts this agent off from chosen peers; tests use
 	// it for partitions. Nil in production.
 	Faults Faults
@@ -318,6 +324,11 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}()
 	go func() { defer a.wg.Done(); a.runner.Run(a.ctx) }()
+	if ic, ok := cfg.Runtime.(runtime.ImageCollector); ok && cfg.ImageGCHigh < 100 {
+		gc := &imageGC{rt: ic, node: id, after: cfg.ImageGCAfter, high: cfg.ImageGCHigh, log: a.log, unusedSince: map[string]time.Time{}}
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); gc.run(a.ctx, a.fsm) }()
+	}
 	go func() { defer a.wg.Done(); a.control.Run(a.ctx) }()
 	go func() {
 		defer a.wg.Done()
@@ -367,6 +378,15 @@ func setDefaults(cfg *Config) error {
 	}
 	if cfg.RotationGrace == 0 {
 		cfg.RotationGrace = time.Minute
+	}
+	if cfg.ImageGCAfter < 0 || cfg.ImageGCHigh < 0 || cfg.ImageGCHigh > 100 {
+		return errors.New("agent: image clean-up: expected a positive duration and a percentage from 0 to 100")
+	}
+	if cfg.ImageGCAfter == 0 {
+		cfg.ImageGCAfter = time.Hour
+	}
+	if cfg.ImageGCHigh == 0 {
+		cfg.ImageGCHigh = 80
 	}
 	if cfg.PortMin == 0 && cfg.PortMax == 0 {
 		cfg.PortMin, cfg.PortMax = 20000, 32767

@@ -49,6 +49,8 @@ func agentCommand() *cli.Command {
 			&cli.DurationFlag{Name: "probe-interval", Value: 500 * time.Millisecond, Usage: "gossip probe interval; a dead host is found after about 4-5 intervals"},
 			&cli.DurationFlag{Name: "raft-timeout", Value: 500 * time.Millisecond, Usage: "how long followers go without hearing from the Raft leader before electing another; the leader heartbeats 5-10 times within it, so a longer one costs an idle leader less CPU and a dead one more time to replace"},
 			&cli.DurationFlag{Name: "pending-timeout", Value: 10 * time.Minute, Usage: "how long a service's task may stay PENDING before it is placed again elsewhere"},
+			&cli.DurationFlag{Name: "image-gc-after", Value: time.Hour, Usage: "how long an image must go unused by this node's tasks before it may be removed"},
+			&cli.Float64Flag{Name: "image-gc-high", Value: 80, Usage: "how full (percent) the disk of the engine's data root must be before unused images are removed, oldest first; 100 turns it off"},
 			&cli.DurationFlag{Name: "rotation-grace", Value: time.Minute, Usage: "after `skiff token rotate`, how long agents still accept the old cluster secret"},
 			&cli.DurationFlag{Name: "down-after", Value: 500 * time.Millisecond, Usage: "how long a host must be dead in gossip before its tasks are placed elsewhere"},
 			&cli.StringFlag{Name: "runtime", Value: "docker", Usage: "docker, or fake for simulated containers that only exist in memory"},
@@ -169,6 +171,12 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	if d := c.Duration("raft-timeout"); d < 100*time.Millisecond {
 		return agent.Config{}, fmt.Errorf("--raft-timeout %s: expected 100ms or more", d)
 	}
+	if d := c.Duration("image-gc-after"); d < time.Minute {
+		return agent.Config{}, fmt.Errorf("--image-gc-after %s: expected 1m or more", d)
+	}
+	if h := c.Float64("image-gc-high"); h <= 0 || h > 100 {
+		return agent.Config{}, fmt.Errorf("--image-gc-high %g: expected a percentage above 0, at most 100", h)
+	}
 	if rt := c.String("runtime"); rt != "docker" && rt != "fake" {
 		return agent.Config{}, fmt.Errorf("--runtime: %q: expected docker or fake", rt)
 	}
@@ -182,6 +190,7 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 		BootstrapExpect: expect, Voters: c.Int("voters"), ProbeInterval: c.Duration("probe-interval"), DownAfter: c.Duration("down-after"),
 		RaftTimeout:   c.Duration("raft-timeout"),
 		RotationGrace: c.Duration("rotation-grace"), PendingTimeout: c.Duration("pending-timeout"),
+		ImageGCAfter: c.Duration("image-gc-after"), ImageGCHigh: c.Float64("image-gc-high"),
 		CPU: c.Int64("cpu"), MemoryMiB: c.Int64("memory"), GPUs: c.Int("gpus"), Attributes: attrs, PortMin: pmin, PortMax: pmax, AllowHostPaths: hostPaths,
 		AllowPrivileged: c.Bool("allow-privileged"),
 		Dev:             c.Bool("dev"), Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),

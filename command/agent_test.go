@@ -43,6 +43,9 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--allow-host-path", "srv"}, `--allow-host-path "srv": expected a clean absolute path such as /srv`},
 		{[]string{"--allow-host-path", "/srv/../etc"}, `--allow-host-path "/srv/../etc": expected a clean absolute path such as /srv`},
 		{[]string{"--raft-timeout", "50ms"}, "--raft-timeout 50ms: expected 100ms or more"},
+		{[]string{"--image-gc-after", "10s"}, "--image-gc-after 10s: expected 1m or more"},
+		{[]string{"--image-gc-high", "0"}, "--image-gc-high 0: expected a percentage above 0, at most 100"},
+		{[]string{"--image-gc-high", "101"}, "--image-gc-high 101: expected a percentage above 0, at most 100"},
 		{[]string{"--voters", "x"}, `invalid value "x" for flag -voters: parse error`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -94,6 +97,7 @@ func TestAgentConfigDefaults(t *testing.T) {
 		DataDir: "skiff-data", HTTPAddr: "0.0.0.0:7070", RaftAddr: "0.0.0.0:7071", GossipAddr: "0.0.0.0:7946",
 		BootstrapExpect: 3, Voters: 3, ProbeInterval: 500 * time.Millisecond, DownAfter: 500 * time.Millisecond, RaftTimeout: 500 * time.Millisecond,
 		RotationGrace: time.Minute, PendingTimeout: 10 * time.Minute, GPUs: -1, Attributes: map[string]string{}, PortMin: 20000, PortMax: 32767,
+		ImageGCAfter: time.Hour, ImageGCHigh: 80,
 	}
 	if !reflect.DeepEqual(cfg, want) || level != slog.LevelInfo {
 		t.Errorf("got %+v at level %v\nwant %+v at info", cfg, level, want)
@@ -105,13 +109,13 @@ func TestAgentConfigFlags(t *testing.T) {
 		"--http-port", "8080", "--join", "10.0.0.2", "--join", "10.0.0.3:7946", "--voters", "5",
 		"--attr", "zone=a", "--attr", "disk=", "--cpu", "2048", "--memory", "512", "--gpus", "2", "--port-range", "30000-30010",
 		"--probe-interval", "1s", "--down-after", "2s", "--raft-timeout", "2s", "--rotation-grace", "10s", "--pending-timeout", "1m", "--log-level", "debug",
-		"--allow-privileged")
+		"--allow-privileged", "--image-gc-after", "30m", "--image-gc-high", "90.5")
 	want := agent.Config{
 		Name: "pi-1", DataDir: "/var/lib/skiff", HTTPAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:7071", GossipAddr: "127.0.0.1:7946",
 		Advertise: "10.0.0.1", Join: []string{"10.0.0.2", "10.0.0.3:7946"}, BootstrapExpect: 1, Voters: 5,
 		ProbeInterval: time.Second, DownAfter: 2 * time.Second, RaftTimeout: 2 * time.Second, RotationGrace: 10 * time.Second, PendingTimeout: time.Minute, CPU: 2048, MemoryMiB: 512, GPUs: 2,
 		Attributes: map[string]string{"zone": "a", "disk": ""}, PortMin: 30000, PortMax: 30010, Debug: true, Dev: true,
-		AllowPrivileged: true,
+		AllowPrivileged: true, ImageGCAfter: 30 * time.Minute, ImageGCHigh: 90.5,
 	}
 	if !reflect.DeepEqual(cfg, want) || level != slog.LevelDebug {
 		t.Errorf("got %+v at level %v\nwant %+v at debug", cfg, level, want)
