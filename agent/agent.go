@@ -271,12 +271,19 @@ func New(cfg Config) (*Agent, error) {
 	a.commit = &committer{raft: a.raft, announce: a.announce, leaderAPI: a.LeaderAPI, members: a.ring.Members, peerScheme: peerScheme, peers: peers,
 		observe: a.metrics.ObserveCommit}
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
+	var gc *imageGC
+	var diskPercent func() int
+	if ic, ok := cfg.Runtime.(runtime.ImageCollector); ok && cfg.ImageGCHigh < 100 {
+		gc = &imageGC{rt: ic, node: id, after: cfg.ImageGCAfter, high: cfg.ImageGCHigh, log: a.log, unusedSince: map[string]time.Time{}}
+		diskPercent = func() int { return int(gc.diskPercent.Load()) }
+	}
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
 			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax, AllowedHostPaths: cfg.AllowHostPaths,
 			AllowPrivileged: cfg.AllowPrivileged},
 		Runtime: cfg.Runtime, Replica: a.fsm, Committer: a.commit, CaughtUp: a.raft.CaughtUp,
 		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log, Secrets: a.vault,
+		DiskUsedPercent: diskPercent,
 	})
 	a.control = control.New(control.Config{ID: id, BootstrapExpect: cfg.BootstrapExpect, Voters: cfg.Voters,
 		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: a.leaderOf, BootstrapACL: bootstrapACL,
@@ -324,8 +331,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}()
 	go func() { defer a.wg.Done(); a.runner.Run(a.ctx) }()
-	if ic, ok := cfg.Runtime.(runtime.ImageCollector); ok && cfg.ImageGCHigh < 100 {
-		gc := &imageGC{rt: ic, node: id, after: cfg.ImageGCAfter, high: cfg.ImageGCHigh, log: a.log, unusedSince: map[string]time.Time{}}
+	if gc != nil {
 		a.wg.Add(1)
 		go func() { defer a.wg.Done(); gc.run(a.ctx, a.fsm) }()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/distribution/reference"
@@ -27,6 +28,9 @@ type imageGC struct {
 	after time.Duration
 	high  float64
 	log   *slog.Logger
+	// diskPercent is the data root's fullness the last round found, for
+	// the node's registration; the runner reads it from its goroutine.
+	diskPercent atomic.Int64
 	// unusedSince is, by image id, when this agent first saw the image
 	// referenced by no task of the node. An agent that starts sees every
 	// unreferenced image for the first time, so none goes before after
@@ -34,17 +38,21 @@ type imageGC struct {
 	unusedSince map[string]time.Time
 }
 
+// run does a round at once, so that the node registers its disk's
+// fullness soon after it starts, and then one every imageGCInterval. A
+// first round over a state not yet replayed may take an image in use for
+// unused; the next round sees it used, long before after has passed.
 func (g *imageGC) run(ctx context.Context, state fsm.Replica) {
 	tick := time.NewTicker(imageGCInterval)
 	defer tick.Stop()
 	for {
+		if _, err := g.collect(ctx, time.Now(), nodeImageRefs(state.State(), g.node)); err != nil && ctx.Err() == nil {
+			g.log.Warn("image clean-up", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		}
-		if _, err := g.collect(ctx, time.Now(), nodeImageRefs(state.State(), g.node)); err != nil && ctx.Err() == nil {
-			g.log.Warn("image clean-up", "err", err)
 		}
 	}
 }
@@ -71,12 +79,13 @@ func (g *imageGC) collect(ctx context.Context, now time.Time, refs imageRefs) ([
 			delete(g.unusedSince, id)
 		}
 	}
+	used, total, err := g.rt.DataRootUsage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g.notePercent(used, total)
 	var removed []string
 	for _, im := range gcCandidates(images, refs, g.unusedSince, now, g.after) {
-		used, total, err := g.rt.DataRootUsage(ctx)
-		if err != nil {
-			return removed, err
-		}
 		if total == 0 || float64(used)*100/float64(total) <= g.high {
 			break
 		}
@@ -88,8 +97,18 @@ func (g *imageGC) collect(ctx context.Context, now time.Time, refs imageRefs) ([
 		g.log.Info("removed an image no task of this node uses", "image", im.ID, "tags", im.Tags, "unused since", g.unusedSince[im.ID])
 		delete(g.unusedSince, im.ID)
 		removed = append(removed, im.ID)
+		if used, total, err = g.rt.DataRootUsage(ctx); err != nil {
+			return removed, err
+		}
+		g.notePercent(used, total)
 	}
 	return removed, nil
+}
+
+func (g *imageGC) notePercent(used, total uint64) {
+	if total > 0 {
+		g.diskPercent.Store(int64(used * 100 / total))
+	}
 }
 
 // gcCandidates are the images that refs does not reference and that have

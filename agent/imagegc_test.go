@@ -65,6 +65,9 @@ func TestImageGC(t *testing.T) {
 	if removed, err := gc.collect(ctx, start, refs); err != nil || len(removed) != 0 {
 		t.Fatalf("first round removed %v (%v): want none, no image having been seen unused for an hour", removed, err)
 	}
+	if p := gc.diskPercent.Load(); p != 91 {
+		t.Errorf("disk %d %% full, want the 91 %% the engine says, for the node's registration", p)
+	}
 	// The image that becomes unused later goes last whatever its age.
 	rt.SetImages(append(mustImages(t, rt), runtime.Image{ID: "sha256:late", Tags: []string{"late:1"}, Created: start.Add(-20 * time.Hour), Size: 100 * mib}))
 	if removed, _ := gc.collect(ctx, start.Add(30*time.Minute), refs); len(removed) != 0 {
