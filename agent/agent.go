@@ -146,6 +146,12 @@ type Config struct {
 	// agent still hears and accepts agents on the old secret, so that
 	// every live agent moves over without losing the others. Default 1m.
 	RotationGrace time.Duration
+	// ImageGCAfter is how long an image must go unreferenced by this
+	// node's tasks before the clean-up may remove it (default 1h), and
+	// ImageGCHigh how full, in percent, the disk of the engine's data root
+	// must be before it does (default 80; 100 turns the clean-up off).
+	ImageGCAfter time.Duration
+	ImageGCHigh  float64
 	// Faults, when set, cuts this agent off from chosen peers; tests use
 	// it for partitions. Nil in production.
 	Faults Faults
@@ -285,12 +291,19 @@ func New(cfg Config) (*Agent, error) {
 	a.commit = &committer{raft: a.raft, announce: a.announce, leaderAPI: a.LeaderAPI, members: a.ring.Members, peerScheme: peerScheme, peers: peers,
 		observe: a.metrics.ObserveCommit}
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
+	var gc *imageGC
+	var diskPercent func() int
+	if ic, ok := cfg.Runtime.(runtime.ImageCollector); ok && cfg.ImageGCHigh < 100 {
+		gc = &imageGC{rt: ic, node: id, after: cfg.ImageGCAfter, high: cfg.ImageGCHigh, log: a.log, unusedSince: map[string]time.Time{}}
+		diskPercent = func() int { return int(gc.diskPercent.Load()) }
+	}
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
 			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax, AllowedHostPaths: cfg.AllowHostPaths,
 			AllowPrivileged: cfg.AllowPrivileged, Tags: cfg.Tags},
 		Runtime: cfg.Runtime, Replica: a.fsm, Committer: a.commit, CaughtUp: a.raft.CaughtUp,
 		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log, Secrets: a.vault,
+		DiskUsedPercent: diskPercent,
 	})
 	a.control = control.New(control.Config{ID: id, BootstrapExpect: cfg.BootstrapExpect, Voters: cfg.Voters,
 		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: a.leaderOf, BootstrapACL: bootstrapACL,
@@ -340,6 +353,10 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}()
 	go func() { defer a.wg.Done(); a.runner.Run(a.ctx) }()
+	if gc != nil {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); gc.run(a.ctx, a.fsm) }()
+	}
 	go func() { defer a.wg.Done(); a.control.Run(a.ctx) }()
 	go func() {
 		defer a.wg.Done()
@@ -392,6 +409,15 @@ func setDefaults(cfg *Config) error {
 	}
 	if cfg.RotationGrace == 0 {
 		cfg.RotationGrace = time.Minute
+	}
+	if cfg.ImageGCAfter < 0 || cfg.ImageGCHigh < 0 || cfg.ImageGCHigh > 100 {
+		return errors.New("agent: image clean-up: expected a positive duration and a percentage from 0 to 100")
+	}
+	if cfg.ImageGCAfter == 0 {
+		cfg.ImageGCAfter = time.Hour
+	}
+	if cfg.ImageGCHigh == 0 {
+		cfg.ImageGCHigh = 80
 	}
 	if cfg.PortMin == 0 && cfg.PortMax == 0 {
 		cfg.PortMin, cfg.PortMax = 20000, 32767

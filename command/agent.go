@@ -52,6 +52,8 @@ func agentCommand() *cli.Command {
 			&cli.DurationFlag{Name: "pending-timeout", Value: 10 * time.Minute, Usage: "how long a service's task may stay PENDING before it is placed again elsewhere"},
 			&cli.DurationFlag{Name: "healthy-after", Value: 5 * time.Second, Usage: "how long a deployment's new task without a health check must run before it counts as healthy"},
 			&cli.DurationFlag{Name: "deployment-stuck-after", Value: 5 * time.Minute, Usage: "how long a deployment whose new tasks cannot be placed may make no progress before it fails"},
+			&cli.DurationFlag{Name: "image-gc-after", Value: time.Hour, Usage: "how long an image must go unused by this node's tasks before it may be removed"},
+			&cli.Float64Flag{Name: "image-gc-high", Value: 80, Usage: "how full (percent) the disk of the engine's data root must be before unused images are removed, oldest first; 100 turns it off"},
 			&cli.DurationFlag{Name: "rotation-grace", Value: time.Minute, Usage: "after `skiff token rotate`, how long agents still accept the old cluster secret"},
 			&cli.DurationFlag{Name: "down-after", Value: 500 * time.Millisecond, Usage: "how long a host must be dead in gossip before its tasks are placed elsewhere"},
 			&cli.StringFlag{Name: "runtime", Value: "docker", Usage: "docker, or fake for simulated containers that only exist in memory"},
@@ -182,6 +184,12 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	if d := c.Duration("deployment-stuck-after"); d < time.Second {
 		return agent.Config{}, fmt.Errorf("--deployment-stuck-after %s: expected 1s or more", d)
 	}
+	if d := c.Duration("image-gc-after"); d < time.Minute {
+		return agent.Config{}, fmt.Errorf("--image-gc-after %s: expected 1m or more", d)
+	}
+	if h := c.Float64("image-gc-high"); h <= 0 || h > 100 {
+		return agent.Config{}, fmt.Errorf("--image-gc-high %g: expected a percentage above 0, at most 100", h)
+	}
 	if rt := c.String("runtime"); rt != "docker" && rt != "fake" {
 		return agent.Config{}, fmt.Errorf("--runtime: %q: expected docker or fake", rt)
 	}
@@ -196,6 +204,7 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 		RaftTimeout:   c.Duration("raft-timeout"),
 		RotationGrace: c.Duration("rotation-grace"), PendingTimeout: c.Duration("pending-timeout"),
 		HealthyAfter: c.Duration("healthy-after"), StuckAfter: c.Duration("deployment-stuck-after"),
+		ImageGCAfter: c.Duration("image-gc-after"), ImageGCHigh: c.Float64("image-gc-high"),
 		CPU: c.Int64("cpu"), MemoryMiB: c.Int64("memory"), GPUs: c.Int("gpus"), Attributes: attrs, PortMin: pmin, PortMax: pmax, AllowHostPaths: hostPaths,
 		AllowPrivileged: c.Bool("allow-privileged"), Tags: tags,
 		Dev: c.Bool("dev"), Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),

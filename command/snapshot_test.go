@@ -6,6 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/skiff-run/skiff/agent"
+	"github.com/skiff-run/skiff/fsm"
+	"github.com/skiff-run/skiff/internal/testutil"
+	"github.com/skiff-run/skiff/raft"
 )
 
 const snapshotFile = `{"format":"skiff-snapshot/1","index":12,"sha256":"ab","state":{"index":12}}` + "\n"
@@ -55,5 +61,50 @@ func TestOperatorRecoverRefuses(t *testing.T) {
 	r = skiff("", "operator", "recover", "--data-dir", dir, "--yes")
 	if r.code != 1 || !strings.Contains(r.stderr, "no Raft log in") {
 		t.Errorf("recover of a dir without a log: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// stoppedAgentDir makes the data dir of a stopped one-voter agent whose
+// Raft configuration also names a second voter that is gone.
+func stoppedAgentDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "node-id"), []byte("n1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, err := raft.Open(raft.Config{NodeID: "n1", DataDir: filepath.Join(dir, "raft"), BindAddr: testutil.Addr(t), Bootstrap: true}, fsm.New(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() (bool, string) { return n.IsLeader(), "the one voter does not lead" })
+	// The change commits on the one voter's own say, as Raft commits a
+	// configuration change under the configuration before it.
+	if err := n.AddVoter("n2", "127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestOperatorRecoverAsksFirst(t *testing.T) {
+	dir := stoppedAgentDir(t)
+	r := skiff("no\n", "operator", "recover", "--data-dir", dir)
+	if r.code != 1 || r.stderr != "skiff: not recovered: the answer was \"no\", not yes\n" || !strings.Contains(r.stdout, "WARNING") || !strings.Contains(r.stdout, "voter n2 at 127.0.0.1:1: removed") {
+		t.Fatalf("exit %d, stdout:\n%s\nstderr %q: want the servers, a warning, and a refusal", r.code, r.stdout, r.stderr)
+	}
+	if _, servers, err := agent.StoppedRaft(dir); err != nil || len(servers) != 2 {
+		t.Fatalf("servers after a refusal %+v, %v: want both, unchanged", servers, err)
+	}
+	r = skiff("yes\n", "operator", "recover", "--data-dir", dir)
+	if r.code != 0 || !strings.Contains(r.stdout, "recovered: 1 voter(s)") {
+		t.Fatalf("exit %d, stdout:\n%s\nstderr %q", r.code, r.stdout, r.stderr)
+	}
+	if _, servers, err := agent.StoppedRaft(dir); err != nil || len(servers) != 1 || servers[0].ID != "n1" || !servers[0].Voter {
+		t.Errorf("servers after the recovery %+v, %v: want n1 alone, a voter", servers, err)
+	}
+	if r := skiff("", "operator", "recover", "--data-dir", dir, "--keep", "n9", "--yes"); r.code != 1 || !strings.Contains(r.stderr, "--keep n9: not a server") {
+		t.Errorf("--keep of an unknown server: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

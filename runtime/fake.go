@@ -29,6 +29,10 @@ type Fake struct {
 	private map[string]RegistryAuth
 	// stats holds what SetStats said each container uses.
 	stats map[fakeStatsKey]ContainerStats
+	// images and diskUsed, diskTotal are what SetImages and SetDisk
+	// said the engine holds.
+	images              []Image
+	diskUsed, diskTotal uint64
 }
 
 // fakeStatsKey names one container of one task.
@@ -336,4 +340,49 @@ func (f *Fake) Stats(_ context.Context, node string) ([]ContainerStats, error) {
 		return cmp.Or(cmp.Compare(a.TaskID, b.TaskID), cmp.Compare(a.Container, b.Container))
 	})
 	return out, nil
+}
+
+// SetImages sets the images the engine holds.
+func (f *Fake) SetImages(images []Image) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.images = slices.Clone(images)
+}
+
+// SetDisk sets the used and total bytes of the engine's data root;
+// removing an image frees its size.
+func (f *Fake) SetDisk(used, total uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.diskUsed, f.diskTotal = used, total
+}
+
+// Images implements ImageCollector.
+func (f *Fake) Images(context.Context) ([]Image, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down != nil {
+		return nil, f.down
+	}
+	return slices.Clone(f.images), nil
+}
+
+// RemoveImage implements ImageCollector.
+func (f *Fake) RemoveImage(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.IndexFunc(f.images, func(im Image) bool { return im.ID == id })
+	if i < 0 {
+		return fmt.Errorf("no such image: %s", id)
+	}
+	f.diskUsed -= min(f.diskUsed, uint64(f.images[i].Size))
+	f.images = slices.Delete(f.images, i, i+1)
+	return nil
+}
+
+// DataRootUsage implements ImageCollector.
+func (f *Fake) DataRootUsage(context.Context) (used, total uint64, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.diskUsed, f.diskTotal, f.down
 }

@@ -50,6 +50,11 @@ type Node struct {
 	// engine answers. The node reports it, and the leader marks the node
 	// down while it is set.
 	EngineError string `json:"engineError,omitempty"`
+	// DiskUsedPercent is how full, in whole percent, the disk of the
+	// node's engine's data root was when the node last looked (once a
+	// minute); 0 when it cannot say. The node registers it again when it
+	// changes.
+	DiskUsedPercent int `json:"diskUsedPercent,omitempty"`
 	// GPUs is how many GPUs the node offers, numbered from 0; tasks get
 	// whole ones.
 	GPUs int `json:"gpus,omitempty"`
