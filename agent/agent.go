@@ -82,6 +82,9 @@ type Config struct {
 	GPUs int
 	// Attributes are matched by placement constraints and spread.
 	Attributes map[string]string
+	// Cluster is the pool this node joins; services and one-off tasks run
+	// only in the pool they name. Empty is structs.DefaultCluster.
+	Cluster string
 	// PortMin and PortMax bound the dynamic host ports.
 	PortMin, PortMax int
 	// AllowHostPaths are the host path prefixes under which tasks may
@@ -258,7 +261,7 @@ func New(cfg Config) (*Agent, error) {
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
 			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax, AllowedHostPaths: cfg.AllowHostPaths,
-			AllowPrivileged: cfg.AllowPrivileged},
+			AllowPrivileged: cfg.AllowPrivileged, Cluster: structs.ClusterName(cfg.Cluster)},
 		Runtime: cfg.Runtime, Replica: a.fsm, Committer: a.commit, CaughtUp: a.raft.CaughtUp,
 		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log, Secrets: a.vault,
 	})

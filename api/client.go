@@ -31,6 +31,9 @@ type Client struct {
 	Timeout time.Duration
 	// Token is the API token sent with every request.
 	Token string
+	// Cluster, when set, limits the listings of nodes, services and tasks
+	// to that pool.
+	Cluster string
 }
 
 // DefaultTimeout is the Timeout NewClient sets. It leaves room for a write
@@ -187,7 +190,7 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 // Nodes lists the nodes.
 func (c *Client) Nodes(ctx context.Context) ([]*structs.Node, error) {
 	var out []*structs.Node
-	return out, c.do(ctx, http.MethodGet, "/v1/nodes", nil, &out)
+	return out, c.do(ctx, http.MethodGet, "/v1/nodes"+c.poolQuery("?"), nil, &out)
 }
 
 // TaskDefinitions lists every registered revision.
@@ -199,7 +202,7 @@ func (c *Client) TaskDefinitions(ctx context.Context) ([]*structs.TaskDefinition
 // Services lists the services.
 func (c *Client) Services(ctx context.Context) ([]ServiceStatus, error) {
 	var out []ServiceStatus
-	return out, c.do(ctx, http.MethodGet, "/v1/services", nil, &out)
+	return out, c.do(ctx, http.MethodGet, "/v1/services"+c.poolQuery("?"), nil, &out)
 }
 
 // Service fetches one service with its task counts.
@@ -256,6 +259,9 @@ func (c *Client) Tasks(ctx context.Context, service string, all bool) ([]*struct
 	if all {
 		q.Set("all", "1")
 	}
+	if c.Cluster != "" {
+		q.Set("cluster", c.Cluster)
+	}
 	var out []*structs.Task
 	return out, c.do(ctx, http.MethodGet, "/v1/tasks?"+q.Encode(), nil, &out)
 }
@@ -279,12 +285,16 @@ func (c *Client) Task(ctx context.Context, id string) (*structs.Task, error) {
 
 // Run starts count one-off tasks of a task definition given as ECS JSON.
 func (c *Client) Run(ctx context.Context, taskDef []byte, count int) (RunResult, error) {
-	body, err := json.Marshal(RunRequest{TaskDefinition: taskDef, Count: count})
-	if err != nil {
-		return RunResult{}, err
+	return c.RunWith(ctx, taskDef, RunOptions{Count: count})
+}
+
+// poolQuery is the ?cluster filter of the client's Cluster, after sep,
+// or "" when it has none.
+func (c *Client) poolQuery(sep string) string {
+	if c.Cluster == "" {
+		return ""
 	}
-	var out RunResult
-	return out, c.do(ctx, http.MethodPost, "/v1/tasks", body, &out)
+	return sep + url.Values{"cluster": {c.Cluster}}.Encode()
 }
 
 // Stop asks for a task to stop.

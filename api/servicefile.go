@@ -78,6 +78,11 @@ type ServiceFile struct {
 	// service's rolling deployments, as in ECS.
 	DeploymentConfiguration       *structs.DeploymentConfiguration `json:"deploymentConfiguration,omitempty"`
 	HealthCheckGracePeriodSeconds int                              `json:"healthCheckGracePeriodSeconds,omitempty"`
+	// Cluster is the pool the service runs in, as ECS names a service's
+	// cluster (a name, or a cluster ARN, whose name is taken); Scheduler
+	// "external" leaves its placements to an outside program.
+	Cluster   string `json:"cluster,omitempty"`
+	Scheduler string `json:"scheduler,omitempty"`
 }
 
 // TaskDefinitionField is a service file's taskDefinition: the definition
@@ -212,8 +217,10 @@ var (
 				"deploymentCircuitBreaker": {acted: map[string]*shape{"enable": nil, "rollback": nil}}},
 				ignored: []string{"alarms", "strategy", "bakeTimeInMinutes", "lifecycleHooks", "canaryConfiguration", "linearConfiguration"}},
 			"healthCheckGracePeriodSeconds": nil,
+			"cluster":                       nil,
+			"scheduler":                     nil,
 		},
-		ignored: []string{"cluster", "loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
+		ignored: []string{"loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
 			"platformVersion", "role", "networkConfiguration",
 			"deploymentController", "tags", "enableECSManagedTags", "propagateTags",
 			"enableExecuteCommand", "serviceConnectConfiguration", "volumeConfigurations", "clientToken",
@@ -495,7 +502,22 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	if err := checkDeployment(f.DeploymentConfiguration, f.HealthCheckGracePeriodSeconds); err != nil {
 		return nil, nil, nil, err
 	}
+	cluster, err := clusterOf("cluster", f.Cluster)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	switch f.Scheduler {
+	case "":
+	case structs.SchedulerExternal:
+		if f.SchedulingStrategy == structs.SchedulingDaemon {
+			return nil, nil, nil, fieldErr("scheduler", "%q: a %s service runs one task on every eligible node, which leaves nothing to place", f.Scheduler, structs.SchedulingDaemon)
+		}
+	default:
+		return nil, nil, nil, fieldErr("scheduler", "%q: expected %s, or none for the leader's own scheduler", f.Scheduler, structs.SchedulerExternal)
+	}
 	svc := &structs.Service{
+		Cluster:                       cluster,
+		Scheduler:                     f.Scheduler,
 		Name:                          name,
 		DeploymentConfiguration:       f.DeploymentConfiguration,
 		HealthCheckGracePeriodSeconds: f.HealthCheckGracePeriodSeconds,
@@ -538,7 +560,8 @@ func DecodeScheduleFile(raw []byte) (*structs.Schedule, *structs.TaskDefinition,
 		set   bool
 	}{{"desiredCount", f.DesiredCount != nil}, {"schedulingStrategy", f.SchedulingStrategy != ""},
 		{"placementStrategy", len(f.PlacementStrategy) > 0}, {"placementConstraints", len(f.PlacementConstraints) > 0},
-		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}} {
+		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}, {"scheduler", f.Scheduler != ""},
+		{"cluster", structs.ClusterName(f.Cluster) != structs.DefaultCluster}} {
 		if c.set {
 			return nil, nil, nil, fieldErr(c.field, "not taken by a scheduled task, which runs one one-off task at each time")
 		}

@@ -42,6 +42,9 @@ const (
 	// The deployments' commands, in deployment.go.
 	CmdUpdateDeployment
 	CmdSetServiceRevision
+	// CmdPlaceTasks places tasks on named nodes, checked inside Apply; in
+	// place.go.
+	CmdPlaceTasks
 )
 
 // Baseline is the newest command type that every release of skiff

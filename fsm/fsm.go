@@ -242,6 +242,7 @@ var handlers = map[CommandType]handler{
 	CmdRecordScheduleRun:      command("RecordScheduleRun", (*writer).recordScheduleRun),
 	CmdUpdateDeployment:       command("UpdateDeployment", (*writer).updateDeployment),
 	CmdSetServiceRevision:     command("SetServiceRevision", (*writer).setServiceRevision),
+	CmdPlaceTasks:             command("PlaceTasks", (*writer).placeTasks),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -482,6 +483,10 @@ func (w *writer) stopTask(old *structs.Task, reason string) {
 	t.DesiredStatus = structs.StatusStopped
 	if t.StopReason == "" {
 		t.StopReason = reason
+	}
+	// An unplaced task has no node that would ever report it stopped.
+	if t.Unplaced() {
+		t.LastStatus = structs.StatusStopped
 	}
 	w.t.putTask(&t)
 }

@@ -39,6 +39,8 @@ func FuzzApplyCommand(f *testing.F) {
 		CmdUpdateDeployment: UpdateDeployment{Deployment: structs.Deployment{ID: "d1", Service: "web", From: "web:0", To: "web:1", State: structs.DeploymentRolledBack},
 			Rollback: &structs.Deployment{ID: "d2", Service: "web", From: "web:1", To: "web:0", Rollback: true, State: structs.DeploymentInProgress}},
 		CmdSetServiceRevision: SetServiceRevision{Name: "web", TaskDefinition: "web:1"},
+		CmdPlaceTasks: PlaceTasks{New: []structs.Task{{ID: "t4", TaskDefinition: "web:1", Node: "n1"}, {ID: "t5", Service: "web", TaskDefinition: "web:1"}},
+			Assign: []TaskPlacement{{ID: "t1", Node: "n1"}}},
 	}
 	for ct := range handlers {
 		if _, ok := seeds[ct]; !ok {
