@@ -11,7 +11,7 @@ import (
 
 func nodesCommand() *cli.Command {
 	return &cli.Command{
-		Name: "nodes", Usage: "list nodes", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Name: "nodes", Usage: "list nodes", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), clusterFlag()},
 		Action: func(c *cli.Context) error {
 			header := []string{"ID", "NAME", "ADDRESS", "STATUS", "ELIGIBILITY", "CPU USED/TOTAL", "MEMORY USED/TOTAL (MiB)", "TASKS"}
 			return list(c, (*api.Client).Nodes, header, func(nodes []*structs.Node) ([][]any, error) {

@@ -82,7 +82,7 @@ func desired(svc *structs.Service) string {
 
 func servicesCommand() *cli.Command {
 	return &cli.Command{
-		Name: "services", Usage: "list services", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Name: "services", Usage: "list services", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), clusterFlag()},
 		Action: func(c *cli.Context) error {
 			return list(c, (*api.Client).Services,
 				[]string{"NAME", "TASKDEF", "DESIRED", "RUNNING", "PENDING", "MESSAGE"},

@@ -20,7 +20,7 @@ func (e *env) psCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "service", Usage: "only this service's tasks"},
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "include stopped tasks"},
-			jsonFlag(),
+			jsonFlag(), clusterFlag(),
 		},
 		Action: e.ps,
 	}
