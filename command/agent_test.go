@@ -109,7 +109,7 @@ func TestAgentConfigFlags(t *testing.T) {
 		"--allow-privileged", "--cluster", "garage")
 	want := agent.Config{
 		Cluster: "garage",
-		Name: "pi-1", DataDir: "/var/lib/skiff", HTTPAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:7071", GossipAddr: "127.0.0.1:7946",
+		Name:    "pi-1", DataDir: "/var/lib/skiff", HTTPAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:7071", GossipAddr: "127.0.0.1:7946",
 		Advertise: "10.0.0.1", Join: []string{"10.0.0.2", "10.0.0.3:7946"}, BootstrapExpect: 1, Voters: 5,
 		ProbeInterval: time.Second, DownAfter: 2 * time.Second, RaftTimeout: 2 * time.Second, RotationGrace: 10 * time.Second, PendingTimeout: time.Minute, CPU: 2048, MemoryMiB: 512, GPUs: 2,
 		Attributes: map[string]string{"zone": "a", "disk": ""}, PortMin: 30000, PortMax: 30010, Debug: true, Dev: true,
