@@ -33,7 +33,7 @@ func TestRank(t *testing.T) {
 // batteries gives the in-process agents their charge by name.
 var batteries = map[string]string{"n1": "30", "n2": "90", "n3": "60"}
 
-const sensorsFile = `{"service":"sensors","desiredCount":6,"scheduler":"external",
+const sensorsFile = `{"service":"sensors","desiredCount":4,"scheduler":"external",
   "taskDefinition":{"family":"sensors","containerDefinitions":[{"name":"app","image":"sensor","memory":1024}]}}`
 
 // activeTasks lists the service's tasks that should run, as a member's
@@ -49,8 +49,9 @@ func activeTasks(m *testcluster.Member) []*structs.Task {
 }
 
 // The example places an external service's tasks end to end, by charge,
-// while the leader is killed in the middle: no placement is lost and none
-// doubled. Stopped, it leaves new tasks pending, past the pending timeout,
+// while the leader is killed in the middle (after the first placement,
+// before the service grows from 4 tasks to 6): no placement is lost and
+// none doubled. Stopped, it leaves new tasks pending, past the pending timeout,
 // and started again it places them.
 func TestSchedulerPlacesThroughFailover(t *testing.T) {
 	c := testcluster.NewTuned(t, 3, 3, func(cfg *agent.Config) {
@@ -71,7 +72,7 @@ func TestSchedulerPlacesThroughFailover(t *testing.T) {
 	}
 	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
 		n := len(activeTasks(via))
-		return n == 6, fmt.Sprintf("%d of 6 unplaced tasks", n)
+		return n == 4, fmt.Sprintf("%d of 4 unplaced tasks", n)
 	})
 	start := func() context.CancelFunc {
 		sctx, cancel := context.WithCancel(ctx)
@@ -91,6 +92,11 @@ func TestSchedulerPlacesThroughFailover(t *testing.T) {
 		return false, "no task placed yet"
 	})
 	c.Kill(leader)
+	// The new leader takes more tasks while the scheduler runs on.
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+		_, err := via.Client().Scale(ctx, "sensors", 6)
+		return err == nil, fmt.Sprintf("scale to 6 after the failover: %v", err)
+	})
 	alive := map[string]string{} // node id: battery, of the members left
 	for _, m := range c.Alive() {
 		alive[m.Agent().Health().Node] = batteries[m.Name]
