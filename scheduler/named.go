@@ -19,14 +19,26 @@ func PlaceOn(v View, job Job, nodes []string) Plan {
 		return plan
 	}
 	job.Strategy, job.Preferred = nil, nil
-	all := v.Nodes()
+	// Only the named nodes are planned over: the state machine runs this
+	// for every placement it checks, and reading the tasks of every node
+	// would cost as much as the whole cluster's tasks each time.
+	named := make(map[string]bool, len(nodes))
+	for _, id := range nodes {
+		named[id] = true
+	}
+	var considered []*structs.Node
+	for _, n := range v.Nodes() {
+		if named[n.ID] {
+			considered = append(considered, n)
+		}
+	}
 	fail := func(f *structs.PlacementFailure) Plan {
 		f.Count, f.TaskDefinition = len(nodes), job.TaskDef.Ref()
 		return Plan{Failure: f}
 	}
-	p, err := newPlanner(v, all, job)
+	p, err := newPlanner(v, considered, job)
 	if err != nil {
-		return fail(&structs.PlacementFailure{Nodes: len(all), Reasons: []structs.PlacementReason{{Kind: structs.ReasonInvalid, Detail: err.Error()}}})
+		return fail(&structs.PlacementFailure{Nodes: len(considered), Reasons: []structs.PlacementReason{{Kind: structs.ReasonInvalid, Detail: err.Error()}}})
 	}
 	byID := make(map[string]*nodeState, len(p.nodes))
 	for _, ns := range p.nodes {
