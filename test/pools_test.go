@@ -100,9 +100,11 @@ func TestPoolsKeepTasksApart(t *testing.T) {
 	  "taskDefinition":{"family":"web","containerDefinitions":[{"name":"app","image":"web","memory":64}]}}`
 	tools := `{"service":"tools","desiredCount":3,"cluster":"garage",
 	  "taskDefinition":{"family":"tools","containerDefinitions":[{"name":"app","image":"tools","memory":64}]}}`
+	probe := `{"service":"probe","schedulingStrategy":"DAEMON","cluster":"garage",
+	  "taskDefinition":{"family":"probe","containerDefinitions":[{"name":"app","image":"probe","memory":16}]}}`
 	attic := `{"service":"attic","desiredCount":1,"cluster":"attic",
 	  "taskDefinition":{"family":"attic","containerDefinitions":[{"name":"app","image":"attic","memory":64}]}}`
-	for name, file := range map[string]string{"web": web, "tools": tools, "attic": attic} {
+	for name, file := range map[string]string{"web": web, "tools": tools, "probe": probe, "attic": attic} {
 		if err := c.Write(ctx, 0, name, []byte(file), 20*time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +117,7 @@ func TestPoolsKeepTasksApart(t *testing.T) {
 		for _, task := range activeOf(m.Agent().State()) {
 			by[task.Service] = append(by[task.Service], ids[task.Node])
 		}
-		return len(by["web"]) == 4 && len(by["tools"]) == 3 && len(by[""]) == 1, fmt.Sprintf("tasks by service: %v", by)
+		return len(by["web"]) == 4 && len(by["tools"]) == 3 && len(by["probe"]) == 1 && len(by[""]) == 1, fmt.Sprintf("tasks by service: %v", by)
 	})
 	for _, task := range activeOf(m.Agent().State()) {
 		inGarage := ids[task.Node] == "n3"
@@ -130,8 +132,8 @@ func TestPoolsKeepTasksApart(t *testing.T) {
 
 	code, out, _ := memberCLI(t, m, "ps", "--cluster", "garage", "--json")
 	var tasks []structs.Task
-	if err := json.Unmarshal([]byte(out), &tasks); code != 0 || err != nil || len(tasks) != 4 {
-		t.Fatalf("ps --cluster garage: exit %d, %d tasks (%v): want the 3 of tools and the one-off", code, len(tasks), err)
+	if err := json.Unmarshal([]byte(out), &tasks); code != 0 || err != nil || len(tasks) != 5 {
+		t.Fatalf("ps --cluster garage: exit %d, %d tasks (%v): want the 3 of tools, the daemon's and the one-off", code, len(tasks), err)
 	}
 	for _, task := range tasks {
 		if task.Cluster != "garage" {
@@ -147,6 +149,19 @@ func TestPoolsKeepTasksApart(t *testing.T) {
 	var svcs []structs.Service
 	if err := json.Unmarshal([]byte(out), &svcs); code != 0 || err != nil || len(svcs) != 1 || svcs[0].Name != "web" || svcs[0].Cluster != "default" {
 		t.Fatalf("services --cluster default: exit %d, %+v (%v)", code, svcs, err)
+	}
+	code, out, _ = memberCLI(t, m, "services", "--cluster", "garage", "--json")
+	var garage []struct {
+		Name         string `json:"name"`
+		DesiredCount int    `json:"desiredCount"`
+	}
+	if err := json.Unmarshal([]byte(out), &garage); code != 0 || err != nil || len(garage) != 2 {
+		t.Fatalf("services --cluster garage: exit %d, %+v (%v): want tools and probe", code, garage, err)
+	}
+	for _, g := range garage {
+		if g.Name == "probe" && g.DesiredCount != 1 {
+			t.Errorf("the garage daemon wants %d tasks, want 1: the one node of its pool", g.DesiredCount)
+		}
 	}
 	code, _, errs := memberCLI(t, m, "run", "--cluster", "garage", "--node", "n1", "job")
 	if code == 0 || !strings.Contains(errs, "node n1 is in cluster default, the task runs in cluster garage") {
