@@ -171,7 +171,9 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	// current tasks run the service's definition on eligible nodes;
 	// migrating ones run it on drained nodes and stop once enough
 	// replacements run; old ones run an earlier revision and stop now.
-	var current, migrating, old, stale []*structs.Task
+	// orphaned ones wait unplaced for an outside scheduler the service
+	// no longer has, and stop so that the leader places replacements.
+	var current, migrating, old, stale, orphaned []*structs.Task
 	// until is when the passing of time alone could change this plan: a
 	// pending task times out, or, while failures are counted, a running
 	// task has run long enough to reset them (stable).
@@ -208,6 +210,8 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 			until = minTime(until, time.UnixMilli(t.CreatedAt).Add(c.cfg.PendingTimeout))
 		}
 		switch n := st.Node(t.Node); {
+		case t.Unplaced() && !svc.IsExternal():
+			orphaned = append(orphaned, t)
 		case t.LastStatus == structs.StatusPending && t.CreatedAt > 0 && nowT.Sub(time.UnixMilli(t.CreatedAt)) >= c.cfg.PendingTimeout && !t.Unplaced():
 			// Stopped and not counted, so that a replacement is placed
 			// now; the node stops whatever it started late.
@@ -225,6 +229,9 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	for _, t := range stale {
 		plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: fmt.Sprintf("did not start within %s; placed again", c.cfg.PendingTimeout)})
 		releasing[t.ID] = true
+	}
+	for _, t := range orphaned {
+		plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: "the service's scheduler is no longer external; placed by the leader"})
 	}
 	if svc.IsDaemon() {
 		// A daemon does not roll: each node's old task stops as its new
