@@ -87,6 +87,9 @@ type Config struct {
 	// Tags label the node for people and scripts (--filter tag:K=V); the
 	// scheduler does not read them.
 	Tags []structs.Tag
+	// Cluster is the pool this node joins; services and one-off tasks run
+	// only in the pool they name. Empty is structs.DefaultCluster.
+	Cluster string
 	// PortMin and PortMax bound the dynamic host ports.
 	PortMin, PortMax int
 	// AllowHostPaths are the host path prefixes under which tasks may
@@ -300,7 +303,7 @@ func New(cfg Config) (*Agent, error) {
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
 			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax, AllowedHostPaths: cfg.AllowHostPaths,
-			AllowPrivileged: cfg.AllowPrivileged, Tags: cfg.Tags},
+			AllowPrivileged: cfg.AllowPrivileged, Tags: cfg.Tags, Cluster: structs.ClusterName(cfg.Cluster)},
 		Runtime: cfg.Runtime, Replica: a.fsm, Committer: a.commit, CaughtUp: a.raft.CaughtUp,
 		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log, Secrets: a.vault,
 		DiskUsedPercent: diskPercent,

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/skiff-run/skiff/agent/control"
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
@@ -47,6 +48,14 @@ func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *stru
 	}
 	if err := a.tagsWritable(svc, td); err != nil {
 		return nil, err
+	}
+	if svc.IsExternal() || structs.ClusterName(svc.Cluster) != structs.DefaultCluster {
+		// An older server that led would place the service's tasks
+		// itself, anywhere: pools and outside schedulers wait until
+		// every server knows them.
+		if err := a.commit.supported(fsm.CmdPlaceTasks); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := a.commit.Commit(ctx, t, fsm.ApplyService{Service: *svc, TaskDefinition: td, At: now()}); err != nil {
 		return nil, err
@@ -90,16 +99,52 @@ func (a *Agent) SetServiceRevision(ctx context.Context, name, taskDefinition str
 }
 
 // RunTasks implements api.Backend.
-func (a *Agent) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
+func (a *Agent) RunTasks(ctx context.Context, td *structs.TaskDefinition, opts api.RunOptions) ([]*structs.Task, *structs.PlacementFailure, error) {
 	if err := a.tagsWritable(nil, td); err != nil {
 		return nil, nil, err
 	}
-	tasks, failure, err := a.control.RunTasks(ctx, td, count)
+	run := control.Run{Count: opts.Count, Cluster: opts.Cluster}
+	for i, ref := range opts.Nodes {
+		n, err := a.resolveNode(ref)
+		if err != nil {
+			var fe *api.FieldError
+			if errors.As(err, &fe) {
+				fe.Field = fmt.Sprintf("nodes[%d]", i)
+			}
+			return nil, nil, err
+		}
+		run.Nodes = append(run.Nodes, n.ID)
+	}
+	if len(run.Nodes) > 0 || structs.ClusterName(run.Cluster) != structs.DefaultCluster {
+		// An older server would place these tasks anywhere, or refuse the
+		// entry that places them.
+		if err := a.commit.supported(fsm.CmdPlaceTasks); err != nil {
+			return nil, nil, err
+		}
+	}
+	tasks, failure, err := a.control.RunTasks(ctx, td, run)
 	if errors.Is(err, raft.ErrNotLeader) {
 		err = fmt.Errorf("%w: %v", api.ErrUnavailable, err)
 	}
 	return tasks, failure, err
 }
+
+// PlaceTask implements api.Backend.
+func (a *Agent) PlaceTask(ctx context.Context, id, node string) (*structs.Task, error) {
+	n, err := a.resolveNode(node)
+	if err != nil {
+		return nil, err
+	}
+	t, err := a.control.PlaceTask(ctx, id, n.ID)
+	if errors.Is(err, raft.ErrNotLeader) {
+		err = fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+	}
+	return t, err
+}
+
+// Watch implements api.Watcher, so that blocking queries wake at the
+// next change of the local replica.
+func (a *Agent) Watch() <-chan struct{} { return a.fsm.Watch() }
 
 // StopTask implements api.Backend. A stopped task of a service is replaced,
 // as in ECS.

@@ -34,6 +34,9 @@ type Client struct {
 	Timeout time.Duration
 	// Token is the API token sent with every request.
 	Token string
+	// Cluster, when set, limits the listings of nodes, services and tasks
+	// to that pool.
+	Cluster string
 }
 
 // DefaultTimeout is the Timeout NewClient sets. It leaves room for a write
@@ -203,15 +206,23 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 // KEY for any value) when tags are.
 func (c *Client) Nodes(ctx context.Context, tags ...string) ([]*structs.Node, error) {
 	var out []*structs.Node
-	return out, c.do(ctx, http.MethodGet, "/v1/nodes"+tagQuery(tags), nil, &out)
+	return out, c.do(ctx, http.MethodGet, "/v1/nodes"+c.listQuery(tags), nil, &out)
 }
 
-// tagQuery is the query of a listing with tag filters, "" without any.
-func tagQuery(tags []string) string {
-	if len(tags) == 0 {
+// listQuery is the query of a listing: its tag filters and the client's
+// pool, "" without either.
+func (c *Client) listQuery(tags []string) string {
+	q := url.Values{}
+	if len(tags) > 0 {
+		q["tag"] = tags
+	}
+	if c.Cluster != "" {
+		q.Set("cluster", c.Cluster)
+	}
+	if len(q) == 0 {
 		return ""
 	}
-	return "?" + url.Values{"tag": tags}.Encode()
+	return "?" + q.Encode()
 }
 
 // TaskDefinitions lists every registered revision.
@@ -224,7 +235,7 @@ func (c *Client) TaskDefinitions(ctx context.Context) ([]*structs.TaskDefinition
 // are.
 func (c *Client) Services(ctx context.Context, tags ...string) ([]ServiceStatus, error) {
 	var out []ServiceStatus
-	return out, c.do(ctx, http.MethodGet, "/v1/services"+tagQuery(tags), nil, &out)
+	return out, c.do(ctx, http.MethodGet, "/v1/services"+c.listQuery(tags), nil, &out)
 }
 
 // Service fetches one service with its task counts.
@@ -285,6 +296,9 @@ func (c *Client) Tasks(ctx context.Context, service string, all bool, tags ...st
 	for _, t := range tags {
 		q.Add("tag", t)
 	}
+	if c.Cluster != "" {
+		q.Set("cluster", c.Cluster)
+	}
 	var out []*structs.Task
 	return out, c.do(ctx, http.MethodGet, "/v1/tasks?"+q.Encode(), nil, &out)
 }
@@ -308,12 +322,16 @@ func (c *Client) Task(ctx context.Context, id string) (*structs.Task, error) {
 
 // Run starts count one-off tasks of a task definition given as ECS JSON.
 func (c *Client) Run(ctx context.Context, taskDef []byte, count int) (RunResult, error) {
-	body, err := json.Marshal(RunRequest{TaskDefinition: taskDef, Count: count})
-	if err != nil {
-		return RunResult{}, err
+	return c.RunWith(ctx, taskDef, RunOptions{Count: count})
+}
+
+// poolQuery is the ?cluster filter of the client's Cluster, after sep,
+// or "" when it has none.
+func (c *Client) poolQuery(sep string) string {
+	if c.Cluster == "" {
+		return ""
 	}
-	var out RunResult
-	return out, c.do(ctx, http.MethodPost, "/v1/tasks", body, &out)
+	return sep + url.Values{"cluster": {c.Cluster}}.Encode()
 }
 
 // Stop asks for a task to stop.

@@ -350,11 +350,22 @@ func (f *fakeBackend) SetServiceRevision(ctx context.Context, name, taskDefiniti
 	return f.record("SetServiceRevision", name, taskDefinition, restart)
 }
 
-func (f *fakeBackend) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
-	if err := f.record("RunTasks", td.Family, count); err != nil {
+func (f *fakeBackend) RunTasks(ctx context.Context, td *structs.TaskDefinition, opts RunOptions) ([]*structs.Task, *structs.PlacementFailure, error) {
+	args := []any{td.Family, opts.Count}
+	if len(opts.Nodes) > 0 || opts.Cluster != structs.DefaultCluster {
+		args = append(args, opts.Nodes, opts.Cluster)
+	}
+	if err := f.record("RunTasks", args...); err != nil {
 		return nil, nil, err
 	}
 	return f.runTasks, f.runFailure, nil
+}
+
+func (f *fakeBackend) PlaceTask(ctx context.Context, id, node string) (*structs.Task, error) {
+	if err := f.record("PlaceTask", id, node); err != nil {
+		return nil, err
+	}
+	return &structs.Task{ID: id, Node: node}, nil
 }
 
 func (f *fakeBackend) StopTask(ctx context.Context, id string) error {

@@ -81,7 +81,11 @@ type Backend interface {
 	SetServiceRevision(ctx context.Context, name, taskDefinition string, restart bool) error
 	// RunTasks starts one-off tasks; failure explains any it could not
 	// place (nil when all were placed).
-	RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) (tasks []*structs.Task, failure *structs.PlacementFailure, err error)
+	RunTasks(ctx context.Context, td *structs.TaskDefinition, opts RunOptions) (tasks []*structs.Task, failure *structs.PlacementFailure, err error)
+	// PlaceTask gives an unplaced task of a service with an external
+	// scheduler the node named (by id or name); a placement that does not
+	// fit is a *structs.PlacementError, a task already placed ErrConflict.
+	PlaceTask(ctx context.Context, id, node string) (*structs.Task, error)
 	StopTask(ctx context.Context, id string) error
 	// IsLeader tells whether this agent leads; LeaderAPI and NodeAPI give
 	// API addresses ("" when unknown) to forward requests to.
@@ -184,6 +188,24 @@ type RegisterResult struct {
 type RunRequest struct {
 	TaskDefinition json.RawMessage `json:"taskDefinition"`
 	Count          int             `json:"count"`
+	// Nodes, when given, run one task on each node named (by id or
+	// name) instead of Count where the scheduler chooses, all or none.
+	Nodes []string `json:"nodes,omitempty"`
+	// Cluster is the pool the tasks run in; empty is "default".
+	Cluster string `json:"cluster,omitempty"`
+}
+
+// RunOptions says where one-off tasks go: Count tasks where the scheduler
+// chooses, or one on each of Nodes, within Cluster.
+type RunOptions struct {
+	Count   int
+	Nodes   []string
+	Cluster string
+}
+
+// PlaceRequest is the body of POST /v1/tasks/{id}/place.
+type PlaceRequest struct {
+	Node string `json:"node"`
 }
 
 // RunResult is the answer to POST /v1/tasks.
@@ -236,7 +258,7 @@ var (
 	ErrNotFound    = structs.ErrNotFound
 	ErrUnavailable = errors.New("no leader is available")
 	// ErrConflict refuses a request that the cluster's set-up rules out.
-	ErrConflict = errors.New("conflict")
+	ErrConflict = structs.ErrConflict
 	// ErrForbidden is a request the caller may not make whatever its
 	// input: an agent reporting for another node.
 	ErrForbidden = errors.New("forbidden")
@@ -272,6 +294,8 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("POST /v1/tasks", s.wrap(s.run))
 	mux.Handle("GET /v1/tasks/{id}", s.wrap(s.task))
 	mux.Handle("POST /v1/tasks/{id}/stop", s.wrap(s.stop))
+	mux.Handle("POST /v1/tasks/{id}/place", s.wrap(s.place))
+	mux.Handle("GET /v1/services/{name}/pending", s.wrap(s.pending))
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", s.logs)
 	mux.HandleFunc("GET /v1/events", s.events)
 	mux.HandleFunc("GET "+SnapshotPath, s.saveSnapshot)
@@ -576,9 +600,13 @@ func (s *server) nodes(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	keep, err := inPool(r)
+	if err != nil {
+		return nil, err
+	}
 	out := []*structs.Node{}
 	for _, n := range s.b.View().Nodes() {
-		if structs.MatchTags(n.Tags, filters) {
+		if structs.MatchTags(n.Tags, filters) && keep(n.Cluster) {
 			out = append(out, n)
 		}
 	}
@@ -645,10 +673,14 @@ func (s *server) services(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	keep, err := inPool(r)
+	if err != nil {
+		return nil, err
+	}
 	st := s.b.View()
 	out := []ServiceStatus{}
 	for _, svc := range st.Services() {
-		if structs.MatchTags(svc.Tags, filters) {
+		if structs.MatchTags(svc.Tags, filters) && keep(svc.Cluster) {
 			out = append(out, status(st, svc))
 		}
 	}
@@ -831,10 +863,14 @@ func (s *server) tasks(w http.ResponseWriter, r *http.Request) (any, error) {
 	} else {
 		list = st.Tasks()
 	}
+	keep, err := inPool(r)
+	if err != nil {
+		return nil, err
+	}
 	all := r.URL.Query().Has("all")
 	out := make([]*structs.Task, 0, len(list))
 	for _, t := range list {
-		if (all || !t.Terminal()) && (len(filters) == 0 || structs.MatchTags(taskTags(st, t), filters)) {
+		if (all || !t.Terminal()) && keep(t.Cluster) && (len(filters) == 0 || structs.MatchTags(taskTags(st, t), filters)) {
 			out = append(out, t)
 		}
 	}
@@ -869,7 +905,7 @@ func (s *server) task(w http.ResponseWriter, r *http.Request) (any, error) {
 	return resolveTask(s.b.View(), r.PathValue("id"))
 }
 
-var runShape = &shape{acted: map[string]*shape{"taskDefinition": nil, "count": nil}}
+var runShape = &shape{acted: map[string]*shape{"taskDefinition": nil, "count": nil, "nodes": nil, "cluster": nil}}
 
 func (s *server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req RunRequest
@@ -881,6 +917,21 @@ func (s *server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	if req.Count < 1 || req.Count > maxRunTaskCount {
 		return nil, fieldErr("count", "%d is out of range: expected 1 to %d", req.Count, maxRunTaskCount)
+	}
+	if len(req.Nodes) > 0 && req.Count != 1 {
+		return nil, fieldErr("count", "%d with nodes: a run on named nodes starts one task on each node", req.Count)
+	}
+	if len(req.Nodes) > maxRunTaskCount {
+		return nil, fieldErr("nodes", "%d nodes: at most %d", len(req.Nodes), maxRunTaskCount)
+	}
+	for i, n := range req.Nodes {
+		if n == "" {
+			return nil, fieldErr(fmt.Sprintf("nodes[%d]", i), "empty: expected a node id or name")
+		}
+	}
+	cluster, err := clusterOf("cluster", req.Cluster)
+	if err != nil {
+		return nil, err
 	}
 	if len(req.TaskDefinition) == 0 {
 		return nil, fieldErr("taskDefinition", "required: an ECS task definition")
@@ -898,7 +949,7 @@ func (s *server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err := checkSecretsExist(s.b.View(), td, "taskDefinition"); err != nil {
 		return nil, err
 	}
-	tasks, failure, err := s.b.RunTasks(r.Context(), td, req.Count)
+	tasks, failure, err := s.b.RunTasks(r.Context(), td, RunOptions{Count: req.Count, Nodes: req.Nodes, Cluster: cluster})
 	if err != nil {
 		return nil, err
 	}

@@ -83,6 +83,11 @@ type ServiceFile struct {
 	Rebalance *bool `json:"rebalance,omitempty"`
 	// Tags label the service, as ECS's do.
 	Tags []structs.Tag `json:"tags,omitempty"`
+	// Cluster is the pool the service runs in, as ECS names a service's
+	// cluster (a name, or a cluster ARN, whose name is taken); Scheduler
+	// "external" leaves its placements to an outside program.
+	Cluster   string `json:"cluster,omitempty"`
+	Scheduler string `json:"scheduler,omitempty"`
 }
 
 // TaskDefinitionField is a service file's taskDefinition: the definition
@@ -231,8 +236,10 @@ var (
 			"healthCheckGracePeriodSeconds": nil,
 			"rebalance":                     nil,
 			"tags":                          tagShape,
+			"cluster":                       nil,
+			"scheduler":                     nil,
 		},
-		ignored: []string{"cluster", "loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
+		ignored: []string{"loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
 			"platformVersion", "role", "networkConfiguration",
 			"deploymentController", "enableECSManagedTags", "propagateTags",
 			"enableExecuteCommand", "serviceConnectConfiguration", "volumeConfigurations", "clientToken",
@@ -517,7 +524,22 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	if err := checkTags("tags", f.Tags); err != nil {
 		return nil, nil, nil, err
 	}
+	cluster, err := clusterOf("cluster", f.Cluster)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	switch f.Scheduler {
+	case "":
+	case structs.SchedulerExternal:
+		if f.SchedulingStrategy == structs.SchedulingDaemon {
+			return nil, nil, nil, fieldErr("scheduler", "%q: a %s service runs one task on every eligible node, which leaves nothing to place", f.Scheduler, structs.SchedulingDaemon)
+		}
+	default:
+		return nil, nil, nil, fieldErr("scheduler", "%q: expected %s, or none for the leader's own scheduler", f.Scheduler, structs.SchedulerExternal)
+	}
 	svc := &structs.Service{
+		Cluster:                       cluster,
+		Scheduler:                     f.Scheduler,
 		Name:                          name,
 		DeploymentConfiguration:       f.DeploymentConfiguration,
 		HealthCheckGracePeriodSeconds: f.HealthCheckGracePeriodSeconds,
@@ -562,7 +584,8 @@ func DecodeScheduleFile(raw []byte) (*structs.Schedule, *structs.TaskDefinition,
 		set   bool
 	}{{"desiredCount", f.DesiredCount != nil}, {"schedulingStrategy", f.SchedulingStrategy != ""},
 		{"placementStrategy", len(f.PlacementStrategy) > 0}, {"placementConstraints", len(f.PlacementConstraints) > 0},
-		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}, {"rebalance", f.Rebalance != nil}} {
+		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}, {"rebalance", f.Rebalance != nil}, {"scheduler", f.Scheduler != ""},
+		{"cluster", structs.ClusterName(f.Cluster) != structs.DefaultCluster}} {
 		if c.set {
 			return nil, nil, nil, fieldErr(c.field, "not taken by a scheduled task, which runs one one-off task at each time")
 		}

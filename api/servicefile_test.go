@@ -120,7 +120,10 @@ func TestDecodeCreateServiceInput(t *testing.T) {
 	} else if enable, rollback := c.Breaker(); !enable || rollback {
 		t.Errorf("circuit breaker enable %v rollback %v: want enabled without rollback", enable, rollback)
 	}
-	for _, f := range []string{"cluster", "launchType", "deploymentConfiguration.alarms", "clientToken"} {
+	if svc.Cluster != "homelab" {
+		t.Errorf("cluster %q: want the pool homelab", svc.Cluster)
+	}
+	for _, f := range []string{"launchType", "deploymentConfiguration.alarms", "clientToken"} {
 		if !strings.Contains(joined, f+" is an ECS field") {
 			t.Errorf("no warning for %s in:\n%s", f, joined)
 		}
@@ -372,7 +375,7 @@ func TestDecodeAllocatesLinearly(t *testing.T) {
 	cases := []struct{ name, body, err string }{
 		{"nested", container(`,"environment":[` + list(nested, 1000) + `]`), "expected structs.KeyValue"},
 		{"labels", container(`,"dockerLabels":{` + list(`"k":"v"`, 50_000) + `}`), ""},
-		{"ignored", strings.Replace(container(""), `{"service"`, `{"cluster":[`+list(`1,"a",{"b":[2]}`, 40_000)+`],"service"`, 1), ""},
+		{"ignored", strings.Replace(container(""), `{"service"`, `{"serviceRegistries":[`+list(`1,"a",{"b":[2]}`, 40_000)+`],"service"`, 1), ""},
 		{"strings", container(`,"command":[` + list(`""`, 300_000) + `]`), "command: expected at most 1000 items"},
 		{"containers", `{"service":"web","desiredCount":1,"taskDefinition":{"family":"web","containerDefinitions":[` + list("{}", 300_000) + `]}}`,
 			"expected at most 10 containers"},
@@ -405,7 +408,7 @@ func BenchmarkDecodeNested(b *testing.B) {
 
 // Keys are compared after JSON unescaping, as encoding/json decodes them.
 func TestDecodeEscapedKeys(t *testing.T) {
-	raw := `{"\u0073ervice":"web","desiredCount":1,"clust\u0065r":"x","taskDefinition":{"family":"web",` +
+	raw := `{"\u0073ervice":"web","desiredCount":1,"launchTyp\u0065":"x","taskDefinition":{"family":"web",` +
 		`"containerDefinitions":[{"name":"a","image":"x","\u0069magee":"y"}]}}`
 	_, _, _, err := DecodeServiceFile([]byte(raw))
 	var fe *FieldError
@@ -413,7 +416,7 @@ func TestDecodeEscapedKeys(t *testing.T) {
 		t.Fatalf("got %v, want an unknown field error on taskDefinition.containerDefinitions[0].imagee", err)
 	}
 	svc, _, warnings, err := DecodeServiceFile([]byte(strings.Replace(raw, `,"\u0069magee":"y"`, "", 1)))
-	if err != nil || svc.Name != "web" || len(warnings) != 1 || !strings.HasPrefix(warnings[0], "cluster is an ECS field") {
+	if err != nil || svc.Name != "web" || len(warnings) != 1 || !strings.HasPrefix(warnings[0], "launchType is an ECS field") {
 		t.Fatalf("got %v, %q, %v", svc, warnings, err)
 	}
 }

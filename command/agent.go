@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/skiff-run/skiff/agent"
+	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 )
@@ -41,6 +42,7 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Usage: "node name (default: the host name)"},
 			&cli.StringSliceFlag{Name: "attr", Usage: "node attribute KEY=VALUE for placement constraints and spread (repeatable)"},
 			&cli.StringSliceFlag{Name: "tag", Usage: "node tag KEY=VALUE, which listings filter by with --filter tag:KEY=VALUE (repeatable)"},
+			&cli.StringFlag{Name: "cluster", Value: structs.DefaultCluster, Usage: "the pool this node joins: services and tasks run only in the cluster they name"},
 			&cli.Int64Flag{Name: "cpu", Usage: "cpu units this node offers, 1024 per core (default: all cores)"},
 			&cli.Int64Flag{Name: "memory", Usage: "MiB of memory this node offers (default: all memory)"},
 			&cli.IntFlag{Name: "gpus", Value: -1, DefaultText: "the host's NVIDIA GPUs", Usage: "GPUs this node offers to tasks that ask for them"},
@@ -196,9 +198,13 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	if h := c.String("docker-host"); h != "" && !engineAddress(h) {
 		return agent.Config{}, fmt.Errorf("--docker-host %q: expected unix:///PATH or tcp://HOST:PORT", h)
 	}
+	if err := api.CheckCluster("cluster", c.String("cluster")); err != nil {
+		return agent.Config{}, fmt.Errorf("--cluster: %w", err)
+	}
 	hostPort := func(flag string) string { return net.JoinHostPort(bind, strconv.Itoa(c.Int(flag))) }
 	return agent.Config{
-		Name: c.String("name"), DataDir: c.String("data-dir"), HTTPAddr: hostPort("http-port"), RaftAddr: hostPort("raft-port"),
+		Cluster: c.String("cluster"),
+		Name:    c.String("name"), DataDir: c.String("data-dir"), HTTPAddr: hostPort("http-port"), RaftAddr: hostPort("raft-port"),
 		GossipAddr: hostPort("gossip-port"), Advertise: c.String("advertise"), Join: c.StringSlice("join"), Token: c.String("token"),
 		BootstrapExpect: expect, Voters: c.Int("voters"), ProbeInterval: c.Duration("probe-interval"), DownAfter: c.Duration("down-after"),
 		RaftTimeout:   c.Duration("raft-timeout"),

@@ -104,7 +104,7 @@ func TestAgentConfigDefaults(t *testing.T) {
 		DataDir: "skiff-data", HTTPAddr: "0.0.0.0:7070", RaftAddr: "0.0.0.0:7071", GossipAddr: "0.0.0.0:7946",
 		BootstrapExpect: 3, Voters: 3, ProbeInterval: 500 * time.Millisecond, DownAfter: 500 * time.Millisecond, RaftTimeout: 500 * time.Millisecond,
 		RotationGrace: time.Minute, PendingTimeout: 10 * time.Minute, HealthyAfter: 5 * time.Second, StuckAfter: 5 * time.Minute, GPUs: -1, Attributes: map[string]string{}, PortMin: 20000, PortMax: 32767,
-		ImageGCAfter: time.Hour, ImageGCHigh: 80,
+		ImageGCAfter: time.Hour, ImageGCHigh: 80, Cluster: "default",
 	}
 	if !reflect.DeepEqual(cfg, want) || level != slog.LevelInfo {
 		t.Errorf("got %+v at level %v\nwant %+v at info", cfg, level, want)
@@ -117,9 +117,10 @@ func TestAgentConfigFlags(t *testing.T) {
 		"--attr", "zone=a", "--attr", "disk=", "--cpu", "2048", "--memory", "512", "--gpus", "2", "--port-range", "30000-30010",
 		"--probe-interval", "1s", "--down-after", "2s", "--raft-timeout", "2s", "--rotation-grace", "10s", "--pending-timeout", "1m", "--log-level", "debug",
 		"--healthy-after", "30s", "--deployment-stuck-after", "10m",
-		"--allow-privileged", "--tag", "room=attic", "--tag", "owner=", "--image-gc-after", "30m", "--image-gc-high", "90.5")
+		"--allow-privileged", "--tag", "room=attic", "--tag", "owner=", "--image-gc-after", "30m", "--image-gc-high", "90.5", "--cluster", "garage")
 	want := agent.Config{
-		Name: "pi-1", DataDir: "/var/lib/skiff", HTTPAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:7071", GossipAddr: "127.0.0.1:7946",
+		Cluster: "garage",
+		Name:    "pi-1", DataDir: "/var/lib/skiff", HTTPAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:7071", GossipAddr: "127.0.0.1:7946",
 		Advertise: "10.0.0.1", Join: []string{"10.0.0.2", "10.0.0.3:7946"}, BootstrapExpect: 1, Voters: 5,
 		ProbeInterval: time.Second, DownAfter: 2 * time.Second, RaftTimeout: 2 * time.Second, RotationGrace: 10 * time.Second, PendingTimeout: time.Minute,
 		HealthyAfter: 30 * time.Second, StuckAfter: 10 * time.Minute, CPU: 2048, MemoryMiB: 512, GPUs: 2,

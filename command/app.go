@@ -121,6 +121,8 @@ func client(c *cli.Context) (*api.Client, error) {
 	}
 	cl := api.NewClient(c.String("addr"), tlsConfig)
 	cl.Consistent = c.Bool("consistent")
+	// Commands with a --cluster flag list, or run in, that pool only.
+	cl.Cluster = c.String("cluster")
 	cl.Token = c.String("token")
 	if cl.Token == "" {
 		if raw, err := os.ReadFile(filepath.Join(dataDir, agent.ManagementTokenFile)); err == nil {

@@ -12,7 +12,7 @@ import (
 
 func nodesCommand() *cli.Command {
 	return &cli.Command{
-		Name: "nodes", Usage: "list nodes", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), filterFlag()},
+		Name: "nodes", Usage: "list nodes", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), filterFlag(), clusterFlag()},
 		Action: func(c *cli.Context) error {
 			tags, err := tagFilters(c)
 			if err != nil {

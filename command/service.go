@@ -83,7 +83,7 @@ func desired(svc *structs.Service) string {
 
 func servicesCommand() *cli.Command {
 	return &cli.Command{
-		Name: "services", Usage: "list services", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), filterFlag()},
+		Name: "services", Usage: "list services", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), filterFlag(), clusterFlag()},
 		Action: func(c *cli.Context) error {
 			tags, err := tagFilters(c)
 			if err != nil {

@@ -21,7 +21,7 @@ func (e *env) psCommand() *cli.Command {
 			&cli.StringFlag{Name: "service", Usage: "only this service's tasks"},
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "include stopped tasks"},
 			jsonFlag(),
-			filterFlag(),
+			filterFlag(), clusterFlag(),
 		},
 		Action: e.ps,
 	}

@@ -46,6 +46,9 @@ const (
 	CmdMoveTask
 	// CmdRecordEvent, in events.go, is written with IgnoreUnknownFlag.
 	CmdRecordEvent
+	// CmdPlaceTasks places tasks on named nodes, checked inside Apply; in
+	// place.go.
+	CmdPlaceTasks
 )
 
 // Baseline is the newest command type that every release of skiff

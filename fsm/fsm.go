@@ -245,6 +245,7 @@ var handlers = map[CommandType]handler{
 	CmdSetServiceRevision:     command("SetServiceRevision", (*writer).setServiceRevision),
 	CmdMoveTask:               command("MoveTask", (*writer).moveTask),
 	CmdRecordEvent:            command("RecordEvent", (*writer).recordEvent),
+	CmdPlaceTasks:             command("PlaceTasks", (*writer).placeTasks),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -529,6 +530,10 @@ func (w *writer) stopTask(old *structs.Task, reason string, at int64) {
 	t.DesiredStatus = structs.StatusStopped
 	if t.StopReason == "" {
 		t.StopReason = reason
+	}
+	// An unplaced task has no node that would ever report it stopped.
+	if t.Unplaced() {
+		t.LastStatus = structs.StatusStopped
 	}
 	w.t.putTask(&t)
 	msg := taskLabel(&t) + " on " + w.nodeName(t.Node) + " asked to stop"

@@ -42,6 +42,8 @@ func FuzzApplyCommand(f *testing.F) {
 		CmdMoveTask: MoveTask{Task: structs.Task{ID: "t4", Node: "n2", Service: "web", TaskDefinition: "web:1", Replaces: "t2",
 			DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending}},
 		CmdRecordEvent: RecordEvent{Event: structs.Event{Kind: structs.EventLeaderElected, Message: "n1 leads"}},
+		CmdPlaceTasks: PlaceTasks{New: []structs.Task{{ID: "t4", TaskDefinition: "web:1", Node: "n1"}, {ID: "t5", Service: "web", TaskDefinition: "web:1"}},
+			Assign: []TaskPlacement{{ID: "t1", Node: "n1"}}},
 	}
 	for ct := range handlers {
 		if _, ok := seeds[ct]; !ok {

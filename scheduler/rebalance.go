@@ -48,7 +48,11 @@ func Rebalance(v View, job Job, movable []*structs.Task) (*Move, string) {
 		return nil, "the service's first placement strategy is not a spread"
 	}
 	job.Count, job.Releasing, job.Preferred = 1, nil, nil
-	p, err := newPlanner(v, v.Nodes(), job)
+	nodes, why := poolNodes(v.Nodes(), job.Cluster)
+	if len(nodes) == 0 {
+		return nil, why
+	}
+	p, err := newPlanner(v, nodes, job)
 	if err != nil {
 		return nil, err.Error()
 	}

@@ -13,6 +13,11 @@ import (
 // lacks.
 var ErrNotFound = errors.New("not found")
 
+// ErrConflict marks a request or command that the state as it is rules
+// out, such as a placement on a node without room or of a task that is
+// already placed.
+var ErrConflict = errors.New("conflict")
+
 // Task statuses, named as ECS names them.
 const (
 	StatusPending = "PENDING"
@@ -73,7 +78,26 @@ type Node struct {
 	AllowPrivileged bool `json:"allowPrivileged,omitempty"`
 	// Tags are the node's agent's --tag labels.
 	Tags []Tag `json:"tags,omitempty"`
+	// Cluster is the pool the node joined (its agent's --cluster); the
+	// scheduler places a task only on nodes of the task's pool. Empty
+	// is DefaultCluster, as nodes registered before pools existed are.
+	Cluster string `json:"cluster,omitempty"`
 }
+
+// DefaultCluster is the pool of nodes, services and tasks that name none.
+const DefaultCluster = "default"
+
+// ClusterName is the pool a cluster field names: itself, or DefaultCluster
+// when it is empty.
+func ClusterName(c string) string {
+	if c == "" {
+		return DefaultCluster
+	}
+	return c
+}
+
+// InCluster reports whether the node belongs to the pool c names.
+func (n *Node) InCluster(c string) bool { return ClusterName(n.Cluster) == ClusterName(c) }
 
 // KeyValue is an ECS environment entry.
 type KeyValue struct {
@@ -342,6 +366,12 @@ const (
 	SchedulingDaemon  = "DAEMON"
 )
 
+// SchedulerExternal is the Service.Scheduler of a service whose tasks an
+// outside program places: the leader keeps its desired count of tasks,
+// but creates them unplaced and leaves them PENDING until a placement
+// (POST /v1/tasks/{id}/place) gives each a node.
+const SchedulerExternal = "external"
+
 // Service keeps DesiredCount copies of a task definition running, or, as
 // a daemon, one on every node that may run it.
 type Service struct {
@@ -386,28 +416,40 @@ type Service struct {
 	Tags      []Tag `json:"tags,omitempty"`
 	CreatedAt int64 `json:"createdAt"`
 	UpdatedAt int64 `json:"updatedAt"`
+	// Cluster is the pool the service's tasks run in; empty is
+	// DefaultCluster.
+	Cluster string `json:"cluster,omitempty"`
+	// Scheduler is SchedulerExternal for a service whose tasks an outside
+	// program places, or empty for the leader's own scheduler.
+	Scheduler string `json:"scheduler,omitempty"`
 }
 
 // Rebalances reports whether the leader may move the service's tasks
 // toward an even spread: it is a replica service that spreads over nodes
-// or a node attribute first and has not opted out.
+// or a node attribute first, is placed by the leader (not an outside
+// scheduler) and has not opted out.
 func (s *Service) Rebalances() bool {
-	if s.IsDaemon() || (s.Rebalance != nil && !*s.Rebalance) || len(s.PlacementStrategy) == 0 {
+	if s.IsDaemon() || s.IsExternal() || (s.Rebalance != nil && !*s.Rebalance) || len(s.PlacementStrategy) == 0 {
 		return false
 	}
 	first, err := s.PlacementStrategy[0].Parse()
 	return err == nil && first.Type == "spread"
 }
 
+// IsExternal reports whether an outside program places the service's
+// tasks.
+func (s *Service) IsExternal() bool { return s.Scheduler == SchedulerExternal }
+
 // IsDaemon reports whether the service runs one task on every node that
 // may run it rather than a desired count.
 func (s *Service) IsDaemon() bool { return s.SchedulingStrategy == SchedulingDaemon }
 
 // MeantFor reports whether a daemon service should run a task on n: the
-// node is ready and eligible and every constraint admits it. A constraint
+// node is ready and eligible, in the service's pool, and every constraint
+// admits it. A constraint
 // that does not parse admits no node.
 func (s *Service) MeantFor(n *Node) bool {
-	if n.Status != NodeReady || n.Eligibility != EligibilityEligible {
+	if n.Status != NodeReady || n.Eligibility != EligibilityEligible || !n.InCluster(s.Cluster) {
 		return false
 	}
 	for _, pc := range s.PlacementConstraints {
@@ -456,7 +498,14 @@ type Task struct {
 	// Replaces is the task this one was placed to replace when the leader
 	// rebalanced its service: that task stops once this one is healthy.
 	Replaces string `json:"replaces,omitempty"`
+	// Cluster is the pool the task runs in: its service's, or the one a
+	// one-off run named. Empty is DefaultCluster.
+	Cluster string `json:"cluster,omitempty"`
 }
+
+// Unplaced reports whether the task waits for an outside scheduler to
+// give it a node.
+func (t *Task) Unplaced() bool { return t.Node == "" }
 
 // Terminal reports whether the task is over: stopped, or lost with its
 // node. Nothing a node reports about it changes it any more.

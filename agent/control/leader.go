@@ -202,7 +202,9 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	// current tasks run the service's definition on eligible nodes;
 	// migrating ones run it on drained nodes and stop once enough
 	// replacements run; old ones run an earlier revision and stop now.
-	var current, migrating, old, stale []*structs.Task
+	// orphaned ones wait unplaced for an outside scheduler the service
+	// no longer has, and stop so that the leader places replacements.
+	var current, migrating, old, stale, orphaned []*structs.Task
 	// until is when the passing of time alone could change this plan: a
 	// pending task times out, or, while failures are counted, a running
 	// task has run long enough to reset them (stable).
@@ -233,11 +235,15 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 				stable = minTime(stable, at)
 			}
 		}
-		if t.LastStatus == structs.StatusPending && t.CreatedAt > 0 {
+		// An unplaced task waits for its outside scheduler for as long
+		// as that takes: it has no node whose engine could hang.
+		if t.LastStatus == structs.StatusPending && t.CreatedAt > 0 && !t.Unplaced() {
 			until = minTime(until, time.UnixMilli(t.CreatedAt).Add(c.cfg.PendingTimeout))
 		}
 		switch n := st.Node(t.Node); {
-		case t.LastStatus == structs.StatusPending && t.CreatedAt > 0 && nowT.Sub(time.UnixMilli(t.CreatedAt)) >= c.cfg.PendingTimeout:
+		case t.Unplaced() && !svc.IsExternal():
+			orphaned = append(orphaned, t)
+		case t.LastStatus == structs.StatusPending && t.CreatedAt > 0 && nowT.Sub(time.UnixMilli(t.CreatedAt)) >= c.cfg.PendingTimeout && !t.Unplaced():
 			// Stopped and not counted, so that a replacement is placed
 			// now; the node stops whatever it started late.
 			stale = append(stale, t)
@@ -254,6 +260,9 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	for _, t := range stale {
 		plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: fmt.Sprintf("did not start within %s; placed again", c.cfg.PendingTimeout)})
 		releasing[t.ID] = true
+	}
+	for _, t := range orphaned {
+		plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: "the service's scheduler is no longer external; placed by the leader"})
 	}
 	if svc.IsDaemon() {
 		// A daemon does not roll: each node's old task stops as its new
@@ -340,6 +349,7 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	// free, so its service is planned again on every pass.
 	missing, whole := min(svc.DesiredCount-len(current), ro.room), true
 	var wait *structs.PlacementFailure
+	var unplaced []structs.Task
 	if missing > 0 {
 		wait = waitingFor(st, svc, td, missing)
 	}
@@ -355,10 +365,20 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 			c.log.Info("service waits for a service it depends on", "service", name, "reason", wait.String())
 			plan.Outcomes = []fsm.PlacementOutcome{{Service: name, Failure: wait}}
 		}
+	case missing > 0 && svc.IsExternal():
+		// An outside scheduler places this service's tasks: the leader
+		// only keeps the count, with tasks that wait unplaced.
+		for range missing {
+			unplaced = append(unplaced, structs.Task{ID: newTaskID(), Service: name, TaskDefinition: td.Ref(), Cluster: svc.Cluster})
+		}
+		if svc.PlacementFailure != nil {
+			plan.Outcomes = []fsm.PlacementOutcome{{Service: name}}
+		}
 	case missing > 0:
 		p := c.place(st, scheduler.Job{Service: name, TaskDef: td, Count: missing, Strategy: svc.PlacementStrategy,
-			Constraints: svc.PlacementConstraints, Releasing: releasing, Seed: st.Index(), Preferred: dataNodes(st, name, td, current, missing)})
-		plan.Place = tasksFor(p, td, name)
+			Constraints: svc.PlacementConstraints, Releasing: releasing, Seed: st.Index(), Preferred: dataNodes(st, name, td, current, missing),
+			Cluster: svc.Cluster})
+		plan.Place = tasksFor(p, td, name, svc.Cluster)
 		whole = len(plan.Place) == missing
 		for _, pl := range p.Placements {
 			if pl.Note != "" {
@@ -387,6 +407,13 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	}
 	if err := c.commitPlan(ctx, plan); err != nil {
 		return err
+	}
+	for len(unplaced) > 0 {
+		n := min(len(unplaced), fsm.MaxTasksPerEntry)
+		if _, err := c.commit.Commit(ctx, fsm.CmdPlaceTasks, fsm.PlaceTasks{New: unplaced[:n], At: nowT.UnixMilli()}); err != nil {
+			return err
+		}
+		unplaced = unplaced[n:]
 	}
 	if whole {
 		tm.settled[name] = settled{index: st.Index(), until: until}
@@ -500,13 +527,13 @@ func sharesVolume(d *structs.TaskDefinition, names []string) bool {
 	return false
 }
 
-// tasksFor turns placements into new tasks.
-func tasksFor(p scheduler.Plan, td *structs.TaskDefinition, service string) []structs.Task {
+// tasksFor turns placements into new tasks of a pool.
+func tasksFor(p scheduler.Plan, td *structs.TaskDefinition, service, cluster string) []structs.Task {
 	out := make([]structs.Task, 0, len(p.Placements))
 	for _, pl := range p.Placements {
 		out = append(out, structs.Task{ID: newTaskID(), Service: service, TaskDefinition: td.Ref(), Node: pl.Node,
 			DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending, CPU: td.CPU(), MemoryMiB: td.MemoryMiB(),
-			HostPorts: pl.HostPorts, GPUs: pl.GPUs, PlacementNote: pl.Note})
+			HostPorts: pl.HostPorts, GPUs: pl.GPUs, PlacementNote: pl.Note, Cluster: cluster})
 	}
 	return out
 }
@@ -573,15 +600,34 @@ func (c *ControlPlane) collectGarbage(ctx context.Context, collected *uint64) er
 	return nil
 }
 
+// Run says where one-off tasks go: Count tasks placed by the scheduler,
+// or, when Nodes is set, one task on each node it names by id, as ECS's
+// StartTask does. Either way only nodes of Cluster are considered.
+type Run struct {
+	Count   int
+	Nodes   []string
+	Cluster string
+}
+
 // RunTasks registers the definition (or reuses an identical newest
-// revision) and places count one-off tasks. Only the leader can; the
-// failure explains tasks it could not place.
-func (c *ControlPlane) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
+// revision) and places one-off tasks. Only the leader can; the failure
+// explains tasks it could not place. A run on named nodes is all or
+// nothing: when one of them cannot take its task, nothing is placed and
+// the error is a *structs.PlacementError with the scheduler's
+// explanation, checked before the definition is registered and again
+// inside the state machine when the tasks commit.
+func (c *ControlPlane) RunTasks(ctx context.Context, td *structs.TaskDefinition, run Run) ([]*structs.Task, *structs.PlacementFailure, error) {
 	c.planMu.Lock()
 	defer c.planMu.Unlock()
 	tm, err := c.current()
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(run.Nodes) > 0 {
+		if p := scheduler.PlaceOn(c.state.State(), scheduler.Job{TaskDef: td, Cluster: run.Cluster}, run.Nodes); p.Failure != nil {
+			p.Failure.TaskDefinition = td.Family
+			return nil, nil, &structs.PlacementError{Failure: p.Failure}
+		}
 	}
 	// The run's commits end with the term too, so that a plan made in a
 	// term never commits in the next one.
@@ -594,17 +640,50 @@ func (c *ControlPlane) RunTasks(ctx context.Context, td *structs.TaskDefinition,
 	}
 	st := c.state.State()
 	def := st.TaskDefinition(res.(string))
-	p := c.place(st, scheduler.Job{TaskDef: def, Count: count, Seed: st.Index()})
-	tasks := tasksFor(p, def, "")
-	if err := c.commitPlan(ctx, fsm.CommitPlan{Place: tasks, At: time.Now().UnixMilli()}); err != nil {
-		return nil, nil, err
+	var tasks []structs.Task
+	var failure *structs.PlacementFailure
+	if len(run.Nodes) > 0 {
+		for _, n := range run.Nodes {
+			tasks = append(tasks, structs.Task{ID: newTaskID(), TaskDefinition: def.Ref(), Node: n, Cluster: run.Cluster})
+		}
+		if _, err := c.commit.Commit(ctx, fsm.CmdPlaceTasks, fsm.PlaceTasks{New: tasks, At: time.Now().UnixMilli()}); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		p := c.place(st, scheduler.Job{TaskDef: def, Count: run.Count, Seed: st.Index(), Cluster: run.Cluster})
+		tasks, failure = tasksFor(p, def, "", run.Cluster), p.Failure
+		if err := c.commitPlan(ctx, fsm.CommitPlan{Place: tasks, At: time.Now().UnixMilli()}); err != nil {
+			return nil, nil, err
+		}
 	}
 	st = c.state.State()
 	out := make([]*structs.Task, 0, len(tasks))
 	for _, t := range tasks {
 		out = append(out, st.Task(t.ID))
 	}
-	return out, p.Failure, nil
+	return out, failure, nil
+}
+
+// PlaceTask gives a node to an unplaced task of a service that an outside
+// scheduler places. It holds planMu, so that the placement never lands
+// between one of the leader's own plans and its commit; the state machine
+// checks it as it checks a run on named nodes, and refuses a task that is
+// already placed, so that a placement retried after a lost answer cannot
+// place a task twice.
+func (c *ControlPlane) PlaceTask(ctx context.Context, id, node string) (*structs.Task, error) {
+	c.planMu.Lock()
+	defer c.planMu.Unlock()
+	tm, err := c.current()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(tm.ctx, cancel)()
+	if _, err := c.commit.Commit(ctx, fsm.CmdPlaceTasks, fsm.PlaceTasks{Assign: []fsm.TaskPlacement{{ID: id, Node: node}}, At: time.Now().UnixMilli()}); err != nil {
+		return nil, err
+	}
+	return c.state.State().Task(id), nil
 }
 
 // place asks the scheduler for a plan, and tells the observer how it went.

@@ -117,13 +117,13 @@ func (c *ControlPlane) startMove(ctx context.Context, st *fsm.State, svc *struct
 		return false, wait, nil
 	}
 	m, why := scheduler.Rebalance(st, scheduler.Job{Service: svc.Name, TaskDef: td, Strategy: svc.PlacementStrategy,
-		Constraints: svc.PlacementConstraints, Seed: st.Index()}, current)
+		Constraints: svc.PlacementConstraints, Seed: st.Index(), Cluster: svc.Cluster}, current)
 	if m == nil {
 		c.log.Debug("no rebalance", "service", svc.Name, "reason", why)
 		return false, wait, nil
 	}
 	p := scheduler.Plan{Placements: []scheduler.Placement{m.To}}
-	repl := tasksFor(p, td, svc.Name)[0]
+	repl := tasksFor(p, td, svc.Name, svc.Cluster)[0]
 	repl.Replaces = m.Task
 	from, to := nodeLabel(st, m.From), nodeLabel(st, m.To.Node)
 	c.log.Info("rebalancing: starting a replacement on a node with fewer of the service's tasks; the task stops once it is healthy",

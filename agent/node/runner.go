@@ -194,7 +194,7 @@ func sameRegistration(a, b *structs.Node) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Address == b.Address && a.APIAddress == b.APIAddress &&
 		a.CPU == b.CPU && a.MemoryMiB == b.MemoryMiB && a.GPUs == b.GPUs && a.PortMin == b.PortMin && a.PortMax == b.PortMax &&
 		a.EngineError == b.EngineError && maps.Equal(a.Attributes, b.Attributes) && slices.Equal(a.AllowedHostPaths, b.AllowedHostPaths) &&
-		a.AllowPrivileged == b.AllowPrivileged && slices.Equal(a.Tags, b.Tags) && a.DiskUsedPercent == b.DiskUsedPercent
+		a.AllowPrivileged == b.AllowPrivileged && slices.Equal(a.Tags, b.Tags) && a.DiskUsedPercent == b.DiskUsedPercent && a.Cluster == b.Cluster
 }
 
 // sync compares the tasks assigned to this node with what the engine runs,
