@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -99,6 +100,9 @@ func New(cfg Config) *Server {
 // Domain is the domain the server answers for, fully qualified and in
 // lower case.
 func (s *Server) Domain() string { return s.domain }
+
+// Upstreams are the resolvers the server forwards to.
+func (s *Server) Upstreams() []string { return slices.Clone(s.cfg.Upstreams) }
 
 // Listen starts answering on addr (host:port, port 0 for any) over UDP and
 // TCP and returns the address it bound, which is the same for both. It

@@ -73,6 +73,9 @@ type Config struct {
 	// requests they began, so that none is cut mid-flight. Zero stops at
 	// once.
 	DeregistrationDelay time.Duration
+	// DNSServers are the resolvers of the containers this node starts
+	// whose definitions name none: the agent's DNS server.
+	DNSServers []string
 }
 
 // Runner keeps the local engine in line with the tasks assigned to this
@@ -386,7 +389,7 @@ func (r *Runner) startTask(ctx context.Context, st *fsm.State, t *structs.Task, 
 		r.failed[t.ID] = "the task asks for " + p[0] + ", which node " + r.cfg.Node.Name + " does not allow: start its agent with --allow-privileged"
 		return
 	}
-	spec := runtime.TaskSpec{Task: t, Def: td, Node: r.id}
+	spec := runtime.TaskSpec{Task: t, Def: td, Node: r.id, DNSServers: r.cfg.DNSServers}
 	rt := r.cfg.Runtime
 	r.log.Info("starting task", "task", t.ID, "service", t.Service, "taskDefinition", t.TaskDefinition)
 	r.op(ctx, t.ID, startTimeout, func(ctx context.Context) error {
