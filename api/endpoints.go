@@ -2,6 +2,9 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -41,8 +44,19 @@ const IndexHeader = "X-Skiff-Index"
 type Endpoints struct {
 	// Index is the log index of the last change that could have changed
 	// the endpoints; a query with ?index=Index waits for the next one.
-	Index     uint64               `json:"index"`
+	Index uint64 `json:"index"`
+	// Hash digests the endpoints; a query with ?hash=Hash waits until
+	// they differ. Health can change with time alone, under the same
+	// index, and only the hash tells a watcher that it missed that.
+	Hash      string               `json:"hash"`
 	Endpoints []endpoints.Endpoint `json:"endpoints"`
+}
+
+// hashOf digests a list of endpoints.
+func hashOf(eps []endpoints.Endpoint) string {
+	raw, _ := json.Marshal(eps)
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:8])
 }
 
 // endpointsIndex is the index of the last entry that could have changed a
@@ -56,11 +70,13 @@ func endpointsIndex(st State, name string) uint64 {
 	return max(ci.ServiceChangedAt(name), ci.NodesChangedAt(), 1)
 }
 
-// endpointsOf answers with a service's endpoints. With ?index=N it is a
-// blocking query: it answers once the endpoints' index passes N, once the
-// passing of time alone changes them (a task outlives the health grace
-// period), or when ?wait (DefaultWait, at most MaxWait) runs out, whichever
-// comes first.
+// endpointsOf answers with a service's endpoints. With ?index=N or
+// ?hash=H it is a blocking query: it answers once the endpoints' index
+// passes N, once their hash differs from H, once the passing of time alone
+// changes them (a task outlives the health grace period), or when ?wait
+// (DefaultWait, at most MaxWait) runs out, whichever comes first. An
+// unknown service is not found, except to a blocking query, which sees it
+// as a service without endpoints until it appears.
 func (s *server) endpointsOf(w http.ResponseWriter, r *http.Request) (any, error) {
 	name := r.PathValue("name")
 	q := r.URL.Query()
@@ -72,6 +88,7 @@ func (s *server) endpointsOf(w http.ResponseWriter, r *http.Request) (any, error
 		}
 		index = n
 	}
+	hash := q.Get("hash")
 	wait := DefaultWait
 	if v := q.Get("wait"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -91,13 +108,16 @@ func (s *server) endpointsOf(w http.ResponseWriter, r *http.Request) (any, error
 			changed = watcher.Watch()
 		}
 		st := s.b.View()
-		if st.Service(name) == nil {
+		blocking := index > 0 || hash != ""
+		if st.Service(name) == nil && !blocking {
+			// A watcher, though, waits for a service that is not there
+			// yet, or sees it go, as a service without endpoints.
 			return nil, fmt.Errorf("service %s: %w", name, ErrNotFound)
 		}
 		at := endpointsIndex(st, name)
 		eps, until := endpoints.Until(st, name, time.Now())
-		answer := Endpoints{Index: at, Endpoints: nonNil(eps)}
-		if index == 0 || at > index || watcher == nil {
+		answer := Endpoints{Index: at, Hash: hashOf(nonNil(eps)), Endpoints: nonNil(eps)}
+		if !blocking || index > 0 && at > index || hash != "" && answer.Hash != hash || watcher == nil {
 			w.Header().Set(IndexHeader, strconv.FormatUint(at, 10))
 			return answer, nil
 		}
@@ -107,7 +127,7 @@ func (s *server) endpointsOf(w http.ResponseWriter, r *http.Request) (any, error
 		case changeByTime:
 			// Health changed with time alone: the next pass answers
 			// with it under the same index.
-			index = 0
+			index, hash = 0, ""
 		case changeTimedOut:
 			w.Header().Set(IndexHeader, strconv.FormatUint(at, 10))
 			return answer, nil
@@ -144,15 +164,16 @@ func waitForChange(ctx context.Context, changed <-chan struct{}, until time.Time
 	}
 }
 
-// Endpoints returns a service's endpoints. With index above 0 it is a
-// blocking query: the agent answers once the endpoints may have changed
-// since that index, or after wait (0 for the agent's DefaultWait). The
+// Endpoints returns a service's endpoints. Given an earlier answer it is
+// a blocking query: the agent answers once the endpoints may have changed
+// since that answer, or after wait (0 for the agent's DefaultWait). The
 // call's bound is the client's Timeout on top of the wait.
-func (c *Client) Endpoints(ctx context.Context, service string, index uint64, wait time.Duration) (Endpoints, error) {
+func (c *Client) Endpoints(ctx context.Context, service string, since *Endpoints, wait time.Duration) (Endpoints, error) {
 	q := url.Values{}
 	bounded := *c
-	if index > 0 {
-		q.Set("index", strconv.FormatUint(index, 10))
+	if since != nil {
+		q.Set("index", strconv.FormatUint(since.Index, 10))
+		q.Set("hash", since.Hash)
 		if wait > 0 {
 			q.Set("wait", wait.String())
 		} else {

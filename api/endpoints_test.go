@@ -26,6 +26,9 @@ func TestEndpointsRoute(t *testing.T) {
 	if got.Index != 7 || a.header.Get(IndexHeader) != "7" {
 		t.Fatalf("index %d, header %q: want 7", got.Index, a.header.Get(IndexHeader))
 	}
+	if len(got.Hash) != 16 {
+		t.Fatalf("hash %q: want 16 hex digits", got.Hash)
+	}
 	if len(got.Endpoints) != 1 || got.Endpoints[0].TaskID != "aaaa1111" || got.Endpoints[0].HostPort != 20000 || got.Endpoints[0].ContainerName != "app" {
 		t.Fatalf("endpoints: %s", a.body)
 	}
@@ -41,6 +44,9 @@ func TestEndpointsRoute(t *testing.T) {
 
 func TestEndpointsBadInput(t *testing.T) {
 	srv := serve(t, newFake(), nil)
+	if a := send(t, srv.URL, http.MethodGet, "/v1/services/web/endpoints?index=abc", "", nil); !strings.Contains(string(a.body), "expected a log index") {
+		t.Fatalf("index=abc: %s", a.body)
+	}
 	for _, tc := range []struct {
 		query, status, field string
 	}{
@@ -58,5 +64,10 @@ func TestEndpointsBadInput(t *testing.T) {
 	}
 	if a := send(t, srv.URL, http.MethodGet, "/v1/services/nosuch/endpoints", "", nil); a.status != http.StatusNotFound {
 		t.Fatalf("unknown service: status %d: %s", a.status, a.body)
+	}
+	// A watcher sees a service that is not there yet as one without
+	// endpoints.
+	if a := send(t, srv.URL, http.MethodGet, "/v1/services/nosuch/endpoints?index=1", "", nil); a.status != http.StatusOK || !strings.Contains(string(a.body), `"endpoints": []`) {
+		t.Fatalf("blocking query on an unknown service: status %d: %s", a.status, a.body)
 	}
 }

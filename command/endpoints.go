@@ -16,7 +16,7 @@ func endpointsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			ans, err := cl.Endpoints(c.Context, c.Args().First(), 0, 0)
+			ans, err := cl.Endpoints(c.Context, c.Args().First(), nil, 0)
 			if err != nil {
 				return err
 			}
