@@ -104,18 +104,37 @@ func (s *Server) Domain() string { return s.domain }
 // Upstreams are the resolvers the server forwards to.
 func (s *Server) Upstreams() []string { return slices.Clone(s.cfg.Upstreams) }
 
+// anyPortTries is how many UDP ports Listen tries for a port 0 address
+// before it gives up finding one whose TCP twin is free too.
+const anyPortTries = 10
+
 // Listen starts answering on addr (host:port, port 0 for any) over UDP and
 // TCP and returns the address it bound, which is the same for both. It
 // returns once both listen.
 func (s *Server) Listen(addr string) (string, error) {
-	pc, err := net.ListenPacket("udp", addr)
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", fmt.Errorf("dns: listen on udp %s: %w", addr, err)
+		return "", fmt.Errorf("dns: listen address %q: %w", addr, err)
 	}
-	bound := pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", bound)
-	if err != nil {
+	tries := 1
+	if port == "0" {
+		tries = anyPortTries
+	}
+	var pc net.PacketConn
+	var ln net.Listener
+	var bound string
+	for i := 0; i < tries; i++ {
+		if pc, err = net.ListenPacket("udp", addr); err != nil {
+			return "", fmt.Errorf("dns: listen on udp %s: %w", addr, err)
+		}
+		bound = pc.LocalAddr().String()
+		if ln, err = net.Listen("tcp", bound); err == nil {
+			break
+		}
+		// The UDP port the system chose is taken over TCP: try another.
 		pc.Close()
+	}
+	if err != nil {
 		return "", fmt.Errorf("dns: listen on tcp %s: %w", bound, err)
 	}
 	us := &dns.Server{PacketConn: pc, Handler: s}
