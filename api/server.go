@@ -620,8 +620,9 @@ func (s *server) applyService(w http.ResponseWriter, r *http.Request) (any, erro
 		return nil, fieldErr("service", "%q differs from the name in the path, %q", svc.Name, r.PathValue("name"))
 	}
 	view := s.b.View()
+	def := td
 	if td == nil {
-		def := registered(view, svc.TaskDefinition)
+		def = registered(view, svc.TaskDefinition)
 		if def == nil {
 			return nil, fieldErr("taskDefinition", "%q is not a registered task definition; register it with `skiff taskdefs register -f FILE`, or give the definition inline", svc.TaskDefinition)
 		}
@@ -631,6 +632,9 @@ func (s *server) applyService(w http.ResponseWriter, r *http.Request) (any, erro
 			return nil, err
 		}
 	} else if err := checkSecretsExist(view, td, "taskDefinition"); err != nil {
+		return nil, err
+	}
+	if err := checkLoadBalancerTargets(view, svc, def); err != nil {
 		return nil, err
 	}
 	out, err := s.b.ApplyService(r.Context(), svc, td)
