@@ -21,7 +21,9 @@ type fakeView struct {
 
 var node1 = &structs.Node{ID: "n1", Name: "one", Address: "127.0.0.1:7071", Status: structs.NodeReady}
 
-func (v *fakeView) Services() []*structs.Service { return append([]*structs.Service(nil), v.services...) }
+func (v *fakeView) Services() []*structs.Service {
+	return append([]*structs.Service(nil), v.services...)
+}
 func (v *fakeView) Service(name string) *structs.Service {
 	for _, s := range v.services {
 		if s.Name == name {
