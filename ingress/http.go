@@ -232,8 +232,12 @@ func (l *httpListener) protocol() string { return structs.ProtocolHTTP }
 
 // RoundTrip sends a request to one of the pool's backends, and to another
 // when one cannot be reached at all: a failed dial has sent nothing, so
-// the request, body included, is still whole. A backend that fails later
-// fails the request, since it may have acted on it.
+// the request, body included, is still whole. A bodiless GET, HEAD or
+// OPTIONS also goes to another backend when its connection breaks before
+// an answer (a task killed a moment ago, behind an engine's port proxy
+// that still accepts), since asking twice cannot change anything. Any
+// other request that fails after it was sent fails, since its backend may
+// have acted on it.
 func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body *unreadBody
 	if req.Body != nil && req.Body != http.NoBody {
@@ -263,11 +267,18 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		b.release()
 		var de *dialError
-		if !errors.As(err, &de) || body != nil && body.read.Load() || req.Context().Err() != nil {
+		again := errors.As(err, &de) && (body == nil || !body.read.Load()) || body == nil && safeMethod(req.Method)
+		if !again || req.Context().Err() != nil {
 			return nil, err
 		}
 		tried, last = append(tried, b), err
 	}
+}
+
+// safeMethod reports whether a request of method changes nothing on the
+// server, as RFC 9110 defines it.
+func safeMethod(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
 }
 
 // unreadBody is a request body that says whether any of it was read, and

@@ -442,3 +442,52 @@ func TestListenersFollowTheState(t *testing.T) {
 		t.Fatalf("the open connection broke when its listener closed: %v %q", err, buf)
 	}
 }
+
+// A task whose connections break before it answers (as behind an engine's
+// port proxy once its container died) costs no GET, which goes on to
+// another task, but a POST, which that task may have acted on, fails.
+func TestHTTPRetriesOnlySafeRequestsAfterABrokenConnection(t *testing.T) {
+	broken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broken.Close()
+	go func() {
+		for {
+			c, err := broken.Accept()
+			if err != nil {
+				return
+			}
+			c.Read(make([]byte, 1))
+			c.Close()
+		}
+	}()
+	backend := named(t, "up")
+	port := freePort(t)
+	v := &fakeView{}
+	v.addService("web", structs.LoadBalancer{ListenerPort: port})
+	v.addTask("web", "broken", portOf(t, broken.Addr().String()))
+	v.addTask("web", "up", portOf(t, backend.Listener.Addr().String()))
+	g := runIngress(t, newSource(v))
+	waitFor(t, "the listener", func() bool { return len(g.Ports()) == 1 })
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	for range 6 {
+		if code, body := get(t, url, "x"); code != 200 || !strings.HasPrefix(body, "up ") {
+			t.Fatalf("GET: %d %q", code, body)
+		}
+	}
+	failed := 0
+	for range 6 {
+		resp, err := http.Post(url, "text/plain", strings.NewReader("once"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusBadGateway {
+			failed++
+		}
+	}
+	if failed != 3 {
+		t.Fatalf("%d of 6 POSTs failed: want the 3 that round robin sent to the broken task", failed)
+	}
+}
