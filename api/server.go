@@ -215,7 +215,7 @@ var (
 	ErrNotFound    = structs.ErrNotFound
 	ErrUnavailable = errors.New("no leader is available")
 	// ErrConflict refuses a request that the cluster's set-up rules out.
-	ErrConflict = errors.New("conflict")
+	ErrConflict = structs.ErrConflict
 	// ErrForbidden is a request the caller may not make whatever its
 	// input: an agent reporting for another node.
 	ErrForbidden = errors.New("forbidden")

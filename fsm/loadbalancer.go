@@ -32,7 +32,7 @@ func (w *writer) applyBalancedService(c *ApplyService) (any, error) {
 		return "", fmt.Errorf("desired count %d: a daemon service has none", s.DesiredCount)
 	}
 	if i, why := structs.ListenerConflict(s.Name, s.LoadBalancers, all(w.t.services)); i >= 0 {
-		return "", fmt.Errorf("service %s: loadBalancers[%d].listenerPort: %s", s.Name, i, why)
+		return "", fmt.Errorf("%w: service %s: loadBalancers[%d].listenerPort: %s", structs.ErrConflict, s.Name, i, why)
 	}
 	td := c.TaskDefinition
 	if td == nil {

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -36,7 +37,7 @@ func TestBalancedServicesHaveTheirOwnCommand(t *testing.T) {
 	// host it shares the listener.
 	api := web
 	if err, ok := apply(t, f, 3, CmdApplyBalancedService, ApplyService{Service: balanced("api", api), TaskDefinition: servedDef("api", 8080)}).(error); !ok ||
-		!strings.Contains(err.Error(), "by service web") {
+		!errors.Is(err, structs.ErrConflict) || !strings.Contains(err.Error(), "by service web") {
 		t.Fatalf("a second service took web's route: %v", err)
 	}
 	api.Hostnames = []string{"api.example"}

@@ -25,9 +25,9 @@ var errNoBackends = errors.New("no healthy task")
 // lives as long as its route stays in the state, so that its pool's counts
 // and connections carry across updates.
 type httpRoute struct {
-	Route
-	pool  *pool
-	proxy *httputil.ReverseProxy
+	pathPrefix string
+	pool       *pool
+	proxy      *httputil.ReverseProxy
 }
 
 // routeTable is an http listener's routes as one request looks them up:
@@ -43,7 +43,7 @@ type routeTable struct {
 func (t *routeTable) match(host, path string) *httpRoute {
 	for _, rs := range [][]*httpRoute{t.byHost[host], t.any} {
 		for _, r := range rs {
-			if pathMatches(r.PathPrefix, path) {
+			if pathMatches(r.pathPrefix, path) {
 				return r
 			}
 		}
@@ -119,7 +119,6 @@ func (l *httpListener) update(spec *Listener) {
 			hr = l.newRoute(*r)
 			l.routes[key] = hr
 		}
-		hr.Backends = r.Backends
 		hr.pool.update(r.Backends)
 		seen[key] = true
 		if len(r.Hostnames) == 0 {
@@ -129,7 +128,7 @@ func (l *httpListener) update(spec *Listener) {
 			t.byHost[h] = append(t.byHost[h], hr)
 		}
 	}
-	longestFirst := func(a, b *httpRoute) int { return len(b.PathPrefix) - len(a.PathPrefix) }
+	longestFirst := func(a, b *httpRoute) int { return len(b.pathPrefix) - len(a.pathPrefix) }
 	slices.SortStableFunc(t.any, longestFirst)
 	for _, rs := range t.byHost {
 		slices.SortStableFunc(rs, longestFirst)
@@ -144,7 +143,7 @@ func (l *httpListener) update(spec *Listener) {
 }
 
 func (l *httpListener) newRoute(r Route) *httpRoute {
-	hr := &httpRoute{Route: r, pool: newPool(r.Balancing, true)}
+	hr := &httpRoute{pathPrefix: r.PathPrefix, pool: newPool(r.Balancing, true)}
 	hr.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// The request keeps its Host; the backend's address is the

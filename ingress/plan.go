@@ -12,6 +12,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/skiff-run/skiff/endpoints"
@@ -60,15 +61,7 @@ func Plan(v View, now time.Time) (map[int]*Listener, time.Time) {
 	out := map[int]*Listener{}
 	var until time.Time
 	services := v.Services()
-	slices.SortFunc(services, func(a, b *structs.Service) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(services, func(a, b *structs.Service) int { return strings.Compare(a.Name, b.Name) })
 	for _, s := range services {
 		if len(s.LoadBalancers) == 0 {
 			continue

@@ -13,6 +13,10 @@ import (
 // lacks.
 var ErrNotFound = errors.New("not found")
 
+// ErrConflict marks a request or command that what the state already holds
+// rules out, such as a listener port another service has.
+var ErrConflict = errors.New("conflict")
+
 // Task statuses, named as ECS names them.
 const (
 	StatusPending = "PENDING"
