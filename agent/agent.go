@@ -27,6 +27,7 @@ import (
 	"github.com/skiff-run/skiff/agent/control"
 	"github.com/skiff-run/skiff/agent/node"
 	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/dnsserver"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
 	"github.com/skiff-run/skiff/ingress"
@@ -135,6 +136,22 @@ type Config struct {
 	// Faults, when set, cuts this agent off from chosen peers; tests use
 	// it for partitions. Nil in production.
 	Faults Faults
+	// DeregistrationDelay is how long a running task of a service that is
+	// asked to stop keeps running, out of its service's endpoints and DNS
+	// answers, before its containers get SIGTERM; zero stops at once.
+	DeregistrationDelay time.Duration
+	// DNSAddr is where the agent's DNS server listens for people and
+	// tools (host:port, port 0 for any); empty listens there on nothing.
+	DNSAddr string
+	// DNSForContainers also serves DNS on port 53 of the address the
+	// runtime's containers reach the host on (its bridge's gateway), and
+	// makes that the resolver of the containers skiff starts.
+	DNSForContainers bool
+	// DNSDomain is the cluster's DNS domain; default skiff.
+	DNSDomain string
+	// DNSResolvers are the resolvers (host:port) the DNS server forwards
+	// names outside its domain to; nil reads /etc/resolv.conf.
+	DNSResolvers []string
 	// NoIngress turns off the listeners of services' loadBalancers on
 	// this agent; IngressBind is the IP they listen on, by default the
 	// host of HTTPAddr.
@@ -166,6 +183,9 @@ type Agent struct {
 	control  *control.ControlPlane
 	http     *http.Server
 	httpLn   net.Listener
+	// dns answers the cluster's names; nil when the agent serves no DNS.
+	dns     *dnsserver.Server
+	dnsAddr string
 	// ingress serves services' loadBalancers; nil with NoIngress.
 	ingress *ingress.Ingress
 
@@ -263,12 +283,20 @@ func New(cfg Config) (*Agent, error) {
 	a.announce = newAnnouncer(a.raft)
 	a.commit = &committer{raft: a.raft, announce: a.announce, leaderAPI: a.LeaderAPI, members: a.ring.Members, peerScheme: peerScheme, peers: peers}
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
+	containerDNS, err := a.startDNS()
+	if err != nil {
+		a.ring.Shutdown()
+		a.httpLn.Close()
+		a.raft.Close()
+		return nil, err
+	}
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
 			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax, AllowedHostPaths: cfg.AllowHostPaths,
 			AllowPrivileged: cfg.AllowPrivileged},
 		Runtime: cfg.Runtime, Replica: a.fsm, Committer: a.commit, CaughtUp: a.raft.CaughtUp,
 		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log, Secrets: a.vault,
+		DeregistrationDelay: cfg.DeregistrationDelay, DNSServers: containerDNS,
 	})
 	a.control = control.New(control.Config{ID: id, BootstrapExpect: cfg.BootstrapExpect, Voters: cfg.Voters,
 		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: a.leaderOf, BootstrapACL: bootstrapACL,
@@ -462,6 +490,9 @@ func (a *Agent) Close() error {
 		herr = errors.Join(herr, a.http.Close())
 	}
 	a.wg.Wait()
+	if a.dns != nil {
+		herr = errors.Join(herr, a.dns.Close())
+	}
 	if a.keys != nil {
 		a.keys.wg.Wait()
 	}

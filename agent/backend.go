@@ -22,6 +22,10 @@ func now() int64 { return time.Now().UnixMilli() }
 // View implements api.Backend.
 func (a *Agent) View() api.State { return a.fsm.State() }
 
+// Watch implements api.Watcher, so that blocking queries wake when the
+// local replica changes.
+func (a *Agent) Watch() <-chan struct{} { return a.fsm.Watch() }
+
 // Health implements api.Backend.
 func (a *Agent) Health() api.Health {
 	st := a.fsm.State()

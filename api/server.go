@@ -241,6 +241,7 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("PUT /v1/services/{name}", s.wrap(s.applyService))
 	mux.Handle("DELETE /v1/services/{name}", s.wrapStatus(s.deleteService))
 	mux.Handle("POST /v1/services/{name}/scale", s.wrap(s.scale))
+	mux.Handle("GET /v1/services/{name}/endpoints", s.wrap(s.endpointsOf))
 	mux.Handle("GET /v1/schedules", s.wrap(s.schedules))
 	mux.Handle("PUT /v1/schedules/{name}", s.wrap(s.applySchedule))
 	mux.Handle("DELETE /v1/schedules/{name}", s.wrapStatus(s.deleteSchedule))

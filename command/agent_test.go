@@ -45,6 +45,13 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--allow-host-path", "/srv/../etc"}, `--allow-host-path "/srv/../etc": expected a clean absolute path such as /srv`},
 		{[]string{"--raft-timeout", "50ms"}, "--raft-timeout 50ms: expected 100ms or more"},
 		{[]string{"--voters", "x"}, `invalid value "x" for flag -voters: parse error`},
+		{[]string{"--dns-port", "70000"}, "--dns-port 70000: expected 1 to 65535, or 0 for none"},
+		{[]string{"--dns-port", "7070"}, "--dns-port 7070: already used by --http-port"},
+		{[]string{"--dns-domain", "-bad-"}, `--dns-domain "-bad-": expected a domain name such as skiff or cluster.internal`},
+		{[]string{"--dns-domain", "a..b"}, `--dns-domain "a..b": expected a domain name such as skiff or cluster.internal`},
+		{[]string{"--dns-resolver", "resolver.example"}, `--dns-resolver "resolver.example": expected IP or IP:PORT`},
+		{[]string{"--dns-resolver", "10.0.0.1:0"}, `--dns-resolver "10.0.0.1:0": expected IP or IP:PORT`},
+		{[]string{"--deregistration-delay", "-1s"}, "--deregistration-delay -1s: expected 0 or more"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			r := skiff("", append([]string{"agent", "--data-dir", t.TempDir()}, tc.args...)...)
@@ -95,6 +102,7 @@ func TestAgentConfigDefaults(t *testing.T) {
 		DataDir: "skiff-data", HTTPAddr: "0.0.0.0:7070", RaftAddr: "0.0.0.0:7071", GossipAddr: "0.0.0.0:7946",
 		BootstrapExpect: 3, Voters: 3, ProbeInterval: 500 * time.Millisecond, DownAfter: 500 * time.Millisecond, RaftTimeout: 500 * time.Millisecond,
 		RotationGrace: time.Minute, PendingTimeout: 10 * time.Minute, GPUs: -1, Attributes: map[string]string{}, PortMin: 20000, PortMax: 32767,
+		DNSAddr: "127.0.0.1:8600", DNSDomain: "skiff", DNSForContainers: true, DeregistrationDelay: 2 * time.Second,
 		IngressBind: "0.0.0.0",
 	}
 	if !reflect.DeepEqual(cfg, want) || level != slog.LevelInfo {
@@ -107,13 +115,16 @@ func TestAgentConfigFlags(t *testing.T) {
 		"--http-port", "8080", "--join", "10.0.0.2", "--join", "10.0.0.3:7946", "--voters", "5",
 		"--attr", "zone=a", "--attr", "disk=", "--cpu", "2048", "--memory", "512", "--gpus", "2", "--port-range", "30000-30010",
 		"--probe-interval", "1s", "--down-after", "2s", "--raft-timeout", "2s", "--rotation-grace", "10s", "--pending-timeout", "1m", "--log-level", "debug",
-		"--allow-privileged", "--no-ingress", "--ingress-bind", "10.0.0.1")
+		"--allow-privileged", "--dns-port", "5353", "--dns-domain", "cluster.internal.", "--dns-resolver", "10.0.0.53", "--dns-resolver", "[fd00::53]:5353",
+		"--dns-containers=false", "--deregistration-delay", "0s",
+		"--no-ingress", "--ingress-bind", "10.0.0.1")
 	want := agent.Config{
 		Name: "pi-1", DataDir: "/var/lib/skiff", HTTPAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:7071", GossipAddr: "127.0.0.1:7946",
 		Advertise: "10.0.0.1", Join: []string{"10.0.0.2", "10.0.0.3:7946"}, BootstrapExpect: 1, Voters: 5,
 		ProbeInterval: time.Second, DownAfter: 2 * time.Second, RaftTimeout: 2 * time.Second, RotationGrace: 10 * time.Second, PendingTimeout: time.Minute, CPU: 2048, MemoryMiB: 512, GPUs: 2,
 		Attributes: map[string]string{"zone": "a", "disk": ""}, PortMin: 30000, PortMax: 30010, Debug: true, Dev: true,
-		AllowPrivileged: true, NoIngress: true, IngressBind: "10.0.0.1",
+		AllowPrivileged: true, DNSAddr: "127.0.0.1:5353", DNSDomain: "cluster.internal", DNSResolvers: []string{"10.0.0.53:53", "[fd00::53]:5353"},
+		NoIngress: true, IngressBind: "10.0.0.1",
 	}
 	if !reflect.DeepEqual(cfg, want) || level != slog.LevelDebug {
 		t.Errorf("got %+v at level %v\nwant %+v at debug", cfg, level, want)

@@ -7,6 +7,7 @@
 package endpoints
 
 import (
+	"net"
 	"slices"
 	"time"
 
@@ -33,7 +34,8 @@ type Endpoint struct {
 	Service string `json:"service"`
 	TaskID  string `json:"taskId"`
 	// Node is the id of the task's node, NodeName its name and Address
-	// the address other hosts reach it on.
+	// the IP other hosts reach it on (the host of the address it
+	// registered).
 	Node          string `json:"node"`
 	NodeName      string `json:"nodeName"`
 	Address       string `json:"address"`
@@ -89,7 +91,7 @@ func Until(v View, service string, now time.Time) ([]Endpoint, time.Time) {
 					if proto == "" {
 						proto = "tcp"
 					}
-					out = append(out, Endpoint{Service: service, TaskID: t.ID, Node: n.ID, NodeName: n.Name, Address: n.Address,
+					out = append(out, Endpoint{Service: service, TaskID: t.ID, Node: n.ID, NodeName: n.Name, Address: Host(n),
 						ContainerName: cd.Name, ContainerPort: pm.ContainerPort, HostPort: t.HostPorts[i], Protocol: proto, Healthy: healthy})
 				}
 				i++
@@ -97,6 +99,15 @@ func Until(v View, service string, now time.Time) ([]Endpoint, time.Time) {
 		}
 	}
 	return out, until
+}
+
+// Host is the IP (or name) of a node's registered address, which agents
+// register as host:port, the port being Raft's.
+func Host(n *structs.Node) string {
+	if h, _, err := net.SplitHostPort(n.Address); err == nil {
+		return h
+	}
+	return n.Address
 }
 
 // Serving reports whether a task belongs in its service's answers at all:

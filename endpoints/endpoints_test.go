@@ -43,7 +43,7 @@ func newView(tasks ...*structs.Task) *view {
 	return &view{
 		services: map[string]*structs.Service{"web": {Name: "web", TaskDefinition: "web:1"}},
 		nodes: map[string]*structs.Node{
-			"n1": {ID: "n1", Name: "one", Address: "10.0.0.1", Status: structs.NodeReady},
+			"n1": {ID: "n1", Name: "one", Address: "10.0.0.1:7071", Status: structs.NodeReady},
 			"n2": {ID: "n2", Name: "two", Address: "10.0.0.2", Status: structs.NodeReady},
 		},
 		defs: map[string]*structs.TaskDefinition{"web:1": {Family: "web", Revision: 1, ContainerDefinitions: []structs.ContainerDefinition{
@@ -156,5 +156,13 @@ func TestTaskWithFewerHostPortsThanMappingsListsWhatItHas(t *testing.T) {
 	eps := Of(v, "web", start.Add(time.Hour))
 	if got := describe(eps); got != "t1 n1/one 10.0.0.1:20000->app:8080/tcp healthy=true\n" {
 		t.Fatalf("endpoints:\n%s", got)
+	}
+}
+
+func TestHostIsTheIPOfTheRegisteredAddress(t *testing.T) {
+	for addr, want := range map[string]string{"10.0.0.1:7071": "10.0.0.1", "[fd00::1]:7071": "fd00::1", "10.0.0.9": "10.0.0.9"} {
+		if got := Host(&structs.Node{Address: addr}); got != want {
+			t.Errorf("Host(%q) = %q, want %q", addr, got, want)
+		}
 	}
 }

@@ -1,0 +1,108 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skiff-run/skiff/agent"
+	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/internal/testutil"
+)
+
+// hostIP is an IPv4 address of this host that is neither loopback nor a
+// container bridge's: the address a node registers so that containers,
+// and other hosts, reach its published ports.
+func hostIP(t *testing.T) string {
+	t.Helper()
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || strings.HasPrefix(ifc.Name, "docker") ||
+			strings.HasPrefix(ifc.Name, "br-") || strings.HasPrefix(ifc.Name, "veth") {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	t.Skip("skipping: this host has no IPv4 address beside loopback and container bridges for containers to reach it on")
+	return ""
+}
+
+// upstreamClient is a service whose task's containers each wait for url
+// to answer before they serve (and exit 4, to be started again, while it
+// does not). With two containers the task has a network of its own, where
+// the engine's embedded resolver forwards to the agent; with one it is on
+// the default bridge and asks the agent itself.
+func upstreamClient(name, url string, containers int) []byte {
+	var defs []string
+	for i := 0; i < containers; i++ {
+		defs = append(defs, fmt.Sprintf(`{"name":"c%d","image":%q,"memory":32,
+		  "command":["/testapp","serve","-addr",":%d","-upstream",%q]}`, i, testImage, 8080+i, url))
+	}
+	return []byte(fmt.Sprintf(`{"service":%q,"desiredCount":1,"restartPolicy":{"maxBackoffSeconds":2},
+	  "taskDefinition":{"family":%q,"containerDefinitions":[%s]}}`, name, name, strings.Join(defs, ",")))
+}
+
+// TestContainersReachServicesByName runs service b, then services whose
+// containers reach http://b.skiff:PORT by name through the agent's DNS
+// server, on the default bridge and on a task network of its own; the
+// agent's DNS server answers the same name to people on loopback.
+func TestContainersReachServicesByName(t *testing.T) {
+	ip := hostIP(t)
+	d := startTunedDockerAgent(t, func(cfg *agent.Config) {
+		cfg.RaftAddr = net.JoinHostPort(ip, strconv.Itoa(portOf(t, cfg.RaftAddr)))
+		cfg.DNSAddr = "127.0.0.1:0"
+		cfg.DNSForContainers = true
+		// A range of its own, so that another test's containers on the
+		// same engine cannot hold the ports this one is given.
+		cfg.PortMin, cfg.PortMax = 43700, 43799
+	})
+	ctx := context.Background()
+	if _, err := d.c.ApplyService(ctx, "web", webService(1, "from web")); err != nil {
+		t.Fatal(err)
+	}
+	var eps api.Endpoints
+	testutil.Eventually(t, 60*time.Second, func() (bool, string) {
+		var err error
+		eps, err = d.c.Endpoints(ctx, "web", nil, 0)
+		return err == nil && len(eps.Endpoints) == 1 && eps.Endpoints[0].Healthy, fmt.Sprintf("endpoints %+v %v", eps, err)
+	})
+	ep := eps.Endpoints[0]
+	if ep.Address != ip {
+		t.Fatalf("endpoint address %s, want the node's %s", ep.Address, ip)
+	}
+	if got := addresses(t, d.a.DNSAddr(), "web.skiff."); got != ip {
+		t.Fatalf("A web.skiff. from loopback: %q, want %s", got, ip)
+	}
+	url := fmt.Sprintf("http://web.skiff:%d/health", ep.HostPort)
+	for name, containers := range map[string]int{"bridged": 1, "paired": 2} {
+		if _, err := d.c.ApplyService(ctx, name, upstreamClient(name, url, containers)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, containers := range map[string]int{"bridged": 1, "paired": 2} {
+		var task string
+		testutil.Eventually(t, 90*time.Second, func() (bool, string) {
+			run := d.running(name)
+			if len(run) != 1 {
+				return false, fmt.Sprintf("%s: %d tasks running", name, len(run))
+			}
+			task = run[0].ID
+			return true, ""
+		})
+		for i := 0; i < containers; i++ {
+			containerLogs(t, d, task, fmt.Sprintf("c%d", i), "upstream ready: "+url)
+		}
+	}
+}
