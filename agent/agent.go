@@ -30,6 +30,7 @@ import (
 	"github.com/skiff-run/skiff/dnsserver"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
+	"github.com/skiff-run/skiff/ingress"
 	"github.com/skiff-run/skiff/pki"
 	"github.com/skiff-run/skiff/raft"
 	"github.com/skiff-run/skiff/runtime"
@@ -151,6 +152,11 @@ type Config struct {
 	// DNSResolvers are the resolvers (host:port) the DNS server forwards
 	// names outside its domain to; nil reads /etc/resolv.conf.
 	DNSResolvers []string
+	// NoIngress turns off the listeners of services' loadBalancers on
+	// this agent; IngressBind is the IP they listen on, by default the
+	// host of HTTPAddr.
+	NoIngress   bool
+	IngressBind string
 }
 
 // Faults wraps the agent's Raft and gossip transports so that traffic to
@@ -180,6 +186,8 @@ type Agent struct {
 	// dns answers the cluster's names; nil when the agent serves no DNS.
 	dns     *dnsserver.Server
 	dnsAddr string
+	// ingress serves services' loadBalancers; nil with NoIngress.
+	ingress *ingress.Ingress
 
 	left      chan struct{} // closed by Leave
 	leaveOnce sync.Once
@@ -337,6 +345,11 @@ func New(cfg Config) (*Agent, error) {
 	}()
 	go func() { defer a.wg.Done(); a.runner.Run(a.ctx) }()
 	go func() { defer a.wg.Done(); a.control.Run(a.ctx) }()
+	if !cfg.NoIngress {
+		a.ingress = ingress.New(ingress.Config{Bind: cfg.IngressBind, Source: ingressSource{a.fsm}, Logger: a.log})
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.ingress.Run(a.ctx) }()
+	}
 	go func() {
 		defer a.wg.Done()
 		a.ring.Maintain(a.ctx, cfg.Join, defaultGossipPort, a.peerGossipAddrs, func(msg string, args ...any) { a.log.Info(msg, args...) })
@@ -397,6 +410,9 @@ func setDefaults(cfg *Config) error {
 	}
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()
+	}
+	if cfg.IngressBind == "" {
+		cfg.IngressBind, _, _ = net.SplitHostPort(cfg.HTTPAddr)
 	}
 	cfg.Attributes = withBuiltinAttributes(cfg.Attributes)
 	if cfg.CPU == 0 || cfg.MemoryMiB == 0 {
@@ -482,6 +498,21 @@ func (a *Agent) Close() error {
 	}
 	return errors.Join(herr, a.ring.Shutdown(), a.raft.Close())
 }
+
+// IngressPorts lists the listener ports this agent's ingress has open;
+// none when it runs without one.
+func (a *Agent) IngressPorts() []int {
+	if a.ingress == nil {
+		return nil
+	}
+	return a.ingress.Ports()
+}
+
+// ingressSource is the ingress's view of the local replica.
+type ingressSource struct{ f *fsm.FSM }
+
+func (s ingressSource) View() ingress.View     { return s.f.State() }
+func (s ingressSource) Watch() <-chan struct{} { return s.f.Watch() }
 
 // State is a read view of the local replica.
 func (a *Agent) State() *fsm.State { return a.fsm.State() }

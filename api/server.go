@@ -215,7 +215,7 @@ var (
 	ErrNotFound    = structs.ErrNotFound
 	ErrUnavailable = errors.New("no leader is available")
 	// ErrConflict refuses a request that the cluster's set-up rules out.
-	ErrConflict = errors.New("conflict")
+	ErrConflict = structs.ErrConflict
 	// ErrForbidden is a request the caller may not make whatever its
 	// input: an agent reporting for another node.
 	ErrForbidden = errors.New("forbidden")
@@ -621,8 +621,9 @@ func (s *server) applyService(w http.ResponseWriter, r *http.Request) (any, erro
 		return nil, fieldErr("service", "%q differs from the name in the path, %q", svc.Name, r.PathValue("name"))
 	}
 	view := s.b.View()
+	def := td
 	if td == nil {
-		def := registered(view, svc.TaskDefinition)
+		def = registered(view, svc.TaskDefinition)
 		if def == nil {
 			return nil, fieldErr("taskDefinition", "%q is not a registered task definition; register it with `skiff taskdefs register -f FILE`, or give the definition inline", svc.TaskDefinition)
 		}
@@ -632,6 +633,9 @@ func (s *server) applyService(w http.ResponseWriter, r *http.Request) (any, erro
 			return nil, err
 		}
 	} else if err := checkSecretsExist(view, td, "taskDefinition"); err != nil {
+		return nil, err
+	}
+	if err := checkLoadBalancerTargets(view, svc, def); err != nil {
 		return nil, err
 	}
 	out, err := s.b.ApplyService(r.Context(), svc, td)

@@ -78,6 +78,9 @@ type ServiceFile struct {
 	// service's rolling deployments, as in ECS.
 	DeploymentConfiguration       *structs.DeploymentConfiguration `json:"deploymentConfiguration,omitempty"`
 	HealthCheckGracePeriodSeconds int                              `json:"healthCheckGracePeriodSeconds,omitempty"`
+	// LoadBalancers are ECS's, with skiff's protocol, routing and
+	// balancing fields; see checkLoadBalancers.
+	LoadBalancers []structs.LoadBalancer `json:"loadBalancers,omitempty"`
 }
 
 // TaskDefinitionField is a service file's taskDefinition: the definition
@@ -212,8 +215,9 @@ var (
 				"deploymentCircuitBreaker": {acted: map[string]*shape{"enable": nil, "rollback": nil}}},
 				ignored: []string{"alarms", "strategy", "bakeTimeInMinutes", "lifecycleHooks", "canaryConfiguration", "linearConfiguration"}},
 			"healthCheckGracePeriodSeconds": nil,
+			"loadBalancers":                 loadBalancerShape,
 		},
-		ignored: []string{"cluster", "loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
+		ignored: []string{"cluster", "serviceRegistries", "launchType", "capacityProviderStrategy",
 			"platformVersion", "role", "networkConfiguration",
 			"deploymentController", "tags", "enableECSManagedTags", "propagateTags",
 			"enableExecuteCommand", "serviceConnectConfiguration", "volumeConfigurations", "clientToken",
@@ -495,7 +499,11 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	if err := checkDeployment(f.DeploymentConfiguration, f.HealthCheckGracePeriodSeconds); err != nil {
 		return nil, nil, nil, err
 	}
+	if err := checkLoadBalancers(f.LoadBalancers, td); err != nil {
+		return nil, nil, nil, err
+	}
 	svc := &structs.Service{
+		LoadBalancers:                 f.LoadBalancers,
 		Name:                          name,
 		DeploymentConfiguration:       f.DeploymentConfiguration,
 		HealthCheckGracePeriodSeconds: f.HealthCheckGracePeriodSeconds,
@@ -538,7 +546,7 @@ func DecodeScheduleFile(raw []byte) (*structs.Schedule, *structs.TaskDefinition,
 		set   bool
 	}{{"desiredCount", f.DesiredCount != nil}, {"schedulingStrategy", f.SchedulingStrategy != ""},
 		{"placementStrategy", len(f.PlacementStrategy) > 0}, {"placementConstraints", len(f.PlacementConstraints) > 0},
-		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}} {
+		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}, {"loadBalancers", len(f.LoadBalancers) > 0}} {
 		if c.set {
 			return nil, nil, nil, fieldErr(c.field, "not taken by a scheduled task, which runs one one-off task at each time")
 		}

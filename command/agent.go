@@ -60,6 +60,8 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "runtime", Value: "docker", Usage: "docker, or fake for simulated containers that only exist in memory"},
 			&cli.StringFlag{Name: "docker-host", Usage: "the Docker Engine's address, unix:///PATH or tcp://HOST:PORT (default: DOCKER_HOST, else the default socket)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.BoolFlag{Name: "no-ingress", Usage: "do not serve services' loadBalancers listener ports on this agent"},
+			&cli.StringFlag{Name: "ingress-bind", Usage: "IP the loadBalancers listeners listen on (default: the --bind IP)"},
 		},
 		Action: agentAction,
 	}
@@ -204,6 +206,13 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	if h := c.String("docker-host"); h != "" && !engineAddress(h) {
 		return agent.Config{}, fmt.Errorf("--docker-host %q: expected unix:///PATH or tcp://HOST:PORT", h)
 	}
+	ingressBind := c.String("ingress-bind")
+	if ingressBind == "" {
+		ingressBind = bind
+	}
+	if net.ParseIP(ingressBind) == nil {
+		return agent.Config{}, fmt.Errorf("--ingress-bind %q: expected an IP address", ingressBind)
+	}
 	hostPort := func(flag string) string { return net.JoinHostPort(bind, strconv.Itoa(c.Int(flag))) }
 	return agent.Config{
 		Name: c.String("name"), DataDir: c.String("data-dir"), HTTPAddr: hostPort("http-port"), RaftAddr: hostPort("raft-port"),
@@ -216,7 +225,7 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 		Dev:             c.Bool("dev"), Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
 		RaftLog: c.App.ErrWriter, Debug: level == slog.LevelDebug,
 		DNSAddr: dnsAddr, DNSDomain: domain, DNSResolvers: resolvers, DNSForContainers: c.Bool("dns-containers"),
-		DeregistrationDelay: c.Duration("deregistration-delay"),
+		DeregistrationDelay: c.Duration("deregistration-delay"), NoIngress: c.Bool("no-ingress"), IngressBind: ingressBind,
 	}, nil
 }
 

@@ -29,6 +29,7 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--attr", "=a"}, `--attr "=a": expected KEY=VALUE`},
 		{[]string{"--bind", "nonsense"}, `--bind "nonsense": expected an IP address`},
 		{[]string{"--advertise", "host.example"}, `--advertise "host.example": expected an IP address`},
+		{[]string{"--ingress-bind", "all"}, `--ingress-bind "all": expected an IP address`},
 		{[]string{"--bootstrap-expect", "-1"}, "--bootstrap-expect -1: expected 1 or more"},
 		{[]string{"--http-port", "0"}, "--http-port 0: expected 1 to 65535"},
 		{[]string{"--gossip-port", "70000"}, "--gossip-port 70000: expected 1 to 65535"},
@@ -102,6 +103,7 @@ func TestAgentConfigDefaults(t *testing.T) {
 		BootstrapExpect: 3, Voters: 3, ProbeInterval: 500 * time.Millisecond, DownAfter: 500 * time.Millisecond, RaftTimeout: 500 * time.Millisecond,
 		RotationGrace: time.Minute, PendingTimeout: 10 * time.Minute, GPUs: -1, Attributes: map[string]string{}, PortMin: 20000, PortMax: 32767,
 		DNSAddr: "127.0.0.1:8600", DNSDomain: "skiff", DNSForContainers: true, DeregistrationDelay: 2 * time.Second,
+		IngressBind: "0.0.0.0",
 	}
 	if !reflect.DeepEqual(cfg, want) || level != slog.LevelInfo {
 		t.Errorf("got %+v at level %v\nwant %+v at info", cfg, level, want)
@@ -114,13 +116,15 @@ func TestAgentConfigFlags(t *testing.T) {
 		"--attr", "zone=a", "--attr", "disk=", "--cpu", "2048", "--memory", "512", "--gpus", "2", "--port-range", "30000-30010",
 		"--probe-interval", "1s", "--down-after", "2s", "--raft-timeout", "2s", "--rotation-grace", "10s", "--pending-timeout", "1m", "--log-level", "debug",
 		"--allow-privileged", "--dns-port", "5353", "--dns-domain", "cluster.internal.", "--dns-resolver", "10.0.0.53", "--dns-resolver", "[fd00::53]:5353",
-		"--dns-containers=false", "--deregistration-delay", "0s")
+		"--dns-containers=false", "--deregistration-delay", "0s",
+		"--no-ingress", "--ingress-bind", "10.0.0.1")
 	want := agent.Config{
 		Name: "pi-1", DataDir: "/var/lib/skiff", HTTPAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:7071", GossipAddr: "127.0.0.1:7946",
 		Advertise: "10.0.0.1", Join: []string{"10.0.0.2", "10.0.0.3:7946"}, BootstrapExpect: 1, Voters: 5,
 		ProbeInterval: time.Second, DownAfter: 2 * time.Second, RaftTimeout: 2 * time.Second, RotationGrace: 10 * time.Second, PendingTimeout: time.Minute, CPU: 2048, MemoryMiB: 512, GPUs: 2,
 		Attributes: map[string]string{"zone": "a", "disk": ""}, PortMin: 30000, PortMax: 30010, Debug: true, Dev: true,
 		AllowPrivileged: true, DNSAddr: "127.0.0.1:5353", DNSDomain: "cluster.internal", DNSResolvers: []string{"10.0.0.53:53", "[fd00::53]:5353"},
+		NoIngress: true, IngressBind: "10.0.0.1",
 	}
 	if !reflect.DeepEqual(cfg, want) || level != slog.LevelDebug {
 		t.Errorf("got %+v at level %v\nwant %+v at debug", cfg, level, want)

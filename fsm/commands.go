@@ -42,6 +42,10 @@ const (
 	// The deployments' commands, in deployment.go.
 	CmdUpdateDeployment
 	CmdSetServiceRevision
+	// CmdApplyBalancedService is an ApplyService whose service has
+	// loadBalancers, in loadbalancer.go. An older replica would drop the
+	// field, and take a listener that a newer one refuses as taken.
+	CmdApplyBalancedService
 )
 
 // Baseline is the newest command type that every release of skiff

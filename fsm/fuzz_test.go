@@ -15,6 +15,8 @@ import (
 // entry agree.
 func FuzzApplyCommand(f *testing.F) {
 	td := structs.TaskDefinition{Family: "web", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img"}}}
+	served := structs.TaskDefinition{Family: "lb", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img",
+		PortMappings: []structs.PortMapping{{ContainerPort: 80}}}}}
 	seeds := map[CommandType]any{
 		CmdRegisterNode:           RegisterNode{Node: structs.Node{ID: "n1", PortMin: 1, PortMax: 2}},
 		CmdApplyService:           ApplyService{Service: structs.Service{Name: "web", DesiredCount: 1}, TaskDefinition: &td},
@@ -39,6 +41,8 @@ func FuzzApplyCommand(f *testing.F) {
 		CmdUpdateDeployment: UpdateDeployment{Deployment: structs.Deployment{ID: "d1", Service: "web", From: "web:0", To: "web:1", State: structs.DeploymentRolledBack},
 			Rollback: &structs.Deployment{ID: "d2", Service: "web", From: "web:1", To: "web:0", Rollback: true, State: structs.DeploymentInProgress}},
 		CmdSetServiceRevision: SetServiceRevision{Name: "web", TaskDefinition: "web:1"},
+		CmdApplyBalancedService: ApplyService{Service: structs.Service{Name: "lb", DesiredCount: 1,
+			LoadBalancers: []structs.LoadBalancer{{ContainerName: "app", ContainerPort: 80, ListenerPort: 80}}}, TaskDefinition: &served},
 	}
 	for ct := range handlers {
 		if _, ok := seeds[ct]; !ok {

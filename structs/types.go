@@ -13,6 +13,10 @@ import (
 // lacks.
 var ErrNotFound = errors.New("not found")
 
+// ErrConflict marks a request or command that what the state already holds
+// rules out, such as a listener port another service has.
+var ErrConflict = errors.New("conflict")
+
 // Task statuses, named as ECS names them.
 const (
 	StatusPending = "PENDING"
@@ -367,8 +371,11 @@ type Service struct {
 	// tasks to be replaced: tasks created before it count as old and are
 	// replaced as a new revision's would be.
 	RestartedAt int64 `json:"restartedAt,omitempty"`
-	CreatedAt   int64 `json:"createdAt"`
-	UpdatedAt   int64 `json:"updatedAt"`
+	// LoadBalancers are the ports of the service's tasks that every agent
+	// serves on a listener port of its own (see package ingress).
+	LoadBalancers []LoadBalancer `json:"loadBalancers,omitempty"`
+	CreatedAt     int64          `json:"createdAt"`
+	UpdatedAt     int64          `json:"updatedAt"`
 }
 
 // IsDaemon reports whether the service runs one task on every node that

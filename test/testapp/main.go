@@ -8,6 +8,7 @@
 //	testapp write -path /data/f -text hello   (exits 1 when the write fails)
 //	testapp cat -path /data/f                 (exits 1 when the read fails)
 //	testapp env
+//	testapp proxied [-addr :9000]             (see proxied.go)
 //	testapp hostname|caps|ls|procs            (see inspect.go)
 //
 // serve also answers GET /file?path=P with the file's content and
@@ -37,6 +38,8 @@ func main() {
 		probe(os.Args[2:])
 	case "write", "cat":
 		file(os.Args[1], os.Args[2:])
+	case "proxied":
+		proxied(os.Args[2:])
 	case "env":
 		for _, kv := range os.Environ() {
 			fmt.Println(kv)
@@ -82,6 +85,7 @@ func serve(args []string) {
 		}()
 	}
 	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	http.HandleFunc("/whoami", whoami)
 	http.HandleFunc("/greet", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, os.Getenv("GREETING")) })
 	http.HandleFunc("/file", serveFile)
 	http.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
