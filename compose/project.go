@@ -35,8 +35,8 @@ func (m *mapper) project() error {
 		}
 	}
 	if len(p.Services) > 1 {
-		m.warn("services reach each other by name on the project's network under docker compose; under skiff a container reaches another " +
-			"service by its skiff name in the cluster's DNS domain (%s-SERVICE.skiff by default) and the host port it publishes, " +
+		m.warn("services reach each other by name on the project's network under docker compose; under skiff a container reaches another "+
+			"service by its skiff name in the cluster's DNS domain (%s-SERVICE.skiff by default) and the host port it publishes, "+
 			"not by its compose name and container port", p.Name)
 	}
 	for _, name := range keys(p.Volumes) {
