@@ -54,10 +54,12 @@ func upstreamClient(name, url string, containers int) []byte {
 	  "taskDefinition":{"family":%q,"containerDefinitions":[%s]}}`, name, name, strings.Join(defs, ",")))
 }
 
-// TestContainersReachServicesByName runs service b, then services whose
-// containers reach http://b.skiff:PORT by name through the agent's DNS
-// server, on the default bridge and on a task network of its own; the
-// agent's DNS server answers the same name to people on loopback.
+// TestContainersReachServicesByName runs service web, then services whose
+// containers reach http://web.skiff:PORT by name through the agent's DNS
+// server, on the default bridge and on a task network of its own, and one
+// that reaches service front, which has a load balancer, through the
+// local agent's proxy at http://front.skiff:LISTENER; the agent's DNS
+// server answers the same names to people on loopback.
 func TestContainersReachServicesByName(t *testing.T) {
 	ip := hostIP(t)
 	d := startTunedDockerAgent(t, func(cfg *agent.Config) {
@@ -67,6 +69,9 @@ func TestContainersReachServicesByName(t *testing.T) {
 		// A range of its own, so that another test's containers on the
 		// same engine cannot hold the ports this one is given.
 		cfg.PortMin, cfg.PortMax = 43700, 43799
+		// Listeners on every address, so that containers reach them at
+		// the node's IP, which DNS answers for services behind them.
+		cfg.IngressBind = "0.0.0.0"
 	})
 	ctx := context.Background()
 	if _, err := d.c.ApplyService(ctx, "web", webService(1, "from web")); err != nil {
@@ -85,13 +90,30 @@ func TestContainersReachServicesByName(t *testing.T) {
 	if got := addresses(t, d.a.DNSAddr(), "web.skiff."); got != ip {
 		t.Fatalf("A web.skiff. from loopback: %q, want %s", got, ip)
 	}
+	// The same service behind a listener: its name answers with the
+	// node's IP, where the agent's proxy listens on the listener port.
+	const listener = 43880
+	front := strings.Replace(string(webService(1, "from front")), `"service": "web",`,
+		fmt.Sprintf(`"service": "front", "loadBalancers": [{"containerName": "app", "containerPort": 8080, "listenerPort": %d}],`, listener), 1)
+	front = strings.Replace(front, `"family": "web"`, `"family": "front"`, 1)
+	if _, err := d.c.ApplyService(ctx, "front", []byte(front)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 60*time.Second, func() (bool, string) {
+		got := addresses(t, d.a.DNSAddr(), "front.skiff.")
+		return got == ip, fmt.Sprintf("A front.skiff.: %q, want the node's %s once its task is healthy", got, ip)
+	})
 	url := fmt.Sprintf("http://web.skiff:%d/health", ep.HostPort)
-	for name, containers := range map[string]int{"bridged": 1, "paired": 2} {
-		if _, err := d.c.ApplyService(ctx, name, upstreamClient(name, url, containers)); err != nil {
+	clients := map[string]int{"bridged": 1, "paired": 2}
+	urls := map[string]string{"bridged": url, "paired": url, "proxied": fmt.Sprintf("http://front.skiff:%d/health", listener)}
+	clients["proxied"] = 1
+	for name, containers := range clients {
+		if _, err := d.c.ApplyService(ctx, name, upstreamClient(name, urls[name], containers)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for name, containers := range map[string]int{"bridged": 1, "paired": 2} {
+	for name, containers := range clients {
+		url := urls[name]
 		var task string
 		testutil.Eventually(t, 90*time.Second, func() (bool, string) {
 			run := d.running(name)
