@@ -12,6 +12,7 @@ import (
 	"github.com/skiff-run/skiff/agent"
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/internal/testutil"
+	"github.com/skiff-run/skiff/runtime"
 )
 
 // hostIP is an IPv4 address of this host that is neither loopback nor a
@@ -126,5 +127,61 @@ func TestContainersReachServicesByName(t *testing.T) {
 		for i := 0; i < containers; i++ {
 			containerLogs(t, d, task, fmt.Sprintf("c%d", i), "upstream ready: "+url)
 		}
+	}
+}
+
+// checkedService is a service of count tasks of one container whose
+// health check fails once /sick has been asked for.
+func checkedService(count int) []byte {
+	return []byte(fmt.Sprintf(`{"service":"checked","desiredCount":%d,"restartPolicy":{"maxBackoffSeconds":2},
+	  "taskDefinition":{"family":"checked","containerDefinitions":[{"name":"app","image":%q,"memory":32,
+	    "command":["/testapp","serve"],"portMappings":[{"containerPort":8080,"hostPort":0}],
+	    "healthCheck":{"command":["CMD","/testapp","probe"],"interval":5,"timeout":2,"retries":1}}]}}`, count, testImage))
+}
+
+// TestFailingHealthCheckLeavesDNS makes one task's health check fail and
+// checks that its port leaves the service's SRV answer, and reports how
+// long after the engine marked the container unhealthy that took.
+func TestFailingHealthCheckLeavesDNS(t *testing.T) {
+	d := startTunedDockerAgent(t, func(cfg *agent.Config) {
+		cfg.DNSAddr = "127.0.0.1:0"
+		cfg.PortMin, cfg.PortMax = 43800, 43849
+	})
+	ctx := context.Background()
+	if _, err := d.c.ApplyService(ctx, "checked", checkedService(2)); err != nil {
+		t.Fatal(err)
+	}
+	var eps api.Endpoints
+	testutil.Eventually(t, 90*time.Second, func() (bool, string) {
+		var err error
+		eps, err = d.c.Endpoints(ctx, "checked", nil, 0)
+		srv := srvPorts(t, d.a.DNSAddr(), "checked.skiff.")
+		return err == nil && strings.Count(srv, ",") == 1 && srv == endpointPorts(eps, true), fmt.Sprintf("SRV %q, endpoints %+v %v", srv, eps, err)
+	})
+	victim := eps.Endpoints[0]
+	port := fmt.Sprint(victim.HostPort)
+	if _, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/sick", victim.HostPort)); err != nil {
+		t.Fatal(err)
+	}
+	var unhealthyAt, goneAt time.Time
+	deadline := time.Now().Add(60 * time.Second)
+	for goneAt.IsZero() {
+		if time.Now().After(deadline) {
+			t.Fatalf("port %s of the sick task is still in SRV checked.skiff. a minute later", port)
+		}
+		if unhealthyAt.IsZero() {
+			if c, err := d.cli.ContainerInspect(ctx, runtime.ContainerName(victim.TaskID, "app")); err == nil && c.State != nil && c.State.Health != nil && c.State.Health.Status == "unhealthy" {
+				unhealthyAt = time.Now()
+			}
+		}
+		if !strings.Contains(","+srvPorts(t, d.a.DNSAddr(), "checked.skiff.")+",", ","+port+",") {
+			goneAt = time.Now()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if unhealthyAt.IsZero() {
+		t.Logf("the task left DNS before the test saw its container unhealthy (the stop may have removed its state first)")
+	} else {
+		t.Logf("the sick task left SRV checked.skiff. %v after the engine marked it unhealthy (polled every 20ms)", goneAt.Sub(unhealthyAt).Round(time.Millisecond))
 	}
 }
