@@ -82,6 +82,8 @@ func (a *Agent) gatewayDNS() (string, error) {
 	if !ok {
 		return "", errNoGateway
 	}
+	// An engine that does not answer soon leaves the containers with its
+	// own resolvers, and the agent says so, rather than hold its start.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	gw, err := gwr.Gateway(ctx)
