@@ -26,6 +26,10 @@ func (a *Agent) View() api.State { return a.fsm.State() }
 // Changed implements api.Backend.
 func (a *Agent) Changed() <-chan struct{} { return a.fsm.Watch() }
 
+// Watch implements api.Watcher, so that blocking queries wake when the
+// local replica changes.
+func (a *Agent) Watch() <-chan struct{} { return a.fsm.Watch() }
+
 // Health implements api.Backend.
 func (a *Agent) Health() api.Health {
 	st := a.fsm.State()
@@ -40,10 +44,14 @@ func (a *Agent) Health() api.Health {
 
 // ApplyService implements api.Backend.
 func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error) {
-	// A daemon has a command type of its own, which the committer writes
-	// only once every server applies it.
+	// A daemon, and a service with load balancers, have command types of
+	// their own, which the committer writes only once every server applies
+	// them.
 	t := fsm.CmdApplyService
-	if svc.IsDaemon() {
+	switch {
+	case len(svc.LoadBalancers) > 0:
+		t = fsm.CmdApplyBalancedService
+	case svc.IsDaemon():
 		t = fsm.CmdApplyDaemonService
 	}
 	if err := a.tagsWritable(svc, td); err != nil {
@@ -141,10 +149,6 @@ func (a *Agent) PlaceTask(ctx context.Context, id, node string) (*structs.Task, 
 	}
 	return t, err
 }
-
-// Watch implements api.Watcher, so that blocking queries wake at the
-// next change of the local replica.
-func (a *Agent) Watch() <-chan struct{} { return a.fsm.Watch() }
 
 // StopTask implements api.Backend. A stopped task of a service is replaced,
 // as in ECS.

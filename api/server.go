@@ -284,6 +284,7 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("PUT /v1/services/{name}", s.wrap(s.applyService))
 	mux.Handle("DELETE /v1/services/{name}", s.wrapStatus(s.deleteService))
 	mux.Handle("POST /v1/services/{name}/scale", s.wrap(s.scale))
+	mux.Handle("GET /v1/services/{name}/endpoints", s.wrap(s.endpointsOf))
 	mux.Handle("GET /v1/schedules", s.wrap(s.schedules))
 	mux.Handle("PUT /v1/schedules/{name}", s.wrap(s.applySchedule))
 	mux.Handle("DELETE /v1/schedules/{name}", s.wrapStatus(s.deleteSchedule))
@@ -732,8 +733,9 @@ func (s *server) applyService(w http.ResponseWriter, r *http.Request) (any, erro
 		return nil, fieldErr("service", "%q differs from the name in the path, %q", svc.Name, r.PathValue("name"))
 	}
 	view := s.b.View()
+	def := td
 	if td == nil {
-		def := registered(view, svc.TaskDefinition)
+		def = registered(view, svc.TaskDefinition)
 		if def == nil {
 			return nil, fieldErr("taskDefinition", "%q is not a registered task definition; register it with `skiff taskdefs register -f FILE`, or give the definition inline", svc.TaskDefinition)
 		}
@@ -743,6 +745,9 @@ func (s *server) applyService(w http.ResponseWriter, r *http.Request) (any, erro
 			return nil, err
 		}
 	} else if err := checkSecretsExist(view, td, "taskDefinition"); err != nil {
+		return nil, err
+	}
+	if err := checkLoadBalancerTargets(view, svc, def); err != nil {
 		return nil, err
 	}
 	out, err := s.b.ApplyService(r.Context(), svc, td)

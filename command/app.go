@@ -78,6 +78,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			e.applyCommand(),
 			e.runCommand(),
 			e.psCommand(),
+			endpointsCommand(),
 			servicesCommand(),
 			e.deploymentsCommand(),
 			rollbackCommand(),

@@ -49,6 +49,10 @@ const (
 	// CmdPlaceTasks places tasks on named nodes, checked inside Apply; in
 	// place.go.
 	CmdPlaceTasks
+	// CmdApplyBalancedService is an ApplyService whose service has
+	// loadBalancers, in loadbalancer.go. An older replica would drop the
+	// field, and take a listener that a newer one refuses as taken.
+	CmdApplyBalancedService
 )
 
 // Baseline is the newest command type that every release of skiff

@@ -246,6 +246,7 @@ var handlers = map[CommandType]handler{
 	CmdMoveTask:               command("MoveTask", (*writer).moveTask),
 	CmdRecordEvent:            command("RecordEvent", (*writer).recordEvent),
 	CmdPlaceTasks:             command("PlaceTasks", (*writer).placeTasks),
+	CmdApplyBalancedService:   command("ApplyBalancedService", (*writer).applyBalancedService),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -388,6 +389,9 @@ func (w *writer) registerTaskDefinition(td *structs.TaskDefinition) (string, err
 }
 
 func (w *writer) applyService(c *ApplyService) (any, error) {
+	if err := unbalanced(c, CmdApplyService); err != nil {
+		return "", err
+	}
 	if c.Service.SchedulingStrategy != "" {
 		return "", fmt.Errorf("scheduling strategy %q: ApplyService takes replica services only, with the strategy left empty", c.Service.SchedulingStrategy)
 	}
@@ -397,6 +401,9 @@ func (w *writer) applyService(c *ApplyService) (any, error) {
 // applyDaemonService is applyService for a daemon, which has no desired
 // count: the leader keeps one task on every node that may run it.
 func (w *writer) applyDaemonService(c *ApplyService) (any, error) {
+	if err := unbalanced(c, CmdApplyDaemonService); err != nil {
+		return "", err
+	}
 	switch {
 	case c.Service.SchedulingStrategy != structs.SchedulingDaemon:
 		return "", fmt.Errorf("scheduling strategy %q: ApplyDaemonService takes %s services only", c.Service.SchedulingStrategy, structs.SchedulingDaemon)

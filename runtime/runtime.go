@@ -44,6 +44,10 @@ type TaskSpec struct {
 	// the start, and are never logged.
 	Secrets      map[string][]structs.KeyValue
 	RegistryAuth map[string]*RegistryAuth
+	// DNSServers are the resolvers a container gets when its definition
+	// names none (the agent's DNS server); a container on the host's
+	// network, or with none, keeps the host's.
+	DNSServers []string
 }
 
 // Observed is what the engine holds for one task on this node.
@@ -83,6 +87,13 @@ type Runtime interface {
 // state, so that the agent reacts at once instead of at its next poll.
 type Notifier interface {
 	Changes(ctx context.Context, node string) <-chan struct{}
+}
+
+// Gateway is implemented by runtimes whose containers reach the host on
+// an address of its own (a bridge's gateway), so that the agent can serve
+// them there.
+type Gateway interface {
+	Gateway(ctx context.Context) (string, error)
 }
 
 // TaskStatus derives a task's status from its containers: STOPPED with a
