@@ -7,14 +7,23 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/skiff-run/skiff/agent"
 	"github.com/skiff-run/skiff/endpoints"
+	"github.com/skiff-run/skiff/internal/dockertest"
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 )
+
+// ingressImage is the test image under a tag of its own, for the tests
+// that need its /whoami and proxied commands: another checkout's test run
+// on the same engine that builds skiff-testapp:latest from an older
+// testapp cannot replace it under them.
+var ingressImage = &dockertest.Image{Tag: "skiff-testapp:ingress", Pkg: "./testapp", Bin: "testapp", Tail: `CMD ["/testapp", "serve"]`}
 
 // whoamiService is a service of two testapp servers behind an http
 // listener for host.
@@ -24,7 +33,7 @@ func whoamiService(name string, listener int, host string) []byte {
   "taskDefinition": {"family": %q, "containerDefinitions": [
     {"name": "app", "image": %q, "command": ["/testapp", "serve"], "memory": 32, "essential": true, "stopTimeout": 2,
      "portMappings": [{"containerPort": 8080}],
-     "environment": [{"name": "GREETING", "value": %q}]}]}}`, name, listener, host, name, testImage, name))
+     "environment": [{"name": "GREETING", "value": %q}]}]}}`, name, listener, host, name, ingressImage.Tag, name))
 }
 
 // askWhoami sends GET /whoami for host to the listener and returns the
@@ -53,7 +62,10 @@ func askWhoami(c *http.Client, listener int, host string) (string, error) {
 // containers are killed and replaced: no request fails beyond the one in
 // flight at each kill.
 func TestDockerIngressRoutesByHostAndSurvivesKills(t *testing.T) {
-	d := startDockerAgent(t)
+	// A range of its own, so that another test's containers on the same
+	// engine cannot hold the ports this one is given.
+	d := startTunedDockerAgent(t, func(cfg *agent.Config) { cfg.PortMin, cfg.PortMax = 44600, 44649 })
+	ingressImage.Build(t)
 	listener := loopbackPort(t)
 	ctx := context.Background()
 	for _, s := range []string{"alpha", "beta"} {
@@ -128,13 +140,14 @@ func TestDockerIngressRoutesByHostAndSurvivesKills(t *testing.T) {
 // A tcp listener with proxyProtocol tells its task the client's address
 // in a PROXY protocol v2 header.
 func TestDockerIngressSendsProxyProtocol(t *testing.T) {
-	d := startDockerAgent(t)
+	d := startTunedDockerAgent(t, func(cfg *agent.Config) { cfg.PortMin, cfg.PortMax = 44650, 44659 })
+	ingressImage.Build(t)
 	listener := loopbackPort(t)
 	file := fmt.Sprintf(`{"service": "tcpapp", "desiredCount": 1,
   "loadBalancers": [{"containerName": "app", "containerPort": 9000, "listenerPort": %d, "protocol": "tcp", "proxyProtocol": true}],
   "taskDefinition": {"family": "tcpapp", "containerDefinitions": [
     {"name": "app", "image": %q, "command": ["/testapp", "proxied"], "memory": 32, "essential": true, "stopTimeout": 2,
-     "portMappings": [{"containerPort": 9000}]}]}}`, listener, testImage)
+     "portMappings": [{"containerPort": 9000}]}]}}`, listener, ingressImage.Tag)
 	if _, err := d.c.ApplyService(context.Background(), "tcpapp", []byte(file)); err != nil {
 		t.Fatal(err)
 	}
@@ -149,4 +162,48 @@ func TestDockerIngressSendsProxyProtocol(t *testing.T) {
 		want := "client=" + c.LocalAddr().String() + "\n"
 		return line == want, fmt.Sprintf("task answered %q %v, want %q", line, err, want)
 	})
+}
+
+// A service with a listener answers on <service>.skiff:<listenerPort> from
+// any container: the agent's DNS names the service's node, whose ingress
+// takes the request, so a caller needs no task's dynamic port.
+func TestDockerIngressAnswersContainersByName(t *testing.T) {
+	ip := hostIP(t)
+	d := startTunedDockerAgent(t, func(cfg *agent.Config) {
+		cfg.RaftAddr = net.JoinHostPort(ip, strconv.Itoa(portOf(t, cfg.RaftAddr)))
+		cfg.DNSAddr = "127.0.0.1:0"
+		cfg.DNSForContainers = true
+		cfg.IngressBind = ip
+		cfg.PortMin, cfg.PortMax = 44660, 44669
+	})
+	listener := loopbackPort(t)
+	ctx := context.Background()
+	file := fmt.Sprintf(`{"service": "named", "desiredCount": 1,
+  "loadBalancers": [{"containerName": "app", "containerPort": 8080, "listenerPort": %d}],
+  "taskDefinition": {"family": "named", "containerDefinitions": [
+    {"name": "app", "image": %q, "command": ["/testapp", "serve"], "memory": 32, "essential": true, "stopTimeout": 2,
+     "portMappings": [{"containerPort": 8080}]}]}}`, listener, testImage)
+	if _, err := d.c.ApplyService(ctx, "named", []byte(file)); err != nil {
+		t.Fatal(err)
+	}
+	// Like any name of the cluster's, named.skiff resolves once the
+	// service has a healthy task.
+	testutil.Eventually(t, 90*time.Second, func() (bool, string) {
+		eps := endpoints.Of(d.a.State(), "named", time.Now())
+		return len(eps) == 1 && eps[0].Healthy, fmt.Sprintf("endpoints %+v", eps)
+	})
+	url := fmt.Sprintf("http://named.skiff:%d/health", listener)
+	if _, err := d.c.ApplyService(ctx, "caller", upstreamClient("caller", url, 1)); err != nil {
+		t.Fatal(err)
+	}
+	var task string
+	testutil.Eventually(t, 90*time.Second, func() (bool, string) {
+		run := d.running("caller")
+		if len(run) != 1 {
+			return false, fmt.Sprintf("caller: %d tasks running", len(run))
+		}
+		task = run[0].ID
+		return true, ""
+	})
+	containerLogs(t, d, task, "c0", "upstream ready: "+url)
 }
