@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -181,11 +182,17 @@ func forwarded(r *http.Request) string {
 	if r.TLS != nil {
 		proto = "https"
 	}
-	host := r.Host
-	if strings.ContainsAny(host, ":[]") {
-		host = `"` + host + `"`
+	return "for=" + node + ";host=" + forwardedValue(r.Host) + ";proto=" + proto
+}
+
+// forwardedValue is v as a Forwarded parameter value: bare when it is a
+// plain host name, else a quoted string, so that a Host such as
+// "a;for=6.6.6.6", which HTTP allows, cannot add a parameter of its own.
+func forwardedValue(v string) string {
+	if v != "" && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == "" {
+		return v
 	}
-	return "for=" + node + ";host=" + host + ";proto=" + proto
+	return strconv.Quote(v)
 }
 
 // proxyError answers a request no task of service could take: 503 while

@@ -149,10 +149,15 @@ func TestHTTPTellsTheClientsAddress(t *testing.T) {
 	}
 }
 
-func TestForwardedQuotesIPv6(t *testing.T) {
+func TestForwardedQuotesWhatIsNotAToken(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.RemoteAddr, r.Host = "[2001:db8::1]:4711", "[2001:db8::2]:80"
 	if got, want := forwarded(r), `for="[2001:db8::1]";host="[2001:db8::2]:80";proto=http`; got != want {
+		t.Fatalf("Forwarded %q, want %q", got, want)
+	}
+	// A Host that HTTP allows cannot smuggle in a parameter.
+	r.RemoteAddr, r.Host = "192.0.2.1:4711", `a;for=6.6.6.6,for="x"`
+	if got, want := forwarded(r), `for=192.0.2.1;host="a;for=6.6.6.6,for=\"x\"";proto=http`; got != want {
 		t.Fatalf("Forwarded %q, want %q", got, want)
 	}
 }
