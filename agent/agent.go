@@ -283,7 +283,7 @@ func New(cfg Config) (*Agent, error) {
 	a.announce = newAnnouncer(a.raft)
 	a.commit = &committer{raft: a.raft, announce: a.announce, leaderAPI: a.LeaderAPI, members: a.ring.Members, peerScheme: peerScheme, peers: peers}
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
-	containerDNS, err := a.startDNS()
+	containerDNS, err := a.startDNS(ip)
 	if err != nil {
 		a.ring.Shutdown()
 		a.httpLn.Close()

@@ -24,7 +24,7 @@ const hostResolvConf = "/etc/resolv.conf"
 // does not serve them. Failing to listen on DNSAddr, which the operator
 // asked for, stops the agent; failing to serve containers only leaves
 // them with the engine's resolvers, and says why.
-func (a *Agent) startDNS() ([]string, error) {
+func (a *Agent) startDNS(ip string) ([]string, error) {
 	cfg := a.cfg
 	if cfg.DNSAddr == "" && !cfg.DNSForContainers {
 		return nil, nil
@@ -37,7 +37,7 @@ func (a *Agent) startDNS() ([]string, error) {
 		}
 	}
 	a.dns = dnsserver.New(dnsserver.Config{Domain: cfg.DNSDomain, State: func() dnsserver.State { return a.fsm.State() },
-		Upstreams: upstreams, Logger: a.log})
+		Upstreams: upstreams, IngressIP: ingressIP(cfg, ip), NodeName: cfg.Name, Logger: a.log})
 	var listening []string
 	if cfg.DNSAddr != "" {
 		addr, err := a.dns.Listen(cfg.DNSAddr)
@@ -59,6 +59,20 @@ func (a *Agent) startDNS() ([]string, error) {
 	}
 	a.log.Info("dns started", "domain", a.dns.Domain(), "listen", listening, "forwardTo", upstreams)
 	return containers, nil
+}
+
+// ingressIP is the address the agent's ingress listeners are reached on:
+// their bind IP, or the node's own IP when they listen on every address;
+// nil without an ingress.
+func ingressIP(cfg Config, nodeIP string) net.IP {
+	if cfg.NoIngress {
+		return nil
+	}
+	bind := net.ParseIP(cfg.IngressBind)
+	if bind == nil || bind.IsUnspecified() {
+		return net.ParseIP(nodeIP)
+	}
+	return bind
 }
 
 // gatewayDNS listens on port 53 of the runtime's gateway and returns the

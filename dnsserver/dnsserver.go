@@ -59,6 +59,12 @@ type Config struct {
 	// to, as host:port, tried in order. Empty forwards nothing: such
 	// names get SERVFAIL.
 	Upstreams []string
+	// IngressIP is the address the local agent's ingress listens on, nil
+	// when it runs none. A service with loadBalancers then answers with
+	// it and its listener ports, so that clients go through the local
+	// proxy; NodeName names the local node in those SRV records.
+	IngressIP net.IP
+	NodeName  string
 	// Now is the clock health is judged by; time.Now when nil.
 	Now func() time.Time
 	// Logger receives the server's warnings; nil discards them.
@@ -276,7 +282,8 @@ type target struct {
 
 // serviceTargets are the healthy endpoints of the service label names;
 // found is false when there is no such service. A service whose tasks
-// have no port mappings points at the nodes of its healthy tasks.
+// have no port mappings points at the nodes of its healthy tasks, and one
+// with loadBalancers, while it has a healthy task, at the local ingress.
 func (s *Server) serviceTargets(label string) (out []target, found bool) {
 	st := s.cfg.State()
 	svc := lookupService(st, label)
@@ -288,6 +295,18 @@ func (s *Server) serviceTargets(label string) (out []target, found bool) {
 		if e.Healthy {
 			out = append(out, target{ip: net.ParseIP(e.Address), nodeName: e.NodeName, port: e.HostPort})
 		}
+	}
+	if len(svc.LoadBalancers) > 0 && s.cfg.IngressIP != nil {
+		if len(out) == 0 {
+			return nil, true
+		}
+		out = out[:0]
+		for _, lb := range svc.LoadBalancers {
+			if !slices.ContainsFunc(out, func(t target) bool { return t.port == lb.ListenerPort }) {
+				out = append(out, target{ip: s.cfg.IngressIP, nodeName: s.cfg.NodeName, port: lb.ListenerPort})
+			}
+		}
+		return out, true
 	}
 	for _, t := range st.TasksByService(svc.Name) {
 		if len(t.HostPorts) > 0 || !endpoints.Serving(st, t) {

@@ -330,3 +330,39 @@ func TestHostResolvers(t *testing.T) {
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o644) }
+
+// TestLoadBalancedServiceAnswersWithTheLocalIngress: a service with
+// loadBalancers is reached through the local agent's listeners, while it
+// has a healthy task; an agent without an ingress answers with the tasks.
+func TestLoadBalancedServiceAnswersWithTheLocalIngress(t *testing.T) {
+	st := cluster()
+	st.services = append(st.services, &structs.Service{Name: "front", LoadBalancers: []structs.LoadBalancer{
+		{ContainerName: "app", ContainerPort: 8080, ListenerPort: 80}, {ContainerName: "app", ContainerPort: 8080, ListenerPort: 80, PathPrefix: "/api"},
+		{ContainerName: "app", ContainerPort: 8080, ListenerPort: 8443, Protocol: structs.ProtocolTCP}}})
+	st.defs["front:1"] = st.defs["web:1"]
+	st.tasks = append(st.tasks, task("0196-frt-a", "front", "n2", "healthy", 22000))
+	_, addr := serve(t, st, Config{IngressIP: net.ParseIP("10.0.0.9"), NodeName: "pi-9"})
+	if a := query(t, addr, "udp", "front.skiff.", dns.TypeA); records(a.Answer) != "front.skiff. IN A 10.0.0.9" {
+		t.Fatalf("A front:\n%s", records(a.Answer))
+	}
+	if got, want := records(query(t, addr, "udp", "front.skiff.", dns.TypeSRV).Answer),
+		"front.skiff. IN SRV 1 1 80 pi-9.node.skiff.\nfront.skiff. IN SRV 1 1 8443 pi-9.node.skiff."; got != want {
+		t.Fatalf("SRV front:\n%s\nwant:\n%s", got, want)
+	}
+	// Services without loadBalancers still point at their tasks.
+	if a := query(t, addr, "udp", "web.skiff.", dns.TypeA); records(a.Answer) != "web.skiff. IN A 10.0.0.1" {
+		t.Fatalf("A web:\n%s", records(a.Answer))
+	}
+	_, plain := serve(t, st, Config{})
+	if got := records(query(t, plain, "udp", "front.skiff.", dns.TypeSRV).Answer); got != "front.skiff. IN SRV 1 1 22000 pi-2.node.skiff." {
+		t.Fatalf("SRV front from an agent without an ingress:\n%s", got)
+	}
+	st.mu.Lock()
+	sick := *st.tasks[len(st.tasks)-1]
+	sick.Containers = []structs.ContainerState{{Name: "app", Status: "running", Health: "unhealthy"}}
+	st.tasks[len(st.tasks)-1] = &sick
+	st.mu.Unlock()
+	if a := query(t, addr, "udp", "front.skiff.", dns.TypeA); a.Rcode != dns.RcodeSuccess || len(a.Answer) != 0 {
+		t.Fatalf("front without a healthy task: rcode %s, answer:\n%s", dns.RcodeToString[a.Rcode], records(a.Answer))
+	}
+}

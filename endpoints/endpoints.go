@@ -121,14 +121,24 @@ func Serving(v View, t *structs.Task) bool {
 	return n != nil && n.Status != structs.NodeDown
 }
 
+// containerRunning is the status a node reports of a running container.
+const containerRunning = "running"
+
 // Healthy reports whether a running task counts as healthy: every
 // essential container with a health check reports healthy or, when none
 // has one, the task has run for healthyAfter. When it is running but not
 // yet healthy by time alone, at is when it will be; otherwise at is the
-// zero time. A task asked to stop is never healthy.
+// zero time. A task asked to stop, or one with an essential container
+// reported as anything but running (it exited, and the task is being
+// stopped), is never healthy.
 func Healthy(t *structs.Task, td *structs.TaskDefinition, healthyAfter time.Duration, now time.Time) (healthy bool, at time.Time) {
 	if t.DesiredStatus != structs.StatusRunning || t.LastStatus != structs.StatusRunning {
 		return false, time.Time{}
+	}
+	for _, cs := range t.Containers {
+		if cd := td.Container(cs.Name); cd != nil && cd.IsEssential() && cs.Status != containerRunning {
+			return false, time.Time{}
+		}
 	}
 	if slices.ContainsFunc(td.ContainerDefinitions, func(cd structs.ContainerDefinition) bool { return cd.IsEssential() && cd.HealthCheck != nil }) {
 		for i := range td.ContainerDefinitions {

@@ -166,3 +166,17 @@ func TestHostIsTheIPOfTheRegisteredAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestHealthyNeverWithAnEssentialContainerDown(t *testing.T) {
+	v := newView()
+	task := running("t1", "n1", 20000, 20001, 20002)
+	task.Containers[1].Status = "exited"
+	if ok, at := Healthy(task, v.defs["web:1"], 0, start.Add(time.Hour)); ok || !at.IsZero() {
+		t.Fatalf("an essential container exited: healthy=%v at=%v, want false and no deadline", ok, at)
+	}
+	ess := false
+	v.defs["web:1"].ContainerDefinitions[1].Essential = &ess
+	if ok, _ := Healthy(task, v.defs["web:1"], 0, start.Add(time.Hour)); !ok {
+		t.Fatal("a container that is not essential exited: want healthy")
+	}
+}

@@ -279,8 +279,14 @@ func (r *Runner) sync(ctx context.Context) error {
 			switch {
 			case status == structs.StatusStopped && anyRunning(cs):
 				// Stop the rest first; the next pass reports the task
-				// stopped with every container's exit code.
+				// stopped with every container's exit code. What the
+				// containers show now (an exit, a failing health check)
+				// is reported at once, so that the task leaves its
+				// service's endpoints without waiting out the stop.
 				r.failed[t.ID] = reason
+				if t.LastStatus == structs.StatusRunning {
+					report(t, t.LastStatus, "", cs)
+				}
 				r.stopTask(ctx, t.ID, stopGrace(st, t))
 			case status == structs.StatusPending && t.LastStatus == structs.StatusPending:
 				// Containers exist but no start is under way: an earlier

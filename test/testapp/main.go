@@ -11,7 +11,8 @@
 //	testapp proxied [-addr :9000]             (see proxied.go)
 //	testapp hostname|caps|ls|procs            (see inspect.go)
 //
-// serve also answers GET /file?path=P with the file's content and
+// serve's /health fails once /sick has been asked for, so that tests can
+// make a health check fail. serve also answers GET /file?path=P with the file's content and
 // POST /file?path=P by writing the body there (500 with the error when
 // that fails), so that tests can check what a volume keeps.
 package main
@@ -23,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -84,7 +86,19 @@ func serve(args []string) {
 			os.Exit(*exitCode)
 		}()
 	}
-	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	var sick atomic.Bool
+	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		if sick.Load() {
+			http.Error(w, "sick", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	http.HandleFunc("/sick", func(w http.ResponseWriter, r *http.Request) {
+		sick.Store(true)
+		fmt.Println("sick from now on")
+		fmt.Fprintln(w, "sick from now on")
+	})
 	http.HandleFunc("/whoami", whoami)
 	http.HandleFunc("/greet", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, os.Getenv("GREETING")) })
 	http.HandleFunc("/file", serveFile)
