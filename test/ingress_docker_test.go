@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,48 +161,4 @@ func TestDockerIngressSendsProxyProtocol(t *testing.T) {
 		want := "client=" + c.LocalAddr().String() + "\n"
 		return line == want, fmt.Sprintf("task answered %q %v, want %q", line, err, want)
 	})
-}
-
-// A service with a listener answers on <service>.skiff:<listenerPort> from
-// any container: the agent's DNS names the service's node, whose ingress
-// takes the request, so a caller needs no task's dynamic port.
-func TestDockerIngressAnswersContainersByName(t *testing.T) {
-	ip := hostIP(t)
-	d := startTunedDockerAgent(t, func(cfg *agent.Config) {
-		cfg.RaftAddr = net.JoinHostPort(ip, strconv.Itoa(portOf(t, cfg.RaftAddr)))
-		cfg.DNSAddr = "127.0.0.1:0"
-		cfg.DNSForContainers = true
-		cfg.IngressBind = ip
-		cfg.PortMin, cfg.PortMax = 44660, 44669
-	})
-	listener := loopbackPort(t)
-	ctx := context.Background()
-	file := fmt.Sprintf(`{"service": "named", "desiredCount": 1,
-  "loadBalancers": [{"containerName": "app", "containerPort": 8080, "listenerPort": %d}],
-  "taskDefinition": {"family": "named", "containerDefinitions": [
-    {"name": "app", "image": %q, "command": ["/testapp", "serve"], "memory": 32, "essential": true, "stopTimeout": 2,
-     "portMappings": [{"containerPort": 8080}]}]}}`, listener, testImage)
-	if _, err := d.c.ApplyService(ctx, "named", []byte(file)); err != nil {
-		t.Fatal(err)
-	}
-	// Like any name of the cluster's, named.skiff resolves once the
-	// service has a healthy task.
-	testutil.Eventually(t, 90*time.Second, func() (bool, string) {
-		eps := endpoints.Of(d.a.State(), "named", time.Now())
-		return len(eps) == 1 && eps[0].Healthy, fmt.Sprintf("endpoints %+v", eps)
-	})
-	url := fmt.Sprintf("http://named.skiff:%d/health", listener)
-	if _, err := d.c.ApplyService(ctx, "caller", upstreamClient("caller", url, 1)); err != nil {
-		t.Fatal(err)
-	}
-	var task string
-	testutil.Eventually(t, 90*time.Second, func() (bool, string) {
-		run := d.running("caller")
-		if len(run) != 1 {
-			return false, fmt.Sprintf("caller: %d tasks running", len(run))
-		}
-		task = run[0].ID
-		return true, ""
-	})
-	containerLogs(t, d, task, "c0", "upstream ready: "+url)
 }
