@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,7 @@ func pathMatches(prefix, path string) bool {
 type httpListener struct {
 	port   int
 	log    *slog.Logger
+	ln     net.Listener
 	srv    *http.Server
 	table  atomic.Pointer[routeTable]
 	routes map[string]*httpRoute // by routeKey; the loop's alone
@@ -87,7 +89,7 @@ func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
 var buffers = &bufferPool{}
 
 func newHTTPListener(ln net.Listener, port int, log *slog.Logger) *httpListener {
-	l := &httpListener{port: port, log: log, routes: map[string]*httpRoute{}}
+	l := &httpListener{port: port, log: log, ln: ln, routes: map[string]*httpRoute{}}
 	l.table.Store(&routeTable{byHost: map[string][]*httpRoute{}})
 	// Clients get ten seconds to send their headers and two minutes to
 	// come back on a kept-alive connection; a body may take as long as it
@@ -95,7 +97,9 @@ func newHTTPListener(ln net.Listener, port int, log *slog.Logger) *httpListener 
 	l.srv = &http.Server{Handler: l, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go func() {
-		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// stopAccepting closes the listener before Shutdown does, which
+		// is the end Serve is meant to have too.
+		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			log.Error("ingress listener stopped", "port", port, "err", err)
 		}
 	}()
@@ -178,11 +182,17 @@ func forwarded(r *http.Request) string {
 	if r.TLS != nil {
 		proto = "https"
 	}
-	host := r.Host
-	if strings.ContainsAny(host, ":[]") {
-		host = `"` + host + `"`
+	return "for=" + node + ";host=" + forwardedValue(r.Host) + ";proto=" + proto
+}
+
+// forwardedValue is v as a Forwarded parameter value: bare when it is a
+// plain host name, else a quoted string, so that a Host such as
+// "a;for=6.6.6.6", which HTTP allows, cannot add a parameter of its own.
+func forwardedValue(v string) string {
+	if v != "" && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == "" {
+		return v
 	}
-	return "for=" + node + ";host=" + host + ";proto=" + proto
+	return strconv.Quote(v)
 }
 
 // proxyError answers a request no task of service could take: 503 while
@@ -228,6 +238,8 @@ func (l *httpListener) close(ctx context.Context) {
 }
 
 func (l *httpListener) protocol() string { return structs.ProtocolHTTP }
+
+func (l *httpListener) stopAccepting() { l.ln.Close() }
 
 // RoundTrip sends a request to one of the pool's backends, and to another
 // when one cannot be reached at all: a failed dial has sent nothing, so

@@ -37,6 +37,9 @@ type Config struct {
 type server interface {
 	protocol() string
 	update(*Listener)
+	// stopAccepting closes the listening socket at once, so that the
+	// port may be opened again while close lets open requests finish.
+	stopAccepting()
 	close(context.Context)
 }
 
@@ -162,6 +165,7 @@ func (g *Ingress) open(l *Listener) (server, error) {
 // and connections the grace period.
 func (g *Ingress) drain(port int, s server) {
 	g.log.Info("listener closing", "port", port)
+	s.stopAccepting()
 	g.closing.Add(1)
 	go func() {
 		defer g.closing.Done()

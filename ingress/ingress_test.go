@@ -3,6 +3,7 @@ package ingress
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -148,10 +149,15 @@ func TestHTTPTellsTheClientsAddress(t *testing.T) {
 	}
 }
 
-func TestForwardedQuotesIPv6(t *testing.T) {
+func TestForwardedQuotesWhatIsNotAToken(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.RemoteAddr, r.Host = "[2001:db8::1]:4711", "[2001:db8::2]:80"
 	if got, want := forwarded(r), `for="[2001:db8::1]";host="[2001:db8::2]:80";proto=http`; got != want {
+		t.Fatalf("Forwarded %q, want %q", got, want)
+	}
+	// A Host that HTTP allows cannot smuggle in a parameter.
+	r.RemoteAddr, r.Host = "192.0.2.1:4711", `a;for=6.6.6.6,for="x"`
+	if got, want := forwarded(r), `for=192.0.2.1;host="a;for=6.6.6.6,for=\"x\"";proto=http`; got != want {
 		t.Fatalf("Forwarded %q, want %q", got, want)
 	}
 }
@@ -490,4 +496,42 @@ func TestHTTPRetriesOnlySafeRequestsAfterABrokenConnection(t *testing.T) {
 	if failed != 3 {
 		t.Fatalf("%d of 6 POSTs failed: want the 3 that round robin sent to the broken task", failed)
 	}
+}
+
+// A port whose protocol changes is served by the new listener at once:
+// the old one lets go of the socket before it drains.
+func TestListenerChangesProtocol(t *testing.T) {
+	backend := named(t, "web")
+	port := freePort(t)
+	v := &fakeView{}
+	v.addService("web", structs.LoadBalancer{ListenerPort: port})
+	v.addTask("web", "t1", portOf(t, backend.Listener.Addr().String()))
+	src := newSource(v)
+	g := New(Config{Bind: "127.0.0.1", Source: src, Grace: 10 * time.Second, Retry: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { g.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the http listener", func() bool { return len(g.Ports()) == 1 })
+	if code, body := get(t, fmt.Sprintf("http://127.0.0.1:%d/", port), "x"); code != 200 {
+		t.Fatalf("http: %d %q", code, body)
+	}
+
+	v2 := &fakeView{}
+	v2.addService("web", structs.LoadBalancer{ListenerPort: port, Protocol: structs.ProtocolTCP})
+	v2.addTask("web", "t1", portOf(t, backend.Listener.Addr().String()))
+	src.set(v2)
+	// With retries an hour apart, only an open on the first try serves.
+	waitFor(t, "the tcp listener", func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		io.WriteString(c, "GET / HTTP/1.0\r\nHost: raw\r\n\r\n")
+		b, _ := io.ReadAll(c)
+		// Spliced, the request reaches the task as the client sent it,
+		// with no forwarded headers.
+		return strings.Contains(string(b), "web host=raw path=/ xff= ")
+	})
 }

@@ -18,8 +18,8 @@ import (
 const dialTimeout = 3 * time.Second
 
 // backend is one task's address in a pool. Its counts and its kept-alive
-// connections outlive a pool that is replaced, as long as the next pool
-// still holds the same task at the same address.
+// connections last across the pool's updates for as long as the pool
+// holds the same task at the same address.
 type backend struct {
 	task, addr string
 	// active counts the requests (http) or connections (tcp) the proxy
@@ -38,8 +38,8 @@ type backend struct {
 // kept-alive connections carry over.
 type pool struct {
 	balancing string
-	// http pools give each backend a transport of its own.
-	http     bool
+	// forHTTP pools give each backend a transport of its own.
+	forHTTP  bool
 	backends atomic.Pointer[[]*backend]
 	next     atomic.Uint64
 
@@ -47,8 +47,8 @@ type pool struct {
 	byID map[Target]*backend
 }
 
-func newPool(balancing string, http bool) *pool {
-	p := &pool{balancing: balancing, http: http, byID: map[Target]*backend{}}
+func newPool(balancing string, forHTTP bool) *pool {
+	p := &pool{balancing: balancing, forHTTP: forHTTP, byID: map[Target]*backend{}}
 	p.backends.Store(&[]*backend{})
 	return p
 }
@@ -106,10 +106,12 @@ func dial(ctx context.Context, network, addr string) (net.Conn, error) {
 
 // newTransport is an http backend's own transport. Its idle connections
 // time out soon, so that those a departed backend's last requests return
-// do not linger.
+// do not linger. It sets no time limit on an answer: long polls and
+// streams take as long as the task takes, as they would without the proxy.
+// It never compresses, so that the task's bytes pass as they are.
 func newTransport() *http.Transport {
 	return &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second,
-		ResponseHeaderTimeout: 0, ExpectContinueTimeout: time.Second, DisableCompression: true}
+		ExpectContinueTimeout: time.Second, DisableCompression: true}
 }
 
 // update makes the pool's backends those of targets, and closes the idle
@@ -124,7 +126,7 @@ func (p *pool) update(targets []Target) {
 		b := p.byID[t]
 		if b == nil {
 			b = &backend{task: t.Task, addr: t.Addr}
-			if p.http {
+			if p.forHTTP {
 				b.transport = newTransport()
 			}
 			p.byID[t] = b

@@ -48,6 +48,8 @@ func newTCPListener(ln net.Listener, port int, log *slog.Logger) *tcpListener {
 
 func (l *tcpListener) protocol() string { return structs.ProtocolTCP }
 
+func (l *tcpListener) stopAccepting() { l.ln.Close() }
+
 // update points the listener at spec's one route, keeping its pool when
 // the route stays the same.
 func (l *tcpListener) update(spec *Listener) {

@@ -11,10 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skiff-run/skiff/agent"
 	"github.com/skiff-run/skiff/endpoints"
+	"github.com/skiff-run/skiff/internal/dockertest"
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/runtime"
 )
+
+// ingressImage is the test image under a tag of its own, for the tests
+// that need its /whoami and proxied commands: another checkout's test run
+// on the same engine that builds skiff-testapp:latest from an older
+// testapp cannot replace it under them.
+var ingressImage = &dockertest.Image{Tag: "skiff-testapp:ingress", Pkg: "./testapp", Bin: "testapp", Tail: `CMD ["/testapp", "serve"]`}
 
 // whoamiService is a service of two testapp servers behind an http
 // listener for host.
@@ -24,7 +32,7 @@ func whoamiService(name string, listener int, host string) []byte {
   "taskDefinition": {"family": %q, "containerDefinitions": [
     {"name": "app", "image": %q, "command": ["/testapp", "serve"], "memory": 32, "essential": true, "stopTimeout": 2,
      "portMappings": [{"containerPort": 8080}],
-     "environment": [{"name": "GREETING", "value": %q}]}]}}`, name, listener, host, name, testImage, name))
+     "environment": [{"name": "GREETING", "value": %q}]}]}}`, name, listener, host, name, ingressImage.Tag, name))
 }
 
 // askWhoami sends GET /whoami for host to the listener and returns the
@@ -53,7 +61,10 @@ func askWhoami(c *http.Client, listener int, host string) (string, error) {
 // containers are killed and replaced: no request fails beyond the one in
 // flight at each kill.
 func TestDockerIngressRoutesByHostAndSurvivesKills(t *testing.T) {
-	d := startDockerAgent(t)
+	// A range of its own, so that another test's containers on the same
+	// engine cannot hold the ports this one is given.
+	d := startTunedDockerAgent(t, func(cfg *agent.Config) { cfg.PortMin, cfg.PortMax = 44600, 44649 })
+	ingressImage.Build(t)
 	listener := loopbackPort(t)
 	ctx := context.Background()
 	for _, s := range []string{"alpha", "beta"} {
@@ -128,13 +139,14 @@ func TestDockerIngressRoutesByHostAndSurvivesKills(t *testing.T) {
 // A tcp listener with proxyProtocol tells its task the client's address
 // in a PROXY protocol v2 header.
 func TestDockerIngressSendsProxyProtocol(t *testing.T) {
-	d := startDockerAgent(t)
+	d := startTunedDockerAgent(t, func(cfg *agent.Config) { cfg.PortMin, cfg.PortMax = 44650, 44659 })
+	ingressImage.Build(t)
 	listener := loopbackPort(t)
 	file := fmt.Sprintf(`{"service": "tcpapp", "desiredCount": 1,
   "loadBalancers": [{"containerName": "app", "containerPort": 9000, "listenerPort": %d, "protocol": "tcp", "proxyProtocol": true}],
   "taskDefinition": {"family": "tcpapp", "containerDefinitions": [
     {"name": "app", "image": %q, "command": ["/testapp", "proxied"], "memory": 32, "essential": true, "stopTimeout": 2,
-     "portMappings": [{"containerPort": 9000}]}]}}`, listener, testImage)
+     "portMappings": [{"containerPort": 9000}]}]}}`, listener, ingressImage.Tag)
 	if _, err := d.c.ApplyService(context.Background(), "tcpapp", []byte(file)); err != nil {
 		t.Fatal(err)
 	}
