@@ -32,6 +32,7 @@ func TestAuthentication(t *testing.T) {
 		{"read-only cannot leave", "POST", "/v1/leave", "read", "", "", 403},
 		{"read-only cannot make tokens", "POST", "/v1/acl/tokens", "read", `{"policy":"management"}`, "", 403},
 		{"read-only cannot register task definitions", "POST", "/v1/taskdefs", "read", `{"family":"x","containerDefinitions":[{"name":"a","image":"x"}]}`, "", 403},
+		{"read-only cannot exec", "GET", "/v1/tasks/aaaa1111/exec?cmd=ls", "read", "", "", 403},
 		{"management writes", "DELETE", "/v1/services/web", "write", "", "", 204},
 		{"management reads", "GET", "/v1/services", "write", "", "", 200},
 		{"management cannot forward commands", "POST", InternalApplyPath, "write", "\x02{}", "", 403},

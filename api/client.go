@@ -21,6 +21,9 @@ import (
 type Client struct {
 	base string
 	http *http.Client
+	// upgrade is the HTTP/1.1 client of WebSocket handshakes, which
+	// HTTP/2 cannot carry.
+	upgrade *http.Client
 	// Consistent makes reads go through the leader instead of the local
 	// replica of the agent asked.
 	Consistent bool
@@ -59,7 +62,7 @@ func NewClient(addr string, tlsConfig *tls.Config) *Client {
 		t.TLSClientConfig = tlsConfig.Clone()
 		hc.Transport = t
 	}
-	return &Client{base: strings.TrimRight(addr, "/"), http: hc, Timeout: DefaultTimeout}
+	return &Client{base: strings.TrimRight(addr, "/"), http: hc, upgrade: upgradeClient(tlsConfig), Timeout: DefaultTimeout}
 }
 
 // Words of the two ends of a scheme mismatch: what Go's https server

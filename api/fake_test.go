@@ -155,6 +155,8 @@ type fakeBackend struct {
 	logs func(ctx context.Context, w io.Writer) error
 	// volumes is what Volumes answers.
 	volumes []structs.NodeVolume
+	// exec runs a command for Exec; nil prints "ran CMD" and exits 0.
+	exec func(ctx context.Context, req ExecRequest, stdio ExecIO) (int, error)
 }
 
 // newFake returns a fake leader on node n1 with two nodes, two services
@@ -375,6 +377,17 @@ func (f *fakeBackend) Logs(ctx context.Context, taskID, container string, follow
 	}
 	_, err := fmt.Fprintf(w, "logs of %s\n", taskID)
 	return err
+}
+
+func (f *fakeBackend) Exec(ctx context.Context, taskID string, req ExecRequest, stdio ExecIO) (int, error) {
+	if err := f.record("Exec", taskID, req.Container, strings.Join(req.Cmd, " "), req.Stdin, req.TTY); err != nil {
+		return 0, err
+	}
+	if f.exec != nil {
+		return f.exec(ctx, req, stdio)
+	}
+	_, err := fmt.Fprintf(stdio.Stdout, "ran %s\n", strings.Join(req.Cmd, " "))
+	return 0, err
 }
 
 func (f *fakeBackend) Volumes(ctx context.Context) ([]structs.NodeVolume, error) {

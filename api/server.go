@@ -92,6 +92,9 @@ type Backend interface {
 	// so that a read after it sees every acknowledged write.
 	Barrier(ctx context.Context) error
 	Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error
+	// Exec runs a command in a container of a task on this node, wired to
+	// stdio, and returns its exit code. It gives up when ctx ends.
+	Exec(ctx context.Context, taskID string, req ExecRequest, stdio ExecIO) (int, error)
 	// Volumes lists the volumes skiff made on this node's engine.
 	Volumes(ctx context.Context) ([]structs.NodeVolume, error)
 	// CreateToken makes an API token with a policy; the answer holds its
@@ -252,6 +255,7 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("GET /v1/tasks/{id}", s.wrap(s.task))
 	mux.Handle("POST /v1/tasks/{id}/stop", s.wrap(s.stop))
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", s.logs)
+	mux.HandleFunc("GET /v1/tasks/{id}/exec", s.exec)
 	mux.Handle("GET /v1/volumes", s.wrap(s.volumes))
 	mux.Handle("GET /v1/members", s.wrap(s.members))
 	mux.Handle("GET /v1/raft/peers", s.wrap(s.peers))
@@ -328,10 +332,11 @@ const forwardedHeader = "X-Skiff-Forwarded"
 
 // forwarding sends writes, and reads that ask for ?consistent, to the
 // leader; every other read is served from the local replica. Requests that
-// concern this agent itself (leave, logs, forwarded commands) stay here.
+// concern this agent itself (leave, logs, exec, forwarded commands) stay
+// here.
 func (s *server) forwarding(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		local := r.URL.Path == "/v1/leave" || r.URL.Path == InternalApplyPath || isLogsPath(r.URL.Path)
+		local := r.URL.Path == "/v1/leave" || r.URL.Path == InternalApplyPath || isLogsPath(r.URL.Path) || isExecPath(r.URL.Path)
 		wantsLeader := r.Method != http.MethodGet || r.URL.Query().Has("consistent")
 		if local || !wantsLeader {
 			next.ServeHTTP(w, r)
@@ -353,14 +358,7 @@ func (s *server) forwarding(next http.Handler) http.Handler {
 
 // isLogsPath tells whether path is that of a task's logs. It matches the
 // whole route, so that a service named "logs" is still forwarded.
-func isLogsPath(path string) bool {
-	id, ok := strings.CutPrefix(path, "/v1/tasks/")
-	if !ok {
-		return false
-	}
-	id, ok = strings.CutSuffix(id, "/logs")
-	return ok && id != "" && !strings.Contains(id, "/")
-}
+func isLogsPath(path string) bool { return isTaskPath(path, "/logs") }
 
 // PeerTransport is the transport of calls from one agent to another, with
 // a bound on every step but the body: a peer that accepts a connection and

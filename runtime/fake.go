@@ -25,6 +25,8 @@ type Fake struct {
 	volumes map[fakeVolumeKey]structs.NodeVolume
 	// private holds, by image, the login its registry wants.
 	private map[string]RegistryAuth
+	// execs are the commands Exec ran, oldest first.
+	execs []FakeExec
 }
 
 // fakeVolumeKey names a volume on one node: engines name volumes per host.

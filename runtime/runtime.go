@@ -77,6 +77,11 @@ type Runtime interface {
 	// Logs copies a container's output to w; with follow it streams until
 	// ctx ends or the container stops.
 	Logs(ctx context.Context, node, taskID, container string, follow bool, w io.Writer) error
+	// Exec runs a command in a running container of a task on node, with
+	// the streams of spec, and returns the command's exit code once it
+	// has ended and its output is copied. An error means the command
+	// could not be run or its streams broke; ending ctx abandons it.
+	Exec(ctx context.Context, node, taskID, container string, spec ExecSpec) (int, error)
 }
 
 // Notifier is implemented by runtimes that can say when a container changed
