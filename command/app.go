@@ -87,6 +87,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			stopCommand(),
 			rmCommand(),
 			logsCommand(),
+			e.execCommand(),
 			nodesCommand(),
 			e.taskdefsCommand(),
 			volumesCommand(),
