@@ -85,6 +85,12 @@ func (d *Docker) Exec(ctx context.Context, node, taskID, name string, spec ExecS
 		}
 		hr.Close()
 	}()
+	if size != nil {
+		// Engines before API 1.42 ignore ConsoleSize, and size the
+		// terminal only when told to after the start; the command may
+		// see 0x0 until then, as it would see any resize.
+		_ = d.cli.ContainerExecResize(ctx, created.ID, container.ResizeOptions{Height: size[0], Width: size[1]})
+	}
 	if spec.Resize != nil {
 		go func() {
 			for {

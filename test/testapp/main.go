@@ -9,6 +9,7 @@
 //	testapp cat -path /data/f                 (exits 1 when the read fails)
 //	testapp env
 //	testapp hostname|caps|ls|procs            (see inspect.go)
+//	testapp say|size                          (see say.go)
 //
 // serve also answers GET /file?path=P with the file's content and
 // POST /file?path=P by writing the body there (500 with the error when
@@ -37,6 +38,10 @@ func main() {
 		probe(os.Args[2:])
 	case "write", "cat":
 		file(os.Args[1], os.Args[2:])
+	case "say":
+		say(os.Args[2:])
+	case "size":
+		size()
 	case "env":
 		for _, kv := range os.Environ() {
 			fmt.Println(kv)
