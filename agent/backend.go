@@ -128,7 +128,7 @@ func (a *Agent) localContainer(id, container string) (*structs.ContainerDefiniti
 }
 
 // Logs implements api.Backend for tasks on this node.
-func (a *Agent) Logs(ctx context.Context, id, container string, follow bool, w io.Writer) error {
+func (a *Agent) Logs(ctx context.Context, id, container string, opts structs.LogOptions, w io.Writer) error {
 	cd, err := a.localContainer(id, container)
 	if err != nil {
 		return err
@@ -138,7 +138,7 @@ func (a *Agent) Logs(ctx context.Context, id, container string, follow bool, w i
 	if driver == "none" {
 		return &api.FieldError{Field: "container", Message: fmt.Sprintf("container %s logs to the none driver, which keeps nothing to read", container)}
 	}
-	err = a.rt.Logs(ctx, a.id, id, container, follow, w)
+	err = a.rt.Logs(ctx, a.id, id, container, opts, w)
 	if err != nil && !structs.LogsKept(driver) {
 		return fmt.Errorf("container %s logs to the %s driver, whose logs the engine can show only from the copy its dual logging keeps, "+
 			"which this engine does not (read them where %s sends them): %w", container, driver, driver, err)

@@ -73,7 +73,7 @@ func TestLogsOnlyForTheTasksOwnContainers(t *testing.T) {
 		}
 	}
 	var out strings.Builder
-	if err := h.a.Logs(context.Background(), task.ID, "app", false, &out); err != nil || !strings.Contains(out.String(), "fake log") {
+	if err := h.a.Logs(context.Background(), task.ID, "app", structs.LogOptions{Tail: structs.AllLines}, &out); err != nil || !strings.Contains(out.String(), "fake log") {
 		t.Fatalf("own container: %q %v", out.String(), err)
 	}
 }

@@ -300,18 +300,18 @@ func (c *Client) Stop(ctx context.Context, id string) (*structs.Task, error) {
 // ctx ends or the task stops, however long that takes; without, Timeout
 // bounds the whole copy.
 func (c *Client) Logs(ctx context.Context, id, container string, follow bool, w io.Writer) error {
-	q := url.Values{}
-	if container != "" {
-		q.Set("container", container)
-	}
-	if follow {
-		q.Set("follow", "true")
-	} else {
+	return c.LogsWith(ctx, id, container, structs.LogOptions{Follow: follow, Tail: structs.AllLines}, w)
+}
+
+// LogsWith is Logs with the choice of what to read: the last lines only,
+// those since a time, with the time of each.
+func (c *Client) LogsWith(ctx context.Context, id, container string, opts structs.LogOptions, w io.Writer) error {
+	if !opts.Follow {
 		var cancel context.CancelFunc
 		ctx, cancel = c.bound(ctx)
 		defer cancel()
 	}
-	resp, err := c.send(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil)
+	resp, err := c.send(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(id)+"/logs?"+logQuery(container, opts).Encode(), nil)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/structs"
@@ -368,8 +369,12 @@ func (f *fakeBackend) Leave(ctx context.Context) error { return f.record("Leave"
 
 func (f *fakeBackend) Barrier(ctx context.Context) error { return f.record("Barrier") }
 
-func (f *fakeBackend) Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error {
-	if err := f.record("Logs", taskID, container, follow); err != nil {
+func (f *fakeBackend) Logs(ctx context.Context, taskID, container string, opts structs.LogOptions, w io.Writer) error {
+	args := []any{taskID, container, opts.Follow}
+	if opts.Tail != structs.AllLines || !opts.Since.IsZero() || opts.Timestamps {
+		args = append(args, fmt.Sprintf("tail=%d since=%s timestamps=%v", opts.Tail, opts.Since.Format(time.RFC3339), opts.Timestamps))
+	}
+	if err := f.record("Logs", args...); err != nil {
 		return err
 	}
 	if f.logs != nil {

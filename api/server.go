@@ -18,7 +18,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -91,7 +90,7 @@ type Backend interface {
 	// Barrier returns once this leader has applied every committed entry,
 	// so that a read after it sees every acknowledged write.
 	Barrier(ctx context.Context) error
-	Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error
+	Logs(ctx context.Context, taskID, container string, opts structs.LogOptions, w io.Writer) error
 	// Exec runs a command in a container of a task on this node, wired to
 	// stdio, and returns its exit code. It gives up when ctx ends.
 	Exec(ctx context.Context, taskID string, req ExecRequest, stdio ExecIO) (int, error)
@@ -836,7 +835,11 @@ func (s *server) stop(w http.ResponseWriter, r *http.Request) (any, error) {
 // it. The backend stops when the request's context ends, that is when the
 // client goes away.
 func (s *server) logs(w http.ResponseWriter, r *http.Request) {
-	follow, _ := strconv.ParseBool(r.URL.Query().Get("follow"))
+	opts, err := parseLogOptions(r.URL.Query())
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
 	t, err := resolveTask(s.b.View(), r.PathValue("id"))
 	if err != nil {
 		s.writeErr(w, r, err)
@@ -852,7 +855,7 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 	if f, ok := w.(http.Flusher); ok {
 		fw.f = f
 	}
-	if err := s.b.Logs(r.Context(), t.ID, r.URL.Query().Get("container"), follow, fw); err != nil {
+	if err := s.b.Logs(r.Context(), t.ID, r.URL.Query().Get("container"), opts, fw); err != nil {
 		if fw.wrote {
 			s.log.Warn("log stream ended", "task", r.PathValue("id"), "err", err)
 			return

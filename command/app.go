@@ -86,7 +86,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			e.schedulesCommand(),
 			stopCommand(),
 			rmCommand(),
-			logsCommand(),
+			e.logsCommand(),
 			e.execCommand(),
 			nodesCommand(),
 			e.taskdefsCommand(),

@@ -21,7 +21,7 @@ func TestWrongArgumentCount(t *testing.T) {
 		{[]string{"scale", "web"}, "skiff: scale takes 2 argument(s): SERVICE COUNT\n"},
 		{[]string{"stop"}, "skiff: stop takes 1 argument(s): TASK\n"},
 		{[]string{"rm", "a", "b"}, "skiff: rm takes 1 argument(s): SERVICE\n"},
-		{[]string{"logs"}, "skiff: logs takes 1 argument(s): TASK\n"},
+		{[]string{"logs"}, "skiff: logs takes 1 argument(s): TASK | --service S\n"},
 		{[]string{"drain"}, "skiff: drain takes 1 argument(s): NODE\n"},
 		{[]string{"leave", "now"}, "skiff: leave takes 0 argument(s):  \n"},
 		{[]string{"apply", "-f", "web.json", "x"}, "skiff: apply takes 0 argument(s):  \n"},

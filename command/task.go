@@ -3,8 +3,6 @@ package command
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 
@@ -81,34 +79,6 @@ func stopCommand() *cli.Command {
 			}
 			fmt.Fprintf(c.App.Writer, "task %s: desired status %s\n", t.ID, t.DesiredStatus)
 			return nil
-		},
-	}
-}
-
-func logsCommand() *cli.Command {
-	return &cli.Command{
-		Name: "logs", Usage: "print a task container's output", ArgsUsage: "TASK",
-		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep streaming new output"},
-			&cli.StringFlag{Name: "container", Usage: "container name (default: the first)"},
-		},
-		Action: func(c *cli.Context) error {
-			if err := args(c, 1); err != nil {
-				return err
-			}
-			// Ctrl-C is how one ends --follow, so it ends the command
-			// quietly instead of as an error.
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
-			defer stop()
-			cl, err := client(c)
-			if err != nil {
-				return err
-			}
-			err = cl.Logs(ctx, c.Args().First(), c.String("container"), c.Bool("follow"), c.App.Writer)
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
 		},
 	}
 }
