@@ -11,7 +11,7 @@ import (
 
 func nodesCommand() *cli.Command {
 	return &cli.Command{
-		Name: "nodes", Usage: "list nodes", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Name: "nodes", Usage: "list nodes", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), outputFlag()},
 		Action: func(c *cli.Context) error {
 			header := []string{"ID", "NAME", "ADDRESS", "STATUS", "ELIGIBILITY", "CPU USED/TOTAL", "MEMORY USED/TOTAL (MiB)", "TASKS"}
 			return list(c, (*api.Client).Nodes, header, func(nodes []*structs.Node) ([][]any, error) {
@@ -26,7 +26,7 @@ func nodesCommand() *cli.Command {
 					if n.StatusReason != "" {
 						status += " (" + n.StatusReason + ")"
 					}
-					rows[i] = []any{shortID(n.ID), n.Name, n.Address, status, n.Eligibility, fmt.Sprintf("%d/%d", u.cpu, n.CPU), fmt.Sprintf("%d/%d", u.mem, n.MemoryMiB), u.tasks}
+					rows[i] = []any{idCol(n.ID), n.Name, n.Address, status, n.Eligibility, fmt.Sprintf("%d/%d", u.cpu, n.CPU), fmt.Sprintf("%d/%d", u.mem, n.MemoryMiB), u.tasks}
 				}
 				return rows, nil
 			})

@@ -19,6 +19,7 @@ func (e *env) psCommand() *cli.Command {
 			&cli.StringFlag{Name: "service", Usage: "only this service's tasks"},
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "include stopped tasks"},
 			jsonFlag(),
+			outputFlag(),
 		},
 		Action: e.ps,
 	}
@@ -38,11 +39,11 @@ func (e *env) ps(c *cli.Context) error {
 			for j, p := range t.HostPorts {
 				ports[j] = strconv.Itoa(p)
 			}
-			node := names[t.Node]
+			var node any = names[t.Node]
 			if node == "" {
-				node = shortID(t.Node)
+				node = idCol(t.Node)
 			}
-			rows[i] = []any{shortTaskID(t.ID), t.Service, t.TaskDefinition, node, t.DesiredStatus, t.LastStatus, strings.Join(ports, ","), age(now, t.CreatedAt), t.StopReason}
+			rows[i] = []any{taskIDCol(t.ID), t.Service, t.TaskDefinition, node, t.DesiredStatus, t.LastStatus, strings.Join(ports, ","), age(now, t.CreatedAt), t.StopReason}
 		}
 		return rows, nil
 	})
