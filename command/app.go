@@ -6,6 +6,7 @@
 package command
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -36,10 +37,17 @@ func Run(args []string, stdout, stderr io.Writer) int {
 type env struct {
 	stdin io.Reader
 	now   func() time.Time
+	// ctx, when set, is the context the commands run in; ending it ends
+	// a command that otherwise runs until Ctrl-C, as ps --watch does.
+	ctx context.Context
 }
 
 func (e *env) run(args []string, stdout, stderr io.Writer) int {
-	err := e.newApp(stdout, stderr).Run(args)
+	ctx := e.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	err := e.newApp(stdout, stderr).RunContext(ctx, args)
 	if err == nil {
 		return 0
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -20,8 +21,15 @@ func (e *env) psCommand() *cli.Command {
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "include stopped tasks"},
 			jsonFlag(),
 			outputFlag(),
+			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "print the list again every --interval until Ctrl-C"},
+			&cli.DurationFlag{Name: "interval", Value: 2 * time.Second, Usage: "how often --watch prints the list"},
 		},
-		Action: e.ps,
+		Action: func(c *cli.Context) error {
+			if c.Bool("watch") {
+				return watch(c, e.ps)
+			}
+			return e.ps(c)
+		},
 	}
 }
 
