@@ -75,6 +75,17 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 		// Without this urfave/cli would print errors that carry an exit
 		// code itself and end the process; run does both instead.
 		ExitErrHandler: func(*cli.Context, error) {},
+		// The completion scripts ask the binary itself what may come
+		// next.
+		EnableBashCompletion: true,
+		// Without arguments skiff shows its help; an argument that is no
+		// command is refused with the nearest one.
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return cli.ShowAppHelp(c)
+			}
+			return unknownCommand(c, c.Args().First())
+		},
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:7070", EnvVars: []string{"SKIFF_ADDR"}, Usage: "the agent API to talk to: host:port (https when a CA certificate is known, http otherwise), http://... or https://..."},
 			&cli.BoolFlag{Name: "consistent", Usage: "read through the leader instead of the agent's local replica"},
@@ -106,6 +117,8 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			tokenCommand(),
 			aclCommand(),
 			e.secretCommand(),
+			versionCommand(),
+			completionCommand(),
 		},
 	}
 }

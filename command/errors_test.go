@@ -113,10 +113,16 @@ func TestSkiffAddr(t *testing.T) {
 	}
 }
 
+// TestUnknownCommand checks that a command skiff lacks is refused with
+// the nearest it has, and that skiff alone shows the help.
 func TestUnknownCommand(t *testing.T) {
-	r := skiff("", "frobnicate")
-	if r.code != 3 || r.stderr != "No help topic for 'frobnicate'\n" {
+	r := skiff("", "nodse")
+	if r.code != 3 || r.stderr != `skiff: unknown command "nodse". Did you mean "nodes"? (skiff help lists every command)`+"\n" {
 		t.Errorf("got exit code %d, stderr %q", r.code, r.stderr)
+	}
+	r = skiff("")
+	if r.code != 0 || !strings.Contains(r.stdout, "COMMANDS:") {
+		t.Errorf("no command: exit code %d, stdout %q", r.code, r.stdout)
 	}
 }
 
