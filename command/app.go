@@ -107,6 +107,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			rmCommand(),
 			e.logsCommand(),
 			e.execCommand(),
+			e.inspectCommand(),
 			nodesCommand(),
 			e.taskdefsCommand(),
 			volumesCommand(),
