@@ -29,6 +29,7 @@ import (
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
+	"github.com/skiff-run/skiff/metrics"
 	"github.com/skiff-run/skiff/pki"
 	"github.com/skiff-run/skiff/raft"
 	"github.com/skiff-run/skiff/runtime"
@@ -176,6 +177,9 @@ type Agent struct {
 	// peerTLS is how this agent calls other agents' APIs, nil without a
 	// cluster secret.
 	peerTLS *tls.Config
+	// usage samples the engine's stats of this node's containers.
+	usage   *usageSampler
+	metrics *metrics.Metrics
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -204,6 +208,10 @@ func New(cfg Config) (*Agent, error) {
 	}
 	log := cfg.Logger.With("node", cfg.Name)
 	a := &Agent{cfg: cfg, id: id, log: log, fsm: fsm.New(log), rt: cfg.Runtime, left: make(chan struct{})}
+	a.usage = &usageSampler{node: id}
+	if sr, ok := cfg.Runtime.(runtime.StatsReader); ok {
+		a.usage.stats = sr
+	}
 	rcfg := raft.Config{NodeID: id, DataDir: filepath.Join(cfg.DataDir, "raft"), BindAddr: cfg.RaftAddr,
 		Advertise: net.JoinHostPort(ip, strconv.Itoa(portOf(cfg.RaftAddr))), Bootstrap: cfg.BootstrapExpect == 1, LogOutput: cfg.RaftLog, Debug: cfg.Debug,
 		CommitTimeout: cfg.CommitTimeout, HeartbeatTimeout: cfg.RaftTimeout}
@@ -254,7 +262,9 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.announce = newAnnouncer(a.raft)
-	a.commit = &committer{raft: a.raft, announce: a.announce, leaderAPI: a.LeaderAPI, members: a.ring.Members, peerScheme: peerScheme, peers: peers}
+	a.metrics = metrics.New(metricsSource{a})
+	a.commit = &committer{raft: a.raft, announce: a.announce, leaderAPI: a.LeaderAPI, members: a.ring.Members, peerScheme: peerScheme, peers: peers,
+		observe: a.metrics.ObserveCommit}
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
@@ -265,7 +275,7 @@ func New(cfg Config) (*Agent, error) {
 	})
 	a.control = control.New(control.Config{ID: id, BootstrapExpect: cfg.BootstrapExpect, Voters: cfg.Voters,
 		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: a.leaderOf, BootstrapACL: bootstrapACL,
-		PendingTimeout: cfg.PendingTimeout, Prove: raftProver(rcfg.TLS), Logger: a.log},
+		PendingTimeout: cfg.PendingTimeout, Prove: raftProver(rcfg.TLS), Observer: a.metrics, Logger: a.log},
 		a.raft, a.ring, a.fsm, a.commit)
 	// Requests share the agent's context, so that Close ends long ones
 	// (followed logs) instead of waiting for them.

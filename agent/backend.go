@@ -22,6 +22,9 @@ func now() int64 { return time.Now().UnixMilli() }
 // View implements api.Backend.
 func (a *Agent) View() api.State { return a.fsm.State() }
 
+// Changed implements api.Backend.
+func (a *Agent) Changed() <-chan struct{} { return a.fsm.Watch() }
+
 // Health implements api.Backend.
 func (a *Agent) Health() api.Health {
 	st := a.fsm.State()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +29,51 @@ type fakeState struct {
 	// schedules is the one schedule "backup", with a run of task
 	// dddd5555 (which tests that want it add) and a run skipped.
 	schedules []*structs.Schedule
+	// events are kept oldest first; lostThrough is the index of the
+	// newest one dropped.
+	events      []*structs.Event
+	lostThrough uint64
+}
+
+func (s *fakeState) EventsAfter(index uint64) []*structs.Event {
+	var out []*structs.Event
+	for _, e := range s.events {
+		if e.Index > index {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (s *fakeState) EventsLostThrough() uint64 { return s.lostThrough }
+
+func (f *fakeBackend) Changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.changed == nil {
+		f.changed = make(chan struct{})
+	}
+	return f.changed
+}
+
+// addEvents applies an entry at the next index that records events of
+// the given kinds and objects, and wakes the requests that wait.
+func (f *fakeBackend) addEvents(evs ...structs.Event) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.update(func(s *fakeState) {
+		s.index++
+		s.events = slices.Clone(s.events)
+		for _, e := range evs {
+			e.Index = s.index
+			s.events = append(s.events, &e)
+		}
+	})
+	if f.changed != nil {
+		close(f.changed)
+		f.changed = nil
+	}
+	return f.state.index
 }
 
 func (s *fakeState) Schedules() []*structs.Schedule { return s.schedules }
@@ -158,6 +204,8 @@ type fakeBackend struct {
 	volumes []structs.NodeVolume
 	// exec runs a command for Exec; nil prints "ran CMD" and exits 0.
 	exec func(ctx context.Context, req ExecRequest, stdio ExecIO) (int, error)
+	// changed is closed by addEvents; nil until a request waits.
+	changed chan struct{}
 }
 
 // newFake returns a fake leader on node n1 with two nodes, two services
@@ -422,4 +470,31 @@ func (b *logBuffer) has(words ...string) bool {
 		}
 	}
 	return false
+}
+
+func (s *fakeState) TasksByNode(node string) []*structs.Task {
+	var out []*structs.Task
+	for _, t := range s.tasks {
+		if t.Node == node {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Usage answers for node n1 with one container of task aaaa1111.
+func (f *fakeBackend) Usage(ctx context.Context) (structs.NodeUsage, error) {
+	if err := f.record("Usage"); err != nil {
+		return structs.NodeUsage{}, err
+	}
+	return structs.NodeUsage{Node: "n1", CPU: 1024, CPUUsed: 512, MemoryUsedBytes: 64 << 20,
+		Containers: []structs.ContainerUsage{{Task: "aaaa1111", Service: "web", Container: "app", CPUPercent: 50, MemoryBytes: 64 << 20}}}, nil
+}
+
+// Metrics serves one fixed sample in the exposition format.
+func (f *fakeBackend) Metrics() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		io.WriteString(w, "skiff_test 1\n")
+	})
 }

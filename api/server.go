@@ -37,6 +37,7 @@ type State interface {
 	Tasks() []*structs.Task
 	Task(id string) *structs.Task
 	TasksByService(service string) []*structs.Task
+	TasksByNode(node string) []*structs.Task
 	ACLTokens() []*structs.ACLToken
 	// Secrets and Secret hold sealed values, which the API never shows.
 	Secrets() []*structs.Secret
@@ -44,6 +45,11 @@ type State interface {
 	ServicesUsingSecret(name string) []string
 	Schedules() []*structs.Schedule
 	Schedule(name string) *structs.Schedule
+	// EventsAfter returns the events kept that entries after index
+	// recorded, oldest first; EventsLostThrough is the index of the newest
+	// event no longer kept.
+	EventsAfter(index uint64) []*structs.Event
+	EventsLostThrough() uint64
 }
 
 // Backend is what the API needs from the agent. Implementations are safe
@@ -53,6 +59,9 @@ type Backend interface {
 	// View is a read view of the local replica. It never waits on the
 	// scheduler or on Raft.
 	View() State
+	// Changed returns a channel closed the next time the local replica
+	// applies an entry, for requests that wait for the state to move.
+	Changed() <-chan struct{}
 	// Health describes this agent and its view of the cluster.
 	Health() Health
 	ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error)
@@ -96,6 +105,12 @@ type Backend interface {
 	Exec(ctx context.Context, taskID string, req ExecRequest, stdio ExecIO) (int, error)
 	// Volumes lists the volumes skiff made on this node's engine.
 	Volumes(ctx context.Context) ([]structs.NodeVolume, error)
+	// Usage is what this node offers, reserves and, by its engine's
+	// stats, uses.
+	Usage(ctx context.Context) (structs.NodeUsage, error)
+	// Metrics serves this agent's metrics in the Prometheus exposition
+	// format.
+	Metrics() http.Handler
 	// CreateToken makes an API token with a policy; the answer holds its
 	// secret, which is shown this once.
 	CreateToken(ctx context.Context, name, policy string) (NewToken, error)
@@ -255,7 +270,10 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("POST /v1/tasks/{id}/stop", s.wrap(s.stop))
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", s.logs)
 	mux.HandleFunc("GET /v1/tasks/{id}/exec", s.exec)
+	mux.HandleFunc("GET /v1/events", s.events)
 	mux.Handle("GET /v1/volumes", s.wrap(s.volumes))
+	mux.Handle("GET /v1/usage", s.wrap(s.usage))
+	mux.HandleFunc("GET /v1/metrics", func(w http.ResponseWriter, r *http.Request) { s.b.Metrics().ServeHTTP(w, r) })
 	mux.Handle("GET /v1/members", s.wrap(s.members))
 	mux.Handle("GET /v1/raft/peers", s.wrap(s.peers))
 	mux.Handle("POST /v1/nodes/{id}/drain", s.wrap(s.drain))

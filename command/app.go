@@ -108,6 +108,8 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			e.logsCommand(),
 			e.execCommand(),
 			e.inspectCommand(),
+			eventsCommand(),
+			e.topCommand(),
 			nodesCommand(),
 			e.taskdefsCommand(),
 			volumesCommand(),

@@ -42,6 +42,8 @@ const (
 	// The deployments' commands, in deployment.go.
 	CmdUpdateDeployment
 	CmdSetServiceRevision
+	// CmdRecordEvent, in events.go, is written with IgnoreUnknownFlag.
+	CmdRecordEvent
 )
 
 // Baseline is the newest command type that every release of skiff

@@ -1,10 +1,12 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -27,7 +29,12 @@ type Fake struct {
 	private map[string]RegistryAuth
 	// execs are the commands Exec ran, oldest first.
 	execs []FakeExec
+	// stats holds what SetStats said each container uses.
+	stats map[fakeStatsKey]ContainerStats
 }
+
+// fakeStatsKey names one container of one task.
+type fakeStatsKey struct{ task, container string }
 
 // fakeVolumeKey names a volume on one node: engines name volumes per host.
 type fakeVolumeKey struct{ node, name string }
@@ -42,7 +49,7 @@ type fakeTask struct {
 // NewFake returns an empty fake engine.
 func NewFake() *Fake {
 	return &Fake{tasks: map[string]*fakeTask{}, missing: map[string]bool{}, private: map[string]RegistryAuth{}, changed: make(chan struct{}, 1),
-		volumes: map[fakeVolumeKey]structs.NodeVolume{}}
+		volumes: map[fakeVolumeKey]structs.NodeVolume{}, stats: map[fakeStatsKey]ContainerStats{}}
 }
 
 // MissingImage makes Start fail for tasks that use ref, as an engine does
@@ -308,3 +315,39 @@ func (f *Fake) isRunning(taskID, container string) bool {
 // Changes implements Notifier. A Fake serving several nodes wakes one of
 // them per change; the others see it at their next periodic resync.
 func (f *Fake) Changes(_ context.Context, _ string) <-chan struct{} { return f.changed }
+
+// SetStats sets what Stats reports of a task's container while it runs;
+// the ids and names are filled in by Stats.
+func (f *Fake) SetStats(taskID, container string, s ContainerStats) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stats[fakeStatsKey{taskID, container}] = s
+}
+
+// Stats implements StatsReader: every running container of the node, with
+// what SetStats set for it (nothing used, otherwise).
+func (f *Fake) Stats(_ context.Context, node string) ([]ContainerStats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down != nil {
+		return nil, f.down
+	}
+	var out []ContainerStats
+	for id, ft := range f.tasks {
+		if ft.node != node {
+			continue
+		}
+		for _, c := range ft.containers {
+			if c.Status != StateRunning {
+				continue
+			}
+			s := f.stats[fakeStatsKey{id, c.Name}]
+			s.TaskID, s.Service, s.Container = id, ft.service, c.Name
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b ContainerStats) int {
+		return cmp.Or(cmp.Compare(a.TaskID, b.TaskID), cmp.Compare(a.Container, b.Container))
+	})
+	return out, nil
+}

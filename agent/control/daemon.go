@@ -75,7 +75,7 @@ func (c *ControlPlane) reconcileDaemon(ctx context.Context, tm *term, r daemonRo
 	if r.backoff.failures > 0 {
 		until = minTime(until, r.stable)
 	}
-	p := scheduler.PlaceDaemon(r.st, job)
+	p := c.observe(func() scheduler.Plan { return scheduler.PlaceDaemon(r.st, job) })
 	missing, whole := len(p.Placements), true
 	if p.Failure != nil {
 		missing += p.Failure.Count

@@ -87,10 +87,41 @@ func (c *ControlPlane) lead(ctx context.Context) {
 		c.term = nil
 		c.planMu.Unlock()
 	}()
-	done := make(chan struct{})
+	done, elected := make(chan struct{}), make(chan struct{})
 	go func() { defer close(done); c.membershipLoop(ctx) }()
+	go func() { defer close(elected); c.recordElection(ctx) }()
 	c.reconcileLoop(ctx)
 	<-done
+	<-elected
+}
+
+// recordElection records the new term's leader among the cluster's
+// events, beside the term's other loops. The event is advisory: it is
+// tried a few times, since a server's gossip may not yet say that it
+// knows the command, and a cluster with a server too old to skip it goes
+// on without it.
+func (c *ControlPlane) recordElection(ctx context.Context) {
+	const attempts = 5
+	for i := 1; ; i++ {
+		name := c.cfg.ID
+		if n := c.state.State().Node(c.cfg.ID); n != nil && n.Name != "" {
+			name = n.Name
+		}
+		ev := structs.Event{Kind: structs.EventLeaderElected, Node: c.cfg.ID, Time: time.Now().UnixMilli(), Message: "node " + name + " was elected leader"}
+		_, err := c.commit.Commit(ctx, fsm.CmdRecordEvent|fsm.IgnoreUnknownFlag, fsm.RecordEvent{Event: ev})
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if i == attempts {
+			c.log.Info("leader election not recorded among the events", "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // reconcileLoop reconciles after every state change (a user's write, a
@@ -311,7 +342,7 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 			plan.Outcomes = []fsm.PlacementOutcome{{Service: name, Failure: wait}}
 		}
 	case missing > 0:
-		p := scheduler.Place(st, scheduler.Job{Service: name, TaskDef: td, Count: missing, Strategy: svc.PlacementStrategy,
+		p := c.place(st, scheduler.Job{Service: name, TaskDef: td, Count: missing, Strategy: svc.PlacementStrategy,
 			Constraints: svc.PlacementConstraints, Releasing: releasing, Seed: st.Index(), Preferred: dataNodes(st, name, td, current, missing)})
 		plan.Place = tasksFor(p, td, name)
 		whole = len(plan.Place) == missing
@@ -538,7 +569,7 @@ func (c *ControlPlane) RunTasks(ctx context.Context, td *structs.TaskDefinition,
 	}
 	st := c.state.State()
 	def := st.TaskDefinition(res.(string))
-	p := scheduler.Place(st, scheduler.Job{TaskDef: def, Count: count, Seed: st.Index()})
+	p := c.place(st, scheduler.Job{TaskDef: def, Count: count, Seed: st.Index()})
 	tasks := tasksFor(p, def, "")
 	if err := c.commitPlan(ctx, fsm.CommitPlan{Place: tasks, At: time.Now().UnixMilli()}); err != nil {
 		return nil, nil, err
@@ -549,6 +580,26 @@ func (c *ControlPlane) RunTasks(ctx context.Context, td *structs.TaskDefinition,
 		out = append(out, st.Task(t.ID))
 	}
 	return out, p.Failure, nil
+}
+
+// place asks the scheduler for a plan, and tells the observer how it went.
+func (c *ControlPlane) place(st *fsm.State, job scheduler.Job) scheduler.Plan {
+	return c.observe(func() scheduler.Plan { return scheduler.Place(st, job) })
+}
+
+// observe runs a scheduler call and tells the observer, if any, how long
+// it took and what it placed and left out.
+func (c *ControlPlane) observe(plan func() scheduler.Plan) scheduler.Plan {
+	start := time.Now()
+	p := plan()
+	if c.cfg.Observer != nil {
+		unplaced := 0
+		if p.Failure != nil {
+			unplaced = p.Failure.Count
+		}
+		c.cfg.Observer.ObservePlan(time.Since(start), len(p.Placements), unplaced)
+	}
+	return p
 }
 
 // waitingFor is why the service's missing tasks wait for a service it

@@ -373,6 +373,16 @@ func takeSnapshot(m *Member, st *fsm.State) (snapshot, error) {
 	for _, t := range st.Tasks() {
 		err = errors.Join(err, add("tasks", t.ID, t))
 	}
+	// Events are keyed by their index and their place among that index's
+	// events, so that a replica with one more or one fewer shows as such.
+	n, last := 0, uint64(0)
+	for _, e := range st.EventsAfter(0) {
+		if e.Index != last {
+			n, last = 0, e.Index
+		}
+		err = errors.Join(err, add("events", fmt.Sprintf("%020d/%d", e.Index, n), e))
+		n++
+	}
 	return s, err
 }
 
@@ -431,8 +441,8 @@ func diff(a, b snapshot) []string {
 }
 
 // EnsureSame waits until every running member's replica has applied the
-// same Raft index, then compares their nodes, services, task definitions
-// and tasks as JSON and fails with a summary of the differences. The
+// same Raft index, then compares their nodes, services, task definitions,
+// tasks and events as JSON and fails with a summary of the differences. The
 // replicas are read as one snapshot each, so the index and the state
 // compared are the same moment of each replica.
 func (c *Cluster) EnsureSame(t testing.TB) {
