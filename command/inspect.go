@@ -28,6 +28,8 @@ type TaskDetail struct {
 	// is the same with typed reasons.
 	Placement        string                    `json:"placement,omitempty"`
 	PlacementFailure *structs.PlacementFailure `json:"placementFailure,omitempty"`
+	// Events are the newest events about the task, oldest first.
+	Events []*structs.Event `json:"events"`
 }
 
 // ServiceDetail is what skiff inspect service prints: the service with its
@@ -37,18 +39,23 @@ type ServiceDetail struct {
 	Service        api.ServiceStatus       `json:"service"`
 	TaskDefinition *structs.TaskDefinition `json:"taskDefinition,omitempty"`
 	Tasks          []*structs.Task         `json:"tasks"`
+	Events         []*structs.Event        `json:"events"`
 }
 
 // NodeDetail is what skiff inspect node prints: the node and the tasks
 // that hold its resources.
 type NodeDetail struct {
-	Node  *structs.Node   `json:"node"`
-	Tasks []*structs.Task `json:"tasks"`
+	Node   *structs.Node    `json:"node"`
+	Tasks  []*structs.Task  `json:"tasks"`
+	Events []*structs.Event `json:"events"`
 }
 
 func (e *env) inspectCommand() *cli.Command {
 	flags := func() []cli.Flag {
-		return []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print a JSON object instead of text"}}
+		return []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print a JSON object instead of text"},
+			&cli.IntFlag{Name: "events", Value: 10, Usage: "how many of the newest events about it to show"},
+		}
 	}
 	return &cli.Command{
 		Name:  "inspect",
@@ -62,6 +69,32 @@ func (e *env) inspectCommand() *cli.Command {
 				Action: func(c *cli.Context) error { return inspect(c, inspectNode) }},
 		},
 	}
+}
+
+// recentEvents returns the newest --events events of one topic
+// ("task:ID"), oldest first. An agent that keeps no events (one older
+// than they are) has none to give.
+func recentEvents(c *cli.Context, cl *api.Client, topic string) ([]*structs.Event, error) {
+	n := c.Int("events")
+	if n < 0 {
+		return nil, fmt.Errorf("--events %d: expected 0 or more", n)
+	}
+	out := []*structs.Event{}
+	if n == 0 {
+		return out, nil
+	}
+	ans, err := cl.Events(c.Context, api.EventsQuery{Topics: []string{topic}})
+	var ae *api.Error
+	switch {
+	case errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Field == "":
+		return out, nil
+	case err != nil:
+		return nil, err
+	}
+	if len(ans.Events) > n {
+		ans.Events = ans.Events[len(ans.Events)-n:]
+	}
+	return append(out, ans.Events...), nil
 }
 
 // inspect fetches one object's detail and prints it, as JSON with --json
@@ -116,6 +149,9 @@ func inspectTask(c *cli.Context, cl *api.Client, id string) (any, error) {
 			return nil, err
 		}
 	}
+	if d.Events, err = recentEvents(c, cl, "task:"+t.ID); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -129,6 +165,9 @@ func inspectService(c *cli.Context, cl *api.Client, name string) (any, error) {
 		return nil, err
 	}
 	if d.Tasks, err = cl.Tasks(c.Context, name, true); err != nil {
+		return nil, err
+	}
+	if d.Events, err = recentEvents(c, cl, "service:"+name); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -152,6 +191,9 @@ func inspectNode(c *cli.Context, cl *api.Client, ref string) (any, error) {
 		if t.Node == n.ID {
 			d.Tasks = append(d.Tasks, t)
 		}
+	}
+	if d.Events, err = recentEvents(c, cl, "node:"+n.ID); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
@@ -193,8 +235,8 @@ func taskDefinition(c *cli.Context, cl *api.Client, ref string) (*structs.TaskDe
 }
 
 // readable renders v as YAML in the order of its JSON fields, with every
-// field whose name ends in "At" and holds Unix milliseconds written as a
-// UTC time.
+// field whose name ends in "At" or is "time" and holds Unix milliseconds
+// written as a UTC time.
 func readable(v any) ([]byte, error) {
 	raw, err := json.Marshal(v)
 	if err != nil {
@@ -221,7 +263,7 @@ func readable(v any) ([]byte, error) {
 }
 
 // blockStyle clears the styles of n and the nodes under it, and writes
-// out the times of the *At fields.
+// out the times of the *At and time fields.
 func blockStyle(n *yaml.Node) {
 	if n.Kind != yaml.ScalarNode {
 		n.Style = 0
@@ -233,7 +275,7 @@ func blockStyle(n *yaml.Node) {
 	}
 	for i, child := range n.Content {
 		if n.Kind == yaml.MappingNode && i%2 == 1 {
-			if key := n.Content[i-1].Value; strings.HasSuffix(key, "At") && child.Kind == yaml.ScalarNode {
+			if key := n.Content[i-1].Value; (strings.HasSuffix(key, "At") || key == "time") && child.Kind == yaml.ScalarNode {
 				if ms, err := strconv.ParseInt(child.Value, 10, 64); err == nil && ms > 0 {
 					child.Value = time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
 					child.Tag = "!!timestamp"

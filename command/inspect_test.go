@@ -2,15 +2,27 @@ package command
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 )
 
+// inspectEvents are twelve events, of which inspect shows the newest ten.
+func inspectEvents() string {
+	var evs []string
+	for i := 1; i <= 12; i++ {
+		evs = append(evs, fmt.Sprintf(`{"index":%d,"time":%d,"kind":"task.started","service":"web","task":"f00dfeed-1111-4111-8111-111111111111","message":"event %d"}`,
+			100+i, 1767322955000+int64(i)*1000, i))
+	}
+	return `{"index":112,"events":[` + strings.Join(evs, ",") + `]}`
+}
+
 // inspectAPI answers what inspect asks: the canned cluster of the
-// listings, one task and one service.
+// listings, one task, one service and the events.
 func inspectAPI(t *testing.T) *fakeAPI {
 	return newFakeAPI(t, map[string]answer{
+		"GET /v1/events":   ok(inspectEvents()),
 		"GET /v1/nodes":    ok(nodesJSON),
 		"GET /v1/tasks":    ok(tasksJSON),
 		"GET /v1/taskdefs": ok(taskdefsJSON),
@@ -27,7 +39,8 @@ func TestInspectTask(t *testing.T) {
 	r := skiffAt(f, "inspect", "task", "1111")
 	wantOK(t, r)
 	golden(t, "inspect-task", r.stdout)
-	if got, want := f.got(), []string{"GET /v1/tasks/1111", "GET /v1/taskdefs", "GET /v1/nodes", "GET /v1/services/web"}; !slices.Equal(got, want) {
+	if got, want := f.got(), []string{"GET /v1/tasks/1111", "GET /v1/taskdefs", "GET /v1/nodes", "GET /v1/services/web",
+		"GET /v1/events?since=0&topic=task%3Af00dfeed-1111-4111-8111-111111111111&wait=0s"}; !slices.Equal(got, want) {
 		t.Errorf("requests %q, want %q", got, want)
 	}
 
@@ -38,8 +51,15 @@ func TestInspectTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d.Task.ID != "f00dfeed-1111-4111-8111-111111111111" || d.TaskDefinition.Ref() != "web:1" || d.Node.Name != "pi-1" ||
-		d.Placement != "1 task of web:1 could not be placed: 2 nodes lack memory" || d.PlacementFailure.Count != 1 {
+		d.Placement != "1 task of web:1 could not be placed: 2 nodes lack memory" || d.PlacementFailure.Count != 1 ||
+		len(d.Events) != 10 || d.Events[0].Message != "event 3" || d.Events[9].Message != "event 12" {
 		t.Errorf("--json printed %s", r.stdout)
+	}
+
+	r = skiffAt(f, "inspect", "task", "--json", "--events", "0", "1111")
+	wantOK(t, r)
+	if strings.Contains(f.last(t).uri, "events") || !strings.Contains(r.stdout, `"events": []`) {
+		t.Errorf("--events 0 asked %s and printed %s", f.last(t).uri, r.stdout)
 	}
 }
 
@@ -48,7 +68,8 @@ func TestInspectService(t *testing.T) {
 	r := skiffAt(f, "inspect", "service", "web")
 	wantOK(t, r)
 	golden(t, "inspect-service", r.stdout)
-	if got, want := f.got(), []string{"GET /v1/services/web", "GET /v1/taskdefs", "GET /v1/tasks?all=1&service=web"}; !slices.Equal(got, want) {
+	if got, want := f.got(), []string{"GET /v1/services/web", "GET /v1/taskdefs", "GET /v1/tasks?all=1&service=web",
+		"GET /v1/events?since=0&topic=service%3Aweb&wait=0s"}; !slices.Equal(got, want) {
 		t.Errorf("requests %q, want %q", got, want)
 	}
 }
@@ -80,6 +101,7 @@ func TestInspectRefusals(t *testing.T) {
 		{[]string{"node", "pi-9"}, "skiff: node pi-9: not found\n"},
 		{[]string{"node"}, "skiff: node takes 1 argument(s): NODE\n"},
 		{[]string{"task", "zzzz"}, "skiff: the fake API has no answer for GET /v1/tasks/zzzz\n"},
+		{[]string{"service", "--events", "-1", "web"}, "skiff: --events -1: expected 0 or more\n"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			r := skiffAt(f, append([]string{"inspect"}, tc.args...)...)
