@@ -66,6 +66,11 @@ func (e *env) exec(c *cli.Context) error {
 		defer stop()
 	}
 	code, err := cl.Exec(ctx, id, req, stdio)
+	if err != nil && ctx.Err() != nil && c.Context.Err() == nil {
+		// Ctrl-C ended it: exit as a shell does for a command ended by
+		// SIGINT.
+		return cli.Exit("", 130)
+	}
 	if err != nil {
 		return err
 	}
