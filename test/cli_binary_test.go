@@ -10,16 +10,24 @@ import (
 	"testing"
 )
 
+// buildSkiff builds the skiff binary with the go build flags given, and
+// returns its path.
+func buildSkiff(t *testing.T, flags ...string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "skiff")
+	build := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bin, "..")...)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // TestCLIBinary builds skiff as a release would, with its version stamped,
 // and runs what only the built binary shows: the stamped version, and the
 // words the completion scripts ask it for (urfave/cli reads them from the
 // process's own arguments).
 func TestCLIBinary(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "skiff")
-	build := exec.Command("go", "build", "-ldflags", "-X github.com/skiff-run/skiff/agent.Version=7.7.7-e2e", "-o", bin, "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildSkiff(t, "-ldflags", "-X github.com/skiff-run/skiff/agent.Version=7.7.7-e2e")
 	run := func(args ...string) (int, string, string) {
 		t.Helper()
 		var out, errs bytes.Buffer

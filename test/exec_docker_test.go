@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,3 +93,79 @@ func TestExecDocker(t *testing.T) {
 
 // shortID is the end of a task id that skiff ps shows.
 func shortID(id string) string { return id[len(id)-8:] }
+
+// TestExecDockerTerminal runs skiff exec -it in a real terminal, the
+// pseudo-terminal script(1) gives it, sized 40x100: the command gets a
+// terminal of that size, keys typed reach it through the raw local
+// terminal and the container's own line discipline (a line, then Ctrl-D
+// to end its input), and the local terminal is back in canonical mode
+// afterwards.
+func TestExecDockerTerminal(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1), which gives a command a pseudo-terminal, is not installed")
+	}
+	d := startDockerAgent(t)
+	bin := buildSkiff(t)
+	ctx := context.Background()
+	def := fmt.Sprintf(`{"family": "tty", "containerDefinitions": [{"name": "app", "image": %q, "memory": 16, "command": ["/testapp", "serve"]}]}`, testImage)
+	res, err := d.c.Run(ctx, []byte(def), 1)
+	if err != nil || len(res.Tasks) != 1 {
+		t.Fatalf("run: %+v %v", res, err)
+	}
+	id := res.Tasks[0].ID
+	testutil.Eventually(t, 60*time.Second, func() (bool, string) {
+		got, err := d.c.Task(ctx, id)
+		if err != nil {
+			return false, err.Error()
+		}
+		return got.LastStatus == structs.StatusRunning, got.LastStatus + " " + got.StopReason
+	})
+	skiff := fmt.Sprintf("%s --addr https://%s --cacert %s --token %s", bin, d.a.HTTPAddr(), filepath.Join(d.dir, agent.CAFile), d.secret.ManagementToken())
+	inside := "stty rows 40 cols 100; " +
+		skiff + " exec -t " + shortID(id) + " -- /testapp size; " +
+		skiff + " exec -it " + shortID(id) + " -- /testapp say -stdin -code 6 typed; echo \"exit=$?\"; " +
+		"stty -a | grep -o -- '-\\?icanon'"
+	cmd := exec.Command(script, "-qec", inside, "/dev/null")
+	// The keys come once the exec has put the terminal in raw mode.
+	pr, pw := io.Pipe()
+	cmd.Stdin = pr
+	var out testutil.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(3 * time.Second)
+		_, _ = io.WriteString(pw, "a line\r")
+		time.Sleep(500 * time.Millisecond)
+		_, _ = io.WriteString(pw, "\x04")
+		// script reads its input to the end before it ends, so the
+		// input ends once the last command has printed.
+		for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(out.String(), "canon") && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatalf("script did not end; output so far:\n%s", out.String())
+	}
+	got := out.String()
+	t.Logf("in the terminal:\n%s", got)
+	if err != nil {
+		t.Fatalf("script: %v", err)
+	}
+	for _, want := range []string{"40x100", "typed", "a line", "exit=6"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the terminal lacks %q", want)
+		}
+	}
+	if strings.Contains(got, "-icanon") || !strings.Contains(got, "icanon") {
+		t.Errorf("the terminal was not put back in canonical mode")
+	}
+}
