@@ -66,7 +66,7 @@ func (e *env) run(args []string, stdout, stderr io.Writer) int {
 }
 
 func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:      "skiff",
 		Usage:     "a single-binary container orchestrator for small fleets",
 		Version:   agent.Version,
@@ -124,6 +124,8 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			completionCommand(),
 		},
 	}
+	refuseUnknownSubcommands(app.Commands)
+	return app
 }
 
 // dataDir is the data dir of an agent started in the current directory

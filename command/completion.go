@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -48,14 +49,45 @@ func completionCommand() *cli.Command {
 	}
 }
 
+// refuseUnknownSubcommands gives every command that has subcommands and
+// no action of its own one that shows its help, or refuses a subcommand
+// it lacks as unknownCommand does.
+func refuseUnknownSubcommands(cmds []*cli.Command) {
+	for _, cmd := range cmds {
+		if len(cmd.Subcommands) == 0 {
+			continue
+		}
+		refuseUnknownSubcommands(cmd.Subcommands)
+		if cmd.Action != nil {
+			continue
+		}
+		cmd.Action = func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return cli.ShowSubcommandHelp(c)
+			}
+			return unknownSubcommand(c, strings.TrimPrefix(c.Command.HelpName, c.App.Name+" "), c.Command.Subcommands, c.Args().First())
+		}
+	}
+}
+
 // unknownCommand refuses a command skiff does not have, suggesting the
 // nearest one it has. It exits 3, as urfave/cli's own refusal did.
 func unknownCommand(c *cli.Context, name string) error {
-	msg := fmt.Sprintf("skiff: unknown command %q", name)
+	return unknownSubcommand(c, "", c.App.VisibleCommands(), name)
+}
+
+// unknownSubcommand refuses a subcommand name that parent (a command's
+// full name, "" for skiff itself) lacks among cmds.
+func unknownSubcommand(c *cli.Context, parent string, cmds []*cli.Command, name string) error {
+	what, help := "command", "skiff help"
+	if parent != "" {
+		what, help = parent+" command", "skiff "+parent+" --help"
+	}
+	msg := fmt.Sprintf("skiff: unknown %s %q", what, name)
 	if cli.SuggestCommand != nil {
-		if s := cli.SuggestCommand(c.App.VisibleCommands(), name); s != "" {
+		if s := cli.SuggestCommand(cmds, name); s != "" {
 			msg += ". " + s
 		}
 	}
-	return cli.Exit(msg+" (skiff help lists every command)", 3)
+	return cli.Exit(fmt.Sprintf("%s (%s lists them)", msg, help), 3)
 }

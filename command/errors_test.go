@@ -117,12 +117,20 @@ func TestSkiffAddr(t *testing.T) {
 // the nearest it has, and that skiff alone shows the help.
 func TestUnknownCommand(t *testing.T) {
 	r := skiff("", "nodse")
-	if r.code != 3 || r.stderr != `skiff: unknown command "nodse". Did you mean "nodes"? (skiff help lists every command)`+"\n" {
+	if r.code != 3 || r.stderr != `skiff: unknown command "nodse". Did you mean "nodes"? (skiff help lists them)`+"\n" {
 		t.Errorf("got exit code %d, stderr %q", r.code, r.stderr)
 	}
 	r = skiff("")
 	if r.code != 0 || !strings.Contains(r.stdout, "COMMANDS:") {
 		t.Errorf("no command: exit code %d, stdout %q", r.code, r.stdout)
+	}
+	r = skiff("", "acl", "token", "lsit")
+	if r.code != 3 || r.stderr != `skiff: unknown acl token command "lsit". Did you mean "list"? (skiff acl token --help lists them)`+"\n" {
+		t.Errorf("got exit code %d, stderr %q", r.code, r.stderr)
+	}
+	r = skiff("", "inspect")
+	if r.code != 0 || !strings.Contains(r.stdout, "skiff inspect - show everything") {
+		t.Errorf("inspect alone: exit code %d, stdout %q", r.code, r.stdout)
 	}
 }
 
