@@ -47,9 +47,10 @@ func PeerNode(r *http.Request) string {
 }
 
 // authenticate refuses a request whose token may not do what it asks:
-// 401 without a known token, 403 with one that lacks the right. The
-// internal apply takes no token at all but a node certificate, which
-// names the node that reports. Health stays open, for load balancers and
+// 401 without a known token, 403 with one that lacks the right. Reads
+// need any token, except a snapshot's, which holds what only management
+// may see. The internal apply takes no token at all but a node
+// certificate, which names the node that reports. Health stays open, for load balancers and
 // agents that probe each other before they share a cluster.
 func (s *server) authenticate(authorize func(string) Access, next http.Handler) http.Handler {
 	if authorize == nil {
@@ -72,11 +73,11 @@ func (s *server) authenticate(authorize func(string) Access, next http.Handler) 
 		if t := BearerToken(r); t != "" {
 			access = authorize(t)
 		}
-		// Exec is a GET, as a WebSocket handshake must be, but running a
-		// command in a container can do anything, so it needs what a
-		// write does.
+		// A snapshot save and exec are GETs (a WebSocket handshake must
+		// be one), but a snapshot holds the whole state and a command in
+		// a container can do anything, so both need what a write does.
 		need, what := AccessWrite, "a management token"
-		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !isExecPath(r.URL.Path) {
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path != SnapshotPath && !isExecPath(r.URL.Path) {
 			need, what = AccessRead, "a token"
 		}
 		switch {

@@ -540,3 +540,27 @@ func decodeStreamItem(kind string, data []byte) (StreamItem, error) {
 	}
 	return StreamItem{Event: &e}, nil
 }
+
+// SaveSnapshot copies a consistent snapshot of the cluster's state, taken
+// by the leader, to w. It is bounded by ctx alone: a large state takes
+// longer than one call's Timeout to send.
+func (c *Client) SaveSnapshot(ctx context.Context, w io.Writer) error {
+	resp, err := c.send(ctx, http.MethodGet, SnapshotPath, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("GET %s: %w", SnapshotPath, err)
+	}
+	return nil
+}
+
+// RestoreSnapshot replaces the cluster's state with a saved snapshot. The
+// leader checks the whole file before it changes anything.
+func (c *Client) RestoreSnapshot(ctx context.Context, snapshot []byte) (RestoreResult, error) {
+	var out RestoreResult
+	saved := *c
+	saved.Timeout = 0
+	return out, saved.do(ctx, http.MethodPut, SnapshotPath, snapshot, &out)
+}

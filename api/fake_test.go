@@ -498,3 +498,15 @@ func (f *fakeBackend) Metrics() http.Handler {
 		io.WriteString(w, "skiff_test 1\n")
 	})
 }
+
+// SaveSnapshot answers a backup of index 7 whose state is a bare index.
+func (f *fakeBackend) SaveSnapshot(ctx context.Context) (*structs.Backup, error) {
+	if err := f.record("SaveSnapshot"); err != nil {
+		return nil, err
+	}
+	return &structs.Backup{Format: structs.BackupFormat, Index: 7, SHA256: "digest", State: []byte(`{"index":7}`)}, nil
+}
+
+func (f *fakeBackend) RestoreSnapshot(ctx context.Context, b *structs.Backup) error {
+	return f.record("RestoreSnapshot", b.Format, b.Index, string(b.State))
+}

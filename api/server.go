@@ -111,6 +111,11 @@ type Backend interface {
 	// Metrics serves this agent's metrics in the Prometheus exposition
 	// format.
 	Metrics() http.Handler
+	// SaveSnapshot takes a consistent snapshot of the state on the
+	// leader; RestoreSnapshot checks one and replaces the cluster's state
+	// with it through Raft (a FieldError when it does not check).
+	SaveSnapshot(ctx context.Context) (*structs.Backup, error)
+	RestoreSnapshot(ctx context.Context, b *structs.Backup) error
 	// CreateToken makes an API token with a policy; the answer holds its
 	// secret, which is shown this once.
 	CreateToken(ctx context.Context, name, policy string) (NewToken, error)
@@ -271,6 +276,8 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", s.logs)
 	mux.HandleFunc("GET /v1/tasks/{id}/exec", s.exec)
 	mux.HandleFunc("GET /v1/events", s.events)
+	mux.HandleFunc("GET "+SnapshotPath, s.saveSnapshot)
+	mux.Handle("PUT "+SnapshotPath, s.wrap(s.restoreSnapshot))
 	mux.Handle("GET /v1/volumes", s.wrap(s.volumes))
 	mux.Handle("GET /v1/usage", s.wrap(s.usage))
 	mux.HandleFunc("GET /v1/metrics", func(w http.ResponseWriter, r *http.Request) { s.b.Metrics().ServeHTTP(w, r) })
@@ -354,7 +361,7 @@ const forwardedHeader = "X-Skiff-Forwarded"
 func (s *server) forwarding(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		local := r.URL.Path == "/v1/leave" || r.URL.Path == InternalApplyPath || isLogsPath(r.URL.Path) || isExecPath(r.URL.Path)
-		wantsLeader := r.Method != http.MethodGet || r.URL.Query().Has("consistent")
+		wantsLeader := r.Method != http.MethodGet || r.URL.Query().Has("consistent") || r.URL.Path == SnapshotPath
 		if local || !wantsLeader {
 			next.ServeHTTP(w, r)
 			return

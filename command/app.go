@@ -110,6 +110,8 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			e.inspectCommand(),
 			eventsCommand(),
 			e.topCommand(),
+			snapshotCommand(),
+			e.operatorCommand(),
 			nodesCommand(),
 			e.taskdefsCommand(),
 			volumesCommand(),
