@@ -36,6 +36,10 @@ const (
 // ask for.
 func outputFormat(c *cli.Context) (string, error) {
 	o := c.String("output")
+	if o == "" {
+		// A listing without an --output flag prints its table.
+		o = outputTable
+	}
 	switch o {
 	case outputTable, outputWide, outputJSON:
 	default:

@@ -3,6 +3,8 @@ package command
 import (
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 )
 
 // TestListingOutput checks that --output json prints what --json does,
@@ -56,5 +58,21 @@ func TestOutputRefusals(t *testing.T) {
 				t.Errorf("sent %q", got)
 			}
 		})
+	}
+}
+
+// TestOutputFormatWithoutTheFlag checks that a listing that has --json but
+// no --output flag prints its table, or JSON with --json.
+func TestOutputFormatWithoutTheFlag(t *testing.T) {
+	for args, want := range map[string]string{"": outputTable, "--json": outputJSON} {
+		var got string
+		app := &cli.App{Commands: []*cli.Command{{Name: "list", Flags: []cli.Flag{jsonFlag()}, Action: func(c *cli.Context) error {
+			var err error
+			got, err = outputFormat(c)
+			return err
+		}}}}
+		if err := app.Run(append([]string{"skiff", "list"}, strings.Fields(args)...)); err != nil || got != want {
+			t.Errorf("%q: format %q, err %v; want %q", args, got, err, want)
+		}
 	}
 }
