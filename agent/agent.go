@@ -39,7 +39,8 @@ import (
 	"github.com/skiff-run/skiff/ui"
 )
 
-// Version is the skiff version agents report.
+// Version is the skiff version agents and the command line report. Release
+// builds stamp it: go build -ldflags "-X github.com/skiff-run/skiff/agent.Version=1.2.3".
 var Version = "0.1.0-dev"
 
 // Config configures an agent.

@@ -78,9 +78,14 @@ type Runtime interface {
 	// with a task id; a container without one is none of skiff's tasks.
 	// It may remove task networks no running container uses.
 	List(ctx context.Context, node string) ([]Observed, error)
-	// Logs copies a container's output to w; with follow it streams until
-	// ctx ends or the container stops.
-	Logs(ctx context.Context, node, taskID, container string, follow bool, w io.Writer) error
+	// Logs copies a container's output, as opts choose it, to w; with
+	// opts.Follow it streams until ctx ends or the container stops.
+	Logs(ctx context.Context, node, taskID, container string, opts structs.LogOptions, w io.Writer) error
+	// Exec runs a command in a running container of a task on node, with
+	// the streams of spec, and returns the command's exit code once it
+	// has ended and its output is copied. An error means the command
+	// could not be run or its streams broke; ending ctx abandons it.
+	Exec(ctx context.Context, node, taskID, container string, spec ExecSpec) (int, error)
 }
 
 // Notifier is implemented by runtimes that can say when a container changed

@@ -10,6 +10,7 @@
 //	testapp env
 //	testapp proxied [-addr :9000]             (see proxied.go)
 //	testapp hostname|caps|ls|procs            (see inspect.go)
+//	testapp say|size                          (see say.go)
 //
 // serve's /health fails once /sick has been asked for, so that tests can
 // make a health check fail. serve also answers GET /file?path=P with the file's content and
@@ -42,6 +43,10 @@ func main() {
 		file(os.Args[1], os.Args[2:])
 	case "proxied":
 		proxied(os.Args[2:])
+	case "say":
+		say(os.Args[2:])
+	case "size":
+		size()
 	case "env":
 		for _, kv := range os.Environ() {
 			fmt.Println(kv)
