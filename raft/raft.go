@@ -336,7 +336,11 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for delay := 100 * time.Microsecond; n.raft.AppliedIndex() < idx; delay = min(2*delay, 10*time.Millisecond) {
+	// Raft counts an entry applied once it is handed to the FSM, before
+	// the FSM has applied it, so the FSM's own index must also reach the
+	// last command the log held.
+	cmd := lastCommand(n.store, idx)
+	for delay := 100 * time.Microsecond; n.raft.AppliedIndex() < idx || n.fsm.State().Index() < cmd; delay = min(2*delay, 10*time.Millisecond) {
 		if !n.IsLeader() {
 			return ErrNotLeader
 		}
