@@ -42,13 +42,14 @@ agent_curl() {
 }
 
 # start_agent NAME PORTBASE EXTRA... starts an agent on 127.0.0.1 with
-# ports PORTBASE (http), +1 (raft), +2 (gossip) and a fresh data dir; its
-# pid is in AGENT_PID.
+# ports PORTBASE (http), +1 (raft), +2 (gossip), +3 (DNS, since agents on
+# one host cannot share the default) and a fresh data dir; its pid is in
+# AGENT_PID.
 start_agent() {
   local name=$1 base=$2; shift 2
   local dir; dir=$(mktemp -d)
   "$SKIFF" agent --bind 127.0.0.1 --name "$name" --data-dir "$dir" --http-port "$base" --raft-port $((base+1)) \
-    --gossip-port $((base+2)) --log-level warn "$@" 2>"$dir.log" &
+    --gossip-port $((base+2)) --dns-port $((base+3)) --log-level warn "$@" 2>"$dir.log" &
   AGENT_PID=$!
   AGENT_DIR=$dir
   local deadline=$(( $(date +%s) + 30 ))
