@@ -36,10 +36,14 @@ func (a *Agent) Health() api.Health {
 
 // ApplyService implements api.Backend.
 func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error) {
-	// A daemon has a command type of its own, which the committer writes
-	// only once every server applies it.
+	// A daemon, and a service that records the directory it was applied
+	// from, have command types of their own, which the committer writes
+	// only once every server applies them.
 	t := fsm.CmdApplyService
-	if svc.IsDaemon() {
+	switch {
+	case svc.Source != "":
+		t = fsm.CmdApplySourcedService
+	case svc.IsDaemon():
 		t = fsm.CmdApplyDaemonService
 	}
 	if _, err := a.commit.Commit(ctx, t, fsm.ApplyService{Service: *svc, TaskDefinition: td, At: now()}); err != nil {

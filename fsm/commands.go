@@ -42,6 +42,13 @@ const (
 	// The deployments' commands, in deployment.go.
 	CmdUpdateDeployment
 	CmdSetServiceRevision
+	// CmdApplySourcedService is an ApplyService (of a replica service or
+	// a daemon) whose service records the directory it was applied from.
+	// It has a type of its own so that a leader writes the source only
+	// once every server keeps it: an older replica would drop the field,
+	// and a prune answered from that replica, or after it led, would miss
+	// the service.
+	CmdApplySourcedService
 )
 
 // Baseline is the newest command type that every release of skiff

@@ -242,6 +242,7 @@ var handlers = map[CommandType]handler{
 	CmdRecordScheduleRun:      command("RecordScheduleRun", (*writer).recordScheduleRun),
 	CmdUpdateDeployment:       command("UpdateDeployment", (*writer).updateDeployment),
 	CmdSetServiceRevision:     command("SetServiceRevision", (*writer).setServiceRevision),
+	CmdApplySourcedService:    command("ApplySourcedService", (*writer).applySourcedService),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -372,6 +373,18 @@ func (w *writer) applyDaemonService(c *ApplyService) (any, error) {
 		return "", fmt.Errorf("desired count %d: a daemon service has none", c.Service.DesiredCount)
 	}
 	return w.putApplied(c)
+}
+
+// applySourcedService is applyService, or applyDaemonService for a daemon,
+// for a service that records the directory it was applied from.
+func (w *writer) applySourcedService(c *ApplyService) (any, error) {
+	if c.Service.Source == "" {
+		return "", errors.New("source is empty: ApplySourcedService takes services applied from a directory only")
+	}
+	if c.Service.IsDaemon() {
+		return w.applyDaemonService(c)
+	}
+	return w.applyService(c)
 }
 
 // resolveTaskDef returns the reference a service or schedule runs: td

@@ -38,7 +38,8 @@ func FuzzApplyCommand(f *testing.F) {
 		CmdRecordScheduleRun:  RecordScheduleRun{Name: "b", Run: structs.ScheduleRun{At: 1}},
 		CmdUpdateDeployment: UpdateDeployment{Deployment: structs.Deployment{ID: "d1", Service: "web", From: "web:0", To: "web:1", State: structs.DeploymentRolledBack},
 			Rollback: &structs.Deployment{ID: "d2", Service: "web", From: "web:1", To: "web:0", Rollback: true, State: structs.DeploymentInProgress}},
-		CmdSetServiceRevision: SetServiceRevision{Name: "web", TaskDefinition: "web:1"},
+		CmdSetServiceRevision:  SetServiceRevision{Name: "web", TaskDefinition: "web:1"},
+		CmdApplySourcedService: ApplyService{Service: structs.Service{Name: "web", DesiredCount: 1, Source: "deploy"}, TaskDefinition: &td},
 	}
 	for ct := range handlers {
 		if _, ok := seeds[ct]; !ok {
