@@ -76,6 +76,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			agentCommand(),
 			e.applyCommand(),
+			e.diffCommand(),
 			e.runCommand(),
 			e.psCommand(),
 			servicesCommand(),

@@ -71,21 +71,8 @@ func applyCompose(c *cli.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	have, err := cl.Secrets(c.Context)
-	if err != nil {
+	if err := setComposeSecrets(c, cl, plan.Secrets); err != nil {
 		return err
-	}
-	for _, s := range plan.Secrets {
-		if !s.External {
-			if _, err := cl.SetSecret(c.Context, s.Name, s.Value); err != nil {
-				return fmt.Errorf("secret %s (secrets.%s): %w", s.Name, s.Compose, err)
-			}
-			fmt.Fprintf(c.App.Writer, "secret %s set from %s\n", s.Name, s.From)
-			continue
-		}
-		if !slices.ContainsFunc(have, func(i api.SecretInfo) bool { return i.Name == s.Name }) {
-			return fmt.Errorf("secrets.%s is external, and skiff has no secret %s: set it with skiff secret set %s", s.Compose, s.Name, s.Name)
-		}
 	}
 	for i, s := range plan.Services {
 		res, err := cl.ApplyService(c.Context, s.Name, files[i])
@@ -104,6 +91,31 @@ func applyCompose(c *cli.Context, path string) error {
 	for _, s := range svcs {
 		if s.Project == plan.Project && !slices.ContainsFunc(plan.Services, func(p compose.Service) bool { return p.Name == s.Name }) {
 			warn(c, []string{fmt.Sprintf("service %s of project %s is not in %s any more; it keeps running until skiff rm %s", s.Name, plan.Project, path, s.Name)})
+		}
+	}
+	return nil
+}
+
+// setComposeSecrets sets the secrets a compose file makes, and checks
+// that the external ones it names exist.
+func setComposeSecrets(c *cli.Context, cl *api.Client, secrets []compose.Secret) error {
+	if len(secrets) == 0 {
+		return nil
+	}
+	have, err := cl.Secrets(c.Context)
+	if err != nil {
+		return err
+	}
+	for _, s := range secrets {
+		if !s.External {
+			if _, err := cl.SetSecret(c.Context, s.Name, s.Value); err != nil {
+				return fmt.Errorf("secret %s (secrets.%s): %w", s.Name, s.Compose, err)
+			}
+			fmt.Fprintf(c.App.Writer, "secret %s set from %s\n", s.Name, s.From)
+			continue
+		}
+		if !slices.ContainsFunc(have, func(i api.SecretInfo) bool { return i.Name == s.Name }) {
+			return fmt.Errorf("secrets.%s is external, and skiff has no secret %s: set it with skiff secret set %s", s.Compose, s.Name, s.Name)
 		}
 	}
 	return nil
