@@ -18,7 +18,6 @@ func dirServiceFile(name string, count int) string {
   "taskDefinition":{"family":"` + name + `","containerDefinitions":[{"name":"app","image":"skiff-testapp:latest","memory":32}]}}`
 }
 
-
 const apiYAML = `service: api
 desiredCount: 1
 taskDefinition:
