@@ -75,6 +75,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			agentCommand(),
+			installCommand(),
 			e.applyCommand(),
 			e.diffCommand(),
 			e.runCommand(),
