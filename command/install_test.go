@@ -142,3 +142,36 @@ func TestInstalledUnitVerifies(t *testing.T) {
 		}
 	}
 }
+
+// TestClientUsesInstalledDataDir checks that a client command on a host
+// where skiff install set the agent up uses the management token in the
+// installed data dir, and that ./skiff-data, when there is one, comes
+// first.
+func TestClientUsesInstalledDataDir(t *testing.T) {
+	dir := t.TempDir()
+	local, inst := filepath.Join(dir, "skiff-data"), filepath.Join(dir, "var-lib-skiff")
+	if err := os.Mkdir(inst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(inst, "management-token"), []byte("installed-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := dataDirs
+	dataDirs = []string{local, inst}
+	t.Cleanup(func() { dataDirs = old })
+	f := newFakeAPI(t, map[string]answer{"GET /v1/services": ok(`[]`)})
+	wantOK(t, skiffAt(f, "services"))
+	if got := f.last(t).auth; got != "Bearer installed-token" {
+		t.Errorf("Authorization %q, want the installed data dir's token", got)
+	}
+	if err := os.Mkdir(local, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(local, "management-token"), []byte("local-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantOK(t, skiffAt(f, "services"))
+	if got := f.last(t).auth; got != "Bearer local-token" {
+		t.Errorf("Authorization %q, want ./skiff-data's token", got)
+	}
+}
