@@ -262,3 +262,37 @@ func TestApplyDirectoryRefusals(t *testing.T) {
 		t.Errorf("--prune with a file: exit code %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestDiffDirectoryWithComposeFile checks that a compose file in a
+// directory contributes its services, named as compose names them, with
+// the directory as their source.
+func TestDiffDirectoryWithComposeFile(t *testing.T) {
+	dir := deployDir(t)
+	compose := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(compose, []byte("services:\n  cache:\n    image: skiff-testapp:latest\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	answers := clusterAnswers(t, dir)
+	answers["PUT /v1/services/deploy-cache"] = ok(`{"service":{"name":"deploy-cache","taskDefinition":"deploy-cache:1","desiredCount":1,"restartPolicy":{},"createdAt":7,"updatedAt":7}}`)
+	f := newFakeAPI(t, answers)
+	r := skiffAt(f, "diff", "-f", dir)
+	if r.code != diffChanged || !strings.HasPrefix(r.stdout, "+ service deploy-cache ("+compose+": services.cache)\n") {
+		t.Fatalf("diff: exit code %d, stdout\n%s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	if r = skiffAt(f, "apply", "--detach", "-f", dir); r.code != 0 {
+		t.Fatalf("apply: exit code %d, stderr %q", r.code, r.stderr)
+	}
+	for _, req := range f.requests {
+		if req.method == "PUT" && strings.HasSuffix(req.uri, "/deploy-cache") {
+			var sent map[string]any
+			if err := json.Unmarshal([]byte(req.body), &sent); err != nil {
+				t.Fatal(err)
+			}
+			if sent["source"] != mustAbs(t, dir) || sent["project"] != "deploy" {
+				t.Errorf("sent source %v, project %v; want %s and deploy", sent["source"], sent["project"], mustAbs(t, dir))
+			}
+			return
+		}
+	}
+	t.Errorf("no PUT of deploy-cache among %q", f.got())
+}
