@@ -336,7 +336,12 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for delay := 100 * time.Microsecond; n.raft.AppliedIndex() < idx; delay = min(2*delay, 10*time.Millisecond) {
+	// Raft counts an entry applied once it is handed to the FSM, so the
+	// FSM's own index must also reach the last command up to idx: on a
+	// slow host (a 32-bit ARM board, or an emulated one) the FSM lags the
+	// hand-over long enough for a read to miss entries otherwise.
+	cmd := lastCommand(n.store, idx)
+	for delay := 100 * time.Microsecond; n.raft.AppliedIndex() < idx || n.fsm.State().Index() < cmd; delay = min(2*delay, 10*time.Millisecond) {
 		if !n.IsLeader() {
 			return ErrNotLeader
 		}
