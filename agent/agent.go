@@ -29,10 +29,12 @@ import (
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
+	"github.com/skiff-run/skiff/metrics"
 	"github.com/skiff-run/skiff/pki"
 	"github.com/skiff-run/skiff/raft"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
+	"github.com/skiff-run/skiff/ui"
 )
 
 // Version is the skiff version agents report.
@@ -82,6 +84,12 @@ type Config struct {
 	GPUs int
 	// Attributes are matched by placement constraints and spread.
 	Attributes map[string]string
+	// Tags label the node for people and scripts (--filter tag:K=V); the
+	// scheduler does not read them.
+	Tags []structs.Tag
+	// Cluster is the pool this node joins; services and one-off tasks run
+	// only in the pool they name. Empty is structs.DefaultCluster.
+	Cluster string
 	// PortMin and PortMax bound the dynamic host ports.
 	PortMin, PortMax int
 	// AllowHostPaths are the host path prefixes under which tasks may
@@ -124,6 +132,16 @@ type Config struct {
 	// PendingTimeout is how long a service's task may stay PENDING before
 	// the leader places it again elsewhere; default 10m.
 	PendingTimeout time.Duration
+	// HealthyAfter is how long a deployment's (or a rebalance's) new task
+	// without a health check must run before it counts as healthy; default
+	// 5s. StuckAfter is how long a deployment whose new tasks cannot be
+	// placed may make no progress before its circuit breaker trips;
+	// default 5m.
+	HealthyAfter, StuckAfter time.Duration
+	// Clock, when set, is the time this agent fires schedules by while it
+	// leads; tests set it to move schedules through time. Nil is the
+	// system clock.
+	Clock func() time.Time
 	// CertificateLifetime is how long the agent's node certificate lasts;
 	// it is renewed when a third is left. Default 30 days.
 	CertificateLifetime time.Duration
@@ -131,6 +149,12 @@ type Config struct {
 	// agent still hears and accepts agents on the old secret, so that
 	// every live agent moves over without losing the others. Default 1m.
 	RotationGrace time.Duration
+	// ImageGCAfter is how long an image must go unreferenced by this
+	// node's tasks before the clean-up may remove it (default 1h), and
+	// ImageGCHigh how full, in percent, the disk of the engine's data root
+	// must be before it does (default 80; 100 turns the clean-up off).
+	ImageGCAfter time.Duration
+	ImageGCHigh  float64
 	// Faults, when set, cuts this agent off from chosen peers; tests use
 	// it for partitions. Nil in production.
 	Faults Faults
@@ -167,6 +191,9 @@ type Agent struct {
 	// agent runs without a cluster secret; the API then serves plain
 	// http and takes forwarded commands from anyone who reaches it.
 	pki *pki.Node
+	// browserCert is what the API shows web browsers, which cannot check
+	// the node certificate; set with pki.
+	browserCert tls.Certificate
 	// keys keeps the agent on the cluster's current secret, nil without
 	// one.
 	keys *keys
@@ -175,6 +202,9 @@ type Agent struct {
 	// peerTLS is how this agent calls other agents' APIs, nil without a
 	// cluster secret.
 	peerTLS *tls.Config
+	// usage samples the engine's stats of this node's containers.
+	usage   *usageSampler
+	metrics *metrics.Metrics
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -203,6 +233,10 @@ func New(cfg Config) (*Agent, error) {
 	}
 	log := cfg.Logger.With("node", cfg.Name)
 	a := &Agent{cfg: cfg, id: id, log: log, fsm: fsm.New(log), rt: cfg.Runtime, left: make(chan struct{})}
+	a.usage = &usageSampler{node: id}
+	if sr, ok := cfg.Runtime.(runtime.StatsReader); ok {
+		a.usage.stats = sr
+	}
 	rcfg := raft.Config{NodeID: id, DataDir: filepath.Join(cfg.DataDir, "raft"), BindAddr: cfg.RaftAddr,
 		Advertise: net.JoinHostPort(ip, strconv.Itoa(portOf(cfg.RaftAddr))), Bootstrap: cfg.BootstrapExpect == 1, LogOutput: cfg.RaftLog, Debug: cfg.Debug,
 		CommitTimeout: cfg.CommitTimeout, HeartbeatTimeout: cfg.RaftTimeout}
@@ -217,6 +251,9 @@ func New(cfg Config) (*Agent, error) {
 			return nil, err
 		}
 		rcfg.TLS = a.pki.MutualTLS()
+		if a.browserCert, err = browserCertificate(cfg.DataDir, cfg.Name, ip); err != nil {
+			return nil, err
+		}
 	}
 	peerScheme, peerTLS, peers := peerHTTP(a.pki)
 	a.peerTLS = peerTLS
@@ -253,22 +290,31 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.announce = newAnnouncer(a.raft)
-	a.commit = &committer{raft: a.raft, announce: a.announce, leaderAPI: a.LeaderAPI, members: a.ring.Members, peerScheme: peerScheme, peers: peers}
+	a.metrics = metrics.New(metricsSource{a})
+	a.commit = &committer{raft: a.raft, announce: a.announce, leaderAPI: a.LeaderAPI, members: a.ring.Members, peerScheme: peerScheme, peers: peers,
+		observe: a.metrics.ObserveCommit}
 	apiAddr := net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String())))
+	var gc *imageGC
+	var diskPercent func() int
+	if ic, ok := cfg.Runtime.(runtime.ImageCollector); ok && cfg.ImageGCHigh < 100 {
+		gc = &imageGC{rt: ic, node: id, after: cfg.ImageGCAfter, high: cfg.ImageGCHigh, log: a.log, unusedSince: map[string]time.Time{}}
+		diskPercent = func() int { return int(gc.diskPercent.Load()) }
+	}
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
 			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax, AllowedHostPaths: cfg.AllowHostPaths,
-			AllowPrivileged: cfg.AllowPrivileged},
+			AllowPrivileged: cfg.AllowPrivileged, Tags: cfg.Tags, Cluster: structs.ClusterName(cfg.Cluster)},
 		Runtime: cfg.Runtime, Replica: a.fsm, Committer: a.commit, CaughtUp: a.raft.CaughtUp,
 		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log, Secrets: a.vault,
+		DiskUsedPercent: diskPercent,
 	})
 	a.control = control.New(control.Config{ID: id, BootstrapExpect: cfg.BootstrapExpect, Voters: cfg.Voters,
 		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: a.leaderOf, BootstrapACL: bootstrapACL,
-		PendingTimeout: cfg.PendingTimeout, Prove: raftProver(rcfg.TLS), Logger: a.log},
+		PendingTimeout: cfg.PendingTimeout, HealthyAfter: cfg.HealthyAfter, StuckAfter: cfg.StuckAfter, Clock: cfg.Clock, Prove: raftProver(rcfg.TLS), Observer: a.metrics, Logger: a.log},
 		a.raft, a.ring, a.fsm, a.commit)
 	// Requests share the agent's context, so that Close ends long ones
 	// (followed logs) instead of waiting for them.
-	opts := api.Options{RestrictHosts: cfg.Dev, Hosts: []string{cfg.Name}, PeerTLS: peerTLS}
+	opts := api.Options{RestrictHosts: cfg.Dev, Hosts: []string{cfg.Name}, PeerTLS: peerTLS, UI: ui.Handler()}
 	if secret != nil {
 		opts.Authorize = a.authorize
 	}
@@ -284,7 +330,9 @@ func New(cfg Config) (*Agent, error) {
 		BaseContext: func(net.Listener) context.Context { return a.ctx },
 		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	if a.pki != nil {
-		a.http.TLSConfig = a.pki.ServerTLS()
+		a.http.TLSConfig = a.pki.ServerTLSWithBrowser(a.browserCert)
+		a.log.Info("web browsers are shown a self-signed certificate for the UI", "sha256", pki.Fingerprint(a.browserCert),
+			"file", filepath.Join(cfg.DataDir, BrowserCertFile))
 	}
 	if a.keys != nil {
 		a.wg.Add(2)
@@ -308,6 +356,10 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}()
 	go func() { defer a.wg.Done(); a.runner.Run(a.ctx) }()
+	if gc != nil {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); gc.run(a.ctx, a.fsm) }()
+	}
 	go func() { defer a.wg.Done(); a.control.Run(a.ctx) }()
 	go func() {
 		defer a.wg.Done()
@@ -324,6 +376,9 @@ func setDefaults(cfg *Config) error {
 	}
 	if cfg.GossipAddr == "" {
 		return errors.New("agent: no gossip address")
+	}
+	if err := structs.ValidateTags(cfg.Tags); err != nil {
+		return fmt.Errorf("agent: tags%w", err)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -357,6 +412,15 @@ func setDefaults(cfg *Config) error {
 	}
 	if cfg.RotationGrace == 0 {
 		cfg.RotationGrace = time.Minute
+	}
+	if cfg.ImageGCAfter < 0 || cfg.ImageGCHigh < 0 || cfg.ImageGCHigh > 100 {
+		return errors.New("agent: image clean-up: expected a positive duration and a percentage from 0 to 100")
+	}
+	if cfg.ImageGCAfter == 0 {
+		cfg.ImageGCAfter = time.Hour
+	}
+	if cfg.ImageGCHigh == 0 {
+		cfg.ImageGCHigh = 80
 	}
 	if cfg.PortMin == 0 && cfg.PortMax == 0 {
 		cfg.PortMin, cfg.PortMax = 20000, 32767

@@ -213,7 +213,7 @@ func TestRestartAdoptsContainers(t *testing.T) {
 
 func TestRunOneOffTasks(t *testing.T) {
 	h := newHarness(t)
-	tasks, failure, err := h.a.RunTasks(context.Background(), def("job", 300), 4)
+	tasks, failure, err := h.a.RunTasks(context.Background(), def("job", 300), api.RunOptions{Count: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

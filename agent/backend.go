@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/skiff-run/skiff/agent/control"
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
@@ -21,6 +22,9 @@ func now() int64 { return time.Now().UnixMilli() }
 
 // View implements api.Backend.
 func (a *Agent) View() api.State { return a.fsm.State() }
+
+// Changed implements api.Backend.
+func (a *Agent) Changed() <-chan struct{} { return a.fsm.Watch() }
 
 // Health implements api.Backend.
 func (a *Agent) Health() api.Health {
@@ -46,6 +50,17 @@ func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *stru
 	case svc.IsDaemon():
 		t = fsm.CmdApplyDaemonService
 	}
+	if err := a.tagsWritable(svc, td); err != nil {
+		return nil, err
+	}
+	if svc.IsExternal() || structs.ClusterName(svc.Cluster) != structs.DefaultCluster {
+		// An older server that led would place the service's tasks
+		// itself, anywhere: pools and outside schedulers wait until
+		// every server knows them.
+		if err := a.commit.supported(fsm.CmdPlaceTasks); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := a.commit.Commit(ctx, t, fsm.ApplyService{Service: *svc, TaskDefinition: td, At: now()}); err != nil {
 		return nil, err
 	}
@@ -54,6 +69,9 @@ func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *stru
 
 // RegisterTaskDefinition implements api.Backend.
 func (a *Agent) RegisterTaskDefinition(ctx context.Context, td *structs.TaskDefinition) (*structs.TaskDefinition, error) {
+	if err := a.tagsWritable(nil, td); err != nil {
+		return nil, err
+	}
 	res, err := a.commit.Commit(ctx, fsm.CmdRegisterTaskDefinition, fsm.RegisterTaskDefinition{TaskDefinition: *td})
 	if err != nil {
 		return nil, err
@@ -85,13 +103,52 @@ func (a *Agent) SetServiceRevision(ctx context.Context, name, taskDefinition str
 }
 
 // RunTasks implements api.Backend.
-func (a *Agent) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
-	tasks, failure, err := a.control.RunTasks(ctx, td, count)
+func (a *Agent) RunTasks(ctx context.Context, td *structs.TaskDefinition, opts api.RunOptions) ([]*structs.Task, *structs.PlacementFailure, error) {
+	if err := a.tagsWritable(nil, td); err != nil {
+		return nil, nil, err
+	}
+	run := control.Run{Count: opts.Count, Cluster: opts.Cluster}
+	for i, ref := range opts.Nodes {
+		n, err := a.resolveNode(ref)
+		if err != nil {
+			var fe *api.FieldError
+			if errors.As(err, &fe) {
+				fe.Field = fmt.Sprintf("nodes[%d]", i)
+			}
+			return nil, nil, err
+		}
+		run.Nodes = append(run.Nodes, n.ID)
+	}
+	if len(run.Nodes) > 0 || structs.ClusterName(run.Cluster) != structs.DefaultCluster {
+		// An older server would place these tasks anywhere, or refuse the
+		// entry that places them.
+		if err := a.commit.supported(fsm.CmdPlaceTasks); err != nil {
+			return nil, nil, err
+		}
+	}
+	tasks, failure, err := a.control.RunTasks(ctx, td, run)
 	if errors.Is(err, raft.ErrNotLeader) {
 		err = fmt.Errorf("%w: %v", api.ErrUnavailable, err)
 	}
 	return tasks, failure, err
 }
+
+// PlaceTask implements api.Backend.
+func (a *Agent) PlaceTask(ctx context.Context, id, node string) (*structs.Task, error) {
+	n, err := a.resolveNode(node)
+	if err != nil {
+		return nil, err
+	}
+	t, err := a.control.PlaceTask(ctx, id, n.ID)
+	if errors.Is(err, raft.ErrNotLeader) {
+		err = fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+	}
+	return t, err
+}
+
+// Watch implements api.Watcher, so that blocking queries wake at the
+// next change of the local replica.
+func (a *Agent) Watch() <-chan struct{} { return a.fsm.Watch() }
 
 // StopTask implements api.Backend. A stopped task of a service is replaced,
 // as in ECS.
@@ -257,7 +314,7 @@ func (a *Agent) Members() []api.Member {
 	out := make([]api.Member, len(ms))
 	for i, m := range ms {
 		out[i] = api.Member{ID: m.ID, Name: m.Name, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr, CPU: m.CPU, MemoryMiB: m.MemoryMiB,
-			Attributes: m.Attributes, Version: m.Version, BootstrapExpect: m.BootstrapExpect, Commands: m.Commands, Leaving: m.Leaving,
+			Attributes: m.Attributes, Tags: m.Tags, Version: m.Version, BootstrapExpect: m.BootstrapExpect, Commands: m.Commands, Leaving: m.Leaving,
 			Addr: m.Addr, Status: m.Status, Since: m.Since}
 	}
 	return out
@@ -342,6 +399,9 @@ func (a *Agent) Leave(ctx context.Context) error {
 
 // ApplySchedule implements api.Backend.
 func (a *Agent) ApplySchedule(ctx context.Context, s *structs.Schedule, td *structs.TaskDefinition) (*structs.Schedule, error) {
+	if err := a.tagsWritable(nil, td); err != nil {
+		return nil, err
+	}
 	if _, err := a.commit.Commit(ctx, fsm.CmdApplySchedule, fsm.ApplySchedule{Schedule: *s, TaskDefinition: td, At: now()}); err != nil {
 		return nil, err
 	}

@@ -39,6 +39,9 @@ type committer struct {
 	// forwarded commands on.
 	peerScheme string
 	peers      *http.Client
+	// observe, when set, records how long each commit through this
+	// leader's Raft took.
+	observe func(time.Duration)
 }
 
 // forwardable lists the commands a follower's own loops send to the
@@ -56,7 +59,11 @@ func (c *committer) Commit(ctx context.Context, t fsm.CommandType, body any) (an
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	res, err := c.announce.Apply(ctx, cmd, applyTimeout)
+	if err == nil && c.observe != nil {
+		c.observe(time.Since(start))
+	}
 	if errors.Is(err, raft.ErrNotLeader) {
 		if forwardable[t] {
 			return c.forward(ctx, cmd)

@@ -13,6 +13,7 @@ import (
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
+	"github.com/skiff-run/skiff/structs"
 	"github.com/skiff-run/skiff/token"
 )
 
@@ -40,6 +41,19 @@ func advertiseIP(cfg Config) (string, error) {
 	return ip, nil
 }
 
+// tagMap is the node's tags as gossip carries them, keyed by tag key (the
+// keys are unique).
+func tagMap(tags []structs.Tag) map[string]string {
+	if len(tags) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(tags))
+	for _, t := range tags {
+		out[t.Key] = t.Value
+	}
+	return out
+}
+
 func portOf(addr string) int {
 	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -59,7 +73,7 @@ func (a *Agent) startGossip(ip string, secret *token.Secret) error {
 	}
 	gcfg := gossip.Config{
 		Meta: gossip.Meta{ID: a.id, Name: a.cfg.Name, RaftAddr: a.raft.Addr(), APIAddr: net.JoinHostPort(ip, strconv.Itoa(portOf(a.httpLn.Addr().String()))),
-			CPU: a.cfg.CPU, MemoryMiB: a.cfg.MemoryMiB, Attributes: a.cfg.Attributes, Version: Version, BootstrapExpect: a.cfg.BootstrapExpect,
+			CPU: a.cfg.CPU, MemoryMiB: a.cfg.MemoryMiB, Attributes: a.cfg.Attributes, Tags: tagMap(a.cfg.Tags), Version: Version, BootstrapExpect: a.cfg.BootstrapExpect,
 			Commands: int(fsm.Newest())},
 		BindAddr: host, BindPort: portOf(a.cfg.GossipAddr), AdvertiseAddr: ip, ProbeInterval: a.cfg.ProbeInterval, LogOutput: a.cfg.RaftLog,
 		Debug: a.cfg.Debug, SnapshotPath: filepath.Join(a.cfg.DataDir, "gossip-members.json"), ReconnectInterval: a.cfg.ReconnectInterval,

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"crypto/tls"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
@@ -20,12 +21,37 @@ const CAFile = "ca.pem"
 // writeCA writes the CA certificate into the data dir, through a new file
 // renamed into place, so that a command reading it never sees half of it.
 func writeCA(dataDir string, ca *pki.CA) error {
-	path := filepath.Join(dataDir, CAFile)
-	if have, err := os.ReadFile(path); err == nil && string(have) == string(ca.PEM()) {
+	return writePublic(filepath.Join(dataDir, CAFile), ca.PEM())
+}
+
+// BrowserCertFile is the file in the data dir that holds the certificate
+// the agent shows web browsers (see pki.BrowserCertificate), for people to
+// compare with what their browser shows, or to install.
+const BrowserCertFile = "ui-cert.pem"
+
+// browserCertificate makes the certificate the agent shows web browsers,
+// naming the agent's name, its advertised IP and loopback, and writes it
+// to BrowserCertFile.
+func browserCertificate(dataDir, name, ip string) (tls.Certificate, error) {
+	c, err := pki.BrowserCertificate([]string{name, ip, "localhost", "127.0.0.1", "::1"})
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	raw := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]})
+	if err := writePublic(filepath.Join(dataDir, BrowserCertFile), raw); err != nil {
+		return tls.Certificate{}, err
+	}
+	return c, nil
+}
+
+// writePublic replaces path with data that anyone on the host may read,
+// through a temporary file so that readers never see half of it.
+func writePublic(path string, data []byte) error {
+	if have, err := os.ReadFile(path); err == nil && string(have) == string(data) {
 		return nil
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, ca.PEM(), 0o644); err != nil {
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	// WriteFile's mode is narrowed by the umask; the CLI of another user

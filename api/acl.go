@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/skiff-run/skiff/structs"
@@ -47,16 +48,18 @@ func PeerNode(r *http.Request) string {
 }
 
 // authenticate refuses a request whose token may not do what it asks:
-// 401 without a known token, 403 with one that lacks the right. The
-// internal apply takes no token at all but a node certificate, which
-// names the node that reports. Health stays open, for load balancers and
-// agents that probe each other before they share a cluster.
+// 401 without a known token, 403 with one that lacks the right. Reads
+// need any token, except a snapshot's, which holds what only management
+// may see. The internal apply takes no token at all but a node
+// certificate, which names the node that reports. Health stays open, for load balancers and
+// agents that probe each other before they share a cluster, and so do the
+// web UI's files, which hold no data.
 func (s *server) authenticate(authorize func(string) Access, next http.Handler) http.Handler {
 	if authorize == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/health" {
+		if r.URL.Path == "/v1/health" || isUIPath(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -73,7 +76,7 @@ func (s *server) authenticate(authorize func(string) Access, next http.Handler) 
 			access = authorize(t)
 		}
 		need, what := AccessWrite, "a management token"
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path != SnapshotPath {
 			need, what = AccessRead, "a token"
 		}
 		switch {
@@ -86,6 +89,25 @@ func (s *server) authenticate(authorize func(string) Access, next http.Handler) 
 			s.writeErr(w, r, &statusError{http.StatusForbidden, FieldError{Field: "token", Message: fmt.Sprintf("%s %s needs %s", r.Method, r.URL.Path, what)}})
 		}
 	})
+}
+
+// isUIPath tells whether r reads the web UI's files, or / that sends
+// browsers to them. Anything else, /v1 above all, needs a token. Only a
+// clean path counts, so that "/ui/../v1/nodes" cannot pass for one of the
+// UI's files on its way to the router.
+func isUIPath(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	p := r.URL.Path
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	if clean != p {
+		return false
+	}
+	return p == "/" || p == strings.TrimSuffix(UIPrefix, "/") || strings.HasPrefix(p, UIPrefix)
 }
 
 // TokenInfo is an API token as listings show it: never its secret, nor

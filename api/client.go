@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -8,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +34,9 @@ type Client struct {
 	Timeout time.Duration
 	// Token is the API token sent with every request.
 	Token string
+	// Cluster, when set, limits the listings of nodes, services and tasks
+	// to that pool.
+	Cluster string
 }
 
 // DefaultTimeout is the Timeout NewClient sets. It leaves room for a write
@@ -133,6 +139,15 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 // send performs a request and turns a non-2xx answer into *Error. The
 // caller bounds ctx and closes the answer's body.
 func (c *Client) send(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	return c.request(ctx, method, path, body, "")
+}
+
+// sendAccept is send for a GET that asks for a media type.
+func (c *Client) sendAccept(ctx context.Context, path, accept string) (*http.Response, error) {
+	return c.request(ctx, http.MethodGet, path, nil, accept)
+}
+
+func (c *Client) request(ctx context.Context, method, path string, body []byte, accept string) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -155,6 +170,9 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -184,10 +202,27 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	return h, c.do(ctx, http.MethodGet, "/v1/health", nil, &h)
 }
 
-// Nodes lists the nodes.
-func (c *Client) Nodes(ctx context.Context) ([]*structs.Node, error) {
+// Nodes lists the nodes, only those with every tag given (KEY=VALUE, or
+// KEY for any value) when tags are.
+func (c *Client) Nodes(ctx context.Context, tags ...string) ([]*structs.Node, error) {
 	var out []*structs.Node
-	return out, c.do(ctx, http.MethodGet, "/v1/nodes", nil, &out)
+	return out, c.do(ctx, http.MethodGet, "/v1/nodes"+c.listQuery(tags), nil, &out)
+}
+
+// listQuery is the query of a listing: its tag filters and the client's
+// pool, "" without either.
+func (c *Client) listQuery(tags []string) string {
+	q := url.Values{}
+	if len(tags) > 0 {
+		q["tag"] = tags
+	}
+	if c.Cluster != "" {
+		q.Set("cluster", c.Cluster)
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
 }
 
 // TaskDefinitions lists every registered revision.
@@ -196,10 +231,11 @@ func (c *Client) TaskDefinitions(ctx context.Context) ([]*structs.TaskDefinition
 	return out, c.do(ctx, http.MethodGet, "/v1/taskdefs", nil, &out)
 }
 
-// Services lists the services.
-func (c *Client) Services(ctx context.Context) ([]ServiceStatus, error) {
+// Services lists the services, only those with every tag given when tags
+// are.
+func (c *Client) Services(ctx context.Context, tags ...string) ([]ServiceStatus, error) {
 	var out []ServiceStatus
-	return out, c.do(ctx, http.MethodGet, "/v1/services", nil, &out)
+	return out, c.do(ctx, http.MethodGet, "/v1/services"+c.listQuery(tags), nil, &out)
 }
 
 // Service fetches one service with its task counts.
@@ -246,15 +282,22 @@ func (c *Client) Scale(ctx context.Context, name string, count int) (*structs.Se
 	return &out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(name)+"/scale", body, &out)
 }
 
-// Tasks lists tasks, of one service when service is set, and stopped ones
-// too when all is set.
-func (c *Client) Tasks(ctx context.Context, service string, all bool) ([]*structs.Task, error) {
+// Tasks lists tasks, of one service when service is set, stopped ones too
+// when all is set, and only those with every tag given (their definition's
+// and their service's) when tags are.
+func (c *Client) Tasks(ctx context.Context, service string, all bool, tags ...string) ([]*structs.Task, error) {
 	q := url.Values{}
 	if service != "" {
 		q.Set("service", service)
 	}
 	if all {
 		q.Set("all", "1")
+	}
+	for _, t := range tags {
+		q.Add("tag", t)
+	}
+	if c.Cluster != "" {
+		q.Set("cluster", c.Cluster)
 	}
 	var out []*structs.Task
 	return out, c.do(ctx, http.MethodGet, "/v1/tasks?"+q.Encode(), nil, &out)
@@ -279,12 +322,16 @@ func (c *Client) Task(ctx context.Context, id string) (*structs.Task, error) {
 
 // Run starts count one-off tasks of a task definition given as ECS JSON.
 func (c *Client) Run(ctx context.Context, taskDef []byte, count int) (RunResult, error) {
-	body, err := json.Marshal(RunRequest{TaskDefinition: taskDef, Count: count})
-	if err != nil {
-		return RunResult{}, err
+	return c.RunWith(ctx, taskDef, RunOptions{Count: count})
+}
+
+// poolQuery is the ?cluster filter of the client's Cluster, after sep,
+// or "" when it has none.
+func (c *Client) poolQuery(sep string) string {
+	if c.Cluster == "" {
+		return ""
 	}
-	var out RunResult
-	return out, c.do(ctx, http.MethodPost, "/v1/tasks", body, &out)
+	return sep + url.Values{"cluster": {c.Cluster}}.Encode()
 }
 
 // Stop asks for a task to stop.
@@ -317,6 +364,34 @@ func (c *Client) Logs(ctx context.Context, id, container string, follow bool, w 
 		return fmt.Errorf("logs of %s: %w", id, c.explain(ctx, err))
 	}
 	return nil
+}
+
+// Metrics fetches the agent's metrics in the Prometheus exposition
+// format, as a scraper would.
+func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	resp, err := c.send(ctx, http.MethodGet, "/v1/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("GET /v1/metrics: %w", c.explain(ctx, err))
+	}
+	return raw, nil
+}
+
+// Usage asks what every node (or, with node set, that one: an id, id
+// prefix or name) offers, reserves and uses.
+func (c *Client) Usage(ctx context.Context, node string) ([]structs.NodeUsage, error) {
+	path := "/v1/usage"
+	if node != "" {
+		path += "?" + url.Values{"node": {node}}.Encode()
+	}
+	var out []structs.NodeUsage
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
 }
 
 // Members lists the gossip view of the cluster.
@@ -366,4 +441,161 @@ func (c *Client) Tokens(ctx context.Context) ([]TokenInfo, error) {
 // DeleteToken revokes an API token by its accessor id.
 func (c *Client) DeleteToken(ctx context.Context, accessorID string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/acl/tokens/"+url.PathEscape(accessorID), nil, nil)
+}
+
+// EventsQuery selects events for Events and StreamEvents.
+type EventsQuery struct {
+	// Topics filter the events, as NAME:VALUE (service:web, node:pi-1,
+	// task:ID, deployment:ID, kind:task.stopped); see GET /v1/events.
+	Topics []string
+	// Tags keep only the events with every tag given (KEY=VALUE, or KEY
+	// for any value): the tags of what they concern when recorded.
+	Tags []string
+	// Since asks for the events of entries after this log index; 0 asks
+	// for every event kept.
+	Since uint64
+	// Block makes Events wait, up to Wait (the agent's default when 0),
+	// until an event after Since passes the filter.
+	Block bool
+	Wait  time.Duration
+}
+
+func (q EventsQuery) values() url.Values {
+	v := url.Values{"since": {strconv.FormatUint(q.Since, 10)}}
+	for _, t := range q.Topics {
+		v.Add("topic", t)
+	}
+	for _, t := range q.Tags {
+		v.Add("tag", t)
+	}
+	switch {
+	case !q.Block:
+		v.Set("wait", "0s")
+	case q.Wait > 0:
+		v.Set("wait", q.Wait.String())
+	}
+	return v
+}
+
+// Events asks for the events after q.Since, by long poll when q.Block is
+// set. The next call's Since is the answer's Index.
+func (c *Client) Events(ctx context.Context, q EventsQuery) (EventsAnswer, error) {
+	var out EventsAnswer
+	if q.Block {
+		// The agent answers within the wait; the client's own bound
+		// comes on top of it.
+		wait := q.Wait
+		if wait <= 0 {
+			wait = DefaultEventsWait
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, wait+c.Timeout)
+		defer cancel()
+		saved := *c
+		saved.Timeout = 0
+		return out, saved.do(ctx, http.MethodGet, "/v1/events?"+q.values().Encode(), nil, &out)
+	}
+	return out, c.do(ctx, http.MethodGet, "/v1/events?"+q.values().Encode(), nil, &out)
+}
+
+// StreamItem is one item of an event stream: an event, or the news that
+// the agent no longer keeps the events up to LostThrough that the stream
+// would have carried.
+type StreamItem struct {
+	Event       *structs.Event
+	LostThrough uint64
+}
+
+// maxEventLine bounds one line of an event stream, far above any event.
+const maxEventLine = 1 << 20
+
+// StreamEvents follows the agent's events as Server-Sent Events, calling
+// fn for each in order, from the events kept after q.Since, until ctx
+// ends, fn fails or the agent hangs up. It returns nil when ctx ends.
+func (c *Client) StreamEvents(ctx context.Context, q EventsQuery, fn func(StreamItem) error) error {
+	q.Block = false
+	v := q.values()
+	v.Del("wait")
+	saved := *c
+	saved.Timeout = 0
+	resp, err := saved.sendAccept(ctx, "/v1/events?"+v.Encode(), "text/event-stream")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
+		return fmt.Errorf("GET /v1/events: the agent answered %q, not an event stream", resp.Header.Get("Content-Type"))
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), maxEventLine)
+	var kind string
+	var data []byte
+	for sc.Scan() {
+		line := sc.Bytes()
+		switch {
+		case len(line) == 0:
+			if len(data) > 0 {
+				item, err := decodeStreamItem(kind, data)
+				if err != nil {
+					return err
+				}
+				if err := fn(item); err != nil {
+					return err
+				}
+			}
+			kind, data = "", data[:0]
+		case bytes.HasPrefix(line, []byte("data:")):
+			data = append(data, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))...)
+		case bytes.HasPrefix(line, []byte("event:")):
+			kind = string(bytes.TrimSpace(bytes.TrimPrefix(line, []byte("event:"))))
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("event stream: %w", err)
+	}
+	return errors.New("event stream: the agent closed it")
+}
+
+func decodeStreamItem(kind string, data []byte) (StreamItem, error) {
+	if kind == "missed" {
+		var m struct {
+			LostThrough uint64 `json:"lostThrough"`
+		}
+		if err := json.Unmarshal(data, &m); err != nil {
+			return StreamItem{}, fmt.Errorf("event stream: decode %s: %w", kind, err)
+		}
+		return StreamItem{LostThrough: m.LostThrough}, nil
+	}
+	var e structs.Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return StreamItem{}, fmt.Errorf("event stream: decode event: %w", err)
+	}
+	return StreamItem{Event: &e}, nil
+}
+
+// SaveSnapshot copies a consistent snapshot of the cluster's state, taken
+// by the leader, to w. It is bounded by ctx alone: a large state takes
+// longer than one call's Timeout to send.
+func (c *Client) SaveSnapshot(ctx context.Context, w io.Writer) error {
+	resp, err := c.send(ctx, http.MethodGet, SnapshotPath, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("GET %s: %w", SnapshotPath, err)
+	}
+	return nil
+}
+
+// RestoreSnapshot replaces the cluster's state with a saved snapshot. The
+// leader checks the whole file before it changes anything.
+func (c *Client) RestoreSnapshot(ctx context.Context, snapshot []byte) (RestoreResult, error) {
+	var out RestoreResult
+	saved := *c
+	saved.Timeout = 0
+	return out, saved.do(ctx, http.MethodPut, SnapshotPath, snapshot, &out)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +28,51 @@ type fakeState struct {
 	// schedules is the one schedule "backup", with a run of task
 	// dddd5555 (which tests that want it add) and a run skipped.
 	schedules []*structs.Schedule
+	// events are kept oldest first; lostThrough is the index of the
+	// newest one dropped.
+	events      []*structs.Event
+	lostThrough uint64
+}
+
+func (s *fakeState) EventsAfter(index uint64) []*structs.Event {
+	var out []*structs.Event
+	for _, e := range s.events {
+		if e.Index > index {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (s *fakeState) EventsLostThrough() uint64 { return s.lostThrough }
+
+func (f *fakeBackend) Changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.changed == nil {
+		f.changed = make(chan struct{})
+	}
+	return f.changed
+}
+
+// addEvents applies an entry at the next index that records events of
+// the given kinds and objects, and wakes the requests that wait.
+func (f *fakeBackend) addEvents(evs ...structs.Event) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.update(func(s *fakeState) {
+		s.index++
+		s.events = slices.Clone(s.events)
+		for _, e := range evs {
+			e.Index = s.index
+			s.events = append(s.events, &e)
+		}
+	})
+	if f.changed != nil {
+		close(f.changed)
+		f.changed = nil
+	}
+	return f.state.index
 }
 
 func (s *fakeState) Schedules() []*structs.Schedule { return s.schedules }
@@ -155,6 +201,8 @@ type fakeBackend struct {
 	logs func(ctx context.Context, w io.Writer) error
 	// volumes is what Volumes answers.
 	volumes []structs.NodeVolume
+	// changed is closed by addEvents; nil until a request waits.
+	changed chan struct{}
 }
 
 // newFake returns a fake leader on node n1 with two nodes, two services
@@ -302,11 +350,22 @@ func (f *fakeBackend) SetServiceRevision(ctx context.Context, name, taskDefiniti
 	return f.record("SetServiceRevision", name, taskDefinition, restart)
 }
 
-func (f *fakeBackend) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
-	if err := f.record("RunTasks", td.Family, count); err != nil {
+func (f *fakeBackend) RunTasks(ctx context.Context, td *structs.TaskDefinition, opts RunOptions) ([]*structs.Task, *structs.PlacementFailure, error) {
+	args := []any{td.Family, opts.Count}
+	if len(opts.Nodes) > 0 || opts.Cluster != structs.DefaultCluster {
+		args = append(args, opts.Nodes, opts.Cluster)
+	}
+	if err := f.record("RunTasks", args...); err != nil {
 		return nil, nil, err
 	}
 	return f.runTasks, f.runFailure, nil
+}
+
+func (f *fakeBackend) PlaceTask(ctx context.Context, id, node string) (*structs.Task, error) {
+	if err := f.record("PlaceTask", id, node); err != nil {
+		return nil, err
+	}
+	return &structs.Task{ID: id, Node: node}, nil
 }
 
 func (f *fakeBackend) StopTask(ctx context.Context, id string) error {
@@ -404,4 +463,43 @@ func (b *logBuffer) has(words ...string) bool {
 		}
 	}
 	return false
+}
+
+func (s *fakeState) TasksByNode(node string) []*structs.Task {
+	var out []*structs.Task
+	for _, t := range s.tasks {
+		if t.Node == node {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Usage answers for node n1 with one container of task aaaa1111.
+func (f *fakeBackend) Usage(ctx context.Context) (structs.NodeUsage, error) {
+	if err := f.record("Usage"); err != nil {
+		return structs.NodeUsage{}, err
+	}
+	return structs.NodeUsage{Node: "n1", CPU: 1024, CPUUsed: 512, MemoryUsedBytes: 64 << 20,
+		Containers: []structs.ContainerUsage{{Task: "aaaa1111", Service: "web", Container: "app", CPUPercent: 50, MemoryBytes: 64 << 20}}}, nil
+}
+
+// Metrics serves one fixed sample in the exposition format.
+func (f *fakeBackend) Metrics() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		io.WriteString(w, "skiff_test 1\n")
+	})
+}
+
+// SaveSnapshot answers a backup of index 7 whose state is a bare index.
+func (f *fakeBackend) SaveSnapshot(ctx context.Context) (*structs.Backup, error) {
+	if err := f.record("SaveSnapshot"); err != nil {
+		return nil, err
+	}
+	return &structs.Backup{Format: structs.BackupFormat, Index: 7, SHA256: "digest", State: []byte(`{"index":7}`)}, nil
+}
+
+func (f *fakeBackend) RestoreSnapshot(ctx context.Context, b *structs.Backup) error {
+	return f.record("RestoreSnapshot", b.Format, b.Index, string(b.State))
 }

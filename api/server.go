@@ -38,6 +38,7 @@ type State interface {
 	Tasks() []*structs.Task
 	Task(id string) *structs.Task
 	TasksByService(service string) []*structs.Task
+	TasksByNode(node string) []*structs.Task
 	ACLTokens() []*structs.ACLToken
 	// Secrets and Secret hold sealed values, which the API never shows.
 	Secrets() []*structs.Secret
@@ -45,6 +46,11 @@ type State interface {
 	ServicesUsingSecret(name string) []string
 	Schedules() []*structs.Schedule
 	Schedule(name string) *structs.Schedule
+	// EventsAfter returns the events kept that entries after index
+	// recorded, oldest first; EventsLostThrough is the index of the newest
+	// event no longer kept.
+	EventsAfter(index uint64) []*structs.Event
+	EventsLostThrough() uint64
 }
 
 // Backend is what the API needs from the agent. Implementations are safe
@@ -54,6 +60,9 @@ type Backend interface {
 	// View is a read view of the local replica. It never waits on the
 	// scheduler or on Raft.
 	View() State
+	// Changed returns a channel closed the next time the local replica
+	// applies an entry, for requests that wait for the state to move.
+	Changed() <-chan struct{}
 	// Health describes this agent and its view of the cluster.
 	Health() Health
 	ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error)
@@ -72,7 +81,11 @@ type Backend interface {
 	SetServiceRevision(ctx context.Context, name, taskDefinition string, restart bool) error
 	// RunTasks starts one-off tasks; failure explains any it could not
 	// place (nil when all were placed).
-	RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) (tasks []*structs.Task, failure *structs.PlacementFailure, err error)
+	RunTasks(ctx context.Context, td *structs.TaskDefinition, opts RunOptions) (tasks []*structs.Task, failure *structs.PlacementFailure, err error)
+	// PlaceTask gives an unplaced task of a service with an external
+	// scheduler the node named (by id or name); a placement that does not
+	// fit is a *structs.PlacementError, a task already placed ErrConflict.
+	PlaceTask(ctx context.Context, id, node string) (*structs.Task, error)
 	StopTask(ctx context.Context, id string) error
 	// IsLeader tells whether this agent leads; LeaderAPI and NodeAPI give
 	// API addresses ("" when unknown) to forward requests to.
@@ -94,6 +107,17 @@ type Backend interface {
 	Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error
 	// Volumes lists the volumes skiff made on this node's engine.
 	Volumes(ctx context.Context) ([]structs.NodeVolume, error)
+	// Usage is what this node offers, reserves and, by its engine's
+	// stats, uses.
+	Usage(ctx context.Context) (structs.NodeUsage, error)
+	// Metrics serves this agent's metrics in the Prometheus exposition
+	// format.
+	Metrics() http.Handler
+	// SaveSnapshot takes a consistent snapshot of the state on the
+	// leader; RestoreSnapshot checks one and replaces the cluster's state
+	// with it through Raft (a FieldError when it does not check).
+	SaveSnapshot(ctx context.Context) (*structs.Backup, error)
+	RestoreSnapshot(ctx context.Context, b *structs.Backup) error
 	// CreateToken makes an API token with a policy; the answer holds its
 	// secret, which is shown this once.
 	CreateToken(ctx context.Context, name, policy string) (NewToken, error)
@@ -118,6 +142,7 @@ type Member struct {
 	CPU             int64             `json:"c,omitempty"`
 	MemoryMiB       int64             `json:"m,omitempty"`
 	Attributes      map[string]string `json:"at,omitempty"`
+	Tags            map[string]string `json:"tg,omitempty"`
 	Version         string            `json:"v"`
 	BootstrapExpect int               `json:"be,omitempty"`
 	// Commands is the newest state machine command type the agent applies.
@@ -163,6 +188,24 @@ type RegisterResult struct {
 type RunRequest struct {
 	TaskDefinition json.RawMessage `json:"taskDefinition"`
 	Count          int             `json:"count"`
+	// Nodes, when given, run one task on each node named (by id or
+	// name) instead of Count where the scheduler chooses, all or none.
+	Nodes []string `json:"nodes,omitempty"`
+	// Cluster is the pool the tasks run in; empty is "default".
+	Cluster string `json:"cluster,omitempty"`
+}
+
+// RunOptions says where one-off tasks go: Count tasks where the scheduler
+// chooses, or one on each of Nodes, within Cluster.
+type RunOptions struct {
+	Count   int
+	Nodes   []string
+	Cluster string
+}
+
+// PlaceRequest is the body of POST /v1/tasks/{id}/place.
+type PlaceRequest struct {
+	Node string `json:"node"`
 }
 
 // RunResult is the answer to POST /v1/tasks.
@@ -215,7 +258,7 @@ var (
 	ErrNotFound    = structs.ErrNotFound
 	ErrUnavailable = errors.New("no leader is available")
 	// ErrConflict refuses a request that the cluster's set-up rules out.
-	ErrConflict = errors.New("conflict")
+	ErrConflict = structs.ErrConflict
 	// ErrForbidden is a request the caller may not make whatever its
 	// input: an agent reporting for another node.
 	ErrForbidden = errors.New("forbidden")
@@ -251,8 +294,15 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("POST /v1/tasks", s.wrap(s.run))
 	mux.Handle("GET /v1/tasks/{id}", s.wrap(s.task))
 	mux.Handle("POST /v1/tasks/{id}/stop", s.wrap(s.stop))
+	mux.Handle("POST /v1/tasks/{id}/place", s.wrap(s.place))
+	mux.Handle("GET /v1/services/{name}/pending", s.wrap(s.pending))
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", s.logs)
+	mux.HandleFunc("GET /v1/events", s.events)
+	mux.HandleFunc("GET "+SnapshotPath, s.saveSnapshot)
+	mux.Handle("PUT "+SnapshotPath, s.wrap(s.restoreSnapshot))
 	mux.Handle("GET /v1/volumes", s.wrap(s.volumes))
+	mux.Handle("GET /v1/usage", s.wrap(s.usage))
+	mux.HandleFunc("GET /v1/metrics", func(w http.ResponseWriter, r *http.Request) { s.b.Metrics().ServeHTTP(w, r) })
 	mux.Handle("GET /v1/members", s.wrap(s.members))
 	mux.Handle("GET /v1/raft/peers", s.wrap(s.peers))
 	mux.Handle("POST /v1/nodes/{id}/drain", s.wrap(s.drain))
@@ -265,6 +315,10 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("GET /v1/secrets", s.wrap(s.secrets))
 	mux.Handle("PUT /v1/secrets/{name}", s.wrap(s.setSecret))
 	mux.Handle("DELETE /v1/secrets/{name}", s.wrapStatus(s.deleteSecret))
+	if opts.UI != nil {
+		mux.Handle("GET "+UIPrefix, http.StripPrefix(strings.TrimSuffix(UIPrefix, "/"), opts.UI))
+		mux.Handle("GET /{$}", http.RedirectHandler(UIPrefix, http.StatusFound))
+	}
 	return s.browserGuard(opts, s.authenticate(opts.Authorize, s.forwarding(mux)))
 }
 
@@ -285,7 +339,14 @@ type Options struct {
 	// and checking theirs. Nil calls them over plain http, as agents
 	// without a cluster secret (--dev) serve.
 	PeerTLS *tls.Config
+	// UI, when set, serves the web UI's files under UIPrefix, and / sends
+	// browsers there. The files hold no cluster data, so they are served
+	// without a token; the UI's own calls to /v1 need one as any client's do.
+	UI http.Handler
 }
+
+// UIPrefix is where the web UI is served.
+const UIPrefix = "/ui/"
 
 // browserGuard refuses what a web page in the user's browser could send
 // on its own: a write that is not JSON (a form or text/plain POST needs no
@@ -332,7 +393,7 @@ const forwardedHeader = "X-Skiff-Forwarded"
 func (s *server) forwarding(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		local := r.URL.Path == "/v1/leave" || r.URL.Path == InternalApplyPath || isLogsPath(r.URL.Path)
-		wantsLeader := r.Method != http.MethodGet || r.URL.Query().Has("consistent")
+		wantsLeader := r.Method != http.MethodGet || r.URL.Query().Has("consistent") || r.URL.Path == SnapshotPath
 		if local || !wantsLeader {
 			next.ServeHTTP(w, r)
 			return
@@ -535,7 +596,48 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) (any, error) {
 }
 
 func (s *server) nodes(w http.ResponseWriter, r *http.Request) (any, error) {
-	return nonNil(s.b.View().Nodes()), nil
+	filters, err := tagFilters(r)
+	if err != nil {
+		return nil, err
+	}
+	keep, err := inPool(r)
+	if err != nil {
+		return nil, err
+	}
+	out := []*structs.Node{}
+	for _, n := range s.b.View().Nodes() {
+		if structs.MatchTags(n.Tags, filters) && keep(n.Cluster) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// tagFilters reads a listing's tag parameters, each KEY=VALUE or KEY (any
+// value): the listing keeps the objects that match all of them.
+func tagFilters(r *http.Request) ([]structs.TagFilter, error) {
+	var out []structs.TagFilter
+	for _, v := range r.URL.Query()["tag"] {
+		f, err := structs.ParseTagFilter(v)
+		if err != nil {
+			return nil, fieldErr("tag", "%v", err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// taskTags are the tags a task carries: its definition's, and its
+// service's, whose value wins for a key both have.
+func taskTags(st State, t *structs.Task) []structs.Tag {
+	var tags []structs.Tag
+	if td := st.TaskDefinition(t.TaskDefinition); td != nil {
+		tags = td.Tags
+	}
+	if svc := st.Service(t.Service); t.Service != "" && svc != nil {
+		tags = structs.MergeTags(tags, svc.Tags)
+	}
+	return tags
 }
 
 func (s *server) taskdefs(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -567,10 +669,20 @@ func status(st State, svc *structs.Service) ServiceStatus {
 }
 
 func (s *server) services(w http.ResponseWriter, r *http.Request) (any, error) {
+	filters, err := tagFilters(r)
+	if err != nil {
+		return nil, err
+	}
+	keep, err := inPool(r)
+	if err != nil {
+		return nil, err
+	}
 	st := s.b.View()
 	out := []ServiceStatus{}
 	for _, svc := range st.Services() {
-		out = append(out, status(st, svc))
+		if structs.MatchTags(svc.Tags, filters) && keep(svc.Cluster) {
+			out = append(out, status(st, svc))
+		}
 	}
 	return out, nil
 }
@@ -740,6 +852,10 @@ func (s *server) restart(w http.ResponseWriter, r *http.Request) (any, error) {
 }
 
 func (s *server) tasks(w http.ResponseWriter, r *http.Request) (any, error) {
+	filters, err := tagFilters(r)
+	if err != nil {
+		return nil, err
+	}
 	st := s.b.View()
 	var list []*structs.Task
 	if svc := r.URL.Query().Get("service"); svc != "" {
@@ -747,10 +863,14 @@ func (s *server) tasks(w http.ResponseWriter, r *http.Request) (any, error) {
 	} else {
 		list = st.Tasks()
 	}
+	keep, err := inPool(r)
+	if err != nil {
+		return nil, err
+	}
 	all := r.URL.Query().Has("all")
 	out := make([]*structs.Task, 0, len(list))
 	for _, t := range list {
-		if all || !t.Terminal() {
+		if (all || !t.Terminal()) && keep(t.Cluster) && (len(filters) == 0 || structs.MatchTags(taskTags(st, t), filters)) {
 			out = append(out, t)
 		}
 	}
@@ -785,7 +905,7 @@ func (s *server) task(w http.ResponseWriter, r *http.Request) (any, error) {
 	return resolveTask(s.b.View(), r.PathValue("id"))
 }
 
-var runShape = &shape{acted: map[string]*shape{"taskDefinition": nil, "count": nil}}
+var runShape = &shape{acted: map[string]*shape{"taskDefinition": nil, "count": nil, "nodes": nil, "cluster": nil}}
 
 func (s *server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req RunRequest
@@ -797,6 +917,21 @@ func (s *server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	if req.Count < 1 || req.Count > maxRunTaskCount {
 		return nil, fieldErr("count", "%d is out of range: expected 1 to %d", req.Count, maxRunTaskCount)
+	}
+	if len(req.Nodes) > 0 && req.Count != 1 {
+		return nil, fieldErr("count", "%d with nodes: a run on named nodes starts one task on each node", req.Count)
+	}
+	if len(req.Nodes) > maxRunTaskCount {
+		return nil, fieldErr("nodes", "%d nodes: at most %d", len(req.Nodes), maxRunTaskCount)
+	}
+	for i, n := range req.Nodes {
+		if n == "" {
+			return nil, fieldErr(fmt.Sprintf("nodes[%d]", i), "empty: expected a node id or name")
+		}
+	}
+	cluster, err := clusterOf("cluster", req.Cluster)
+	if err != nil {
+		return nil, err
 	}
 	if len(req.TaskDefinition) == 0 {
 		return nil, fieldErr("taskDefinition", "required: an ECS task definition")
@@ -814,7 +949,7 @@ func (s *server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err := checkSecretsExist(s.b.View(), td, "taskDefinition"); err != nil {
 		return nil, err
 	}
-	tasks, failure, err := s.b.RunTasks(r.Context(), td, req.Count)
+	tasks, failure, err := s.b.RunTasks(r.Context(), td, RunOptions{Count: req.Count, Nodes: req.Nodes, Cluster: cluster})
 	if err != nil {
 		return nil, err
 	}

@@ -82,6 +82,16 @@ type ServiceFile struct {
 	// service's rolling deployments, as in ECS.
 	DeploymentConfiguration       *structs.DeploymentConfiguration `json:"deploymentConfiguration,omitempty"`
 	HealthCheckGracePeriodSeconds int                              `json:"healthCheckGracePeriodSeconds,omitempty"`
+	// Rebalance is skiff's: false keeps a spread service's tasks where
+	// they are when a node joins or returns.
+	Rebalance *bool `json:"rebalance,omitempty"`
+	// Tags label the service, as ECS's do.
+	Tags []structs.Tag `json:"tags,omitempty"`
+	// Cluster is the pool the service runs in, as ECS names a service's
+	// cluster (a name, or a cluster ARN, whose name is taken); Scheduler
+	// "external" leaves its placements to an outside program.
+	Cluster   string `json:"cluster,omitempty"`
+	Scheduler string `json:"scheduler,omitempty"`
 }
 
 // TaskDefinitionField is a service file's taskDefinition: the definition
@@ -137,6 +147,18 @@ type shape struct {
 	// large struct for each of a few bytes; items names them.
 	maxItems int
 	items    string
+}
+
+// tagShape is a list of ECS tags, at most as many as a resource may have.
+var tagShape = &shape{acted: map[string]*shape{"key": nil, "value": nil}, maxItems: structs.MaxTags, items: "tags"}
+
+// checkTags validates tags at field.
+func checkTags(field string, tags []structs.Tag) error {
+	var te *structs.TagError
+	if err := structs.ValidateTags(tags); errors.As(err, &te) {
+		return fieldErr(field+te.Field(), "%s", te.Message)
+	}
+	return nil
 }
 
 // Volume shapes. ECS's efsVolumeConfiguration, fsxWindowsFileServerVolumeConfiguration
@@ -196,9 +218,9 @@ var (
 	}
 	taskDefShape = &shape{
 		acted: map[string]*shape{"family": nil, "containerDefinitions": containerShape, "volumes": volumeShape,
-			"networkMode": nil, "pidMode": nil, "ipcMode": nil, "cpu": nil, "memory": nil},
+			"networkMode": nil, "pidMode": nil, "ipcMode": nil, "cpu": nil, "memory": nil, "tags": tagShape},
 		ignored: []string{"taskRoleArn", "executionRoleArn", "placementConstraints",
-			"requiresCompatibilities", "tags", "proxyConfiguration",
+			"requiresCompatibilities", "proxyConfiguration",
 			"inferenceAccelerators", "ephemeralStorage", "runtimePlatform", "enableFaultInjection",
 			"taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities", "registeredAt",
 			"registeredBy", "deregisteredAt"},
@@ -217,16 +239,20 @@ var (
 				"deploymentCircuitBreaker": {acted: map[string]*shape{"enable": nil, "rollback": nil}}},
 				ignored: []string{"alarms", "strategy", "bakeTimeInMinutes", "lifecycleHooks", "canaryConfiguration", "linearConfiguration"}},
 			"healthCheckGracePeriodSeconds": nil,
+			"rebalance":                     nil,
+			"tags":                          tagShape,
+			"cluster":                       nil,
+			"scheduler":                     nil,
 		},
-		ignored: []string{"cluster", "loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
+		ignored: []string{"loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
 			"platformVersion", "role", "networkConfiguration",
-			"deploymentController", "tags", "enableECSManagedTags", "propagateTags",
+			"deploymentController", "enableECSManagedTags", "propagateTags",
 			"enableExecuteCommand", "serviceConnectConfiguration", "volumeConfigurations", "clientToken",
 			"availabilityZoneRebalancing", "vpcLatticeConfigurations"},
 	}
 	// describeShape is what `aws ecs describe-task-definition` prints: the
 	// definition wrapped in an object, beside its tags.
-	describeShape = &shape{acted: map[string]*shape{"taskDefinition": taskDefShape}, ignored: []string{"tags"}}
+	describeShape = &shape{acted: map[string]*shape{"taskDefinition": taskDefShape, "tags": tagShape}}
 )
 
 // MaxDepth caps how deeply a service file's objects and arrays may nest.
@@ -503,7 +529,25 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	if err := checkDeployment(f.DeploymentConfiguration, f.HealthCheckGracePeriodSeconds); err != nil {
 		return nil, nil, nil, err
 	}
+	if err := checkTags("tags", f.Tags); err != nil {
+		return nil, nil, nil, err
+	}
+	cluster, err := clusterOf("cluster", f.Cluster)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	switch f.Scheduler {
+	case "":
+	case structs.SchedulerExternal:
+		if f.SchedulingStrategy == structs.SchedulingDaemon {
+			return nil, nil, nil, fieldErr("scheduler", "%q: a %s service runs one task on every eligible node, which leaves nothing to place", f.Scheduler, structs.SchedulingDaemon)
+		}
+	default:
+		return nil, nil, nil, fieldErr("scheduler", "%q: expected %s, or none for the leader's own scheduler", f.Scheduler, structs.SchedulerExternal)
+	}
 	svc := &structs.Service{
+		Cluster:                       cluster,
+		Scheduler:                     f.Scheduler,
 		Name:                          name,
 		DeploymentConfiguration:       f.DeploymentConfiguration,
 		HealthCheckGracePeriodSeconds: f.HealthCheckGracePeriodSeconds,
@@ -514,6 +558,8 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 		Project:                       f.Project,
 		Source:                        f.Source,
 		DependsOn:                     f.DependsOn,
+		Rebalance:                     f.Rebalance,
+		Tags:                          f.Tags,
 	}
 	if f.SchedulingStrategy == structs.SchedulingDaemon {
 		svc.SchedulingStrategy = structs.SchedulingDaemon
@@ -547,7 +593,8 @@ func DecodeScheduleFile(raw []byte) (*structs.Schedule, *structs.TaskDefinition,
 		set   bool
 	}{{"desiredCount", f.DesiredCount != nil}, {"schedulingStrategy", f.SchedulingStrategy != ""},
 		{"placementStrategy", len(f.PlacementStrategy) > 0}, {"placementConstraints", len(f.PlacementConstraints) > 0},
-		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}, {"source", f.Source != ""}} {
+		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}, {"source", f.Source != ""}, {"rebalance", f.Rebalance != nil}, {"scheduler", f.Scheduler != ""},
+		{"cluster", structs.ClusterName(f.Cluster) != structs.DefaultCluster}} {
 		if c.set {
 			return nil, nil, nil, fieldErr(c.field, "not taken by a scheduled task, which runs one one-off task at each time")
 		}
@@ -603,6 +650,9 @@ func checkScheduling(f *ServiceFile) (int, error) {
 		}
 		if len(f.PlacementStrategy) > 0 {
 			return 0, fieldErr("placementStrategy", "not taken by a %s service, which runs one task on every eligible node", structs.SchedulingDaemon)
+		}
+		if f.Rebalance != nil {
+			return 0, fieldErr("rebalance", "not taken by a %s service, whose tasks never move: each belongs to its node", structs.SchedulingDaemon)
 		}
 		return 0, nil
 	default:
@@ -704,6 +754,12 @@ func DecodeTaskDefinition(raw []byte) (*structs.TaskDefinition, []string, error)
 		return nil, nil, err
 	}
 	td := &d.TaskDefinition
+	// describe-task-definition prints the tags beside the definition;
+	// they become the definition's, where it has none of its own.
+	if err := checkTags("tags", d.Tags); err != nil {
+		return nil, nil, err
+	}
+	td.Tags = structs.MergeTags(d.Tags, td.Tags)
 	// The registry numbers revisions; the one a file carries is ignored
 	// as its warning says.
 	td.Revision = 0
@@ -716,6 +772,7 @@ func DecodeTaskDefinition(raw []byte) (*structs.TaskDefinition, []string, error)
 // describedTaskDefinition is the output of describe-task-definition.
 type describedTaskDefinition struct {
 	TaskDefinition structs.TaskDefinition `json:"taskDefinition"`
+	Tags           []structs.Tag          `json:"tags"`
 }
 
 // wrapped reports whether raw, a JSON object, holds a definition under
@@ -829,6 +886,9 @@ func ValidateTaskDefinition(td *structs.TaskDefinition, path string) error {
 		return fieldErr(cp, "expected 1 to %d containers, got %d", MaxContainers, n)
 	}
 	if err := checkTaskModes(td, path); err != nil {
+		return err
+	}
+	if err := checkTags(join(path, "tags"), td.Tags); err != nil {
 		return err
 	}
 	names := map[string]*structs.ContainerDefinition{}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,10 +120,16 @@ func TestDecodeCreateServiceInput(t *testing.T) {
 	} else if enable, rollback := c.Breaker(); !enable || rollback {
 		t.Errorf("circuit breaker enable %v rollback %v: want enabled without rollback", enable, rollback)
 	}
-	for _, f := range []string{"cluster", "launchType", "deploymentConfiguration.alarms", "tags", "clientToken"} {
+	if svc.Cluster != "homelab" {
+		t.Errorf("cluster %q: want the pool homelab", svc.Cluster)
+	}
+	for _, f := range []string{"launchType", "deploymentConfiguration.alarms", "clientToken"} {
 		if !strings.Contains(joined, f+" is an ECS field") {
 			t.Errorf("no warning for %s in:\n%s", f, joined)
 		}
+	}
+	if strings.Contains(joined, "tags is") || !slices.Equal(svc.Tags, []structs.Tag{{Key: "team", Value: "ops"}}) {
+		t.Errorf("tags %+v, warnings:\n%s: want the service's tags kept, without a warning", svc.Tags, joined)
 	}
 	svc, _, _, err = DecodeServiceFile([]byte(`{"serviceName": "web", "taskDefinition": "web", "desiredCount": 1}`))
 	if err != nil || svc.TaskDefinition != "web" {
@@ -147,6 +154,24 @@ func TestDecodeSchedulingStrategy(t *testing.T) {
 	}
 }
 
+// A spread service rebalances unless its file says "rebalance": false.
+func TestDecodeRebalance(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		want bool
+	}{
+		{`{"service":"web","desiredCount":2,"taskDefinition":"web","placementStrategy":[{"type":"spread","field":"instanceId"}]}`, true},
+		{`{"service":"web","desiredCount":2,"taskDefinition":"web","placementStrategy":[{"type":"spread","field":"instanceId"}],"rebalance":false}`, false},
+		{`{"service":"web","desiredCount":2,"taskDefinition":"web","placementStrategy":[{"type":"spread","field":"attribute:zone"}],"rebalance":true}`, true},
+		{`{"service":"web","desiredCount":2,"taskDefinition":"web","rebalance":true}`, false},
+	} {
+		svc, _, _, err := DecodeServiceFile([]byte(c.file))
+		if err != nil || svc.Rebalances() != c.want {
+			t.Errorf("%s: service %+v, err %v: want rebalancing %v", c.file, svc, err, c.want)
+		}
+	}
+}
+
 // The output of `aws ecs describe-task-definition` is a task definition as
 // it is: unwrapped, with its read-only fields and tags as warnings, and
 // errors naming fields as they are in the file.
@@ -165,10 +190,13 @@ func TestDecodeDescribedTaskDefinition(t *testing.T) {
 		t.Fatalf("decoded %+v", td)
 	}
 	joined := strings.Join(warnings, "\n")
-	for _, f := range []string{"taskDefinition.taskDefinitionArn", "taskDefinition.revision", "taskDefinition.status", "taskDefinition.registeredAt", "tags"} {
+	for _, f := range []string{"taskDefinition.taskDefinitionArn", "taskDefinition.revision", "taskDefinition.status", "taskDefinition.registeredAt"} {
 		if !strings.Contains(joined, f+" is an ECS field") {
 			t.Errorf("no warning for %s in:\n%s", f, joined)
 		}
+	}
+	if !slices.Equal(td.Tags, []structs.Tag{{Key: "team", Value: "ops"}}) {
+		t.Errorf("tags %+v: want the described tags on the definition", td.Tags)
 	}
 	_, _, err = DecodeTaskDefinition([]byte(`{"taskDefinition": {"family": "web", "containerDefinitions": [{"name": "web"}]}}`))
 	var fe *FieldError
@@ -199,6 +227,8 @@ func TestDecodeBadInput(t *testing.T) {
 		{"daemon count", `{"service":"web","schedulingStrategy":"DAEMON","desiredCount":3}`, "desiredCount", "leave desiredCount out"},
 		{"daemon strategy", `{"service":"web","schedulingStrategy":"DAEMON","placementStrategy":[{"type":"spread","field":"instanceId"}]}`,
 			"placementStrategy", "not taken by a DAEMON service"},
+		{"daemon rebalance", `{"service":"web","schedulingStrategy":"DAEMON","rebalance":false}`, "rebalance", "not taken by a DAEMON service"},
+		{"rebalance of another type", `{"service":"web","desiredCount":1,"rebalance":"no"}`, "rebalance", "expected bool"},
 		{"no taskdef", `{"service":"web","desiredCount":1}`, "taskDefinition", "required"},
 		{"taskdef of another type", `{"service":"web","desiredCount":1,"taskDefinition":3}`, "taskDefinition", "expected structs.TaskDefinition, got number"},
 		{"bad taskdef reference", `{"service":"web","desiredCount":1,"taskDefinition":"web:latest"}`, "taskDefinition", "expected family or family:revision"},
@@ -345,7 +375,7 @@ func TestDecodeAllocatesLinearly(t *testing.T) {
 	cases := []struct{ name, body, err string }{
 		{"nested", container(`,"environment":[` + list(nested, 1000) + `]`), "expected structs.KeyValue"},
 		{"labels", container(`,"dockerLabels":{` + list(`"k":"v"`, 50_000) + `}`), ""},
-		{"ignored", strings.Replace(container(""), `{"service"`, `{"cluster":[`+list(`1,"a",{"b":[2]}`, 40_000)+`],"service"`, 1), ""},
+		{"ignored", strings.Replace(container(""), `{"service"`, `{"serviceRegistries":[`+list(`1,"a",{"b":[2]}`, 40_000)+`],"service"`, 1), ""},
 		{"strings", container(`,"command":[` + list(`""`, 300_000) + `]`), "command: expected at most 1000 items"},
 		{"containers", `{"service":"web","desiredCount":1,"taskDefinition":{"family":"web","containerDefinitions":[` + list("{}", 300_000) + `]}}`,
 			"expected at most 10 containers"},
@@ -378,7 +408,7 @@ func BenchmarkDecodeNested(b *testing.B) {
 
 // Keys are compared after JSON unescaping, as encoding/json decodes them.
 func TestDecodeEscapedKeys(t *testing.T) {
-	raw := `{"\u0073ervice":"web","desiredCount":1,"clust\u0065r":"x","taskDefinition":{"family":"web",` +
+	raw := `{"\u0073ervice":"web","desiredCount":1,"launchTyp\u0065":"x","taskDefinition":{"family":"web",` +
 		`"containerDefinitions":[{"name":"a","image":"x","\u0069magee":"y"}]}}`
 	_, _, _, err := DecodeServiceFile([]byte(raw))
 	var fe *FieldError
@@ -386,7 +416,7 @@ func TestDecodeEscapedKeys(t *testing.T) {
 		t.Fatalf("got %v, want an unknown field error on taskDefinition.containerDefinitions[0].imagee", err)
 	}
 	svc, _, warnings, err := DecodeServiceFile([]byte(strings.Replace(raw, `,"\u0069magee":"y"`, "", 1)))
-	if err != nil || svc.Name != "web" || len(warnings) != 1 || !strings.HasPrefix(warnings[0], "cluster is an ECS field") {
+	if err != nil || svc.Name != "web" || len(warnings) != 1 || !strings.HasPrefix(warnings[0], "launchType is an ECS field") {
 		t.Fatalf("got %v, %q, %v", svc, warnings, err)
 	}
 }

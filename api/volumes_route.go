@@ -13,10 +13,10 @@ import (
 	"github.com/skiff-run/skiff/structs"
 )
 
-// nodeVolumesTimeout bounds the wait for one node's list of volumes, so
-// that a node that does not answer costs the listing one row, not the
-// whole answer.
-const nodeVolumesTimeout = 5 * time.Second
+// nodeAskTimeout bounds the wait for one node's answer (its volumes, its
+// usage), so that a node that does not answer costs the listing one row,
+// not the whole answer.
+const nodeAskTimeout = 5 * time.Second
 
 // volumes answers GET /v1/volumes. Volumes live in each node's engine,
 // not in the state, so that a shared volume is listed as long as it
@@ -61,20 +61,7 @@ func (s *server) volumes(w http.ResponseWriter, r *http.Request) (any, error) {
 // nodeVolumes lists one node's volumes, or a single entry that says why
 // they could not be listed.
 func (s *server) nodeVolumes(r *http.Request, n *structs.Node) []structs.NodeVolume {
-	ctx, cancel := context.WithTimeout(r.Context(), nodeVolumesTimeout)
-	defer cancel()
-	var list []structs.NodeVolume
-	var err error
-	switch {
-	case n.ID == s.b.Health().Node:
-		list, err = s.b.Volumes(ctx)
-	case r.Header.Get(forwardedHeader) != "":
-		err = fmt.Errorf("the request was forwarded here for node %s, which is not this agent", n.ID)
-	case n.Status != structs.NodeReady:
-		err = fmt.Errorf("the node is %s", n.Status)
-	default:
-		list, err = s.peerVolumes(ctx, r, n)
-	}
+	list, err := fromNode(s, r, n, "/v1/volumes", s.b.Volumes)
 	if err != nil {
 		return []structs.NodeVolume{{Node: n.ID, NodeName: n.Name, Error: err.Error()}}
 	}
@@ -84,17 +71,37 @@ func (s *server) nodeVolumes(r *http.Request, n *structs.Node) []structs.NodeVol
 	return list
 }
 
-// peerVolumes asks another agent for its node's volumes, with the
-// caller's token, as a forwarded request.
-func (s *server) peerVolumes(ctx context.Context, r *http.Request, n *structs.Node) ([]structs.NodeVolume, error) {
+// fromNode asks node n for what lives in its engine: this agent itself
+// through local, another over the agent-to-agent link with the caller's
+// token, as a forwarded GET of path?node=ID that the other agent answers
+// for itself. Each node gets nodeAskTimeout.
+func fromNode[T any](s *server, r *http.Request, n *structs.Node, path string, local func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), nodeAskTimeout)
+	defer cancel()
+	var zero T
+	switch {
+	case n.ID == s.b.Health().Node:
+		return local(ctx)
+	case r.Header.Get(forwardedHeader) != "":
+		return zero, fmt.Errorf("the request was forwarded here for node %s, which is not this agent", n.ID)
+	case n.Status != structs.NodeReady:
+		return zero, fmt.Errorf("the node is %s", n.Status)
+	}
+	var out T
+	return out, s.askPeer(ctx, r, n, path, &out)
+}
+
+// askPeer makes the forwarded GET of fromNode and decodes its answer
+// into out.
+func (s *server) askPeer(ctx context.Context, r *http.Request, n *structs.Node, path string, out any) error {
 	addr := s.b.NodeAPI(n.ID)
 	if addr == "" {
-		return nil, fmt.Errorf("the node's API address is not known")
+		return fmt.Errorf("the node's API address is not known")
 	}
-	u := url.URL{Scheme: s.peerScheme, Host: addr, Path: "/v1/volumes", RawQuery: url.Values{"node": {n.ID}}.Encode()}
+	u := url.URL{Scheme: s.peerScheme, Host: addr, Path: path, RawQuery: url.Values{"node": {n.ID}}.Encode()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, h := range []string{"Authorization", TokenHeader} {
 		if v := r.Header.Get(h); v != "" {
@@ -104,18 +111,17 @@ func (s *server) peerVolumes(ctx context.Context, r *http.Request, n *structs.No
 	req.Header.Set(forwardedHeader, "1")
 	resp, err := (&http.Client{Transport: s.peerTransport}).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("the node did not answer: %v", err)
+		return fmt.Errorf("the node did not answer: %v", err)
 	}
 	defer resp.Body.Close()
 	body := http.MaxBytesReader(nil, resp.Body, MaxBodyBytes)
 	if resp.StatusCode != http.StatusOK {
 		var fe FieldError
 		_ = json.NewDecoder(body).Decode(&fe)
-		return nil, fmt.Errorf("the node answered %s: %s", resp.Status, fe.Message)
+		return fmt.Errorf("the node answered %s: %s", resp.Status, fe.Message)
 	}
-	var list []structs.NodeVolume
-	if err := json.NewDecoder(body).Decode(&list); err != nil {
-		return nil, fmt.Errorf("the node's answer: %v", err)
+	if err := json.NewDecoder(body).Decode(out); err != nil {
+		return fmt.Errorf("the node's answer: %v", err)
 	}
-	return list, nil
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/skiff-run/skiff/agent"
+	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/runtime"
 	"github.com/skiff-run/skiff/structs"
 )
@@ -50,6 +51,8 @@ func agentFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "leave-on-terminate", Usage: "on SIGTERM, leave the cluster gracefully (hand over leadership, move tasks away) before stopping"},
 		&cli.StringFlag{Name: "name", Usage: "node name (default: the host name)"},
 		&cli.StringSliceFlag{Name: "attr", Usage: "node attribute KEY=VALUE for placement constraints and spread (repeatable)"},
+		&cli.StringSliceFlag{Name: "tag", Usage: "node tag KEY=VALUE, which listings filter by with --filter tag:KEY=VALUE (repeatable)"},
+		&cli.StringFlag{Name: "cluster", Value: structs.DefaultCluster, Usage: "the pool this node joins: services and tasks run only in the cluster they name"},
 		&cli.Int64Flag{Name: "cpu", Usage: "cpu units this node offers, 1024 per core (default: all cores)"},
 		&cli.Int64Flag{Name: "memory", Usage: "MiB of memory this node offers (default: all memory)"},
 		&cli.IntFlag{Name: "gpus", Value: -1, DefaultText: "the host's NVIDIA GPUs", Usage: "GPUs this node offers to tasks that ask for them"},
@@ -59,6 +62,10 @@ func agentFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "probe-interval", Value: 500 * time.Millisecond, Usage: "gossip probe interval; a dead host is found after about 4-5 intervals"},
 		&cli.DurationFlag{Name: "raft-timeout", Value: 500 * time.Millisecond, Usage: "how long followers go without hearing from the Raft leader before electing another; the leader heartbeats 5-10 times within it, so a longer one costs an idle leader less CPU and a dead one more time to replace"},
 		&cli.DurationFlag{Name: "pending-timeout", Value: 10 * time.Minute, Usage: "how long a service's task may stay PENDING before it is placed again elsewhere"},
+		&cli.DurationFlag{Name: "healthy-after", Value: 5 * time.Second, Usage: "how long a deployment's new task without a health check must run before it counts as healthy"},
+		&cli.DurationFlag{Name: "deployment-stuck-after", Value: 5 * time.Minute, Usage: "how long a deployment whose new tasks cannot be placed may make no progress before it fails"},
+		&cli.DurationFlag{Name: "image-gc-after", Value: time.Hour, Usage: "how long an image must go unused by this node's tasks before it may be removed"},
+		&cli.Float64Flag{Name: "image-gc-high", Value: 80, Usage: "how full (percent) the disk of the engine's data root must be before unused images are removed, oldest first; 100 turns it off"},
 		&cli.DurationFlag{Name: "rotation-grace", Value: time.Minute, Usage: "after `skiff token rotate`, how long agents still accept the old cluster secret"},
 		&cli.DurationFlag{Name: "down-after", Value: 500 * time.Millisecond, Usage: "how long a host must be dead in gossip before its tasks are placed elsewhere"},
 		&cli.StringFlag{Name: "runtime", Value: "docker", Usage: "docker, or fake for simulated containers that only exist in memory"},
@@ -161,6 +168,10 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	if err != nil {
 		return agent.Config{}, err
 	}
+	tags, err := parseTags(c.StringSlice("tag"))
+	if err != nil {
+		return agent.Config{}, err
+	}
 	pmin, pmax, err := parsePortRange(c.String("port-range"))
 	if err != nil {
 		return agent.Config{}, err
@@ -180,22 +191,40 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	if d := c.Duration("raft-timeout"); d < 100*time.Millisecond {
 		return agent.Config{}, fmt.Errorf("--raft-timeout %s: expected 100ms or more", d)
 	}
+	if d := c.Duration("healthy-after"); d <= 0 {
+		return agent.Config{}, fmt.Errorf("--healthy-after %s: expected a duration above 0, such as 5s", d)
+	}
+	if d := c.Duration("deployment-stuck-after"); d < time.Second {
+		return agent.Config{}, fmt.Errorf("--deployment-stuck-after %s: expected 1s or more", d)
+	}
+	if d := c.Duration("image-gc-after"); d < time.Minute {
+		return agent.Config{}, fmt.Errorf("--image-gc-after %s: expected 1m or more", d)
+	}
+	if h := c.Float64("image-gc-high"); h <= 0 || h > 100 {
+		return agent.Config{}, fmt.Errorf("--image-gc-high %g: expected a percentage above 0, at most 100", h)
+	}
 	if rt := c.String("runtime"); rt != "docker" && rt != "fake" {
 		return agent.Config{}, fmt.Errorf("--runtime: %q: expected docker or fake", rt)
 	}
 	if h := c.String("docker-host"); h != "" && !engineAddress(h) {
 		return agent.Config{}, fmt.Errorf("--docker-host %q: expected unix:///PATH or tcp://HOST:PORT", h)
 	}
+	if err := api.CheckCluster("cluster", c.String("cluster")); err != nil {
+		return agent.Config{}, fmt.Errorf("--cluster: %w", err)
+	}
 	hostPort := func(flag string) string { return net.JoinHostPort(bind, strconv.Itoa(c.Int(flag))) }
 	return agent.Config{
-		Name: c.String("name"), DataDir: c.String("data-dir"), HTTPAddr: hostPort("http-port"), RaftAddr: hostPort("raft-port"),
+		Cluster: c.String("cluster"),
+		Name:    c.String("name"), DataDir: c.String("data-dir"), HTTPAddr: hostPort("http-port"), RaftAddr: hostPort("raft-port"),
 		GossipAddr: hostPort("gossip-port"), Advertise: c.String("advertise"), Join: c.StringSlice("join"), Token: c.String("token"),
 		BootstrapExpect: expect, Voters: c.Int("voters"), ProbeInterval: c.Duration("probe-interval"), DownAfter: c.Duration("down-after"),
 		RaftTimeout:   c.Duration("raft-timeout"),
 		RotationGrace: c.Duration("rotation-grace"), PendingTimeout: c.Duration("pending-timeout"),
+		HealthyAfter: c.Duration("healthy-after"), StuckAfter: c.Duration("deployment-stuck-after"),
+		ImageGCAfter: c.Duration("image-gc-after"), ImageGCHigh: c.Float64("image-gc-high"),
 		CPU: c.Int64("cpu"), MemoryMiB: c.Int64("memory"), GPUs: c.Int("gpus"), Attributes: attrs, PortMin: pmin, PortMax: pmax, AllowHostPaths: hostPaths,
-		AllowPrivileged: c.Bool("allow-privileged"),
-		Dev:             c.Bool("dev"), Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
+		AllowPrivileged: c.Bool("allow-privileged"), Tags: tags,
+		Dev: c.Bool("dev"), Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
 		RaftLog: c.App.ErrWriter, Debug: level == slog.LevelDebug,
 	}, nil
 }
@@ -215,6 +244,27 @@ func parseAttrs(kvs []string) (map[string]string, error) {
 			return nil, fmt.Errorf("--attr %q: expected KEY=VALUE", kv)
 		}
 		out[k] = v
+	}
+	return out, nil
+}
+
+// parseTags reads --tag KEY=VALUE flags, in their order, checked as a
+// service file's tags are.
+func parseTags(kvs []string) ([]structs.Tag, error) {
+	var out []structs.Tag
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--tag %q: expected KEY=VALUE", kv)
+		}
+		out = append(out, structs.Tag{Key: k, Value: v})
+	}
+	var te *structs.TagError
+	if err := structs.ValidateTags(out); errors.As(err, &te) {
+		if te.Index < 0 {
+			return nil, fmt.Errorf("--tag: %s", te.Message)
+		}
+		return nil, fmt.Errorf("--tag %q: %s: %s", kvs[te.Index], te.Part, te.Message)
 	}
 	return out, nil
 }

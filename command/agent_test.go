@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/skiff-run/skiff/agent"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // TestAgentFlagErrors covers flags the agent command refuses before it
@@ -27,6 +28,10 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--port-range", "20000"}, `--port-range "20000": expected LOW-HIGH within 1-65535`},
 		{[]string{"--attr", "x"}, `--attr "x": expected KEY=VALUE`},
 		{[]string{"--attr", "=a"}, `--attr "=a": expected KEY=VALUE`},
+		{[]string{"--tag", "team"}, `--tag "team": expected KEY=VALUE`},
+		{[]string{"--tag", "=ops"}, `--tag "=ops": expected KEY=VALUE`},
+		{[]string{"--tag", "team=ops", "--tag", "team=web"}, `--tag "team=web": key: duplicate key "team": each key may appear once`},
+		{[]string{"--tag", "aws:owner=me"}, `--tag "aws:owner=me": key: "aws:owner": the prefix aws: is reserved`},
 		{[]string{"--bind", "nonsense"}, `--bind "nonsense": expected an IP address`},
 		{[]string{"--advertise", "host.example"}, `--advertise "host.example": expected an IP address`},
 		{[]string{"--bootstrap-expect", "-1"}, "--bootstrap-expect -1: expected 1 or more"},
@@ -43,6 +48,11 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--allow-host-path", "srv"}, `--allow-host-path "srv": expected a clean absolute path such as /srv`},
 		{[]string{"--allow-host-path", "/srv/../etc"}, `--allow-host-path "/srv/../etc": expected a clean absolute path such as /srv`},
 		{[]string{"--raft-timeout", "50ms"}, "--raft-timeout 50ms: expected 100ms or more"},
+		{[]string{"--healthy-after", "0s"}, "--healthy-after 0s: expected a duration above 0, such as 5s"},
+		{[]string{"--deployment-stuck-after", "10ms"}, "--deployment-stuck-after 10ms: expected 1s or more"},
+		{[]string{"--image-gc-after", "10s"}, "--image-gc-after 10s: expected 1m or more"},
+		{[]string{"--image-gc-high", "0"}, "--image-gc-high 0: expected a percentage above 0, at most 100"},
+		{[]string{"--image-gc-high", "101"}, "--image-gc-high 101: expected a percentage above 0, at most 100"},
 		{[]string{"--voters", "x"}, `invalid value "x" for flag -voters: parse error`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -93,7 +103,8 @@ func TestAgentConfigDefaults(t *testing.T) {
 	want := agent.Config{
 		DataDir: "skiff-data", HTTPAddr: "0.0.0.0:7070", RaftAddr: "0.0.0.0:7071", GossipAddr: "0.0.0.0:7946",
 		BootstrapExpect: 3, Voters: 3, ProbeInterval: 500 * time.Millisecond, DownAfter: 500 * time.Millisecond, RaftTimeout: 500 * time.Millisecond,
-		RotationGrace: time.Minute, PendingTimeout: 10 * time.Minute, GPUs: -1, Attributes: map[string]string{}, PortMin: 20000, PortMax: 32767,
+		RotationGrace: time.Minute, PendingTimeout: 10 * time.Minute, HealthyAfter: 5 * time.Second, StuckAfter: 5 * time.Minute, GPUs: -1, Attributes: map[string]string{}, PortMin: 20000, PortMax: 32767,
+		ImageGCAfter: time.Hour, ImageGCHigh: 80, Cluster: "default",
 	}
 	if !reflect.DeepEqual(cfg, want) || level != slog.LevelInfo {
 		t.Errorf("got %+v at level %v\nwant %+v at info", cfg, level, want)
@@ -105,13 +116,16 @@ func TestAgentConfigFlags(t *testing.T) {
 		"--http-port", "8080", "--join", "10.0.0.2", "--join", "10.0.0.3:7946", "--voters", "5",
 		"--attr", "zone=a", "--attr", "disk=", "--cpu", "2048", "--memory", "512", "--gpus", "2", "--port-range", "30000-30010",
 		"--probe-interval", "1s", "--down-after", "2s", "--raft-timeout", "2s", "--rotation-grace", "10s", "--pending-timeout", "1m", "--log-level", "debug",
-		"--allow-privileged")
+		"--healthy-after", "30s", "--deployment-stuck-after", "10m",
+		"--allow-privileged", "--tag", "room=attic", "--tag", "owner=", "--image-gc-after", "30m", "--image-gc-high", "90.5", "--cluster", "garage")
 	want := agent.Config{
-		Name: "pi-1", DataDir: "/var/lib/skiff", HTTPAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:7071", GossipAddr: "127.0.0.1:7946",
+		Cluster: "garage",
+		Name:    "pi-1", DataDir: "/var/lib/skiff", HTTPAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:7071", GossipAddr: "127.0.0.1:7946",
 		Advertise: "10.0.0.1", Join: []string{"10.0.0.2", "10.0.0.3:7946"}, BootstrapExpect: 1, Voters: 5,
-		ProbeInterval: time.Second, DownAfter: 2 * time.Second, RaftTimeout: 2 * time.Second, RotationGrace: 10 * time.Second, PendingTimeout: time.Minute, CPU: 2048, MemoryMiB: 512, GPUs: 2,
+		ProbeInterval: time.Second, DownAfter: 2 * time.Second, RaftTimeout: 2 * time.Second, RotationGrace: 10 * time.Second, PendingTimeout: time.Minute,
+		HealthyAfter: 30 * time.Second, StuckAfter: 10 * time.Minute, CPU: 2048, MemoryMiB: 512, GPUs: 2,
 		Attributes: map[string]string{"zone": "a", "disk": ""}, PortMin: 30000, PortMax: 30010, Debug: true, Dev: true,
-		AllowPrivileged: true,
+		AllowPrivileged: true, Tags: []structs.Tag{{Key: "room", Value: "attic"}, {Key: "owner"}}, ImageGCAfter: 30 * time.Minute, ImageGCHigh: 90.5,
 	}
 	if !reflect.DeepEqual(cfg, want) || level != slog.LevelDebug {
 		t.Errorf("got %+v at level %v\nwant %+v at debug", cfg, level, want)

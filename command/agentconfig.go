@@ -61,8 +61,8 @@ func loadConfigFile(c *cli.Context, path string) error {
 
 // configValues turns a config file's value for flag f into what the
 // command line would give it, one string per occurrence, checking its
-// type: true or false for a switch, a whole number for a number, a
-// duration for a duration (as text, such as 500ms), text for text, and a
+// type: true or false for a switch, a whole number for a count, a
+// number for a percentage, a duration for a duration (as text, such as 500ms), text for text, and a
 // list of text for a repeatable flag (or, for attr, a map of KEY: VALUE).
 func configValues(f cli.Flag, v any) ([]string, error) {
 	switch f.(type) {
@@ -81,6 +81,14 @@ func configValues(f cli.Flag, v any) ([]string, error) {
 			return []string{strconv.FormatUint(n, 10)}, nil
 		}
 		return nil, fmt.Errorf("expected a whole number, got %s", describe(v))
+	case *cli.Float64Flag:
+		switch n := v.(type) {
+		case int:
+			return []string{strconv.Itoa(n)}, nil
+		case float64:
+			return []string{strconv.FormatFloat(n, 'g', -1, 64)}, nil
+		}
+		return nil, fmt.Errorf("expected a number, got %s", describe(v))
 	case *cli.DurationFlag:
 		s, ok := v.(string)
 		if !ok {

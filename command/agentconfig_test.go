@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/skiff-run/skiff/agent"
+	"github.com/skiff-run/skiff/structs"
 )
 
 // agentConfigFromFile parses args as the agent command does, config file
@@ -67,17 +68,20 @@ allow-host-path: /srv
 		Advertise: "10.0.0.1", Join: []string{"10.0.0.2", "10.0.0.3:7946"}, BootstrapExpect: 3, Voters: 5,
 		ProbeInterval: time.Second, DownAfter: 500 * time.Millisecond, RaftTimeout: 500 * time.Millisecond, RotationGrace: time.Minute,
 		PendingTimeout: 10 * time.Minute, CPU: 2048, GPUs: -1, Attributes: map[string]string{"zone": "b"}, PortMin: 20000, PortMax: 32767,
+		Cluster: structs.DefaultCluster, HealthyAfter: 5 * time.Second, StuckAfter: 5 * time.Minute,
+		ImageGCAfter: time.Hour, ImageGCHigh: 80,
 		AllowHostPaths: []string{"/srv"}, AllowPrivileged: true,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("YAML file and flags: got %+v\nwant %+v", cfg, want)
 	}
-	jsonFile := configFile(t, "skiff.json", `{"bootstrap-expect": 1, "attr": ["zone=c"], "raft-timeout": "2s", "gpus": 0}`)
+	jsonFile := configFile(t, "skiff.json", `{"bootstrap-expect": 1, "attr": ["zone=c"], "raft-timeout": "2s", "gpus": 0, "image-gc-high": 90.5, "cluster": "edge"}`)
 	cfg, err = agentConfigFromFile(t, "--config", jsonFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.BootstrapExpect != 1 || cfg.Attributes["zone"] != "c" || cfg.RaftTimeout != 2*time.Second || cfg.GPUs != 0 {
+	if cfg.BootstrapExpect != 1 || cfg.Attributes["zone"] != "c" || cfg.RaftTimeout != 2*time.Second || cfg.GPUs != 0 ||
+		cfg.ImageGCHigh != 90.5 || cfg.Cluster != "edge" {
 		t.Errorf("JSON file: got %+v", cfg)
 	}
 }
@@ -96,6 +100,7 @@ func TestAgentConfigFileErrors(t *testing.T) {
 		"probe-interval: 5":    "probe-interval: expected a duration such as 500ms or 2m, got the number 5",
 		"down-after: soon":     `down-after: "soon": expected a duration such as 500ms or 2m`,
 		"name: 12":             "name: expected text, got the number 12 (quote it)",
+		"image-gc-high: full":  `image-gc-high: expected a number, got the text "full"`,
 		"attr: {zone: [a, b]}": "attr: zone: expected a value such as text or a number, got a list",
 		"- a\n- b":             "expected a YAML or JSON object of agent flags",
 	} {

@@ -89,6 +89,10 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			stopCommand(),
 			rmCommand(),
 			logsCommand(),
+			eventsCommand(),
+			e.topCommand(),
+			snapshotCommand(),
+			e.operatorCommand(),
 			nodesCommand(),
 			e.taskdefsCommand(),
 			volumesCommand(),
@@ -107,7 +111,11 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 // agent's host uses when no flag says otherwise, the first that exists:
 // that of an agent started in the current directory with the default
 // --data-dir, then that of an agent skiff install set up. Tests replace it.
-var dataDirs = []string{"skiff-data", installedDataDir}
+var dataDirs = []string{dataDir, installedDataDir}
+
+// dataDir is the data dir of an agent started in the current directory
+// with the default --data-dir.
+const dataDir = "skiff-data"
 
 // localDataDir is the first of dataDirs that exists, or the first of all.
 func localDataDir() string {
@@ -131,6 +139,8 @@ func client(c *cli.Context) (*api.Client, error) {
 	}
 	cl := api.NewClient(c.String("addr"), tlsConfig)
 	cl.Consistent = c.Bool("consistent")
+	// Commands with a --cluster flag list, or run in, that pool only.
+	cl.Cluster = c.String("cluster")
 	cl.Token = c.String("token")
 	if cl.Token == "" {
 		if raw, err := os.ReadFile(filepath.Join(localDataDir(), agent.ManagementTokenFile)); err == nil {

@@ -3,6 +3,7 @@ package command
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/compose"
+	"github.com/skiff-run/skiff/structs"
 )
 
 type kind int
@@ -74,6 +76,7 @@ func applyCompose(c *cli.Context, path string) error {
 	if err := setComposeSecrets(c, cl, plan.Secrets); err != nil {
 		return err
 	}
+	applied := make([]*structs.Service, 0, len(plan.Services))
 	for i, s := range plan.Services {
 		res, err := cl.ApplyService(c.Context, s.Name, files[i])
 		if err != nil {
@@ -81,6 +84,7 @@ func applyCompose(c *cli.Context, path string) error {
 		}
 		warn(c, res.Warnings)
 		fmt.Fprintf(c.App.Writer, "service %s: %s, %s\n", res.Service.Name, res.Service.TaskDefinition, desired(res.Service))
+		applied = append(applied, res.Service)
 	}
 	// A service the file no longer has keeps running, as under docker
 	// compose without --remove-orphans; this says so.
@@ -93,15 +97,32 @@ func applyCompose(c *cli.Context, path string) error {
 			warn(c, []string{fmt.Sprintf("service %s of project %s is not in %s any more; it keeps running until skiff rm %s", s.Name, plan.Project, path, s.Name)})
 		}
 	}
-	return nil
+	return watchAll(c, cl, applied)
+}
+
+// watchAll watches each service's rollout in turn, as an apply of one
+// service file does, unless --detach is set. The services roll at the
+// same time, so watching them one after the other takes as long as the
+// slowest. A service that fails does not stop the watch of the others;
+// the error names every one that failed. An interrupt stops the whole
+// watch.
+func watchAll(c *cli.Context, cl *api.Client, svcs []*structs.Service) error {
+	var errs []error
+	for _, svc := range svcs {
+		err := watchUnlessDetached(c, cl, svc)
+		if errors.Is(err, errStoppedWatching) || c.Context.Err() != nil {
+			return err
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // setComposeSecrets sets the secrets a compose file makes, and checks
 // that the external ones it names exist.
 func setComposeSecrets(c *cli.Context, cl *api.Client, secrets []compose.Secret) error {
-	if len(secrets) == 0 {
-		return nil
-	}
 	have, err := cl.Secrets(c.Context)
 	if err != nil {
 		return err

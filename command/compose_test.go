@@ -48,7 +48,7 @@ func TestApplyCompose(t *testing.T) {
 		"PUT /v1/services/blue-api":        ok(`{"service":{"name":"blue-api","taskDefinition":"blue-api:1","desiredCount":1}}`),
 		"GET /v1/services":                 ok(`[{"name":"blue-db","project":"blue"},{"name":"blue-api","project":"blue"},{"name":"blue-old","project":"blue"},{"name":"other","project":"red"}]`),
 	})
-	r := skiffAt(f, "apply", "-f", filepath.Join(dir, "compose.yaml"), "--project", "blue")
+	r := skiffAt(f, "apply", "--detach", "-f", filepath.Join(dir, "compose.yaml"), "--project", "blue")
 	if r.code != 0 {
 		t.Fatalf("exit code %d, stderr %q", r.code, r.stderr)
 	}
@@ -87,6 +87,86 @@ func TestApplyCompose(t *testing.T) {
 	}
 	if td := sf.TaskDefinition.Def; td == nil || td.Volumes[0].Name != "blue_data" || td.ContainerDefinitions[0].Secrets[0].ValueFrom != "blue_db_password" {
 		t.Errorf("db sent as %s", reqs[3].body)
+	}
+}
+
+// writeCompose writes a compose file of two services, db and api, in a
+// folder of its own and returns its path.
+func writeCompose(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "compose.yaml")
+	if err := os.WriteFile(path, []byte("services:\n  db: {image: skiff-testapp:latest}\n  api: {image: skiff-testapp:latest}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// An apply of a compose file watches every service's deployment, as an
+// apply of a service file does, and exits 0 once all of them completed.
+func TestApplyComposeWatches(t *testing.T) {
+	f := newFakeAPI(t, map[string]answer{
+		"PUT /v1/services/p-db":  ok(`{"service":{"name":"p-db","taskDefinition":"p-db:2","desiredCount":1,"updatedAt":5000}}`),
+		"PUT /v1/services/p-api": ok(`{"service":{"name":"p-api","taskDefinition":"p-api:2","desiredCount":1,"updatedAt":5000}}`),
+		"GET /v1/services":       ok(`[]`),
+		"GET /v1/secrets":        ok(`[]`),
+		"GET /v1/services/p-db": ok(`{"name":"p-db","taskDefinition":"p-db:2","desiredCount":1,"deployments":[
+{"id":"d1111111-db","service":"p-db","from":"p-db:1","to":"p-db:2","state":"COMPLETED","desired":1,"running":1,"healthy":1,"createdAt":6000}]}`),
+		"GET /v1/services/p-api": ok(`{"name":"p-api","taskDefinition":"p-api:2","desiredCount":1,"deployments":[
+{"id":"d2222222-api","service":"p-api","from":"p-api:1","to":"p-api:2","state":"COMPLETED","desired":1,"running":1,"healthy":1,"createdAt":6000}]}`),
+		"GET /v1/tasks": ok(`[]`),
+	})
+	r := skiffAt(f, "apply", "-f", writeCompose(t), "-p", "p")
+	if r.code != 0 {
+		t.Fatalf("exit code %d, stderr %q", r.code, r.stderr)
+	}
+	for _, want := range []string{"p-api: COMPLETED p-api:1 -> p-api:2: 1 placed, 1 running, 1 healthy of 1; 0 old task(s) left\n",
+		"p-db: COMPLETED p-db:1 -> p-db:2: 1 placed, 1 running, 1 healthy of 1; 0 old task(s) left\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout %q lacks %q", r.stdout, want)
+		}
+	}
+	if got := f.got(); !slices.Contains(got, "GET /v1/services/p-api") || !slices.Contains(got, "GET /v1/services/p-db") {
+		t.Errorf("requests %q: want both services watched", got)
+	}
+}
+
+// A compose service whose deployment rolls back makes the apply exit
+// non-zero naming it, while the others are still watched to their end.
+func TestApplyComposeNamesARollback(t *testing.T) {
+	f := newFakeAPI(t, map[string]answer{
+		"PUT /v1/services/p-db":  ok(`{"service":{"name":"p-db","taskDefinition":"p-db:2","desiredCount":1,"updatedAt":5000}}`),
+		"PUT /v1/services/p-api": ok(`{"service":{"name":"p-api","taskDefinition":"p-api:2","desiredCount":1,"updatedAt":5000}}`),
+		"GET /v1/services":       ok(`[]`),
+		"GET /v1/secrets":        ok(`[]`),
+		"GET /v1/services/p-db": ok(`{"name":"p-db","taskDefinition":"p-db:2","desiredCount":1,"deployments":[
+{"id":"d1111111-db","service":"p-db","from":"p-db:1","to":"p-db:2","state":"COMPLETED","desired":1,"running":1,"healthy":1,"createdAt":6000}]}`),
+		"GET /v1/services/p-api": ok(`{"name":"p-api","taskDefinition":"p-api:1","desiredCount":1,"deployments":[
+{"id":"d2222222-api","service":"p-api","from":"p-api:1","to":"p-api:2","state":"ROLLED_BACK","failed":3,"reason":"circuit breaker: 3 tasks of p-api:2 failed (threshold 3); rolled back to p-api:1","createdAt":6000}]}`),
+		"GET /v1/tasks": ok(`[]`),
+	})
+	r := skiffAt(f, "apply", "-f", writeCompose(t), "-p", "p")
+	if r.code == 0 || !strings.Contains(r.stderr, "service p-api rolled back: circuit breaker") {
+		t.Errorf("exit code %d, stderr %q: want non-zero naming p-api's rollback", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "p-db: COMPLETED") {
+		t.Errorf("stdout %q: want p-db watched to its end", r.stdout)
+	}
+}
+
+// With --detach an apply of a compose file returns once the services are
+// applied.
+func TestApplyComposeDetached(t *testing.T) {
+	f := newFakeAPI(t, map[string]answer{
+		"PUT /v1/services/p-db":  ok(`{"service":{"name":"p-db","taskDefinition":"p-db:2","desiredCount":1,"updatedAt":5000}}`),
+		"PUT /v1/services/p-api": ok(`{"service":{"name":"p-api","taskDefinition":"p-api:2","desiredCount":1,"updatedAt":5000}}`),
+		"GET /v1/services":       ok(`[]`),
+		"GET /v1/secrets":        ok(`[]`),
+	})
+	if r := skiffAt(f, "apply", "--detach", "-f", writeCompose(t), "-p", "p"); r.code != 0 {
+		t.Fatalf("exit code %d, stderr %q", r.code, r.stderr)
+	}
+	if got, want := f.got(), []string{"GET /v1/secrets", "PUT /v1/services/p-api", "PUT /v1/services/p-db", "GET /v1/services"}; !slices.Equal(got, want) {
+		t.Errorf("requests %q, want %q", got, want)
 	}
 }
 

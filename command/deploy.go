@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -136,6 +137,10 @@ func detachFlag() cli.Flag {
 // pollEvery is how often a watch asks the agent how a deployment goes.
 var pollEvery = 500 * time.Millisecond
 
+// errStoppedWatching is what a watch that an interrupt ended returns:
+// the deployment goes on.
+var errStoppedWatching = errors.New("stopped watching")
+
 // rollout is what a watch saw of a service at one poll.
 type rollout struct {
 	done bool
@@ -160,7 +165,7 @@ func watchRollout(c *cli.Context, cl *api.Client, name, ref string, since int64)
 		r, err := observe(ctx, cl, name, ref, since)
 		if err != nil {
 			if ctx.Err() != nil && c.Context.Err() == nil {
-				return fmt.Errorf("stopped watching; the deployment goes on (see skiff deployments %s)", name)
+				return fmt.Errorf("%w; the deployment goes on (see skiff deployments %s)", errStoppedWatching, name)
 			}
 			return err
 		}
@@ -174,7 +179,7 @@ func watchRollout(c *cli.Context, cl *api.Client, name, ref string, since int64)
 		select {
 		case <-ctx.Done():
 			if c.Context.Err() == nil {
-				return fmt.Errorf("stopped watching; the deployment goes on (see skiff deployments %s)", name)
+				return fmt.Errorf("%w; the deployment goes on (see skiff deployments %s)", errStoppedWatching, name)
 			}
 			return ctx.Err()
 		case <-time.After(pollEvery):

@@ -114,6 +114,8 @@ func agentConfigFile(c *cli.Context) ([]byte, error) {
 			doc[name] = c.Int(name)
 		case *cli.Int64Flag:
 			doc[name] = c.Int64(name)
+		case *cli.Float64Flag:
+			doc[name] = c.Float64(name)
 		case *cli.DurationFlag:
 			doc[name] = c.Duration(name).String()
 		case *cli.StringFlag:

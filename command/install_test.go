@@ -29,7 +29,7 @@ func installed(t *testing.T, args ...string) (string, string) {
 // readable by its owner alone.
 func TestInstallWritesUnitAndConfig(t *testing.T) {
 	args := []string{"--join", "10.0.0.1", "--join", "10.0.0.2:7946", "--token", "the-join-token", "--attr", "zone=a",
-		"--probe-interval", "1s", "--voters", "5", "--allow-privileged", "--cpu", "2048"}
+		"--probe-interval", "1s", "--voters", "5", "--allow-privileged", "--cpu", "2048", "--image-gc-high", "90.5", "--cluster", "edge", "--tag", "room=attic"}
 	unit, config := installed(t, append([]string{"--binary", "/usr/local/bin/skiff"}, args...)...)
 	raw, err := os.ReadFile(unit)
 	if err != nil {

@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden with the outp
 // to the tests' clock, now.
 const (
 	nodesJSON = `[
-  {"id":"a1b2c3d4-0000-4000-8000-000000000001","name":"pi-1","address":"10.0.0.1","apiAddress":"10.0.0.1:7070","cpu":4096,"memory":3800,"attributes":{"zone":"a"},"status":"ready","eligibility":"eligible","portMin":20000,"portMax":32767,"updatedAt":1767315661000},
+  {"id":"a1b2c3d4-0000-4000-8000-000000000001","name":"pi-1","address":"10.0.0.1","apiAddress":"10.0.0.1:7070","cpu":4096,"memory":3800,"attributes":{"zone":"a"},"status":"ready","eligibility":"eligible","portMin":20000,"portMax":32767,"diskUsedPercent":42,"updatedAt":1767315661000},
   {"id":"b2c3d4e5-0000-4000-8000-000000000002","name":"pi-2","address":"10.0.0.2","apiAddress":"10.0.0.2:7070","cpu":4096,"memory":3800,"status":"down","eligibility":"ineligible","portMin":20000,"portMax":32767,"updatedAt":1767315661000}
 ]`
 	tasksJSON = `[
@@ -91,7 +91,7 @@ var listings = []struct {
 	{[]string{"services"}, "services", []string{"GET /v1/services"},
 		[]string{"createdAt", "desiredCount", "name", "pendingCount", "placementStrategy", "restartPolicy", "runningCount", "taskDefinition", "updatedAt"}},
 	{[]string{"nodes"}, "nodes", []string{"GET /v1/nodes", "GET /v1/tasks?"},
-		[]string{"address", "apiAddress", "attributes", "cpu", "eligibility", "id", "memory", "name", "portMax", "portMin", "status", "updatedAt"}},
+		[]string{"address", "apiAddress", "attributes", "cpu", "diskUsedPercent", "eligibility", "id", "memory", "name", "portMax", "portMin", "status", "updatedAt"}},
 	{[]string{"taskdefs"}, "taskdefs", []string{"GET /v1/taskdefs"},
 		[]string{"containerDefinitions", "family", "revision"}},
 	{[]string{"members"}, "members", []string{"GET /v1/members"},

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -11,10 +12,15 @@ import (
 
 func nodesCommand() *cli.Command {
 	return &cli.Command{
-		Name: "nodes", Usage: "list nodes", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Name: "nodes", Usage: "list nodes", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), filterFlag(), clusterFlag()},
 		Action: func(c *cli.Context) error {
-			header := []string{"ID", "NAME", "ADDRESS", "STATUS", "ELIGIBILITY", "CPU USED/TOTAL", "MEMORY USED/TOTAL (MiB)", "TASKS"}
-			return list(c, (*api.Client).Nodes, header, func(nodes []*structs.Node) ([][]any, error) {
+			tags, err := tagFilters(c)
+			if err != nil {
+				return err
+			}
+			fetch := func(cl *api.Client, ctx context.Context) ([]*structs.Node, error) { return cl.Nodes(ctx, tags...) }
+			header := []string{"ID", "NAME", "ADDRESS", "STATUS", "ELIGIBILITY", "CPU USED/TOTAL", "MEMORY USED/TOTAL (MiB)", "TASKS", "DISK"}
+			return list(c, fetch, header, func(nodes []*structs.Node) ([][]any, error) {
 				used, err := nodeUse(c)
 				if err != nil {
 					return nil, err
@@ -26,12 +32,21 @@ func nodesCommand() *cli.Command {
 					if n.StatusReason != "" {
 						status += " (" + n.StatusReason + ")"
 					}
-					rows[i] = []any{shortID(n.ID), n.Name, n.Address, status, n.Eligibility, fmt.Sprintf("%d/%d", u.cpu, n.CPU), fmt.Sprintf("%d/%d", u.mem, n.MemoryMiB), u.tasks}
+					rows[i] = []any{shortID(n.ID), n.Name, n.Address, status, n.Eligibility, fmt.Sprintf("%d/%d", u.cpu, n.CPU), fmt.Sprintf("%d/%d", u.mem, n.MemoryMiB), u.tasks, disk(n)}
 				}
 				return rows, nil
 			})
 		},
 	}
+}
+
+// disk shows how full a node's engine data root is, "" when the node
+// cannot say.
+func disk(n *structs.Node) string {
+	if n.DiskUsedPercent == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d%%", n.DiskUsedPercent)
 }
 
 // use is what a node's active tasks hold.

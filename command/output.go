@@ -20,6 +20,11 @@ func jsonFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "json", Usage: "print a JSON array instead of a table"}
 }
 
+// clusterFlag filters a listing by pool; the client reads it.
+func clusterFlag() cli.Flag {
+	return &cli.StringFlag{Name: "cluster", Usage: "only what belongs to this cluster (pool)"}
+}
+
 // list runs a listing command: it takes no arguments, fetches the items
 // from the API, and prints them as an indented JSON array with --json or
 // else as a table of header and rows. The JSON is the API's answer

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/skiff-run/skiff/api"
 	"github.com/skiff-run/skiff/structs"
 )
 
@@ -26,6 +27,8 @@ func (e *env) runCommand() *cli.Command {
 			&cli.Int64Flag{Name: "memory", Value: 128, Usage: "memory limit in MiB"},
 			&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "environment variable KEY=VALUE (repeatable)"},
 			&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "port mapping HOST:CONTAINER or CONTAINER for a dynamic host port (repeatable)"},
+			&cli.StringSliceFlag{Name: "node", Usage: "run one task on each node named (id or name; NODE[,NODE...] or repeated), all or none, instead of where the scheduler chooses"},
+			&cli.StringFlag{Name: "cluster", Usage: "the cluster (pool) the tasks run in (default: default)"},
 		},
 		Action: e.runTasks,
 	}
@@ -49,11 +52,15 @@ func (e *env) runTasks(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	nodes := c.StringSlice("node")
+	if len(nodes) > 0 && c.IsSet("count") {
+		return errors.New("run takes either --node, which runs one task on each node named, or --count, not both")
+	}
 	cl, err := client(c)
 	if err != nil {
 		return err
 	}
-	res, err := cl.Run(c.Context, raw, c.Int("count"))
+	res, err := cl.RunWith(c.Context, raw, api.RunOptions{Count: c.Int("count"), Nodes: nodes, Cluster: c.String("cluster")})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -95,9 +96,16 @@ func desired(svc *structs.Service) string {
 
 func servicesCommand() *cli.Command {
 	return &cli.Command{
-		Name: "services", Usage: "list services", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Name: "services", Usage: "list services", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), filterFlag(), clusterFlag()},
 		Action: func(c *cli.Context) error {
-			return list(c, (*api.Client).Services,
+			tags, err := tagFilters(c)
+			if err != nil {
+				return err
+			}
+			fetch := func(cl *api.Client, ctx context.Context) ([]api.ServiceStatus, error) {
+				return cl.Services(ctx, tags...)
+			}
+			return list(c, fetch,
 				[]string{"NAME", "TASKDEF", "DESIRED", "RUNNING", "PENDING", "MESSAGE"},
 				func(svcs []api.ServiceStatus) ([][]any, error) {
 					rows := make([][]any, len(svcs))

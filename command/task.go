@@ -21,14 +21,19 @@ func (e *env) psCommand() *cli.Command {
 			&cli.StringFlag{Name: "service", Usage: "only this service's tasks"},
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "include stopped tasks"},
 			jsonFlag(),
+			filterFlag(), clusterFlag(),
 		},
 		Action: e.ps,
 	}
 }
 
 func (e *env) ps(c *cli.Context) error {
+	tags, err := tagFilters(c)
+	if err != nil {
+		return err
+	}
 	fetch := func(cl *api.Client, ctx context.Context) ([]*structs.Task, error) {
-		return cl.Tasks(ctx, c.String("service"), c.Bool("all"))
+		return cl.Tasks(ctx, c.String("service"), c.Bool("all"), tags...)
 	}
 	header := []string{"ID", "SERVICE", "TASKDEF", "NODE", "DESIRED", "LAST", "PORTS", "AGE", "REASON"}
 	return list(c, fetch, header, func(tasks []*structs.Task) ([][]any, error) {

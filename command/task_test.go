@@ -2,6 +2,7 @@ package command
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -129,5 +130,29 @@ func TestLogs(t *testing.T) {
 	}
 	if got := f.got(); !slices.Equal(got, []string{"GET /v1/tasks/f00d/logs?container=app&follow=true"}) {
 		t.Errorf("requests %q", got)
+	}
+}
+
+// run --node sends the nodes and the pool, and a node without room fails
+// the run with the agent's reason.
+func TestRunOnNodes(t *testing.T) {
+	f := newFakeAPI(t, map[string]answer{"POST /v1/tasks": ok(runAnswer)})
+	wantOK(t, skiffAt(f, "run", "--node", "n1,n2", "--node", "pi-3", "--cluster", "garage", "busybox"))
+	var req api.RunRequest
+	if err := json.Unmarshal([]byte(f.last(t).body), &req); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(req.Nodes, " ") != "n1 n2 pi-3" || req.Cluster != "garage" || req.Count != 1 {
+		t.Errorf("sent nodes %q, cluster %q, count %d", req.Nodes, req.Cluster, req.Count)
+	}
+	const why = "unable to place 1 task(s) on node n2: 0 of 1 node can run busybox (cpu 0, memory 128 MiB): 1 node lack memory (need 128 MiB, most free 64 MiB)"
+	f = newFakeAPI(t, map[string]answer{"POST /v1/tasks": {http.StatusConflict, `{"field":"","error":"` + why + `"}`}})
+	r := skiffAt(f, "run", "--node", "n2", "busybox")
+	if r.code == 0 || !strings.Contains(r.stderr, why) || r.stdout != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q: want a failure with the reason", r.code, r.stdout, r.stderr)
+	}
+	r = skiffAt(f, "run", "--node", "n2", "--count", "3", "busybox")
+	if r.code == 0 || !strings.Contains(r.stderr, "either --node") {
+		t.Errorf("--node with --count: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

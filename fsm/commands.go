@@ -42,6 +42,13 @@ const (
 	// The deployments' commands, in deployment.go.
 	CmdUpdateDeployment
 	CmdSetServiceRevision
+	// CmdMoveTask starts a rebalance move, in rebalance.go.
+	CmdMoveTask
+	// CmdRecordEvent, in events.go, is written with IgnoreUnknownFlag.
+	CmdRecordEvent
+	// CmdPlaceTasks places tasks on named nodes, checked inside Apply; in
+	// place.go.
+	CmdPlaceTasks
 	// CmdApplySourcedService is an ApplyService (of a replica service or
 	// a daemon) whose service records the directory it was applied from.
 	// It has a type of its own so that a leader writes the source only

@@ -72,16 +72,19 @@ func (w *writer) updateDeployment(c *UpdateDeployment) (any, error) {
 		for j := range svc.Deployments {
 			if p := &svc.Deployments[j]; !p.Terminal() {
 				p.State, p.Reason, p.UpdatedAt = structs.DeploymentFailed, "superseded by deployment "+d.ID, d.UpdatedAt
+				w.deploymentEvent(p, false)
 			}
 		}
 		d.CreatedAt = d.UpdatedAt
 		svc.Deployments = append(svc.Deployments, d)
 	}
+	w.deploymentEvent(&d, i < 0)
 	if r := c.Rollback; r != nil {
 		rb := *r
 		rb.CreatedAt = rb.UpdatedAt
 		svc.Deployments = append(svc.Deployments, rb)
 		svc.TaskDefinition = d.From
+		w.deploymentEvent(&rb, true)
 	}
 	if n := len(svc.Deployments) - keepDeployments; n > 0 {
 		svc.Deployments = svc.Deployments[n:]
@@ -134,5 +137,10 @@ func (w *writer) setServiceRevision(c *SetServiceRevision) (any, error) {
 	}
 	s.UpdatedAt = c.At
 	w.t.putService(&s)
+	if c.Restart {
+		w.serviceEvent(structs.EventServiceRestarted, c.At, s.Name, "service "+s.Name+" replaces its tasks with new ones of "+s.TaskDefinition)
+	} else {
+		w.serviceEvent(structs.EventServiceRevision, c.At, s.Name, "service "+s.Name+" set back to "+s.TaskDefinition+" from "+old.TaskDefinition)
+	}
 	return s.TaskDefinition, nil
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -242,6 +243,9 @@ var handlers = map[CommandType]handler{
 	CmdRecordScheduleRun:      command("RecordScheduleRun", (*writer).recordScheduleRun),
 	CmdUpdateDeployment:       command("UpdateDeployment", (*writer).updateDeployment),
 	CmdSetServiceRevision:     command("SetServiceRevision", (*writer).setServiceRevision),
+	CmdMoveTask:               command("MoveTask", (*writer).moveTask),
+	CmdRecordEvent:            command("RecordEvent", (*writer).recordEvent),
+	CmdPlaceTasks:             command("PlaceTasks", (*writer).placeTasks),
 	CmdApplySourcedService:    command("ApplySourcedService", (*writer).applySourcedService),
 }
 
@@ -264,7 +268,8 @@ func (w *writer) registerNode(c *RegisterNode) (any, error) {
 	if n.ID == "" {
 		return nil, errors.New("node id is empty")
 	}
-	if old := w.t.node(n.ID); old != nil {
+	old := w.t.node(n.ID)
+	if old != nil {
 		n.Status, n.StatusReason, n.Eligibility = old.Status, old.StatusReason, old.Eligibility
 	}
 	if n.Status == "" {
@@ -275,6 +280,13 @@ func (w *writer) registerNode(c *RegisterNode) (any, error) {
 	}
 	n.UpdatedAt = c.At
 	w.t.putNode(&n)
+	if old == nil {
+		msg := "node " + w.nodeName(n.ID) + " joined"
+		if n.Address != "" {
+			msg += " at " + n.Address
+		}
+		w.event(structs.EventNodeRegistered, c.At, structs.Event{Node: n.ID, Message: msg})
+	}
 	return nil, nil
 }
 
@@ -306,6 +318,25 @@ func (w *writer) setNodeStatus(c *SetNodeStatus) (any, error) {
 	}
 	n.UpdatedAt = c.At
 	w.t.putNode(&n)
+	name := w.nodeName(n.ID)
+	switch {
+	case n.Status == old.Status:
+	case n.Status == structs.NodeDown:
+		msg := "node " + name + " is down"
+		if c.Reason != "" {
+			msg += ": " + c.Reason
+		}
+		w.event(structs.EventNodeDown, c.At, structs.Event{Node: n.ID, Message: msg})
+	default:
+		w.event(structs.EventNodeUp, c.At, structs.Event{Node: n.ID, Message: "node " + name + " is up again"})
+	}
+	switch {
+	case n.Eligibility == old.Eligibility:
+	case n.Eligibility == structs.EligibilityIneligible:
+		w.event(structs.EventNodeDrained, c.At, structs.Event{Node: n.ID, Message: "node " + name + " is drained: it takes no new tasks and its tasks move elsewhere"})
+	default:
+		w.event(structs.EventNodeEligible, c.At, structs.Event{Node: n.ID, Message: "node " + name + " takes tasks again"})
+	}
 	if c.Status != structs.NodeDown || old.Status == structs.NodeDown {
 		return nil, nil
 	}
@@ -320,6 +351,7 @@ func (w *writer) setNodeStatus(c *SetNodeStatus) (any, error) {
 			t.StopReason = c.Reason
 		}
 		w.t.putTask(&t)
+		w.taskEvent(structs.EventTaskLost, c.At, &t, taskLabel(&t)+" lost with node "+name+": "+t.StopReason)
 	}
 	return nil, nil
 }
@@ -425,13 +457,23 @@ func (w *writer) putApplied(c *ApplyService) (any, error) {
 	s.TaskDefinition = ref
 	s.CreatedAt = c.At
 	s.PlacementFailure, s.Deployments = nil, nil
-	if old := w.t.service(s.Name); old != nil {
+	old := w.t.service(s.Name)
+	if old != nil {
 		// Only the leader's plans change the placement verdict, and only
 		// its UpdateDeployment entries the deployments.
 		s.CreatedAt, s.PlacementFailure, s.Deployments = old.CreatedAt, old.PlacementFailure, old.Deployments
 	}
 	s.UpdatedAt = c.At
 	w.t.putService(&s)
+	how := " created: "
+	if old != nil {
+		how = " updated: "
+	}
+	what := "daemon service " + s.Name + how + s.TaskDefinition + " on every node that may run it"
+	if !s.IsDaemon() {
+		what = "service " + s.Name + how + strconv.Itoa(s.DesiredCount) + " of " + s.TaskDefinition
+	}
+	w.serviceEvent(structs.EventServiceApplied, c.At, s.Name, what)
 	return s.TaskDefinition, nil
 }
 
@@ -449,6 +491,7 @@ func (w *writer) scaleService(c *ScaleService) (any, error) {
 	s := *old
 	s.DesiredCount, s.UpdatedAt = c.DesiredCount, c.At
 	w.t.putService(&s)
+	w.serviceEvent(structs.EventServiceScaled, c.At, s.Name, "service "+s.Name+" scaled from "+strconv.Itoa(old.DesiredCount)+" to "+strconv.Itoa(s.DesiredCount))
 	return nil, nil
 }
 
@@ -478,16 +521,21 @@ func (w *writer) deleteService(c *DeleteService) (any, error) {
 		return nil, fmt.Errorf("service %s: %w", c.Name, structs.ErrNotFound)
 	}
 	w.t.deleteService(old.Name)
+	msg := "service " + old.Name + " removed"
+	if c.Reason != "" {
+		msg += ": " + c.Reason
+	}
+	w.serviceEvent(structs.EventServiceRemoved, c.At, old.Name, msg)
 	// tasksOf returns a slice, so the writes below do not disturb the scan.
 	for _, t := range tasksOf(w.t.tasksByService, c.Name) {
-		w.stopTask(t, c.Reason)
+		w.stopTask(t, c.Reason, c.At)
 	}
 	return nil, nil
 }
 
 // stopTask marks a task's desired status STOPPED. A task that no node has
 // started yet stops at once, since nothing runs that could report it.
-func (w *writer) stopTask(old *structs.Task, reason string) {
+func (w *writer) stopTask(old *structs.Task, reason string, at int64) {
 	if old.DesiredStatus == structs.StatusStopped {
 		return
 	}
@@ -496,7 +544,16 @@ func (w *writer) stopTask(old *structs.Task, reason string) {
 	if t.StopReason == "" {
 		t.StopReason = reason
 	}
+	// An unplaced task has no node that would ever report it stopped.
+	if t.Unplaced() {
+		t.LastStatus = structs.StatusStopped
+	}
 	w.t.putTask(&t)
+	msg := taskLabel(&t) + " on " + w.nodeName(t.Node) + " asked to stop"
+	if t.StopReason != "" {
+		msg += ": " + t.StopReason
+	}
+	w.taskEvent(structs.EventTaskStopping, at, &t, msg)
 }
 
 func (w *writer) commitPlan(c *CommitPlan) (any, error) {
@@ -510,14 +567,16 @@ func (w *writer) commitPlan(c *CommitPlan) (any, error) {
 		}
 		t.CreatedAt = c.At
 		w.t.putTask(&t)
+		w.taskEvent(structs.EventTaskPlaced, c.At, &t, taskLabel(&t)+" placed on "+w.nodeName(t.Node))
 	}
 	for _, s := range c.Stop {
 		if old := w.t.task(s.ID); old != nil {
-			w.stopTask(old, s.Reason)
+			w.stopTask(old, s.Reason, c.At)
 		}
 	}
 	for _, o := range c.Outcomes {
 		if old := w.t.service(o.Service); old != nil {
+			w.outcomeEvent(c.At, old, o.Failure)
 			svc := *old
 			svc.PlacementFailure = o.Failure
 			w.t.putService(&svc)
@@ -555,6 +614,7 @@ func (w *writer) updateTaskStatus(c *UpdateTaskStatus) (any, error) {
 			}
 		}
 		w.t.putTask(&t)
+		w.taskStatusEvents(old, &t, u.At)
 	}
 	return nil, nil
 }
@@ -582,6 +642,9 @@ type snapshotData struct {
 	// Secrets carry sealed values only.
 	Secrets   []*structs.Secret   `json:"secrets,omitempty"`
 	Schedules []*structs.Schedule `json:"schedules,omitempty"`
+	// Events are the recent events, oldest first.
+	Events            []*structs.Event `json:"events,omitempty"`
+	EventsLostThrough uint64           `json:"eventsLostThrough,omitempty"`
 }
 
 // Snapshot implements raft.FSM. The view is taken here, on the FSM's
@@ -602,6 +665,9 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 		Rotations: s.state.Rotations(),
 		Secrets:   s.state.Secrets(),
 		Schedules: s.state.Schedules(),
+		Events:    s.state.EventsAfter(0),
+
+		EventsLostThrough: s.state.EventsLostThrough(),
 	}
 	if err := json.NewEncoder(sink).Encode(&data); err != nil {
 		sink.Cancel()
@@ -646,6 +712,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	for _, sc := range data.Schedules {
 		t.putSchedule(sc)
 	}
+	for _, e := range data.Events {
+		t.putEvent(e)
+	}
+	t.eventsLostThrough = max(t.eventsLostThrough, data.EventsLostThrough)
 	f.live = t
 	f.publish(data.Index, t.copy())
 	return nil

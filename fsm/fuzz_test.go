@@ -38,7 +38,12 @@ func FuzzApplyCommand(f *testing.F) {
 		CmdRecordScheduleRun:  RecordScheduleRun{Name: "b", Run: structs.ScheduleRun{At: 1}},
 		CmdUpdateDeployment: UpdateDeployment{Deployment: structs.Deployment{ID: "d1", Service: "web", From: "web:0", To: "web:1", State: structs.DeploymentRolledBack},
 			Rollback: &structs.Deployment{ID: "d2", Service: "web", From: "web:1", To: "web:0", Rollback: true, State: structs.DeploymentInProgress}},
-		CmdSetServiceRevision:  SetServiceRevision{Name: "web", TaskDefinition: "web:1"},
+		CmdSetServiceRevision: SetServiceRevision{Name: "web", TaskDefinition: "web:1"},
+		CmdMoveTask: MoveTask{Task: structs.Task{ID: "t4", Node: "n2", Service: "web", TaskDefinition: "web:1", Replaces: "t2",
+			DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending}},
+		CmdRecordEvent: RecordEvent{Event: structs.Event{Kind: structs.EventLeaderElected, Message: "n1 leads"}},
+		CmdPlaceTasks: PlaceTasks{New: []structs.Task{{ID: "t4", TaskDefinition: "web:1", Node: "n1"}, {ID: "t5", Service: "web", TaskDefinition: "web:1"}},
+			Assign: []TaskPlacement{{ID: "t1", Node: "n1"}}},
 		CmdApplySourcedService: ApplyService{Service: structs.Service{Name: "web", DesiredCount: 1, Source: "deploy"}, TaskDefinition: &td},
 	}
 	for ct := range handlers {

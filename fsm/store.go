@@ -93,6 +93,10 @@ type tables struct {
 	rotations      *btree.BTreeG[ranked[structs.SecretRotation]]
 	secrets        *btree.BTreeG[entry[structs.Secret]]
 	schedules      *btree.BTreeG[entry[structs.Schedule]]
+	// events is the ring of recent events, oldest first; eventsLostThrough
+	// the index of the newest event it has dropped.
+	events            *btree.BTreeG[eventEntry]
+	eventsLostThrough uint64
 
 	// changed holds, for each service, the log index of the last entry
 	// that changed the service or one of its tasks (one-off tasks under
@@ -130,6 +134,7 @@ func newTables() *tables {
 		changed:        newTree(byChangeKey),
 		secrets:        newTree(byKey[structs.Secret]),
 		schedules:      newTree(byKey[structs.Schedule]),
+		events:         newEventTree(),
 	}
 }
 
@@ -153,6 +158,9 @@ func (t *tables) copy() *tables {
 		at:             t.at,
 		secrets:        t.secrets.Copy(),
 		schedules:      t.schedules.Copy(),
+		events:         t.events.Copy(),
+
+		eventsLostThrough: t.eventsLostThrough,
 	}
 }
 

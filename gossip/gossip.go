@@ -35,6 +35,7 @@ type Meta struct {
 	CPU             int64             `json:"c,omitempty"`
 	MemoryMiB       int64             `json:"m,omitempty"`
 	Attributes      map[string]string `json:"at,omitempty"`
+	Tags            map[string]string `json:"tg,omitempty"`
 	Version         string            `json:"v"`
 	BootstrapExpect int               `json:"be,omitempty"`
 	// Commands is the newest command type the node's state machine
@@ -139,7 +140,7 @@ func Start(cfg Config) (*Ring, error) {
 		return nil, err
 	}
 	if len(meta) > memberlist.MetaMaxSize {
-		return nil, fmt.Errorf("gossip: node metadata is %d bytes, over the %d the ring carries; use fewer or shorter attributes", len(meta), memberlist.MetaMaxSize)
+		return nil, fmt.Errorf("gossip: node metadata is %d bytes, over the %d the ring carries; use fewer or shorter attributes and tags", len(meta), memberlist.MetaMaxSize)
 	}
 	r := &Ring{meta: meta, self: cfg.Meta, status: map[string]*Member{}, notify: make(chan struct{}, 1),
 		snapshot: cfg.SnapshotPath, reconnect: cfg.ReconnectInterval}

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"crypto/tls"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -99,3 +100,41 @@ func TestCAPEMRoundTrip(t *testing.T) {
 }
 
 func pemOf(der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}) }
+
+// TestServerTLSWithBrowser: a client that cannot check Ed25519, as no web
+// browser can, gets the browser certificate; agents and command lines keep
+// getting the node certificate, which names the node.
+func TestServerTLSWithBrowser(t *testing.T) {
+	s, _ := token.Generate()
+	ca := mustCA(t, s)
+	n, _ := ca.NewNode("node-1", time.Hour)
+	browser, err := BrowserCertificate([]string{"127.0.0.1", "pi4", "", "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := browser.Leaf.DNSNames; len(got) != 1 || got[0] != "pi4" || len(browser.Leaf.IPAddresses) != 1 {
+		t.Fatalf("names %v %v, want pi4 and 127.0.0.1", got, browser.Leaf.IPAddresses)
+	}
+	if fp := Fingerprint(browser); len(fp) != 32*3-1 || strings.Count(fp, ":") != 31 {
+		t.Fatalf("fingerprint %q", fp)
+	}
+	cfg := n.ServerTLSWithBrowser(browser)
+	chrome := &tls.ClientHelloInfo{SupportedVersions: []uint16{tls.VersionTLS13}, SupportedCurves: []tls.CurveID{tls.X25519, tls.CurveP256},
+		SignatureSchemes: []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256, tls.PSSWithSHA256, tls.PKCS1WithSHA256}}
+	got, err := cfg.GetCertificate(chrome)
+	if err != nil || got.Leaf != browser.Leaf {
+		t.Fatalf("a browser got %v (%v), want the browser certificate", got, err)
+	}
+	// Through a real handshake, Go's client takes Ed25519 and sees the
+	// node certificate.
+	cli, err := ClientTLS(ca.PEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err, _ := handshake(t, cfg, cli); !served(err) {
+		t.Fatalf("a command line: %v", err)
+	}
+	if err, id := handshake(t, cfg, n.MutualTLS()); err != nil || id != "node-1" {
+		t.Fatalf("an agent: %v, server saw %q", err, id)
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -85,6 +87,38 @@ type Node struct {
 	// startIndex is the last log index on disk when the node opened, and
 	// startCommand the newest command entry up to it.
 	startIndex, startCommand uint64
+	// leaderChanges counts the changes of leader this node has seen,
+	// which observeLeaders writes and Status reads.
+	leaderChanges atomic.Uint64
+	observer      *hraft.Observer
+	observed      chan hraft.Observation
+	unobserve     sync.Once
+}
+
+// Status is what metrics show of a Raft node.
+type Status struct {
+	IsLeader                             bool
+	LastIndex, CommitIndex, AppliedIndex uint64
+	// LeaderChanges counts the changes of leader (to one or to none)
+	// this node has seen since it opened.
+	LeaderChanges uint64
+}
+
+// Status returns the node's indexes and leader changes; it is safe to
+// call from any goroutine.
+func (n *Node) Status() Status {
+	return Status{IsLeader: n.IsLeader(), LastIndex: n.raft.LastIndex(), CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(),
+		LeaderChanges: n.leaderChanges.Load()}
+}
+
+// observeLeaders counts the leader observations Raft sends until Close
+// closes the channel. Raft never blocks on the channel: an observation
+// that finds it full is dropped, which can only make the count low in a
+// storm of elections.
+func (n *Node) observeLeaders() {
+	for range n.observed {
+		n.leaderChanges.Add(1)
+	}
 }
 
 // Peer is one server of the Raft configuration.
@@ -177,7 +211,13 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		return nil, fmt.Errorf("raft: start: %w", err)
 	}
 	n := &Node{raft: r, store: store, snaps: snaps, transport: transport, leaderCh: leaderCh, fsm: f,
-		startIndex: startIndex, startCommand: lastCommand(store, startIndex)}
+		startIndex: startIndex, startCommand: lastCommand(store, startIndex), observed: make(chan hraft.Observation, 16)}
+	n.observer = hraft.NewObserver(n.observed, false, func(o *hraft.Observation) bool {
+		_, ok := o.Data.(hraft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(n.observer)
+	go n.observeLeaders()
 	if cfg.Bootstrap {
 		has, err := hraft.HasExistingState(store, store, snaps)
 		if err != nil {
@@ -400,6 +440,10 @@ func lastCommand(store hraft.LogStore, last uint64) uint64 {
 // cluster: a closed node is a member that is down.
 func (n *Node) Close() error {
 	err := n.raft.Shutdown().Error()
+	n.unobserve.Do(func() {
+		n.raft.DeregisterObserver(n.observer)
+		close(n.observed)
+	})
 	// Pooled outgoing connections are closed too, so that the peers'
 	// handlers of them end instead of waiting on them for good.
 	n.transport.CloseStreams()

@@ -1,10 +1,12 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -25,7 +27,16 @@ type Fake struct {
 	volumes map[fakeVolumeKey]structs.NodeVolume
 	// private holds, by image, the login its registry wants.
 	private map[string]RegistryAuth
+	// stats holds what SetStats said each container uses.
+	stats map[fakeStatsKey]ContainerStats
+	// images and diskUsed, diskTotal are what SetImages and SetDisk
+	// said the engine holds.
+	images              []Image
+	diskUsed, diskTotal uint64
 }
+
+// fakeStatsKey names one container of one task.
+type fakeStatsKey struct{ task, container string }
 
 // fakeVolumeKey names a volume on one node: engines name volumes per host.
 type fakeVolumeKey struct{ node, name string }
@@ -40,7 +51,7 @@ type fakeTask struct {
 // NewFake returns an empty fake engine.
 func NewFake() *Fake {
 	return &Fake{tasks: map[string]*fakeTask{}, missing: map[string]bool{}, private: map[string]RegistryAuth{}, changed: make(chan struct{}, 1),
-		volumes: map[fakeVolumeKey]structs.NodeVolume{}}
+		volumes: map[fakeVolumeKey]structs.NodeVolume{}, stats: map[fakeStatsKey]ContainerStats{}}
 }
 
 // MissingImage makes Start fail for tasks that use ref, as an engine does
@@ -294,3 +305,84 @@ func (f *Fake) isRunning(taskID, container string) bool {
 // Changes implements Notifier. A Fake serving several nodes wakes one of
 // them per change; the others see it at their next periodic resync.
 func (f *Fake) Changes(_ context.Context, _ string) <-chan struct{} { return f.changed }
+
+// SetStats sets what Stats reports of a task's container while it runs;
+// the ids and names are filled in by Stats.
+func (f *Fake) SetStats(taskID, container string, s ContainerStats) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stats[fakeStatsKey{taskID, container}] = s
+}
+
+// Stats implements StatsReader: every running container of the node, with
+// what SetStats set for it (nothing used, otherwise).
+func (f *Fake) Stats(_ context.Context, node string) ([]ContainerStats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down != nil {
+		return nil, f.down
+	}
+	var out []ContainerStats
+	for id, ft := range f.tasks {
+		if ft.node != node {
+			continue
+		}
+		for _, c := range ft.containers {
+			if c.Status != StateRunning {
+				continue
+			}
+			s := f.stats[fakeStatsKey{id, c.Name}]
+			s.TaskID, s.Service, s.Container = id, ft.service, c.Name
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b ContainerStats) int {
+		return cmp.Or(cmp.Compare(a.TaskID, b.TaskID), cmp.Compare(a.Container, b.Container))
+	})
+	return out, nil
+}
+
+// SetImages sets the images the engine holds.
+func (f *Fake) SetImages(images []Image) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.images = slices.Clone(images)
+}
+
+// SetDisk sets the used and total bytes of the engine's data root;
+// removing an image frees its size.
+func (f *Fake) SetDisk(used, total uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.diskUsed, f.diskTotal = used, total
+}
+
+// Images implements ImageCollector.
+func (f *Fake) Images(context.Context) ([]Image, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down != nil {
+		return nil, f.down
+	}
+	return slices.Clone(f.images), nil
+}
+
+// RemoveImage implements ImageCollector.
+func (f *Fake) RemoveImage(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.IndexFunc(f.images, func(im Image) bool { return im.ID == id })
+	if i < 0 {
+		return fmt.Errorf("no such image: %s", id)
+	}
+	f.diskUsed -= min(f.diskUsed, uint64(f.images[i].Size))
+	f.images = slices.Delete(f.images, i, i+1)
+	return nil
+}
+
+// DataRootUsage implements ImageCollector.
+func (f *Fake) DataRootUsage(context.Context) (used, total uint64, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.diskUsed, f.diskTotal, f.down
+}

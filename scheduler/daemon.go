@@ -12,7 +12,11 @@ import (
 // be parsed exclude every node, with the error as the reason.
 //
 // distinctInstance is no reason: a daemon runs one task per node anyway.
+// A node of another pool than the job's is excluded too.
 func Excludes(job Job, n *structs.Node) string {
+	if !n.InCluster(job.Cluster) {
+		return "the node is in cluster " + structs.ClusterName(n.Cluster)
+	}
 	filters, err := buildFilters(job.Constraints)
 	if err != nil {
 		return err.Error()
@@ -55,7 +59,7 @@ func filterRefusal(filters []filter, ns *nodeState) refusal {
 // lack memory".
 func PlaceDaemon(v View, job Job) Plan {
 	var plan Plan
-	nodes := v.Nodes()
+	nodes, _ := poolNodes(v.Nodes(), job.Cluster)
 	job.Strategy = nil
 	p, err := newPlanner(v, nodes, job)
 	if err != nil {

@@ -38,6 +38,9 @@ type Job struct {
 	// the strategies choose; when it does not, the placement's Note says
 	// why the data was left behind.
 	Preferred []string
+	// Cluster is the pool the tasks run in: only its nodes are
+	// considered. Empty is structs.DefaultCluster.
+	Cluster string
 }
 
 // Placement puts one task on a node with the host ports it was given, in
@@ -117,10 +120,10 @@ func Place(v View, job Job) Plan {
 	if job.Count <= 0 {
 		return plan
 	}
-	nodes := v.Nodes()
+	nodes, why := poolNodes(v.Nodes(), job.Cluster)
 	if len(nodes) == 0 {
 		plan.Failure = &structs.PlacementFailure{Count: job.Count, TaskDefinition: job.TaskDef.Ref(),
-			Reasons: []structs.PlacementReason{{Kind: structs.ReasonNoNodes, Detail: "no nodes are registered"}}}
+			Reasons: []structs.PlacementReason{{Kind: structs.ReasonNoNodes, Detail: why}}}
 		return plan
 	}
 	p, err := newPlanner(v, nodes, job)
@@ -151,6 +154,31 @@ func Place(v View, job Job) Plan {
 		plan.Placements = append(plan.Placements, pl)
 	}
 	return plan
+}
+
+// poolNodes keeps the nodes of the pool; when there are none it says why.
+func poolNodes(all []*structs.Node, cluster string) ([]*structs.Node, string) {
+	nodes := make([]*structs.Node, 0, len(all))
+	for _, n := range all {
+		if n.InCluster(cluster) {
+			nodes = append(nodes, n)
+		}
+	}
+	switch {
+	case len(all) == 0:
+		return nil, "no nodes are registered"
+	case len(nodes) == 0:
+		return nil, fmt.Sprintf("no nodes are registered in cluster %s (%d %s in other clusters; agent flag --cluster)",
+			structs.ClusterName(cluster), len(all), plural(len(all), "node"))
+	}
+	return nodes, ""
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }
 
 // preferred returns the node of that id when it can take the task, or

@@ -126,6 +126,7 @@ const (
 	ReasonHostPath     = "hostPath"     // the node does not allow a host path the task bind mounts
 	ReasonPrivileged   = "privileged"   // the node does not allow what Privileges lists
 	ReasonDependency   = "dependency"   // a service it depends on is not ready yet
+	ReasonCluster      = "cluster"      // the node is in another pool
 )
 
 // PlacementReason counts the nodes that refused a task for one reason.
@@ -184,6 +185,9 @@ type PlacementFailure struct {
 	// Nodes is how many nodes were considered.
 	Nodes   int               `json:"nodes"`
 	Reasons []PlacementReason `json:"reasons"`
+	// Node is the node the placement was asked for, when one was named
+	// (run --node, or an outside scheduler's placement).
+	Node string `json:"node,omitempty"`
 }
 
 // String is the explanation people read, e.g. "unable to place 1 task(s):
@@ -195,7 +199,10 @@ func (f *PlacementFailure) String() string {
 		return ""
 	}
 	head := fmt.Sprintf("unable to place %d task(s): ", f.Count)
-	if len(f.Reasons) == 1 && (f.Reasons[0].Kind == ReasonNoNodes || f.Reasons[0].Kind == ReasonInvalid || f.Reasons[0].Kind == ReasonDependency) {
+	if f.Node != "" {
+		head = fmt.Sprintf("unable to place %d task(s) on node %s: ", f.Count, f.Node)
+	}
+	if len(f.Reasons) == 1 && (f.Reasons[0].Kind == ReasonNoNodes || f.Reasons[0].Kind == ReasonInvalid || f.Reasons[0].Kind == ReasonDependency || f.Reasons[0].Kind == ReasonCluster) {
 		return head + f.Reasons[0].Detail
 	}
 	parts := make([]string, len(f.Reasons))
@@ -212,3 +219,12 @@ func plural(n int, word string) string {
 	}
 	return word + "s"
 }
+
+// PlacementError refuses a placement that was asked for on a named node
+// and does not fit there; it carries the scheduler's explanation and
+// matches ErrConflict.
+type PlacementError struct{ Failure *PlacementFailure }
+
+func (e *PlacementError) Error() string { return e.Failure.String() }
+
+func (e *PlacementError) Unwrap() error { return ErrConflict }

@@ -13,6 +13,11 @@ import (
 // lacks.
 var ErrNotFound = errors.New("not found")
 
+// ErrConflict marks a request or command that the state as it is rules
+// out, such as a placement on a node without room or of a task that is
+// already placed.
+var ErrConflict = errors.New("conflict")
+
 // Task statuses, named as ECS names them.
 const (
 	StatusPending = "PENDING"
@@ -50,6 +55,11 @@ type Node struct {
 	// engine answers. The node reports it, and the leader marks the node
 	// down while it is set.
 	EngineError string `json:"engineError,omitempty"`
+	// DiskUsedPercent is how full, in whole percent, the disk of the
+	// node's engine's data root was when the node last looked (once a
+	// minute); 0 when it cannot say. The node registers it again when it
+	// changes.
+	DiskUsedPercent int `json:"diskUsedPercent,omitempty"`
 	// GPUs is how many GPUs the node offers, numbered from 0; tasks get
 	// whole ones.
 	GPUs int `json:"gpus,omitempty"`
@@ -66,7 +76,28 @@ type Node struct {
 	// the host than an ordinary container (its agent's
 	// --allow-privileged); see TaskDefinition.Privileges.
 	AllowPrivileged bool `json:"allowPrivileged,omitempty"`
+	// Tags are the node's agent's --tag labels.
+	Tags []Tag `json:"tags,omitempty"`
+	// Cluster is the pool the node joined (its agent's --cluster); the
+	// scheduler places a task only on nodes of the task's pool. Empty
+	// is DefaultCluster, as nodes registered before pools existed are.
+	Cluster string `json:"cluster,omitempty"`
 }
+
+// DefaultCluster is the pool of nodes, services and tasks that name none.
+const DefaultCluster = "default"
+
+// ClusterName is the pool a cluster field names: itself, or DefaultCluster
+// when it is empty.
+func ClusterName(c string) string {
+	if c == "" {
+		return DefaultCluster
+	}
+	return c
+}
+
+// InCluster reports whether the node belongs to the pool c names.
+func (n *Node) InCluster(c string) bool { return ClusterName(n.Cluster) == ClusterName(c) }
 
 // KeyValue is an ECS environment entry.
 type KeyValue struct {
@@ -243,6 +274,9 @@ type TaskDefinition struct {
 	// more than its containers ask for together.
 	TaskCPU    TaskSize `json:"cpu,omitempty"`
 	TaskMemory TaskSize `json:"memory,omitempty"`
+	// Tags label the definition; they are part of it, so other tags make
+	// another revision, as every registration does in ECS.
+	Tags []Tag `json:"tags,omitempty"`
 }
 
 // Ref is the definition's reference, "family:revision".
@@ -332,6 +366,12 @@ const (
 	SchedulingDaemon  = "DAEMON"
 )
 
+// SchedulerExternal is the Service.Scheduler of a service whose tasks an
+// outside program places: the leader keeps its desired count of tasks,
+// but creates them unplaced and leaves them PENDING until a placement
+// (POST /v1/tasks/{id}/place) gives each a node.
+const SchedulerExternal = "external"
+
 // Service keeps DesiredCount copies of a task definition running, or, as
 // a daemon, one on every node that may run it.
 type Service struct {
@@ -372,19 +412,49 @@ type Service struct {
 	// tasks to be replaced: tasks created before it count as old and are
 	// replaced as a new revision's would be.
 	RestartedAt int64 `json:"restartedAt,omitempty"`
-	CreatedAt   int64 `json:"createdAt"`
-	UpdatedAt   int64 `json:"updatedAt"`
+	// Rebalance, when false, keeps the leader from moving the service's
+	// tasks toward an even spread when a node joins or returns. Nil means
+	// true.
+	Rebalance *bool `json:"rebalance,omitempty"`
+	// Tags label the service; its tasks carry them with their
+	// definition's.
+	Tags      []Tag `json:"tags,omitempty"`
+	CreatedAt int64 `json:"createdAt"`
+	UpdatedAt int64 `json:"updatedAt"`
+	// Cluster is the pool the service's tasks run in; empty is
+	// DefaultCluster.
+	Cluster string `json:"cluster,omitempty"`
+	// Scheduler is SchedulerExternal for a service whose tasks an outside
+	// program places, or empty for the leader's own scheduler.
+	Scheduler string `json:"scheduler,omitempty"`
 }
+
+// Rebalances reports whether the leader may move the service's tasks
+// toward an even spread: it is a replica service that spreads over nodes
+// or a node attribute first, is placed by the leader (not an outside
+// scheduler) and has not opted out.
+func (s *Service) Rebalances() bool {
+	if s.IsDaemon() || s.IsExternal() || (s.Rebalance != nil && !*s.Rebalance) || len(s.PlacementStrategy) == 0 {
+		return false
+	}
+	first, err := s.PlacementStrategy[0].Parse()
+	return err == nil && first.Type == "spread"
+}
+
+// IsExternal reports whether an outside program places the service's
+// tasks.
+func (s *Service) IsExternal() bool { return s.Scheduler == SchedulerExternal }
 
 // IsDaemon reports whether the service runs one task on every node that
 // may run it rather than a desired count.
 func (s *Service) IsDaemon() bool { return s.SchedulingStrategy == SchedulingDaemon }
 
 // MeantFor reports whether a daemon service should run a task on n: the
-// node is ready and eligible and every constraint admits it. A constraint
+// node is ready and eligible, in the service's pool, and every constraint
+// admits it. A constraint
 // that does not parse admits no node.
 func (s *Service) MeantFor(n *Node) bool {
-	if n.Status != NodeReady || n.Eligibility != EligibilityEligible {
+	if n.Status != NodeReady || n.Eligibility != EligibilityEligible || !n.InCluster(s.Cluster) {
 		return false
 	}
 	for _, pc := range s.PlacementConstraints {
@@ -430,7 +500,17 @@ type Task struct {
 	// PlacementNote says why the task was placed away from the node that
 	// holds its service's volume data, when it was.
 	PlacementNote string `json:"placementNote,omitempty"`
+	// Replaces is the task this one was placed to replace when the leader
+	// rebalanced its service: that task stops once this one is healthy.
+	Replaces string `json:"replaces,omitempty"`
+	// Cluster is the pool the task runs in: its service's, or the one a
+	// one-off run named. Empty is DefaultCluster.
+	Cluster string `json:"cluster,omitempty"`
 }
+
+// Unplaced reports whether the task waits for an outside scheduler to
+// give it a node.
+func (t *Task) Unplaced() bool { return t.Node == "" }
 
 // Terminal reports whether the task is over: stopped, or lost with its
 // node. Nothing a node reports about it changes it any more.

@@ -84,7 +84,15 @@ type Config struct {
 	// changing while its service's tasks cannot be placed before its
 	// circuit breaker trips. Zero means five minutes.
 	StuckAfter time.Duration
-	Logger     *slog.Logger
+	// Observer, when set, hears of every scheduling decision.
+	Observer PlanObserver
+	Logger   *slog.Logger
+}
+
+// PlanObserver records scheduling decisions, for metrics. It is called
+// from the leader's loops and must not block.
+type PlanObserver interface {
+	ObservePlan(d time.Duration, placed, unplaced int)
 }
 
 // ControlPlane runs the loops above. Its methods are safe for concurrent

@@ -188,13 +188,13 @@ func TestRunTasksNeedsALeaderTerm(t *testing.T) {
 	cp, r, _ := newTestPlane(t)
 	run(t, cp)
 	td := &structs.TaskDefinition{Family: "job", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img"}}}
-	if _, _, err := cp.RunTasks(context.Background(), td, 1); !errors.Is(err, raft.ErrNotLeader) {
+	if _, _, err := cp.RunTasks(context.Background(), td, Run{Count: 1}); !errors.Is(err, raft.ErrNotLeader) {
 		t.Fatalf("run while following: %v", err)
 	}
 	r.setLeading(true)
 	waitFor(t, "a term", func() bool { return countOf(r.events(), "barrier") == 1 })
 	waitFor(t, "run accepted", func() bool {
-		tasks, failure, err := cp.RunTasks(context.Background(), td, 1)
+		tasks, failure, err := cp.RunTasks(context.Background(), td, Run{Count: 1})
 		return err == nil && len(tasks) == 0 && failure != nil && failure.Reasons[0].Kind == structs.ReasonNoNodes
 	})
 }

@@ -37,7 +37,8 @@ type daemonRound struct {
 // NodesChangedAt, which wakes a settled daemon. Callers hold planMu.
 func (c *ControlPlane) reconcileDaemon(ctx context.Context, tm *term, r daemonRound) error {
 	name, plan, until := r.svc.Name, r.plan, r.until
-	job := scheduler.Job{Service: name, TaskDef: r.td, Constraints: r.svc.PlacementConstraints, Releasing: r.releasing, Seed: r.st.Index()}
+	job := scheduler.Job{Service: name, TaskDef: r.td, Constraints: r.svc.PlacementConstraints, Releasing: r.releasing, Seed: r.st.Index(),
+		Cluster: r.svc.Cluster}
 	stop := func(t *structs.Task, reason string) {
 		plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: reason})
 		r.releasing[t.ID] = true
@@ -75,7 +76,7 @@ func (c *ControlPlane) reconcileDaemon(ctx context.Context, tm *term, r daemonRo
 	if r.backoff.failures > 0 {
 		until = minTime(until, r.stable)
 	}
-	p := scheduler.PlaceDaemon(r.st, job)
+	p := c.observe(func() scheduler.Plan { return scheduler.PlaceDaemon(r.st, job) })
 	missing, whole := len(p.Placements), true
 	if p.Failure != nil {
 		missing += p.Failure.Count
@@ -91,7 +92,7 @@ func (c *ControlPlane) reconcileDaemon(ctx context.Context, tm *term, r daemonRo
 	case wait != nil:
 		whole, failure = false, wait
 	case missing > 0:
-		plan.Place = tasksFor(p, r.td, name)
+		plan.Place = tasksFor(p, r.td, name, r.svc.Cluster)
 		whole, failure = p.Failure == nil, p.Failure
 	default:
 		failure = nil

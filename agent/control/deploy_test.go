@@ -33,6 +33,9 @@ type deployRig struct {
 	// placed new ones while a deployment was under way.
 	plans  int
 	failed []string
+	// after, when set, sees the state after every entry the rig commits,
+	// with the entry's type; it runs under mu.
+	after func(st *fsm.State, t fsm.CommandType)
 }
 
 func newDeployRig(t *testing.T) *deployRig {
@@ -82,6 +85,9 @@ func (k *deployRig) commitChecked(ctx context.Context, t fsm.CommandType, body a
 	}
 	if p, ok := body.(fsm.CommitPlan); ok && err == nil {
 		k.checkBounds(k.c.FSM.State(), p)
+	}
+	if k.after != nil && err == nil {
+		k.after(k.c.FSM.State(), t)
 	}
 	return res, err
 }

@@ -87,10 +87,41 @@ func (c *ControlPlane) lead(ctx context.Context) {
 		c.term = nil
 		c.planMu.Unlock()
 	}()
-	done := make(chan struct{})
+	done, elected := make(chan struct{}), make(chan struct{})
 	go func() { defer close(done); c.membershipLoop(ctx) }()
+	go func() { defer close(elected); c.recordElection(ctx) }()
 	c.reconcileLoop(ctx)
 	<-done
+	<-elected
+}
+
+// recordElection records the new term's leader among the cluster's
+// events, beside the term's other loops. The event is advisory: it is
+// tried a few times, since a server's gossip may not yet say that it
+// knows the command, and a cluster with a server too old to skip it goes
+// on without it.
+func (c *ControlPlane) recordElection(ctx context.Context) {
+	const attempts = 5
+	for i := 1; ; i++ {
+		name := c.cfg.ID
+		if n := c.state.State().Node(c.cfg.ID); n != nil && n.Name != "" {
+			name = n.Name
+		}
+		ev := structs.Event{Kind: structs.EventLeaderElected, Node: c.cfg.ID, Time: time.Now().UnixMilli(), Message: "node " + name + " was elected leader"}
+		_, err := c.commit.Commit(ctx, fsm.CmdRecordEvent|fsm.IgnoreUnknownFlag, fsm.RecordEvent{Event: ev})
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if i == attempts {
+			c.log.Info("leader election not recorded among the events", "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // reconcileLoop reconciles after every state change (a user's write, a
@@ -171,7 +202,9 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	// current tasks run the service's definition on eligible nodes;
 	// migrating ones run it on drained nodes and stop once enough
 	// replacements run; old ones run an earlier revision and stop now.
-	var current, migrating, old, stale []*structs.Task
+	// orphaned ones wait unplaced for an outside scheduler the service
+	// no longer has, and stop so that the leader places replacements.
+	var current, migrating, old, stale, orphaned []*structs.Task
 	// until is when the passing of time alone could change this plan: a
 	// pending task times out, or, while failures are counted, a running
 	// task has run long enough to reset them (stable).
@@ -202,11 +235,15 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 				stable = minTime(stable, at)
 			}
 		}
-		if t.LastStatus == structs.StatusPending && t.CreatedAt > 0 {
+		// An unplaced task waits for its outside scheduler for as long
+		// as that takes: it has no node whose engine could hang.
+		if t.LastStatus == structs.StatusPending && t.CreatedAt > 0 && !t.Unplaced() {
 			until = minTime(until, time.UnixMilli(t.CreatedAt).Add(c.cfg.PendingTimeout))
 		}
 		switch n := st.Node(t.Node); {
-		case t.LastStatus == structs.StatusPending && t.CreatedAt > 0 && nowT.Sub(time.UnixMilli(t.CreatedAt)) >= c.cfg.PendingTimeout:
+		case t.Unplaced() && !svc.IsExternal():
+			orphaned = append(orphaned, t)
+		case t.LastStatus == structs.StatusPending && t.CreatedAt > 0 && nowT.Sub(time.UnixMilli(t.CreatedAt)) >= c.cfg.PendingTimeout && !t.Unplaced():
 			// Stopped and not counted, so that a replacement is placed
 			// now; the node stops whatever it started late.
 			stale = append(stale, t)
@@ -224,6 +261,9 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: fmt.Sprintf("did not start within %s; placed again", c.cfg.PendingTimeout)})
 		releasing[t.ID] = true
 	}
+	for _, t := range orphaned {
+		plan.Stop = append(plan.Stop, fsm.TaskStop{ID: t.ID, Reason: "the service's scheduler is no longer external; placed by the leader"})
+	}
 	if svc.IsDaemon() {
 		// A daemon does not roll: each node's old task stops as its new
 		// one is placed on the same node.
@@ -234,7 +274,13 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		return c.reconcileDaemon(ctx, tm, daemonRound{st: st, svc: svc, td: td, now: nowT, plan: plan, releasing: releasing,
 			current: current, migrating: migrating, backoff: bo, until: until, stable: stable})
 	}
-	if extra := len(current) - svc.DesiredCount; extra > 0 {
+	extra := len(current) - svc.DesiredCount
+	if r, _ := structs.MoveOf(current); r != nil {
+		// A rebalance move's two tasks count as one; should the service
+		// scale down, its replacement, the newest task, goes first.
+		extra--
+	}
+	if extra > 0 {
 		// Scale down the tasks that matter least: pending before running,
 		// then the newest.
 		sort.SliceStable(current, func(i, j int) bool {
@@ -249,6 +295,14 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 		}
 		current = current[extra:]
 	}
+	// A rebalance move under way counts as one task; once its
+	// replacement is healthy the task it replaces stops.
+	mstop, current, muntil := c.moveStep(st, svc, td, current, nowT)
+	if mstop != nil {
+		plan.Stop = append(plan.Stop, *mstop)
+		releasing[mstop.ID] = true
+	}
+	until = minTime(until, muntil)
 	// Old tasks stop, and new ones start, as the service's deployment
 	// allows; a deployment that rolls back changes the service, which
 	// plans it again.
@@ -295,6 +349,7 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	// free, so its service is planned again on every pass.
 	missing, whole := min(svc.DesiredCount-len(current), ro.room), true
 	var wait *structs.PlacementFailure
+	var unplaced []structs.Task
 	if missing > 0 {
 		wait = waitingFor(st, svc, td, missing)
 	}
@@ -310,10 +365,20 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 			c.log.Info("service waits for a service it depends on", "service", name, "reason", wait.String())
 			plan.Outcomes = []fsm.PlacementOutcome{{Service: name, Failure: wait}}
 		}
+	case missing > 0 && svc.IsExternal():
+		// An outside scheduler places this service's tasks: the leader
+		// only keeps the count, with tasks that wait unplaced.
+		for range missing {
+			unplaced = append(unplaced, structs.Task{ID: newTaskID(), Service: name, TaskDefinition: td.Ref(), Cluster: svc.Cluster})
+		}
+		if svc.PlacementFailure != nil {
+			plan.Outcomes = []fsm.PlacementOutcome{{Service: name}}
+		}
 	case missing > 0:
-		p := scheduler.Place(st, scheduler.Job{Service: name, TaskDef: td, Count: missing, Strategy: svc.PlacementStrategy,
-			Constraints: svc.PlacementConstraints, Releasing: releasing, Seed: st.Index(), Preferred: dataNodes(st, name, td, current, missing)})
-		plan.Place = tasksFor(p, td, name)
+		p := c.place(st, scheduler.Job{Service: name, TaskDef: td, Count: missing, Strategy: svc.PlacementStrategy,
+			Constraints: svc.PlacementConstraints, Releasing: releasing, Seed: st.Index(), Preferred: dataNodes(st, name, td, current, missing),
+			Cluster: svc.Cluster})
+		plan.Place = tasksFor(p, td, name, svc.Cluster)
 		whole = len(plan.Place) == missing
 		for _, pl := range p.Placements {
 			if pl.Note != "" {
@@ -329,8 +394,26 @@ func (c *ControlPlane) reconcileService(ctx context.Context, name string) error 
 	case svc.PlacementFailure != nil:
 		plan.Outcomes = []fsm.PlacementOutcome{{Service: name}}
 	}
+	if whole && len(plan.Place) == 0 && len(plan.Stop) == 0 && len(plan.Outcomes) == 0 && len(old) == 0 && len(migrating) == 0 &&
+		!nowT.Before(bo.next) {
+		// Nothing else to do: the service may move a task toward an
+		// even spread. The move changes the service, which plans it
+		// again.
+		moved, wait, err := c.startMove(ctx, st, svc, td, current, nowT)
+		if moved || err != nil {
+			return err
+		}
+		until = minTime(until, wait)
+	}
 	if err := c.commitPlan(ctx, plan); err != nil {
 		return err
+	}
+	for len(unplaced) > 0 {
+		n := min(len(unplaced), fsm.MaxTasksPerEntry)
+		if _, err := c.commit.Commit(ctx, fsm.CmdPlaceTasks, fsm.PlaceTasks{New: unplaced[:n], At: nowT.UnixMilli()}); err != nil {
+			return err
+		}
+		unplaced = unplaced[n:]
 	}
 	if whole {
 		tm.settled[name] = settled{index: st.Index(), until: until}
@@ -444,13 +527,13 @@ func sharesVolume(d *structs.TaskDefinition, names []string) bool {
 	return false
 }
 
-// tasksFor turns placements into new tasks.
-func tasksFor(p scheduler.Plan, td *structs.TaskDefinition, service string) []structs.Task {
+// tasksFor turns placements into new tasks of a pool.
+func tasksFor(p scheduler.Plan, td *structs.TaskDefinition, service, cluster string) []structs.Task {
 	out := make([]structs.Task, 0, len(p.Placements))
 	for _, pl := range p.Placements {
 		out = append(out, structs.Task{ID: newTaskID(), Service: service, TaskDefinition: td.Ref(), Node: pl.Node,
 			DesiredStatus: structs.StatusRunning, LastStatus: structs.StatusPending, CPU: td.CPU(), MemoryMiB: td.MemoryMiB(),
-			HostPorts: pl.HostPorts, GPUs: pl.GPUs, PlacementNote: pl.Note})
+			HostPorts: pl.HostPorts, GPUs: pl.GPUs, PlacementNote: pl.Note, Cluster: cluster})
 	}
 	return out
 }
@@ -517,15 +600,34 @@ func (c *ControlPlane) collectGarbage(ctx context.Context, collected *uint64) er
 	return nil
 }
 
+// Run says where one-off tasks go: Count tasks placed by the scheduler,
+// or, when Nodes is set, one task on each node it names by id, as ECS's
+// StartTask does. Either way only nodes of Cluster are considered.
+type Run struct {
+	Count   int
+	Nodes   []string
+	Cluster string
+}
+
 // RunTasks registers the definition (or reuses an identical newest
-// revision) and places count one-off tasks. Only the leader can; the
-// failure explains tasks it could not place.
-func (c *ControlPlane) RunTasks(ctx context.Context, td *structs.TaskDefinition, count int) ([]*structs.Task, *structs.PlacementFailure, error) {
+// revision) and places one-off tasks. Only the leader can; the failure
+// explains tasks it could not place. A run on named nodes is all or
+// nothing: when one of them cannot take its task, nothing is placed and
+// the error is a *structs.PlacementError with the scheduler's
+// explanation, checked before the definition is registered and again
+// inside the state machine when the tasks commit.
+func (c *ControlPlane) RunTasks(ctx context.Context, td *structs.TaskDefinition, run Run) ([]*structs.Task, *structs.PlacementFailure, error) {
 	c.planMu.Lock()
 	defer c.planMu.Unlock()
 	tm, err := c.current()
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(run.Nodes) > 0 {
+		if p := scheduler.PlaceOn(c.state.State(), scheduler.Job{TaskDef: td, Cluster: run.Cluster}, run.Nodes); p.Failure != nil {
+			p.Failure.TaskDefinition = td.Family
+			return nil, nil, &structs.PlacementError{Failure: p.Failure}
+		}
 	}
 	// The run's commits end with the term too, so that a plan made in a
 	// term never commits in the next one.
@@ -538,17 +640,70 @@ func (c *ControlPlane) RunTasks(ctx context.Context, td *structs.TaskDefinition,
 	}
 	st := c.state.State()
 	def := st.TaskDefinition(res.(string))
-	p := scheduler.Place(st, scheduler.Job{TaskDef: def, Count: count, Seed: st.Index()})
-	tasks := tasksFor(p, def, "")
-	if err := c.commitPlan(ctx, fsm.CommitPlan{Place: tasks, At: time.Now().UnixMilli()}); err != nil {
-		return nil, nil, err
+	var tasks []structs.Task
+	var failure *structs.PlacementFailure
+	if len(run.Nodes) > 0 {
+		for _, n := range run.Nodes {
+			tasks = append(tasks, structs.Task{ID: newTaskID(), TaskDefinition: def.Ref(), Node: n, Cluster: run.Cluster})
+		}
+		if _, err := c.commit.Commit(ctx, fsm.CmdPlaceTasks, fsm.PlaceTasks{New: tasks, At: time.Now().UnixMilli()}); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		p := c.place(st, scheduler.Job{TaskDef: def, Count: run.Count, Seed: st.Index(), Cluster: run.Cluster})
+		tasks, failure = tasksFor(p, def, "", run.Cluster), p.Failure
+		if err := c.commitPlan(ctx, fsm.CommitPlan{Place: tasks, At: time.Now().UnixMilli()}); err != nil {
+			return nil, nil, err
+		}
 	}
 	st = c.state.State()
 	out := make([]*structs.Task, 0, len(tasks))
 	for _, t := range tasks {
 		out = append(out, st.Task(t.ID))
 	}
-	return out, p.Failure, nil
+	return out, failure, nil
+}
+
+// PlaceTask gives a node to an unplaced task of a service that an outside
+// scheduler places. It holds planMu, so that the placement never lands
+// between one of the leader's own plans and its commit; the state machine
+// checks it as it checks a run on named nodes, and refuses a task that is
+// already placed, so that a placement retried after a lost answer cannot
+// place a task twice.
+func (c *ControlPlane) PlaceTask(ctx context.Context, id, node string) (*structs.Task, error) {
+	c.planMu.Lock()
+	defer c.planMu.Unlock()
+	tm, err := c.current()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(tm.ctx, cancel)()
+	if _, err := c.commit.Commit(ctx, fsm.CmdPlaceTasks, fsm.PlaceTasks{Assign: []fsm.TaskPlacement{{ID: id, Node: node}}, At: time.Now().UnixMilli()}); err != nil {
+		return nil, err
+	}
+	return c.state.State().Task(id), nil
+}
+
+// place asks the scheduler for a plan, and tells the observer how it went.
+func (c *ControlPlane) place(st *fsm.State, job scheduler.Job) scheduler.Plan {
+	return c.observe(func() scheduler.Plan { return scheduler.Place(st, job) })
+}
+
+// observe runs a scheduler call and tells the observer, if any, how long
+// it took and what it placed and left out.
+func (c *ControlPlane) observe(plan func() scheduler.Plan) scheduler.Plan {
+	start := time.Now()
+	p := plan()
+	if c.cfg.Observer != nil {
+		unplaced := 0
+		if p.Failure != nil {
+			unplaced = p.Failure.Count
+		}
+		c.cfg.Observer.ObservePlan(time.Since(start), len(p.Placements), unplaced)
+	}
+	return p
 }
 
 // waitingFor is why the service's missing tasks wait for a service it

@@ -119,7 +119,7 @@ func (c *ControlPlane) fireSchedule(ctx context.Context, name string, now time.T
 			if len(p.Placements) == 0 {
 				cmd.Run.Skipped = p.Failure.String()
 			} else {
-				cmd.Place = tasksFor(p, td, "")
+				cmd.Place = tasksFor(p, td, "", "")
 				cmd.Run.Task = cmd.Place[0].ID
 			}
 		}

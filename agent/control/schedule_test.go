@@ -153,3 +153,32 @@ func TestScheduleConcurrency(t *testing.T) {
 		})
 	}
 }
+
+// Two planes that both believe they lead, as an old leader does until it
+// hears of the new term, fire the same times: the state machine records
+// each time once, so no run is doubled, and none is skipped.
+func TestScheduleOverlappingLeadersRunOnce(t *testing.T) {
+	c := fsmtest.New()
+	clk := &clock{now: t0.Add(30 * time.Second)}
+	a, b := schedulePlane(t, c, clk), schedulePlane(t, c, clk)
+	mustCommit(t, c, fsm.CmdRegisterNode, fsm.RegisterNode{Node: structs.Node{ID: "n1", CPU: 4096, MemoryMiB: 4096, PortMin: 1, PortMax: 2}})
+	mustCommit(t, c, fsm.CmdApplySchedule, backupSchedule(structs.ConcurrencyAllow))
+	a.setLeading(true)
+	b.setLeading(true)
+	for m := int64(1); m <= 3; m++ {
+		clk.set(t0.Add(time.Duration(m)*time.Minute + time.Second))
+		want := make([]int64, 0, m)
+		for i := int64(1); i <= m; i++ {
+			want = append(want, i)
+		}
+		waitRuns(t, c, want...)
+		// Both planes pass over the schedule at least once more.
+		testutil.AssertFor(t, 1500*time.Millisecond, func() (bool, string) {
+			got := runTimes(c.FSM.State())
+			return slices.Equal(got, want), fmt.Sprintf("runs at minutes %v, want %v", got, want)
+		})
+	}
+	if n := len(c.FSM.State().OneOffTasks()); n != 3 {
+		t.Errorf("%d one-off tasks, want one per run", n)
+	}
+}

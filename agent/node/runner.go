@@ -65,6 +65,9 @@ type Config struct {
 	// Secrets opens the secrets tasks read when they start; without it a
 	// task that reads one fails to start, saying so.
 	Secrets Opener
+	// DiskUsedPercent, when set, is how full the disk of the engine's
+	// data root is, registered with the node. It must not block.
+	DiskUsedPercent func() int
 }
 
 // Runner keeps the local engine in line with the tasks assigned to this
@@ -168,6 +171,9 @@ func (r *Runner) working() bool {
 func (r *Runner) register(ctx context.Context) {
 	want := r.cfg.Node
 	want.EngineError = r.engineErr
+	if r.cfg.DiskUsedPercent != nil {
+		want.DiskUsedPercent = r.cfg.DiskUsedPercent()
+	}
 	if have := r.cfg.Replica.State().Node(r.id); have != nil && sameRegistration(have, &want) {
 		return
 	}
@@ -188,7 +194,7 @@ func sameRegistration(a, b *structs.Node) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Address == b.Address && a.APIAddress == b.APIAddress &&
 		a.CPU == b.CPU && a.MemoryMiB == b.MemoryMiB && a.GPUs == b.GPUs && a.PortMin == b.PortMin && a.PortMax == b.PortMax &&
 		a.EngineError == b.EngineError && maps.Equal(a.Attributes, b.Attributes) && slices.Equal(a.AllowedHostPaths, b.AllowedHostPaths) &&
-		a.AllowPrivileged == b.AllowPrivileged
+		a.AllowPrivileged == b.AllowPrivileged && slices.Equal(a.Tags, b.Tags) && a.DiskUsedPercent == b.DiskUsedPercent && a.Cluster == b.Cluster
 }
 
 // sync compares the tasks assigned to this node with what the engine runs,

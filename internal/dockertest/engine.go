@@ -36,6 +36,9 @@ type EngineOptions struct {
 	// LiveRestore keeps containers running while the daemon is stopped,
 	// and the daemon takes them back when it starts ("live-restore").
 	LiveRestore bool
+	// DataRootBytes, when set, gives the daemon a data root of its own
+	// file system of that size (a tmpfs), so that a test can fill it.
+	DataRootBytes int64
 }
 
 // Engine is a Docker daemon of one test's own: its own data dir, exec
@@ -91,7 +94,16 @@ func PrivateEngine(t testing.TB, opts EngineOptions) *Engine {
 	// /etc/docker/daemon.json may set the data root and storage driver;
 	// a config file of the daemon's own keeps it apart from the shared
 	// engine. vfs needs no kernel support beyond a plain directory.
-	cfg := map[string]any{"data-root": filepath.Join(dir, "root"), "storage-driver": "vfs", "live-restore": opts.LiveRestore}
+	root := filepath.Join(dir, "root")
+	if opts.DataRootBytes > 0 {
+		if err := os.Mkdir(root, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mount("tmpfs", root, "tmpfs", 0, fmt.Sprintf("size=%d", opts.DataRootBytes)); err != nil {
+			t.Fatalf("mount a tmpfs of %d bytes as the private daemon's data root: %v", opts.DataRootBytes, err)
+		}
+	}
+	cfg := map[string]any{"data-root": root, "storage-driver": "vfs", "live-restore": opts.LiveRestore}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -172,6 +172,26 @@ func NewTuned(t testing.TB, n, expect int, tune func(*agent.Config)) *Cluster {
 	return c
 }
 
+// Add starts one more agent, a host joining the running cluster through
+// every member's gossip address, and returns once it is part of the
+// cluster (see WaitReady). It joins as a non-voter, unless the leader
+// promotes it.
+func (c *Cluster) Add() *Member {
+	c.t.Helper()
+	name := fmt.Sprintf("n%d", len(c.Members)+1)
+	m := &Member{Name: name, Dir: c.t.TempDir(), Runtime: runtime.NewFake(), Faults: faultnet.New(), c: c,
+		log: testutil.Logger(c.t), raftLog: testutil.PrefixLogWriter(c.t, name+": ")}
+	c.NewPorts(m)
+	c.mu.Lock()
+	c.Members = append(c.Members, m)
+	c.mu.Unlock()
+	if err := c.start(m); err != nil {
+		c.t.Fatalf("start %s: %v", name, err)
+	}
+	c.WaitReady()
+	return m
+}
+
 // NewPorts gives a killed member new addresses, as a host that comes back
 // with a new IP has; Restart then uses them.
 func (c *Cluster) NewPorts(m *Member) {
@@ -373,6 +393,16 @@ func takeSnapshot(m *Member, st *fsm.State) (snapshot, error) {
 	for _, t := range st.Tasks() {
 		err = errors.Join(err, add("tasks", t.ID, t))
 	}
+	// Events are keyed by their index and their place among that index's
+	// events, so that a replica with one more or one fewer shows as such.
+	n, last := 0, uint64(0)
+	for _, e := range st.EventsAfter(0) {
+		if e.Index != last {
+			n, last = 0, e.Index
+		}
+		err = errors.Join(err, add("events", fmt.Sprintf("%020d/%d", e.Index, n), e))
+		n++
+	}
 	return s, err
 }
 
@@ -431,8 +461,8 @@ func diff(a, b snapshot) []string {
 }
 
 // EnsureSame waits until every running member's replica has applied the
-// same Raft index, then compares their nodes, services, task definitions
-// and tasks as JSON and fails with a summary of the differences. The
+// same Raft index, then compares their nodes, services, task definitions,
+// tasks and events as JSON and fails with a summary of the differences. The
 // replicas are read as one snapshot each, so the index and the state
 // compared are the same moment of each replica.
 func (c *Cluster) EnsureSame(t testing.TB) {

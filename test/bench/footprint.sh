@@ -4,15 +4,21 @@
 # each of the three, named leader or follower) it prints RSS, its share of
 # one core over CPU_SECONDS, and the bytes it wrote to disk over
 # WRITE_SECONDS scaled to an hour; then the binary's size. Extra agent
-# flags can be given in AGENT_FLAGS.
+# flags can be given in AGENT_FLAGS. With SCRAPE_SECONDS set, every agent's
+# /v1/metrics is scraped at that interval while it is measured, as
+# Prometheus would.
 source "$(dirname "$0")/lib.sh"
 CPU_SECONDS=${CPU_SECONDS:-60}
 WRITE_SECONDS=${WRITE_SECONDS:-300}
 TICK=$(getconf CLK_TCK)
 read -r -a EXTRA <<<"${AGENT_FLAGS:-}"
+SCRAPE_SECONDS=${SCRAPE_SECONDS:-}
 PIDS=()
-# cleanup stops the agents this script started, by pid.
+SCRAPERS=()
+# cleanup stops the agents and scrapers this script started, by pid.
 cleanup() {
+  for p in "${SCRAPERS[@]}"; do kill "$p" 2>/dev/null || true; done
+  SCRAPERS=()
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
   sleep 1
@@ -26,11 +32,20 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 written() { awk '/^write_bytes/ {print $2}' "/proc/$1/io"; }
 
+# data_dir PORT prints the data dir of the agent whose API is on PORT.
+data_dir() { pgrep -af "$SKIFF agent .*--http-port $1" | sed -n 's/.*--data-dir \([^ ]*\).*/\1/p' | head -1; }
+
 # role PORT names the agent whose API is on 127.0.0.1:PORT as leader or
 # follower, as it says itself.
 role() {
-  local dir; dir=$(pgrep -af "$SKIFF agent .*--http-port $1" | sed -n 's/.*--data-dir \([^ ]*\).*/\1/p' | head -1)
-  if agent_curl "$dir" "$1" /v1/health | grep -q '"isLeader": true'; then echo leader; else echo follower; fi
+  if agent_curl "$(data_dir "$1")" "$1" /v1/health | grep -q '"isLeader": true'; then echo leader; else echo follower; fi
+}
+
+# scrape PORT fetches the metrics of the agent on PORT every SCRAPE_SECONDS
+# until killed.
+scrape() {
+  local dir; dir=$(data_dir "$1")
+  while :; do agent_curl "$dir" "$1" /v1/metrics >/dev/null || true; sleep "$SCRAPE_SECONDS"; done
 }
 
 # measure LABEL PID:PORT... measures the agents with these pids, whose APIs
@@ -40,6 +55,9 @@ measure() {
   sleep 10 # let the tasks settle
   declare -A c0 w0
   local pp p
+  if [ -n "$SCRAPE_SECONDS" ]; then
+    for pp in "$@"; do scrape "${pp#*:}" & SCRAPERS+=("$!"); done
+  fi
   for pp in "$@"; do p=${pp%%:*}; c0[$p]=$(cpu_ticks "$p"); w0[$p]=$(written "$p"); done
   sleep "$CPU_SECONDS"
   declare -A cpu

@@ -26,14 +26,16 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[
 
 # agent_curl DIR PORT PATH GETs PATH from the API of the agent on
 # 127.0.0.1:PORT whose data dir is DIR: over https, trusting the CA it
-# wrote there, when it has a cluster token, and over plain http (--dev)
-# otherwise. An agent's certificate names its node id, not an address, so
+# wrote there and with the management token it keeps there, when it has a
+# cluster token, and over plain http (--dev) otherwise. An agent's certificate names its node id, not an address, so
 # curl is sent to the node id and told where that is.
 agent_curl() {
   local dir=$1 port=$2 path=$3
   if [ -f "$dir/ca.pem" ]; then
     local id; id=$(cat "$dir/node-id")
-    curl -sf --cacert "$dir/ca.pem" --resolve "$id:$port:127.0.0.1" "https://$id:$port$path"
+    local auth=()
+    [ -f "$dir/management-token" ] && auth=(-H "Authorization: Bearer $(cat "$dir/management-token")")
+    curl -sf --cacert "$dir/ca.pem" --resolve "$id:$port:127.0.0.1" "${auth[@]}" "https://$id:$port$path"
   else
     curl -sf "http://127.0.0.1:$port$path"
   fi

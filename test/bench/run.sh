@@ -2,8 +2,10 @@
 # Runs every skiff benchmark and prints the figures as Markdown tables:
 # the Go benchmarks (scheduler, Raft commits, state size, control plane,
 # failover on the multi-host set-up), skiff beside Docker Swarm and the
-# engine's own limit, and the footprint of idle agents. It needs Docker and
-# takes about half an hour.
+# engine's own limit, a new revision rolled beside all at once and Swarm's
+# update (DEPLOY_RUNS rounds, 2 by default), and the footprint of idle
+# agents. It needs Docker and
+# takes about three quarters of an hour.
 # BENCHMARKS.md explains each row.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,6 +30,10 @@ echo
 echo "## skiff beside Docker Swarm and the engine's own limit (medians of ${RUNS:-5} runs)"
 echo
 test/bench/swarm.sh
+echo
+echo "## A new revision of 100 replicas: rolling, all at once, and Swarm's update (medians of ${DEPLOY_RUNS:-2} runs)"
+echo
+RUNS=${DEPLOY_RUNS:-2} N=100 test/bench/deploy.sh
 echo
 echo "## Footprint"
 echo
