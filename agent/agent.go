@@ -27,8 +27,10 @@ import (
 	"github.com/skiff-run/skiff/agent/control"
 	"github.com/skiff-run/skiff/agent/node"
 	"github.com/skiff-run/skiff/api"
+	"github.com/skiff-run/skiff/dnsserver"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/gossip"
+	"github.com/skiff-run/skiff/ingress"
 	"github.com/skiff-run/skiff/metrics"
 	"github.com/skiff-run/skiff/pki"
 	"github.com/skiff-run/skiff/raft"
@@ -37,7 +39,8 @@ import (
 	"github.com/skiff-run/skiff/ui"
 )
 
-// Version is the skiff version agents report.
+// Version is the skiff version agents and the command line report. Release
+// builds stamp it: go build -ldflags "-X github.com/skiff-run/skiff/agent.Version=1.2.3".
 var Version = "0.1.0-dev"
 
 // Config configures an agent.
@@ -158,6 +161,27 @@ type Config struct {
 	// Faults, when set, cuts this agent off from chosen peers; tests use
 	// it for partitions. Nil in production.
 	Faults Faults
+	// DeregistrationDelay is how long a running task of a service that is
+	// asked to stop keeps running, out of its service's endpoints and DNS
+	// answers, before its containers get SIGTERM; zero stops at once.
+	DeregistrationDelay time.Duration
+	// DNSAddr is where the agent's DNS server listens for people and
+	// tools (host:port, port 0 for any); empty listens there on nothing.
+	DNSAddr string
+	// DNSForContainers also serves DNS on port 53 of the address the
+	// runtime's containers reach the host on (its bridge's gateway), and
+	// makes that the resolver of the containers skiff starts.
+	DNSForContainers bool
+	// DNSDomain is the cluster's DNS domain; default skiff.
+	DNSDomain string
+	// DNSResolvers are the resolvers (host:port) the DNS server forwards
+	// names outside its domain to; nil reads /etc/resolv.conf.
+	DNSResolvers []string
+	// NoIngress turns off the listeners of services' loadBalancers on
+	// this agent; IngressBind is the IP they listen on, by default the
+	// host of HTTPAddr.
+	NoIngress   bool
+	IngressBind string
 }
 
 // Faults wraps the agent's Raft and gossip transports so that traffic to
@@ -184,6 +208,11 @@ type Agent struct {
 	control  *control.ControlPlane
 	http     *http.Server
 	httpLn   net.Listener
+	// dns answers the cluster's names; nil when the agent serves no DNS.
+	dns     *dnsserver.Server
+	dnsAddr string
+	// ingress serves services' loadBalancers; nil with NoIngress.
+	ingress *ingress.Ingress
 
 	left      chan struct{} // closed by Leave
 	leaveOnce sync.Once
@@ -300,13 +329,21 @@ func New(cfg Config) (*Agent, error) {
 		gc = &imageGC{rt: ic, node: id, after: cfg.ImageGCAfter, high: cfg.ImageGCHigh, log: a.log, unusedSince: map[string]time.Time{}}
 		diskPercent = func() int { return int(gc.diskPercent.Load()) }
 	}
+	containerDNS, err := a.startDNS(ip)
+	if err != nil {
+		a.ring.Shutdown()
+		a.httpLn.Close()
+		a.raft.Close()
+		return nil, err
+	}
 	a.runner = node.New(node.Config{
 		Node: structs.Node{ID: id, Name: cfg.Name, Address: a.raft.Addr(), APIAddress: apiAddr, CPU: cfg.CPU, MemoryMiB: cfg.MemoryMiB,
 			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax, AllowedHostPaths: cfg.AllowHostPaths,
 			AllowPrivileged: cfg.AllowPrivileged, Tags: cfg.Tags, Cluster: structs.ClusterName(cfg.Cluster)},
 		Runtime: cfg.Runtime, Replica: a.fsm, Committer: a.commit, CaughtUp: a.raft.CaughtUp,
 		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log, Secrets: a.vault,
-		DiskUsedPercent: diskPercent,
+		DiskUsedPercent:     diskPercent,
+		DeregistrationDelay: cfg.DeregistrationDelay, DNSServers: containerDNS,
 	})
 	a.control = control.New(control.Config{ID: id, BootstrapExpect: cfg.BootstrapExpect, Voters: cfg.Voters,
 		DownAfter: cfg.DownAfter, PromoteAfter: cfg.PromoteAfter, RemoveAfter: cfg.RemoveAfter, LeaderOf: a.leaderOf, BootstrapACL: bootstrapACL,
@@ -361,6 +398,11 @@ func New(cfg Config) (*Agent, error) {
 		go func() { defer a.wg.Done(); gc.run(a.ctx, a.fsm) }()
 	}
 	go func() { defer a.wg.Done(); a.control.Run(a.ctx) }()
+	if !cfg.NoIngress {
+		a.ingress = ingress.New(ingress.Config{Bind: cfg.IngressBind, Source: ingressSource{a.fsm}, Logger: a.log})
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.ingress.Run(a.ctx) }()
+	}
 	go func() {
 		defer a.wg.Done()
 		a.ring.Maintain(a.ctx, cfg.Join, defaultGossipPort, a.peerGossipAddrs, func(msg string, args ...any) { a.log.Info(msg, args...) })
@@ -433,6 +475,9 @@ func setDefaults(cfg *Config) error {
 	}
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()
+	}
+	if cfg.IngressBind == "" {
+		cfg.IngressBind, _, _ = net.SplitHostPort(cfg.HTTPAddr)
 	}
 	cfg.Attributes = withBuiltinAttributes(cfg.Attributes)
 	if cfg.CPU == 0 || cfg.MemoryMiB == 0 {
@@ -510,11 +555,29 @@ func (a *Agent) Close() error {
 		herr = errors.Join(herr, a.http.Close())
 	}
 	a.wg.Wait()
+	if a.dns != nil {
+		herr = errors.Join(herr, a.dns.Close())
+	}
 	if a.keys != nil {
 		a.keys.wg.Wait()
 	}
 	return errors.Join(herr, a.ring.Shutdown(), a.raft.Close())
 }
+
+// IngressPorts lists the listener ports this agent's ingress has open;
+// none when it runs without one.
+func (a *Agent) IngressPorts() []int {
+	if a.ingress == nil {
+		return nil
+	}
+	return a.ingress.Ports()
+}
+
+// ingressSource is the ingress's view of the local replica.
+type ingressSource struct{ f *fsm.FSM }
+
+func (s ingressSource) View() ingress.View     { return s.f.State() }
+func (s ingressSource) Watch() <-chan struct{} { return s.f.Watch() }
 
 // State is a read view of the local replica.
 func (a *Agent) State() *fsm.State { return a.fsm.State() }

@@ -26,6 +26,10 @@ func (a *Agent) View() api.State { return a.fsm.State() }
 // Changed implements api.Backend.
 func (a *Agent) Changed() <-chan struct{} { return a.fsm.Watch() }
 
+// Watch implements api.Watcher, so that blocking queries wake when the
+// local replica changes.
+func (a *Agent) Watch() <-chan struct{} { return a.fsm.Watch() }
+
 // Health implements api.Backend.
 func (a *Agent) Health() api.Health {
 	st := a.fsm.State()
@@ -40,13 +44,16 @@ func (a *Agent) Health() api.Health {
 
 // ApplyService implements api.Backend.
 func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error) {
-	// A daemon, and a service that records the directory it was applied
-	// from, have command types of their own, which the committer writes
-	// only once every server applies them.
+	// A daemon, a service with load balancers, and a service that records
+	// the directory it was applied from, have command types of their own,
+	// which the committer writes only once every server applies them. The
+	// last is the newest, and takes the other two kinds too.
 	t := fsm.CmdApplyService
 	switch {
 	case svc.Source != "":
 		t = fsm.CmdApplySourcedService
+	case len(svc.LoadBalancers) > 0:
+		t = fsm.CmdApplyBalancedService
 	case svc.IsDaemon():
 		t = fsm.CmdApplyDaemonService
 	}
@@ -146,10 +153,6 @@ func (a *Agent) PlaceTask(ctx context.Context, id, node string) (*structs.Task, 
 	return t, err
 }
 
-// Watch implements api.Watcher, so that blocking queries wake at the
-// next change of the local replica.
-func (a *Agent) Watch() <-chan struct{} { return a.fsm.Watch() }
-
 // StopTask implements api.Backend. A stopped task of a service is replaced,
 // as in ECS.
 func (a *Agent) StopTask(ctx context.Context, id string) error {
@@ -160,40 +163,62 @@ func (a *Agent) StopTask(ctx context.Context, id string) error {
 	return err
 }
 
-// Logs implements api.Backend for tasks on this node.
-func (a *Agent) Logs(ctx context.Context, id, container string, follow bool, w io.Writer) error {
+// localContainer finds the definition of a container of a task on this
+// node: container, or the task's first when it is empty. Only a container
+// of the task's own definition may be named: the name becomes part of an
+// engine-wide container name, and anything else could reach a container
+// that is not this task's.
+func (a *Agent) localContainer(id, container string) (*structs.ContainerDefinition, error) {
 	st := a.fsm.State()
 	t := st.Task(id)
 	if t == nil {
-		return fmt.Errorf("task %s: %w", id, api.ErrNotFound)
+		return nil, fmt.Errorf("task %s: %w", id, api.ErrNotFound)
 	}
 	if t.Node != a.id {
-		return fmt.Errorf("%w: task %s runs on node %s", api.ErrUnavailable, id, t.Node)
+		return nil, fmt.Errorf("%w: task %s runs on node %s", api.ErrUnavailable, id, t.Node)
 	}
 	td := st.TaskDefinition(t.TaskDefinition)
 	if td == nil {
-		return fmt.Errorf("task definition %s: %w", t.TaskDefinition, api.ErrNotFound)
+		return nil, fmt.Errorf("task definition %s: %w", t.TaskDefinition, api.ErrNotFound)
 	}
-	// Only a container of the task's own definition may be named: the name
-	// becomes part of an engine-wide container name, and anything else
-	// could reach a container that is not this task's.
 	if container == "" {
 		container = td.ContainerDefinitions[0].Name
 	}
 	i := slices.IndexFunc(td.ContainerDefinitions, func(cd structs.ContainerDefinition) bool { return cd.Name == container })
 	if i < 0 {
-		return &api.FieldError{Field: "container", Message: fmt.Sprintf("%q is not a container of task definition %s", container, td.Ref())}
+		return nil, &api.FieldError{Field: "container", Message: fmt.Sprintf("%q is not a container of task definition %s", container, td.Ref())}
 	}
-	driver := td.ContainerDefinitions[i].LogConfiguration.Driver()
+	return &td.ContainerDefinitions[i], nil
+}
+
+// Logs implements api.Backend for tasks on this node.
+func (a *Agent) Logs(ctx context.Context, id, container string, opts structs.LogOptions, w io.Writer) error {
+	cd, err := a.localContainer(id, container)
+	if err != nil {
+		return err
+	}
+	container = cd.Name
+	driver := cd.LogConfiguration.Driver()
 	if driver == "none" {
 		return &api.FieldError{Field: "container", Message: fmt.Sprintf("container %s logs to the none driver, which keeps nothing to read", container)}
 	}
-	err := a.rt.Logs(ctx, a.id, id, container, follow, w)
+	err = a.rt.Logs(ctx, a.id, id, container, opts, w)
 	if err != nil && !structs.LogsKept(driver) {
 		return fmt.Errorf("container %s logs to the %s driver, whose logs the engine can show only from the copy its dual logging keeps, "+
 			"which this engine does not (read them where %s sends them): %w", container, driver, driver, err)
 	}
 	return err
+}
+
+// Exec implements api.Backend for tasks on this node.
+func (a *Agent) Exec(ctx context.Context, id string, req api.ExecRequest, stdio api.ExecIO) (int, error) {
+	cd, err := a.localContainer(id, req.Container)
+	if err != nil {
+		return 0, err
+	}
+	a.log.Info("exec", "task", id, "container", cd.Name, "cmd", req.Cmd[0], "tty", req.TTY)
+	return a.rt.Exec(ctx, a.id, id, cd.Name, runtime.ExecSpec{Cmd: req.Cmd, TTY: req.TTY, Size: req.Size, Resize: stdio.Resize,
+		Stdin: stdio.Stdin, Stdout: stdio.Stdout, Stderr: stdio.Stderr})
 }
 
 // Volumes implements api.Backend from this node's engine; a runtime

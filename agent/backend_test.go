@@ -73,8 +73,33 @@ func TestLogsOnlyForTheTasksOwnContainers(t *testing.T) {
 		}
 	}
 	var out strings.Builder
-	if err := h.a.Logs(context.Background(), task.ID, "app", false, &out); err != nil || !strings.Contains(out.String(), "fake log") {
+	if err := h.a.Logs(context.Background(), task.ID, "app", structs.LogOptions{Tail: structs.AllLines}, &out); err != nil || !strings.Contains(out.String(), "fake log") {
 		t.Fatalf("own container: %q %v", out.String(), err)
+	}
+}
+
+// TestExecOnlyInTheTasksOwnContainers runs a command in a container of the
+// task's definition, and refuses any other name the backend is given,
+// whatever the API checked before.
+func TestExecOnlyInTheTasksOwnContainers(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.a.ApplyService(context.Background(), &structs.Service{Name: "web", DesiredCount: 1}, def("web", 10)); err != nil {
+		t.Fatal(err)
+	}
+	h.wait("1 running", func(st *fsm.State) bool { return len(running(st, "web")) == 1 })
+	task := running(h.a.State(), "web")[0]
+	var out strings.Builder
+	stdio := api.ExecIO{Stdout: &out, Stderr: io.Discard}
+	for _, name := range []string{"x/../../containers/postgres", "other"} {
+		_, err := h.a.Exec(context.Background(), task.ID, api.ExecRequest{Container: name, Cmd: []string{"echo"}}, stdio)
+		var fe *api.FieldError
+		if !errors.As(err, &fe) || fe.Field != "container" {
+			t.Fatalf("container %q: %v", name, err)
+		}
+	}
+	code, err := h.a.Exec(context.Background(), task.ID, api.ExecRequest{Cmd: []string{"echo", "in", "app"}}, stdio)
+	if err != nil || code != 0 || out.String() != "in app\n" {
+		t.Fatalf("own container: code %d, %q, %v", code, out.String(), err)
 	}
 }
 

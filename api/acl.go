@@ -16,7 +16,7 @@ type Access int
 // to each other need no token: they show their node certificates.
 const (
 	AccessNone Access = iota
-	// AccessRead lists, reads and follows logs.
+	// AccessRead lists, reads and follows logs. It cannot exec.
 	AccessRead
 	// AccessWrite may do anything a person can.
 	AccessWrite
@@ -75,8 +75,11 @@ func (s *server) authenticate(authorize func(string) Access, next http.Handler) 
 		if t := BearerToken(r); t != "" {
 			access = authorize(t)
 		}
+		// A snapshot save and exec are GETs (a WebSocket handshake must
+		// be one), but a snapshot holds the whole state and a command in
+		// a container can do anything, so both need what a write does.
 		need, what := AccessWrite, "a management token"
-		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path != SnapshotPath {
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path != SnapshotPath && !isExecPath(r.URL.Path) {
 			need, what = AccessRead, "a token"
 		}
 		switch {

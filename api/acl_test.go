@@ -42,6 +42,7 @@ func TestAuthentication(t *testing.T) {
 		{"read-only watches pending tasks", "GET", "/v1/services/web/pending", "read", "", "", 200},
 		{"read-only cannot place", "POST", "/v1/tasks/aaaa2222/place", "read", `{"node":"n1"}`, "", 403},
 		{"management places", "POST", "/v1/tasks/aaaa2222/place", "write", `{"node":"n1"}`, "", 200},
+		{"read-only cannot exec", "GET", "/v1/tasks/aaaa1111/exec?cmd=ls", "read", "", "", 403},
 		{"management writes", "DELETE", "/v1/services/web", "write", "", "", 204},
 		{"management reads", "GET", "/v1/services", "write", "", "", 200},
 		{"management cannot forward commands", "POST", InternalApplyPath, "write", "\x02{}", "", 403},

@@ -24,6 +24,9 @@ import (
 type Client struct {
 	base string
 	http *http.Client
+	// upgrade is the HTTP/1.1 client of WebSocket handshakes, which
+	// HTTP/2 cannot carry.
+	upgrade *http.Client
 	// Consistent makes reads go through the leader instead of the local
 	// replica of the agent asked.
 	Consistent bool
@@ -65,7 +68,7 @@ func NewClient(addr string, tlsConfig *tls.Config) *Client {
 		t.TLSClientConfig = tlsConfig.Clone()
 		hc.Transport = t
 	}
-	return &Client{base: strings.TrimRight(addr, "/"), http: hc, Timeout: DefaultTimeout}
+	return &Client{base: strings.TrimRight(addr, "/"), http: hc, upgrade: upgradeClient(tlsConfig), Timeout: DefaultTimeout}
 }
 
 // Words of the two ends of a scheme mismatch: what Go's https server
@@ -344,18 +347,18 @@ func (c *Client) Stop(ctx context.Context, id string) (*structs.Task, error) {
 // ctx ends or the task stops, however long that takes; without, Timeout
 // bounds the whole copy.
 func (c *Client) Logs(ctx context.Context, id, container string, follow bool, w io.Writer) error {
-	q := url.Values{}
-	if container != "" {
-		q.Set("container", container)
-	}
-	if follow {
-		q.Set("follow", "true")
-	} else {
+	return c.LogsWith(ctx, id, container, structs.LogOptions{Follow: follow, Tail: structs.AllLines}, w)
+}
+
+// LogsWith is Logs with the choice of what to read: the last lines only,
+// those since a time, with the time of each.
+func (c *Client) LogsWith(ctx context.Context, id, container string, opts structs.LogOptions, w io.Writer) error {
+	if !opts.Follow {
 		var cancel context.CancelFunc
 		ctx, cancel = c.bound(ctx)
 		defer cancel()
 	}
-	resp, err := c.send(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil)
+	resp, err := c.send(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(id)+"/logs?"+logQuery(container, opts).Encode(), nil)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/skiff-run/skiff/internal/testutil"
 	"github.com/skiff-run/skiff/structs"
@@ -201,6 +202,8 @@ type fakeBackend struct {
 	logs func(ctx context.Context, w io.Writer) error
 	// volumes is what Volumes answers.
 	volumes []structs.NodeVolume
+	// exec runs a command for Exec; nil prints "ran CMD" and exits 0.
+	exec func(ctx context.Context, req ExecRequest, stdio ExecIO) (int, error)
 	// changed is closed by addEvents; nil until a request waits.
 	changed chan struct{}
 }
@@ -425,8 +428,12 @@ func (f *fakeBackend) Leave(ctx context.Context) error { return f.record("Leave"
 
 func (f *fakeBackend) Barrier(ctx context.Context) error { return f.record("Barrier") }
 
-func (f *fakeBackend) Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error {
-	if err := f.record("Logs", taskID, container, follow); err != nil {
+func (f *fakeBackend) Logs(ctx context.Context, taskID, container string, opts structs.LogOptions, w io.Writer) error {
+	args := []any{taskID, container, opts.Follow}
+	if opts.Tail != structs.AllLines || !opts.Since.IsZero() || opts.Timestamps {
+		args = append(args, fmt.Sprintf("tail=%d since=%s timestamps=%v", opts.Tail, opts.Since.Format(time.RFC3339), opts.Timestamps))
+	}
+	if err := f.record("Logs", args...); err != nil {
 		return err
 	}
 	if f.logs != nil {
@@ -434,6 +441,17 @@ func (f *fakeBackend) Logs(ctx context.Context, taskID, container string, follow
 	}
 	_, err := fmt.Fprintf(w, "logs of %s\n", taskID)
 	return err
+}
+
+func (f *fakeBackend) Exec(ctx context.Context, taskID string, req ExecRequest, stdio ExecIO) (int, error) {
+	if err := f.record("Exec", taskID, req.Container, strings.Join(req.Cmd, " "), req.Stdin, req.TTY); err != nil {
+		return 0, err
+	}
+	if f.exec != nil {
+		return f.exec(ctx, req, stdio)
+	}
+	_, err := fmt.Fprintf(stdio.Stdout, "ran %s\n", strings.Join(req.Cmd, " "))
+	return 0, err
 }
 
 func (f *fakeBackend) Volumes(ctx context.Context) ([]structs.NodeVolume, error) {

@@ -51,29 +51,6 @@ func inPool(r *http.Request) (func(cluster string) bool, error) {
 	return func(c string) bool { return structs.ClusterName(c) == want }, nil
 }
 
-// Watcher is what a Backend offers when it can wake a blocking query at
-// the next change of its replica; found by type assertion, so that a
-// Backend without it answers blocking queries at once.
-type Watcher interface {
-	// Watch returns a channel closed at the next change of the state.
-	Watch() <-chan struct{}
-}
-
-// changeIndexes is what a State offers when it keeps per-service change
-// indexes (*fsm.State does); without them a blocking query wakes at any
-// change.
-type changeIndexes interface {
-	ServiceChangedAt(name string) uint64
-	NodesChangedAt() uint64
-}
-
-// Blocking queries wait at most MaxWait, and DefaultWait when they do
-// not say.
-const (
-	DefaultWait = 30 * time.Second
-	MaxWait     = 5 * time.Minute
-)
-
 // PendingTasks is the answer of GET /v1/services/{name}/pending: the
 // service's tasks that wait for a node, with the index to pass to the
 // next blocking query. Nodes are the pool's nodes, which the placements
@@ -86,10 +63,6 @@ type PendingTasks struct {
 	Tasks     []*structs.Task `json:"tasks"`
 	Nodes     []*structs.Node `json:"nodes"`
 }
-
-// IndexHeader carries a blocking query's index, as Consul's and Nomad's
-// X-*-Index headers do.
-const IndexHeader = "X-Skiff-Index"
 
 // pending answers the tasks of a service that wait for an outside
 // scheduler. With ?index=N it blocks until the service, its tasks or any

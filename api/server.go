@@ -18,7 +18,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -104,7 +103,10 @@ type Backend interface {
 	// Barrier returns once this leader has applied every committed entry,
 	// so that a read after it sees every acknowledged write.
 	Barrier(ctx context.Context) error
-	Logs(ctx context.Context, taskID, container string, follow bool, w io.Writer) error
+	Logs(ctx context.Context, taskID, container string, opts structs.LogOptions, w io.Writer) error
+	// Exec runs a command in a container of a task on this node, wired to
+	// stdio, and returns its exit code. It gives up when ctx ends.
+	Exec(ctx context.Context, taskID string, req ExecRequest, stdio ExecIO) (int, error)
 	// Volumes lists the volumes skiff made on this node's engine.
 	Volumes(ctx context.Context) ([]structs.NodeVolume, error)
 	// Usage is what this node offers, reserves and, by its engine's
@@ -284,6 +286,7 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("PUT /v1/services/{name}", s.wrap(s.applyService))
 	mux.Handle("DELETE /v1/services/{name}", s.wrapStatus(s.deleteService))
 	mux.Handle("POST /v1/services/{name}/scale", s.wrap(s.scale))
+	mux.Handle("GET /v1/services/{name}/endpoints", s.wrap(s.endpointsOf))
 	mux.Handle("GET /v1/schedules", s.wrap(s.schedules))
 	mux.Handle("PUT /v1/schedules/{name}", s.wrap(s.applySchedule))
 	mux.Handle("DELETE /v1/schedules/{name}", s.wrapStatus(s.deleteSchedule))
@@ -297,6 +300,7 @@ func NewHandler(b Backend, log *slog.Logger, opts Options) http.Handler {
 	mux.Handle("POST /v1/tasks/{id}/place", s.wrap(s.place))
 	mux.Handle("GET /v1/services/{name}/pending", s.wrap(s.pending))
 	mux.HandleFunc("GET /v1/tasks/{id}/logs", s.logs)
+	mux.HandleFunc("GET /v1/tasks/{id}/exec", s.exec)
 	mux.HandleFunc("GET /v1/events", s.events)
 	mux.HandleFunc("GET "+SnapshotPath, s.saveSnapshot)
 	mux.Handle("PUT "+SnapshotPath, s.wrap(s.restoreSnapshot))
@@ -389,10 +393,11 @@ const forwardedHeader = "X-Skiff-Forwarded"
 
 // forwarding sends writes, and reads that ask for ?consistent, to the
 // leader; every other read is served from the local replica. Requests that
-// concern this agent itself (leave, logs, forwarded commands) stay here.
+// concern this agent itself (leave, logs, exec, forwarded commands) stay
+// here.
 func (s *server) forwarding(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		local := r.URL.Path == "/v1/leave" || r.URL.Path == InternalApplyPath || isLogsPath(r.URL.Path)
+		local := r.URL.Path == "/v1/leave" || r.URL.Path == InternalApplyPath || isLogsPath(r.URL.Path) || isExecPath(r.URL.Path)
 		wantsLeader := r.Method != http.MethodGet || r.URL.Query().Has("consistent") || r.URL.Path == SnapshotPath
 		if local || !wantsLeader {
 			next.ServeHTTP(w, r)
@@ -414,14 +419,7 @@ func (s *server) forwarding(next http.Handler) http.Handler {
 
 // isLogsPath tells whether path is that of a task's logs. It matches the
 // whole route, so that a service named "logs" is still forwarded.
-func isLogsPath(path string) bool {
-	id, ok := strings.CutPrefix(path, "/v1/tasks/")
-	if !ok {
-		return false
-	}
-	id, ok = strings.CutSuffix(id, "/logs")
-	return ok && id != "" && !strings.Contains(id, "/")
-}
+func isLogsPath(path string) bool { return isTaskPath(path, "/logs") }
 
 // PeerTransport is the transport of calls from one agent to another, with
 // a bound on every step but the body: a peer that accepts a connection and
@@ -732,8 +730,9 @@ func (s *server) applyService(w http.ResponseWriter, r *http.Request) (any, erro
 		return nil, fieldErr("service", "%q differs from the name in the path, %q", svc.Name, r.PathValue("name"))
 	}
 	view := s.b.View()
+	def := td
 	if td == nil {
-		def := registered(view, svc.TaskDefinition)
+		def = registered(view, svc.TaskDefinition)
 		if def == nil {
 			return nil, fieldErr("taskDefinition", "%q is not a registered task definition; register it with `skiff taskdefs register -f FILE`, or give the definition inline", svc.TaskDefinition)
 		}
@@ -743,6 +742,9 @@ func (s *server) applyService(w http.ResponseWriter, r *http.Request) (any, erro
 			return nil, err
 		}
 	} else if err := checkSecretsExist(view, td, "taskDefinition"); err != nil {
+		return nil, err
+	}
+	if err := checkLoadBalancerTargets(view, svc, def); err != nil {
 		return nil, err
 	}
 	out, err := s.b.ApplyService(r.Context(), svc, td)
@@ -973,7 +975,11 @@ func (s *server) stop(w http.ResponseWriter, r *http.Request) (any, error) {
 // it. The backend stops when the request's context ends, that is when the
 // client goes away.
 func (s *server) logs(w http.ResponseWriter, r *http.Request) {
-	follow, _ := strconv.ParseBool(r.URL.Query().Get("follow"))
+	opts, err := parseLogOptions(r.URL.Query())
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
 	t, err := resolveTask(s.b.View(), r.PathValue("id"))
 	if err != nil {
 		s.writeErr(w, r, err)
@@ -989,7 +995,7 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 	if f, ok := w.(http.Flusher); ok {
 		fw.f = f
 	}
-	if err := s.b.Logs(r.Context(), t.ID, r.URL.Query().Get("container"), follow, fw); err != nil {
+	if err := s.b.Logs(r.Context(), t.ID, r.URL.Query().Get("container"), opts, fw); err != nil {
 		if fw.wrote {
 			s.log.Warn("log stream ended", "task", r.PathValue("id"), "err", err)
 			return

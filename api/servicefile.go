@@ -92,6 +92,9 @@ type ServiceFile struct {
 	// "external" leaves its placements to an outside program.
 	Cluster   string `json:"cluster,omitempty"`
 	Scheduler string `json:"scheduler,omitempty"`
+	// LoadBalancers are ECS's, with skiff's protocol, routing and
+	// balancing fields; see checkLoadBalancers.
+	LoadBalancers []structs.LoadBalancer `json:"loadBalancers,omitempty"`
 }
 
 // TaskDefinitionField is a service file's taskDefinition: the definition
@@ -243,8 +246,9 @@ var (
 			"tags":                          tagShape,
 			"cluster":                       nil,
 			"scheduler":                     nil,
+			"loadBalancers":                 loadBalancerShape,
 		},
-		ignored: []string{"loadBalancers", "serviceRegistries", "launchType", "capacityProviderStrategy",
+		ignored: []string{"serviceRegistries", "launchType", "capacityProviderStrategy",
 			"platformVersion", "role", "networkConfiguration",
 			"deploymentController", "enableECSManagedTags", "propagateTags",
 			"enableExecuteCommand", "serviceConnectConfiguration", "volumeConfigurations", "clientToken",
@@ -545,7 +549,11 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 	default:
 		return nil, nil, nil, fieldErr("scheduler", "%q: expected %s, or none for the leader's own scheduler", f.Scheduler, structs.SchedulerExternal)
 	}
+	if err := checkLoadBalancers(f.LoadBalancers, td); err != nil {
+		return nil, nil, nil, err
+	}
 	svc := &structs.Service{
+		LoadBalancers:                 f.LoadBalancers,
 		Cluster:                       cluster,
 		Scheduler:                     f.Scheduler,
 		Name:                          name,
@@ -593,7 +601,7 @@ func DecodeScheduleFile(raw []byte) (*structs.Schedule, *structs.TaskDefinition,
 		set   bool
 	}{{"desiredCount", f.DesiredCount != nil}, {"schedulingStrategy", f.SchedulingStrategy != ""},
 		{"placementStrategy", len(f.PlacementStrategy) > 0}, {"placementConstraints", len(f.PlacementConstraints) > 0},
-		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}, {"source", f.Source != ""}, {"rebalance", f.Rebalance != nil}, {"scheduler", f.Scheduler != ""},
+		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}, {"source", f.Source != ""}, {"rebalance", f.Rebalance != nil}, {"scheduler", f.Scheduler != ""}, {"loadBalancers", len(f.LoadBalancers) > 0},
 		{"cluster", structs.ClusterName(f.Cluster) != structs.DefaultCluster}} {
 		if c.set {
 			return nil, nil, nil, fieldErr(c.field, "not taken by a scheduled task, which runs one one-off task at each time")

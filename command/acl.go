@@ -46,7 +46,7 @@ func aclCommand() *cli.Command {
 				},
 			},
 			{
-				Name: "list", Usage: "list API tokens (never their secrets)", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+				Name: "list", Usage: "list API tokens (never their secrets)", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), outputFlag()},
 				Action: func(c *cli.Context) error {
 					return list(c, (*api.Client).Tokens, []string{"ACCESSOR", "POLICY", "NAME"},
 						func(ts []api.TokenInfo) ([][]any, error) {

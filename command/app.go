@@ -6,6 +6,7 @@
 package command
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -36,10 +37,17 @@ func Run(args []string, stdout, stderr io.Writer) int {
 type env struct {
 	stdin io.Reader
 	now   func() time.Time
+	// ctx, when set, is the context the commands run in; ending it ends
+	// a command that otherwise runs until Ctrl-C, as ps --watch does.
+	ctx context.Context
 }
 
 func (e *env) run(args []string, stdout, stderr io.Writer) int {
-	err := e.newApp(stdout, stderr).Run(args)
+	ctx := e.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	err := e.newApp(stdout, stderr).RunContext(ctx, args)
 	if err == nil {
 		return 0
 	}
@@ -58,7 +66,7 @@ func (e *env) run(args []string, stdout, stderr io.Writer) int {
 }
 
 func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:      "skiff",
 		Usage:     "a single-binary container orchestrator for small fleets",
 		Version:   agent.Version,
@@ -67,6 +75,17 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 		// Without this urfave/cli would print errors that carry an exit
 		// code itself and end the process; run does both instead.
 		ExitErrHandler: func(*cli.Context, error) {},
+		// The completion scripts ask the binary itself what may come
+		// next.
+		EnableBashCompletion: true,
+		// Without arguments skiff shows its help; an argument that is no
+		// command is refused with the nearest one.
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return cli.ShowAppHelp(c)
+			}
+			return unknownCommand(c, c.Args().First())
+		},
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:7070", EnvVars: []string{"SKIFF_ADDR"}, Usage: "the agent API to talk to: host:port (https when a CA certificate is known, http otherwise), http://... or https://..."},
 			&cli.BoolFlag{Name: "consistent", Usage: "read through the leader instead of the agent's local replica"},
@@ -80,6 +99,7 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			e.diffCommand(),
 			e.runCommand(),
 			e.psCommand(),
+			endpointsCommand(),
 			servicesCommand(),
 			e.deploymentsCommand(),
 			rollbackCommand(),
@@ -88,7 +108,9 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			e.schedulesCommand(),
 			stopCommand(),
 			rmCommand(),
-			logsCommand(),
+			e.logsCommand(),
+			e.execCommand(),
+			e.inspectCommand(),
 			eventsCommand(),
 			e.topCommand(),
 			snapshotCommand(),
@@ -103,8 +125,12 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 			tokenCommand(),
 			aclCommand(),
 			e.secretCommand(),
+			versionCommand(),
+			completionCommand(),
 		},
 	}
+	refuseUnknownSubcommands(app.Commands)
+	return app
 }
 
 // dataDirs are the data dirs whose files a client command run on an

@@ -11,7 +11,7 @@ import (
 
 func (e *env) membersCommand() *cli.Command {
 	return &cli.Command{
-		Name: "members", Usage: "list the gossip view of the cluster", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Name: "members", Usage: "list the gossip view of the cluster", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), outputFlag()},
 		Action: func(c *cli.Context) error {
 			return list(c, (*api.Client).Members,
 				[]string{"NAME", "ID", "ADDRESS", "STATUS", "SINCE", "VERSION"},
@@ -19,7 +19,7 @@ func (e *env) membersCommand() *cli.Command {
 					now := e.now()
 					rows := make([][]any, len(ms))
 					for i, m := range ms {
-						rows[i] = []any{m.Name, shortID(m.ID), m.Addr, m.Status, now.Sub(m.Since).Round(time.Second), m.Version}
+						rows[i] = []any{m.Name, idCol(m.ID), m.Addr, m.Status, now.Sub(m.Since).Round(time.Second), m.Version}
 					}
 					return rows, nil
 				})
@@ -29,7 +29,7 @@ func (e *env) membersCommand() *cli.Command {
 
 func raftCommand() *cli.Command {
 	return &cli.Command{Name: "raft", Usage: "inspect Raft", Subcommands: []*cli.Command{{
-		Name: "peers", Usage: "list Raft servers: voters, non-voters and the leader", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Name: "peers", Usage: "list Raft servers: voters, non-voters and the leader", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), outputFlag()},
 		Action: func(c *cli.Context) error {
 			return list(c, (*api.Client).RaftPeers,
 				[]string{"ID", "NAME", "ADDRESS", "VOTER", "LEADER"},
@@ -37,7 +37,7 @@ func raftCommand() *cli.Command {
 					names := nodeNames(c)
 					rows := make([][]any, len(peers))
 					for i, p := range peers {
-						rows[i] = []any{shortID(p.ID), names[p.ID], p.Address, p.Voter, p.Leader}
+						rows[i] = []any{idCol(p.ID), names[p.ID], p.Address, p.Voter, p.Leader}
 					}
 					return rows, nil
 				})

@@ -22,10 +22,14 @@ import (
 func (e *env) deploymentsCommand() *cli.Command {
 	return &cli.Command{
 		Name: "deployments", Usage: "list deployments, newest first, of every service or of one", ArgsUsage: "[SERVICE]",
-		Flags: []cli.Flag{jsonFlag()},
+		Flags: []cli.Flag{jsonFlag(), outputFlag()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 1 {
 				return fmt.Errorf("expected at most one argument, the service, got %d", c.NArg())
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
 			}
 			cl, err := client(c)
 			if err != nil {
@@ -35,17 +39,17 @@ func (e *env) deploymentsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
+			if format == outputJSON {
 				return printJSON(c.App.Writer, ds)
 			}
 			now := e.now()
 			rows := make([][]any, len(ds))
 			for i, d := range ds {
-				rows[i] = []any{shortID(d.ID), d.Service, d.From, d.To, d.State, d.Desired, d.Pending, d.Running, d.Healthy,
+				rows[i] = []any{idCol(d.ID), d.Service, d.From, d.To, d.State, d.Desired, d.Pending, d.Running, d.Healthy,
 					d.OldRunning, d.Failed, age(now, d.CreatedAt), d.Reason}
 			}
-			return printTable(c.App.Writer, []string{"ID", "SERVICE", "FROM", "TO", "STATE", "DESIRED", "PENDING", "RUNNING",
-				"HEALTHY", "OLD", "FAILED", "AGE", "REASON"}, rows)
+			return printRows(c.App.Writer, []string{"ID", "SERVICE", "FROM", "TO", "STATE", "DESIRED", "PENDING", "RUNNING",
+				"HEALTHY", "OLD", "FAILED", "AGE", "REASON"}, rows, format == outputWide)
 		},
 	}
 }

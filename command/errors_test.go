@@ -21,7 +21,7 @@ func TestWrongArgumentCount(t *testing.T) {
 		{[]string{"scale", "web"}, "skiff: scale takes 2 argument(s): SERVICE COUNT\n"},
 		{[]string{"stop"}, "skiff: stop takes 1 argument(s): TASK\n"},
 		{[]string{"rm", "a", "b"}, "skiff: rm takes 1 argument(s): SERVICE\n"},
-		{[]string{"logs"}, "skiff: logs takes 1 argument(s): TASK\n"},
+		{[]string{"logs"}, "skiff: logs takes 1 argument(s): TASK | --service S\n"},
 		{[]string{"drain"}, "skiff: drain takes 1 argument(s): NODE\n"},
 		{[]string{"leave", "now"}, "skiff: leave takes 0 argument(s):  \n"},
 		{[]string{"apply", "-f", "web.json", "x"}, "skiff: apply takes 0 argument(s):  \n"},
@@ -113,10 +113,24 @@ func TestSkiffAddr(t *testing.T) {
 	}
 }
 
+// TestUnknownCommand checks that a command skiff lacks is refused with
+// the nearest it has, and that skiff alone shows the help.
 func TestUnknownCommand(t *testing.T) {
-	r := skiff("", "frobnicate")
-	if r.code != 3 || r.stderr != "No help topic for 'frobnicate'\n" {
+	r := skiff("", "nodse")
+	if r.code != 3 || r.stderr != `skiff: unknown command "nodse". Did you mean "nodes"? (skiff help lists them)`+"\n" {
 		t.Errorf("got exit code %d, stderr %q", r.code, r.stderr)
+	}
+	r = skiff("")
+	if r.code != 0 || !strings.Contains(r.stdout, "COMMANDS:") {
+		t.Errorf("no command: exit code %d, stdout %q", r.code, r.stdout)
+	}
+	r = skiff("", "acl", "token", "lsit")
+	if r.code != 3 || r.stderr != `skiff: unknown acl token command "lsit". Did you mean "list"? (skiff acl token --help lists them)`+"\n" {
+		t.Errorf("got exit code %d, stderr %q", r.code, r.stderr)
+	}
+	r = skiff("", "inspect")
+	if r.code != 0 || !strings.Contains(r.stdout, "skiff inspect - show everything") {
+		t.Errorf("inspect alone: exit code %d, stdout %q", r.code, r.stdout)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 
 func nodesCommand() *cli.Command {
 	return &cli.Command{
-		Name: "nodes", Usage: "list nodes", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), filterFlag(), clusterFlag()},
+		Name: "nodes", Usage: "list nodes", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), outputFlag(), filterFlag(), clusterFlag()},
 		Action: func(c *cli.Context) error {
 			tags, err := tagFilters(c)
 			if err != nil {
@@ -32,7 +32,7 @@ func nodesCommand() *cli.Command {
 					if n.StatusReason != "" {
 						status += " (" + n.StatusReason + ")"
 					}
-					rows[i] = []any{shortID(n.ID), n.Name, n.Address, status, n.Eligibility, fmt.Sprintf("%d/%d", u.cpu, n.CPU), fmt.Sprintf("%d/%d", u.mem, n.MemoryMiB), u.tasks, disk(n)}
+					rows[i] = []any{idCol(n.ID), n.Name, n.Address, status, n.Eligibility, fmt.Sprintf("%d/%d", u.cpu, n.CPU), fmt.Sprintf("%d/%d", u.mem, n.MemoryMiB), u.tasks, disk(n)}
 				}
 				return rows, nil
 			})

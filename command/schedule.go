@@ -16,7 +16,7 @@ const shownRuns = 3
 
 func (e *env) schedulesCommand() *cli.Command {
 	return &cli.Command{
-		Name: "schedules", Usage: "list scheduled tasks: their schedule, next time and last runs' results", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Name: "schedules", Usage: "list scheduled tasks: their schedule, next time and last runs' results", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), outputFlag()},
 		Action: func(c *cli.Context) error {
 			return list(c, (*api.Client).Schedules, []string{"NAME", "SCHEDULE", "TASKDEF", "CONCURRENCY", "NEXT", "LAST RUNS"},
 				func(ss []api.ScheduleStatus) ([][]any, error) {

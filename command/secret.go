@@ -23,7 +23,7 @@ func (e *env) secretCommand() *cli.Command {
 			Action: e.secretSet,
 		},
 		{
-			Name: "ls", Aliases: []string{"list"}, Usage: "list secrets (never their values)", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+			Name: "ls", Aliases: []string{"list"}, Usage: "list secrets (never their values)", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), outputFlag()},
 			Action: func(c *cli.Context) error {
 				return list(c, (*api.Client).Secrets, []string{"NAME", "SIZE", "VERSION", "UPDATED", "SERVICES"},
 					func(ss []api.SecretInfo) ([][]any, error) {

@@ -96,7 +96,7 @@ func desired(svc *structs.Service) string {
 
 func servicesCommand() *cli.Command {
 	return &cli.Command{
-		Name: "services", Usage: "list services", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), filterFlag(), clusterFlag()},
+		Name: "services", Usage: "list services", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), outputFlag(), filterFlag(), clusterFlag()},
 		Action: func(c *cli.Context) error {
 			tags, err := tagFilters(c)
 			if err != nil {
@@ -172,7 +172,7 @@ func rmCommand() *cli.Command {
 // one-off tasks registered, and registers one.
 func (e *env) taskdefsCommand() *cli.Command {
 	return &cli.Command{
-		Name: "taskdefs", Usage: "list task definition revisions, or register one", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Name: "taskdefs", Usage: "list task definition revisions, or register one", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), outputFlag()},
 		Subcommands: []*cli.Command{{
 			Name: "register", Usage: "register an ECS task definition (bare, or as aws ecs describe-task-definition prints it)", ArgsUsage: " ",
 			Flags:  []cli.Flag{&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true, Usage: "task definition file (JSON), or - for standard input"}},

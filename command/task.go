@@ -3,10 +3,9 @@ package command
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,8 +21,16 @@ func (e *env) psCommand() *cli.Command {
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "include stopped tasks"},
 			jsonFlag(),
 			filterFlag(), clusterFlag(),
+			outputFlag(),
+			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "print the list again every --interval until Ctrl-C"},
+			&cli.DurationFlag{Name: "interval", Value: 2 * time.Second, Usage: "how often --watch prints the list"},
 		},
-		Action: e.ps,
+		Action: func(c *cli.Context) error {
+			if c.Bool("watch") {
+				return watch(c, e.ps)
+			}
+			return e.ps(c)
+		},
 	}
 }
 
@@ -45,11 +52,11 @@ func (e *env) ps(c *cli.Context) error {
 			for j, p := range t.HostPorts {
 				ports[j] = strconv.Itoa(p)
 			}
-			node := names[t.Node]
+			var node any = names[t.Node]
 			if node == "" {
-				node = shortID(t.Node)
+				node = idCol(t.Node)
 			}
-			rows[i] = []any{shortTaskID(t.ID), t.Service, t.TaskDefinition, node, t.DesiredStatus, t.LastStatus, strings.Join(ports, ","), age(now, t.CreatedAt), t.StopReason}
+			rows[i] = []any{taskIDCol(t.ID), t.Service, t.TaskDefinition, node, t.DesiredStatus, t.LastStatus, strings.Join(ports, ","), age(now, t.CreatedAt), t.StopReason}
 		}
 		return rows, nil
 	})
@@ -86,34 +93,6 @@ func stopCommand() *cli.Command {
 			}
 			fmt.Fprintf(c.App.Writer, "task %s: desired status %s\n", t.ID, t.DesiredStatus)
 			return nil
-		},
-	}
-}
-
-func logsCommand() *cli.Command {
-	return &cli.Command{
-		Name: "logs", Usage: "print a task container's output", ArgsUsage: "TASK",
-		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep streaming new output"},
-			&cli.StringFlag{Name: "container", Usage: "container name (default: the first)"},
-		},
-		Action: func(c *cli.Context) error {
-			if err := args(c, 1); err != nil {
-				return err
-			}
-			// Ctrl-C is how one ends --follow, so it ends the command
-			// quietly instead of as an error.
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
-			defer stop()
-			cl, err := client(c)
-			if err != nil {
-				return err
-			}
-			err = cl.Logs(ctx, c.Args().First(), c.String("container"), c.Bool("follow"), c.App.Writer)
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
 		},
 	}
 }

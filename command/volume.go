@@ -11,7 +11,7 @@ import (
 
 func volumesCommand() *cli.Command {
 	return &cli.Command{
-		Name: "volumes", Usage: "list the volumes skiff made on every node", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag()},
+		Name: "volumes", Usage: "list the volumes skiff made on every node", ArgsUsage: " ", Flags: []cli.Flag{jsonFlag(), outputFlag()},
 		Action: func(c *cli.Context) error {
 			header := []string{"NODE", "NAME", "VOLUME", "SCOPE", "DRIVER", "SERVICE", "TASK"}
 			return list(c, (*api.Client).Volumes, header, func(vols []structs.NodeVolume) ([][]any, error) {
@@ -27,7 +27,7 @@ func volumesCommand() *cli.Command {
 						fmt.Fprintf(c.App.ErrWriter, "skiff: volumes of node %s: %s\n", node, v.Error)
 						continue
 					}
-					rows = append(rows, []any{node, v.Name, v.Volume, v.Scope, v.Driver, v.Service, shortID(v.Task)})
+					rows = append(rows, []any{node, v.Name, v.Volume, v.Scope, v.Driver, v.Service, idCol(v.Task)})
 				}
 				return rows, nil
 			})

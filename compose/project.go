@@ -35,8 +35,9 @@ func (m *mapper) project() error {
 		}
 	}
 	if len(p.Services) > 1 {
-		m.warn("services reach each other by name on the project's network under docker compose; under skiff they cannot: " +
-			"reach another service through its published host port on the node it runs on")
+		m.warn("services reach each other by name on the project's network under docker compose; under skiff a container reaches another "+
+			"service by its skiff name in the cluster's DNS domain (%s-SERVICE.skiff by default) and the host port it publishes, "+
+			"not by its compose name and container port", p.Name)
 	}
 	for _, name := range keys(p.Volumes) {
 		for _, f := range unhandled("volumes."+name, reflectValue(p.Volumes[name]), handled{"name": true, "driver": true, "driver_opts": true, "labels": true, "external": true}) {

@@ -130,8 +130,12 @@ func (w *writer) setServiceRevision(c *SetServiceRevision) (any, error) {
 		if cur, _, _ := structs.ParseTaskDefRef(old.TaskDefinition); cur != family {
 			return nil, fmt.Errorf("task definition %s: service %s runs family %s", c.TaskDefinition, c.Name, cur)
 		}
-		if w.t.taskDef(family, rev) == nil {
+		td := w.t.taskDef(family, rev)
+		if td == nil {
 			return nil, fmt.Errorf("task definition %s: %w", c.TaskDefinition, structs.ErrNotFound)
+		}
+		if err := balancedTargets(&s, td); err != nil {
+			return nil, err
 		}
 		s.TaskDefinition = c.TaskDefinition
 	}

@@ -246,6 +246,7 @@ var handlers = map[CommandType]handler{
 	CmdMoveTask:               command("MoveTask", (*writer).moveTask),
 	CmdRecordEvent:            command("RecordEvent", (*writer).recordEvent),
 	CmdPlaceTasks:             command("PlaceTasks", (*writer).placeTasks),
+	CmdApplyBalancedService:   command("ApplyBalancedService", (*writer).applyBalancedService),
 	CmdApplySourcedService:    command("ApplySourcedService", (*writer).applySourcedService),
 }
 
@@ -389,6 +390,9 @@ func (w *writer) registerTaskDefinition(td *structs.TaskDefinition) (string, err
 }
 
 func (w *writer) applyService(c *ApplyService) (any, error) {
+	if err := unbalanced(c, CmdApplyService); err != nil {
+		return "", err
+	}
 	if c.Service.SchedulingStrategy != "" {
 		return "", fmt.Errorf("scheduling strategy %q: ApplyService takes replica services only, with the strategy left empty", c.Service.SchedulingStrategy)
 	}
@@ -398,6 +402,9 @@ func (w *writer) applyService(c *ApplyService) (any, error) {
 // applyDaemonService is applyService for a daemon, which has no desired
 // count: the leader keeps one task on every node that may run it.
 func (w *writer) applyDaemonService(c *ApplyService) (any, error) {
+	if err := unbalanced(c, CmdApplyDaemonService); err != nil {
+		return "", err
+	}
 	switch {
 	case c.Service.SchedulingStrategy != structs.SchedulingDaemon:
 		return "", fmt.Errorf("scheduling strategy %q: ApplyDaemonService takes %s services only", c.Service.SchedulingStrategy, structs.SchedulingDaemon)
@@ -407,13 +414,17 @@ func (w *writer) applyDaemonService(c *ApplyService) (any, error) {
 	return w.putApplied(c)
 }
 
-// applySourcedService is applyService, or applyDaemonService for a daemon,
-// for a service that records the directory it was applied from.
+// applySourcedService is applyService, or applyBalancedService for a
+// service with load balancers, or applyDaemonService for a daemon, for a
+// service that records the directory it was applied from.
 func (w *writer) applySourcedService(c *ApplyService) (any, error) {
 	if c.Service.Source == "" {
 		return "", errors.New("source is empty: ApplySourcedService takes services applied from a directory only")
 	}
-	if c.Service.IsDaemon() {
+	switch {
+	case len(c.Service.LoadBalancers) > 0:
+		return w.applyBalancedService(c)
+	case c.Service.IsDaemon():
 		return w.applyDaemonService(c)
 	}
 	return w.applyService(c)

@@ -15,6 +15,8 @@ import (
 // entry agree.
 func FuzzApplyCommand(f *testing.F) {
 	td := structs.TaskDefinition{Family: "web", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img"}}}
+	served := structs.TaskDefinition{Family: "lb", ContainerDefinitions: []structs.ContainerDefinition{{Name: "app", Image: "img",
+		PortMappings: []structs.PortMapping{{ContainerPort: 80}}}}}
 	seeds := map[CommandType]any{
 		CmdRegisterNode:           RegisterNode{Node: structs.Node{ID: "n1", PortMin: 1, PortMax: 2}},
 		CmdApplyService:           ApplyService{Service: structs.Service{Name: "web", DesiredCount: 1}, TaskDefinition: &td},
@@ -44,6 +46,8 @@ func FuzzApplyCommand(f *testing.F) {
 		CmdRecordEvent: RecordEvent{Event: structs.Event{Kind: structs.EventLeaderElected, Message: "n1 leads"}},
 		CmdPlaceTasks: PlaceTasks{New: []structs.Task{{ID: "t4", TaskDefinition: "web:1", Node: "n1"}, {ID: "t5", Service: "web", TaskDefinition: "web:1"}},
 			Assign: []TaskPlacement{{ID: "t1", Node: "n1"}}},
+		CmdApplyBalancedService: ApplyService{Service: structs.Service{Name: "lb", DesiredCount: 1,
+			LoadBalancers: []structs.LoadBalancer{{ContainerName: "app", ContainerPort: 80, ListenerPort: 80}}}, TaskDefinition: &served},
 		CmdApplySourcedService: ApplyService{Service: structs.Service{Name: "web", DesiredCount: 1, Source: "deploy"}, TaskDefinition: &td},
 	}
 	for ct := range handlers {

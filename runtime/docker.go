@@ -669,8 +669,15 @@ func healthOf(status string) string {
 }
 
 // Logs implements Runtime.
-func (d *Docker) Logs(ctx context.Context, node, taskID, name string, follow bool, w io.Writer) error {
-	rc, err := d.cli.ContainerLogs(ctx, ContainerName(taskID, name), container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow})
+func (d *Docker) Logs(ctx context.Context, node, taskID, name string, opts structs.LogOptions, w io.Writer) error {
+	lo := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: opts.Follow, Timestamps: opts.Timestamps, Tail: "all"}
+	if opts.Tail >= 0 {
+		lo.Tail = strconv.Itoa(opts.Tail)
+	}
+	if !opts.Since.IsZero() {
+		lo.Since = fmt.Sprintf("%d.%09d", opts.Since.Unix(), opts.Since.Nanosecond())
+	}
+	rc, err := d.cli.ContainerLogs(ctx, ContainerName(taskID, name), lo)
 	if err != nil {
 		return err
 	}

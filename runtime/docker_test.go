@@ -97,7 +97,7 @@ func TestDockerTaskLifecycle(t *testing.T) {
 	var out strings.Builder
 	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 		out.Reset()
-		err := d.Logs(ctx, node, task.ID, "web", false, &out)
+		err := d.Logs(ctx, node, task.ID, "web", structs.LogOptions{Tail: structs.AllLines}, &out)
 		return err == nil && strings.Contains(out.String(), "upstream ready: http://db:8080/health"), out.String()
 	})
 	if err := d.Stop(ctx, node, task.ID, time.Second); err != nil {

@@ -27,6 +27,8 @@ type Fake struct {
 	volumes map[fakeVolumeKey]structs.NodeVolume
 	// private holds, by image, the login its registry wants.
 	private map[string]RegistryAuth
+	// execs are the commands Exec ran, oldest first.
+	execs []FakeExec
 	// stats holds what SetStats said each container uses.
 	stats map[fakeStatsKey]ContainerStats
 	// images and diskUsed, diskTotal are what SetImages and SetDisk
@@ -264,16 +266,28 @@ func (f *Fake) List(_ context.Context, node string) ([]Observed, error) {
 	return out, nil
 }
 
-// Logs implements Runtime with one line per call. With follow it then
-// waits, as a real stream does, until ctx ends or the container stops.
-func (f *Fake) Logs(ctx context.Context, node, taskID, container string, follow bool, w io.Writer) error {
+// FakeLogTime is the time the Fake's log lines carry with Timestamps.
+var FakeLogTime = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+
+// Logs implements Runtime with one line per call, none when opts.Tail is
+// 0, and starting with FakeLogTime with opts.Timestamps. With opts.Follow
+// it then waits, as a real stream does, until ctx ends or the container
+// stops.
+func (f *Fake) Logs(ctx context.Context, node, taskID, container string, opts structs.LogOptions, w io.Writer) error {
 	f.mu.Lock()
 	ft := f.tasks[taskID]
 	f.mu.Unlock()
 	if ft == nil || ft.node != node {
 		return fmt.Errorf("no container %s in task %s", container, taskID)
 	}
-	if _, err := fmt.Fprintf(w, "fake log of %s/%s\n", taskID, container); err != nil || !follow {
+	line := fmt.Sprintf("fake log of %s/%s\n", taskID, container)
+	if opts.Timestamps {
+		line = FakeLogTime.Format(time.RFC3339Nano) + " " + line
+	}
+	if opts.Tail == 0 {
+		line = ""
+	}
+	if _, err := io.WriteString(w, line); err != nil || !opts.Follow {
 		return err
 	}
 	tick := time.NewTicker(20 * time.Millisecond)

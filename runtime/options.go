@@ -47,6 +47,9 @@ func applyOptions(spec TaskSpec, cd *structs.ContainerDefinition, cfg *container
 	cfg.OpenStdin = o.Interactive
 	cfg.Tty = o.PseudoTerminal
 	hc.DNS = o.DNSServers
+	if mode := spec.Def.NetworkMode; len(hc.DNS) == 0 && mode != structs.NetworkHost && mode != structs.NetworkNone && !o.DisableNetworking {
+		hc.DNS = spec.DNSServers
+	}
 	hc.DNSSearch = o.DNSSearchDomains
 	for _, e := range o.ExtraHosts {
 		hc.ExtraHosts = append(hc.ExtraHosts, e.Hostname+":"+e.IPAddress)

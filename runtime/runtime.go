@@ -44,6 +44,10 @@ type TaskSpec struct {
 	// the start, and are never logged.
 	Secrets      map[string][]structs.KeyValue
 	RegistryAuth map[string]*RegistryAuth
+	// DNSServers are the resolvers a container gets when its definition
+	// names none (the agent's DNS server); a container on the host's
+	// network, or with none, keeps the host's.
+	DNSServers []string
 }
 
 // Observed is what the engine holds for one task on this node.
@@ -74,15 +78,27 @@ type Runtime interface {
 	// with a task id; a container without one is none of skiff's tasks.
 	// It may remove task networks no running container uses.
 	List(ctx context.Context, node string) ([]Observed, error)
-	// Logs copies a container's output to w; with follow it streams until
-	// ctx ends or the container stops.
-	Logs(ctx context.Context, node, taskID, container string, follow bool, w io.Writer) error
+	// Logs copies a container's output, as opts choose it, to w; with
+	// opts.Follow it streams until ctx ends or the container stops.
+	Logs(ctx context.Context, node, taskID, container string, opts structs.LogOptions, w io.Writer) error
+	// Exec runs a command in a running container of a task on node, with
+	// the streams of spec, and returns the command's exit code once it
+	// has ended and its output is copied. An error means the command
+	// could not be run or its streams broke; ending ctx abandons it.
+	Exec(ctx context.Context, node, taskID, container string, spec ExecSpec) (int, error)
 }
 
 // Notifier is implemented by runtimes that can say when a container changed
 // state, so that the agent reacts at once instead of at its next poll.
 type Notifier interface {
 	Changes(ctx context.Context, node string) <-chan struct{}
+}
+
+// Gateway is implemented by runtimes whose containers reach the host on
+// an address of its own (a bridge's gateway), so that the agent can serve
+// them there.
+type Gateway interface {
+	Gateway(ctx context.Context) (string, error)
 }
 
 // TaskStatus derives a task's status from its containers: STOPPED with a

@@ -45,7 +45,7 @@ func runToExit(t *testing.T, d *Docker, node string, def *structs.TaskDefinition
 		return false, "the container has not exited"
 	})
 	var out bytes.Buffer
-	if err := d.Logs(ctx, node, task.ID, "app", false, &out); err != nil {
+	if err := d.Logs(ctx, node, task.ID, "app", structs.LogOptions{Tail: structs.AllLines}, &out); err != nil {
 		t.Fatal(err)
 	}
 	return task.ID, code, out.String()

@@ -7,12 +7,18 @@
 #
 #   scripts/build.sh              all three
 #   scripts/build.sh linux/arm64  the ones named
+#   VERSION=1.2.3 scripts/build.sh  stamped with a version, which skiff version prints
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(linux/amd64 linux/arm64 linux/arm)
+fi
+
+ldflags="-s -w"
+if [ -n "${VERSION:-}" ]; then
+  ldflags="$ldflags -X github.com/skiff-run/skiff/agent.Version=$VERSION"
 fi
 
 mkdir -p dist
@@ -27,7 +33,7 @@ for target in "${targets[@]}"; do
   fi
   echo "building dist/$name"
   CGO_ENABLED=0 GOOS=$goos GOARCH=$goarch GOARM=$goarm \
-    go build -trimpath -ldflags "-s -w" -o "dist/$name" .
+    go build -trimpath -ldflags "$ldflags" -o "dist/$name" .
 done
 (cd dist && sha256sum skiff-* > SHA256SUMS)
 ls -l dist

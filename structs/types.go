@@ -14,8 +14,8 @@ import (
 var ErrNotFound = errors.New("not found")
 
 // ErrConflict marks a request or command that the state as it is rules
-// out, such as a placement on a node without room or of a task that is
-// already placed.
+// out, such as a placement on a node without room, of a task that is
+// already placed, or a listener port another service has.
 var ErrConflict = errors.New("conflict")
 
 // Task statuses, named as ECS names them.
@@ -416,6 +416,9 @@ type Service struct {
 	// tasks toward an even spread when a node joins or returns. Nil means
 	// true.
 	Rebalance *bool `json:"rebalance,omitempty"`
+	// LoadBalancers are the ports of the service's tasks that every agent
+	// serves on a listener port of its own (see package ingress).
+	LoadBalancers []LoadBalancer `json:"loadBalancers,omitempty"`
 	// Tags label the service; its tasks carry them with their
 	// definition's.
 	Tags      []Tag `json:"tags,omitempty"`

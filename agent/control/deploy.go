@@ -10,14 +10,15 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/skiff-run/skiff/endpoints"
 	"github.com/skiff-run/skiff/fsm"
 	"github.com/skiff-run/skiff/structs"
 )
 
 // defaultHealthyAfter is how long a new task whose essential containers
 // have no health check must run before it counts as healthy in a
-// deployment: long enough for a process that dies at start-up to show it.
-const defaultHealthyAfter = 5 * time.Second
+// deployment: the same time after which it joins its service's endpoints.
+const defaultHealthyAfter = endpoints.DefaultHealthyAfter
 
 // defaultStuckAfter is how long a deployment whose new tasks cannot be
 // placed may make no progress before it fails.
@@ -230,14 +231,13 @@ func fromRevision(old []*structs.Task) string {
 // healthy or, when none has one, running for healthyAfter. When it is
 // running but not yet healthy by time alone, at is when it will be.
 func taskHealthy(t *structs.Task, td *structs.TaskDefinition, healthyAfter time.Duration, nowT time.Time) (healthy bool, at time.Time) {
-	if t.DesiredStatus != structs.StatusRunning || t.LastStatus != structs.StatusRunning {
-		return false, time.Time{}
+	healthy, at = endpoints.Healthy(t, td, healthyAfter, nowT)
+	if at.IsZero() {
+		// Only a health check can make the task healthy now, and its
+		// report changes the state, which brings the service back.
+		at = nowT.Add(time.Hour)
 	}
-	if hasHealthCheck(td) {
-		return taskReady(t, td, structs.ConditionHealthy), nowT.Add(time.Hour)
-	}
-	at = time.UnixMilli(t.StartedAt).Add(healthyAfter)
-	return !nowT.Before(at), at
+	return healthy, at
 }
 
 // unhealthy reports whether a container of the task reports a failing

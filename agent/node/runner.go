@@ -68,6 +68,17 @@ type Config struct {
 	// DiskUsedPercent, when set, is how full the disk of the engine's
 	// data root is, registered with the node. It must not block.
 	DiskUsedPercent func() int
+	// DeregistrationDelay is how long a running task of a service that is
+	// asked to stop keeps running before its containers get SIGTERM. The
+	// stop itself, committed through Raft, takes the task out of every
+	// replica's endpoints, DNS answers and proxy pools at once; the delay
+	// gives every agent time to apply it and clients time to finish the
+	// requests they began, so that none is cut mid-flight. Zero stops at
+	// once.
+	DeregistrationDelay time.Duration
+	// DNSServers are the resolvers of the containers this node starts
+	// whose definitions name none: the agent's DNS server.
+	DNSServers []string
 }
 
 // Runner keeps the local engine in line with the tasks assigned to this
@@ -255,7 +266,7 @@ func (r *Runner) sync(ctx context.Context) error {
 			}
 		case t.DesiredStatus == structs.StatusStopped:
 			if anyRunning(cs) {
-				r.stopTask(ctx, t.ID, stopGrace(st, t))
+				r.deregisterAndStop(ctx, t, stopGrace(st, t))
 			} else {
 				report(t, structs.StatusStopped, t.StopReason, cs)
 			}
@@ -274,8 +285,14 @@ func (r *Runner) sync(ctx context.Context) error {
 			switch {
 			case status == structs.StatusStopped && anyRunning(cs):
 				// Stop the rest first; the next pass reports the task
-				// stopped with every container's exit code.
+				// stopped with every container's exit code. What the
+				// containers show now (an exit, a failing health check)
+				// is reported at once, so that the task leaves its
+				// service's endpoints without waiting out the stop.
 				r.failed[t.ID] = reason
+				if t.LastStatus == structs.StatusRunning {
+					report(t, t.LastStatus, "", cs)
+				}
 				r.stopTask(ctx, t.ID, stopGrace(st, t))
 			case status == structs.StatusPending && t.LastStatus == structs.StatusPending:
 				// Containers exist but no start is under way: an earlier
@@ -384,7 +401,7 @@ func (r *Runner) startTask(ctx context.Context, st *fsm.State, t *structs.Task, 
 		r.failed[t.ID] = "the task asks for " + p[0] + ", which node " + r.cfg.Node.Name + " does not allow: start its agent with --allow-privileged"
 		return
 	}
-	spec := runtime.TaskSpec{Task: t, Def: td, Node: r.id}
+	spec := runtime.TaskSpec{Task: t, Def: td, Node: r.id, DNSServers: r.cfg.DNSServers}
 	rt := r.cfg.Runtime
 	r.log.Info("starting task", "task", t.ID, "service", t.Service, "taskDefinition", t.TaskDefinition)
 	r.op(ctx, t.ID, startTimeout, func(ctx context.Context) error {
@@ -433,9 +450,38 @@ func stopGrace(st *fsm.State, t *structs.Task) time.Duration {
 // stopTask stops a task's containers in the background, giving them grace
 // to exit. Callers hold r.mu.
 func (r *Runner) stopTask(ctx context.Context, id string, grace time.Duration) {
-	r.log.Info("stopping task", "task", id, "grace", grace)
-	r.op(ctx, id, grace+10*time.Second, func(ctx context.Context) error { return r.cfg.Runtime.Stop(ctx, r.id, id, grace) },
-		func(err error) { r.log.Warn("stop task", "task", id, "err", err) })
+	r.stopAfter(ctx, id, 0, grace)
+}
+
+// deregisterAndStop stops a task that was asked to stop. A running task of
+// a service first waits out the deregistration delay: its stop has already
+// taken it out of its service's endpoints, and the delay lets the cluster
+// and its clients move away from it before it gets SIGTERM. Callers hold
+// r.mu.
+func (r *Runner) deregisterAndStop(ctx context.Context, t *structs.Task, grace time.Duration) {
+	delay := time.Duration(0)
+	if t.Service != "" && t.LastStatus == structs.StatusRunning {
+		delay = r.cfg.DeregistrationDelay
+	}
+	r.stopAfter(ctx, t.ID, delay, grace)
+}
+
+// stopAfter stops a task's containers in the background after delay,
+// giving them grace to exit. Callers hold r.mu.
+func (r *Runner) stopAfter(ctx context.Context, id string, delay, grace time.Duration) {
+	r.log.Info("stopping task", "task", id, "deregistrationDelay", delay, "grace", grace)
+	r.op(ctx, id, delay+grace+10*time.Second, func(ctx context.Context) error {
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		return r.cfg.Runtime.Stop(ctx, r.id, id, grace)
+	}, func(err error) { r.log.Warn("stop task", "task", id, "err", err) })
 }
 
 // removeTask removes a task's containers in the background. Callers hold

@@ -8,9 +8,12 @@
 //	testapp write -path /data/f -text hello   (exits 1 when the write fails)
 //	testapp cat -path /data/f                 (exits 1 when the read fails)
 //	testapp env
+//	testapp proxied [-addr :9000]             (see proxied.go)
 //	testapp hostname|caps|ls|procs            (see inspect.go)
+//	testapp say|size                          (see say.go)
 //
-// serve also answers GET /file?path=P with the file's content and
+// serve's /health fails once /sick has been asked for, so that tests can
+// make a health check fail. serve also answers GET /file?path=P with the file's content and
 // POST /file?path=P by writing the body there (500 with the error when
 // that fails), so that tests can check what a volume keeps.
 package main
@@ -22,6 +25,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +41,12 @@ func main() {
 		probe(os.Args[2:])
 	case "write", "cat":
 		file(os.Args[1], os.Args[2:])
+	case "proxied":
+		proxied(os.Args[2:])
+	case "say":
+		say(os.Args[2:])
+	case "size":
+		size()
 	case "env":
 		for _, kv := range os.Environ() {
 			fmt.Println(kv)
@@ -81,7 +91,20 @@ func serve(args []string) {
 			os.Exit(*exitCode)
 		}()
 	}
-	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	var sick atomic.Bool
+	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		if sick.Load() {
+			http.Error(w, "sick", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	http.HandleFunc("/sick", func(w http.ResponseWriter, r *http.Request) {
+		sick.Store(true)
+		fmt.Println("sick from now on")
+		fmt.Fprintln(w, "sick from now on")
+	})
+	http.HandleFunc("/whoami", whoami)
 	http.HandleFunc("/greet", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, os.Getenv("GREETING")) })
 	http.HandleFunc("/file", serveFile)
 	http.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {

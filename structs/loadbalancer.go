@@ -1,0 +1,139 @@
+package structs
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Ingress protocols and balancing choices of a service's load balancer.
+const (
+	// ProtocolHTTP proxies HTTP requests, routed by Host and path, and
+	// tells the task the client's address in X-Forwarded-For, Forwarded
+	// and X-Forwarded-Proto.
+	ProtocolHTTP = "http"
+	// ProtocolTCP splices TCP connections, and may tell the task the
+	// client's address in a PROXY protocol v2 header.
+	ProtocolTCP = "tcp"
+
+	BalanceRoundRobin       = "roundRobin"
+	BalanceLeastConnections = "leastConnections"
+)
+
+// LoadBalancer is one entry of a service's loadBalancers, in ECS's shape:
+// a container port of the service's tasks that every agent serves on
+// ListenerPort, proxying to the service's healthy tasks wherever they run.
+// Protocol, Hostnames, PathPrefix, ProxyProtocol and Balancing are skiff's.
+type LoadBalancer struct {
+	ContainerName string `json:"containerName"`
+	ContainerPort int    `json:"containerPort"`
+	ListenerPort  int    `json:"listenerPort"`
+	// Protocol is ProtocolHTTP or ProtocolTCP; empty means http.
+	Protocol string `json:"protocol,omitempty"`
+	// Hostnames and PathPrefix route an http listener's requests: a
+	// request goes to the entry whose hostnames hold its Host (an entry
+	// without hostnames takes every host no other entry names) and whose
+	// path prefix is the longest that matches it, a whole path segment at
+	// a time. Hostnames are kept in lower case.
+	Hostnames  []string `json:"hostnames,omitempty"`
+	PathPrefix string   `json:"pathPrefix,omitempty"`
+	// ProxyProtocol sends a tcp listener's tasks a PROXY protocol v2
+	// header with the client's address before the client's bytes.
+	ProxyProtocol bool `json:"proxyProtocol,omitempty"`
+	// Balancing is BalanceRoundRobin (the default, when empty) or
+	// BalanceLeastConnections.
+	Balancing string `json:"balancing,omitempty"`
+}
+
+// ListenerProtocol is the entry's protocol, http when it names none.
+func (lb *LoadBalancer) ListenerProtocol() string {
+	if lb.Protocol == "" {
+		return ProtocolHTTP
+	}
+	return lb.Protocol
+}
+
+// Path is the entry's path prefix, "/" when it names none.
+func (lb *LoadBalancer) Path() string {
+	if lb.PathPrefix == "" {
+		return "/"
+	}
+	return lb.PathPrefix
+}
+
+// Conflict says why two entries cannot share a listener, or returns ""
+// when they can: they listen on different ports, or both are http and
+// differ in path prefix or in hostnames (an entry without hostnames takes
+// the hosts the other does not name, so it does not clash with one that
+// names some).
+func (lb *LoadBalancer) Conflict(other *LoadBalancer) string {
+	if lb.ListenerPort != other.ListenerPort {
+		return ""
+	}
+	p, q := lb.ListenerProtocol(), other.ListenerProtocol()
+	switch {
+	case p != q:
+		return fmt.Sprintf("listener port %d is already a %s listener, and one port is either http or tcp", lb.ListenerPort, q)
+	case p == ProtocolTCP:
+		return fmt.Sprintf("listener port %d is already a tcp listener, which takes one service", lb.ListenerPort)
+	case lb.Path() != other.Path():
+		return ""
+	case len(lb.Hostnames) == 0 && len(other.Hostnames) == 0:
+		return fmt.Sprintf("listener port %d already routes path prefix %s of every host; give hostnames or another pathPrefix", lb.ListenerPort, lb.Path())
+	}
+	for _, h := range lb.Hostnames {
+		if slices.Contains(other.Hostnames, h) {
+			return fmt.Sprintf("listener port %d already routes host %s with path prefix %s; give other hostnames or another pathPrefix", lb.ListenerPort, h, lb.Path())
+		}
+	}
+	return ""
+}
+
+// ListenerConflict finds the first entry of lbs, a service's load
+// balancers, that cannot share its listener with another entry of lbs or
+// with an entry of a service in others other than the service itself. It
+// returns the entry's index and why, or -1 and "".
+func ListenerConflict(service string, lbs []LoadBalancer, others []*Service) (int, string) {
+	for i := range lbs {
+		for j := range lbs[:i] {
+			if why := lbs[i].Conflict(&lbs[j]); why != "" {
+				return i, why + " (by loadBalancers[" + fmt.Sprint(j) + "] of this service)"
+			}
+		}
+		for _, s := range others {
+			if s.Name == service {
+				continue
+			}
+			for j := range s.LoadBalancers {
+				if why := lbs[i].Conflict(&s.LoadBalancers[j]); why != "" {
+					return i, why + " (by service " + s.Name + ")"
+				}
+			}
+		}
+	}
+	return -1, ""
+}
+
+// LoadBalancerTarget checks that the container an entry names is one of
+// td's and maps the entry's container port over tcp, and returns the
+// field (containerName or containerPort) at fault and why, or "" and "".
+func LoadBalancerTarget(lb *LoadBalancer, td *TaskDefinition) (field, why string) {
+	for i := range td.ContainerDefinitions {
+		cd := &td.ContainerDefinitions[i]
+		if cd.Name != lb.ContainerName {
+			continue
+		}
+		for _, pm := range cd.PortMappings {
+			if pm.ContainerPort == lb.ContainerPort && pm.Protocol != "udp" {
+				return "", ""
+			}
+		}
+		return "containerPort", fmt.Sprintf("%d is not a tcp port mapping of container %q in task definition %s; add it to the container's portMappings",
+			lb.ContainerPort, lb.ContainerName, td.Ref())
+	}
+	names := make([]string, len(td.ContainerDefinitions))
+	for i := range td.ContainerDefinitions {
+		names[i] = td.ContainerDefinitions[i].Name
+	}
+	return "containerName", fmt.Sprintf("%q is not a container of task definition %s (it has %s)", lb.ContainerName, td.Ref(), strings.Join(names, ", "))
+}
