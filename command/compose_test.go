@@ -125,8 +125,8 @@ func TestApplyComposeWatches(t *testing.T) {
 			t.Errorf("stdout %q lacks %q", r.stdout, want)
 		}
 	}
-	if got := f.got(); !slices.Contains(got, "GET /v1/services/p-api") || !slices.Contains(got, "GET /v1/services/p-db") {
-		t.Errorf("requests %q: want both services watched", got)
+	if got := f.got(); !slices.Contains(got, "GET /v1/services/p-api?consistent") || !slices.Contains(got, "GET /v1/services/p-db?consistent") {
+		t.Errorf("requests %q: want both services watched through the leader", got)
 	}
 }
 

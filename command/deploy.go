@@ -161,6 +161,12 @@ type rollout struct {
 // It prints a progress bar on a terminal and a line per change
 // otherwise. An interrupt stops the watch, not the deployment.
 func watchRollout(c *cli.Context, cl *api.Client, name, ref string, since int64) error {
+	// The write went through the leader, and the agent asked may not have
+	// applied it yet: a read of its own replica could find no such service
+	// or its old revision. The watch reads through the leader instead.
+	leader := *cl
+	leader.Consistent = true
+	cl = &leader
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
 	defer stop()
 	out := newProgress(c.App.Writer, name)

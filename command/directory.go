@@ -221,7 +221,8 @@ func prefixed(from string, ws []string) []string {
 // locally and against the agent's task definitions and secrets, before
 // the first is sent. Services that would not change are left as they are,
 // and with --prune the services applied from the directory that it no
-// longer holds are deleted. Then it watches each rollout unless detached.
+// longer holds are deleted. Then it watches each rollout unless detached,
+// as an apply of a compose file does.
 func (e *env) applyDir(c *cli.Context) error {
 	set, err := e.loadFileSet(c)
 	if err != nil {
@@ -259,12 +260,7 @@ func (e *env) applyDir(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "service %s deleted (no longer in %s); its tasks are stopping\n", name, set.path)
 	}
 	warn(c, ch.orphanWarnings(set))
-	for _, svc := range applied {
-		if err := watchUnlessDetached(c, cl, svc); err != nil {
-			return err
-		}
-	}
-	return nil
+	return watchAll(c, cl, applied)
 }
 
 func changedEntries(cs []changedService) []*entry {

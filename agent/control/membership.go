@@ -14,7 +14,13 @@ import (
 )
 
 // membershipLoop turns gossip's verdicts into Raft membership changes and
-// node statuses, after every membership change and twice a second.
+// node statuses. While any member or node is short of healthy, every rule
+// may come due with time alone (a member dead for long enough), so it runs
+// after every membership change and twice a second. Once every member is
+// alive, in Raft and its node ready, no rule can come due before gossip
+// changes or a node's record does (its engine failing is reported through
+// the state), so a quiet cluster's leader waits for those alone instead of
+// waking twice a second for nothing.
 func (c *ControlPlane) membershipLoop(ctx context.Context) {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
@@ -22,17 +28,85 @@ func (c *ControlPlane) membershipLoop(ctx context.Context) {
 	// the term began counts as dead from then on.
 	termStart := time.Now()
 	for {
-		if err := c.reconcileMembers(ctx, termStart); err != nil && ctx.Err() == nil {
-			c.log.Warn("membership", "err", err)
+		nodesAt := c.state.State().NodesChangedAt()
+		errMembers := c.reconcileMembers(ctx, termStart)
+		if errMembers != nil && ctx.Err() == nil {
+			c.log.Warn("membership", "err", errMembers)
 		}
-		if err := c.reconcileNodeHealth(ctx, termStart); err != nil && ctx.Err() == nil {
-			c.log.Warn("node health", "err", err)
+		errHealth := c.reconcileNodeHealth(ctx, termStart)
+		if errHealth != nil && ctx.Err() == nil {
+			c.log.Warn("node health", "err", errHealth)
+		}
+		if errMembers == nil && errHealth == nil && c.quiet() {
+			if !c.waitForChange(ctx, nodesAt) {
+				return
+			}
+			continue
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.members.Changed():
 		case <-tick.C:
+		}
+	}
+}
+
+// quiet reports whether no membership or node health rule can come due
+// with time alone: every gossip member is alive, proven and a Raft peer,
+// every Raft peer an alive member, and every node ready with an engine that
+// answers.
+func (c *ControlPlane) quiet() bool {
+	if len(c.unproven) > 0 {
+		return false
+	}
+	peers, err := c.raft.Peers()
+	if err != nil {
+		return false
+	}
+	alive := map[string]bool{}
+	for _, m := range c.members.Members() {
+		if m.Status != gossip.StatusAlive {
+			return false
+		}
+		alive[m.ID] = true
+	}
+	inRaft := map[string]bool{}
+	for _, p := range peers {
+		if p.ID != c.cfg.ID && !alive[p.ID] {
+			return false
+		}
+		inRaft[p.ID] = true
+	}
+	for id := range alive {
+		if !inRaft[id] {
+			return false
+		}
+	}
+	for _, n := range c.state.State().Nodes() {
+		if n.Status != structs.NodeReady || n.EngineError != "" || n.ID != c.cfg.ID && !alive[n.ID] {
+			return false
+		}
+	}
+	return true
+}
+
+// waitForChange returns true once gossip's membership changes or a node's
+// record has changed since the nodes index nodesAt, and false when ctx
+// ends. Other state changes (every task's) wake it only to look at the
+// index.
+func (c *ControlPlane) waitForChange(ctx context.Context, nodesAt uint64) bool {
+	for {
+		watch := c.state.Watch()
+		if c.state.State().NodesChangedAt() != nodesAt {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-c.members.Changed():
+			return true
+		case <-watch:
 		}
 	}
 }
