@@ -38,3 +38,24 @@ func TestSourcedServicesKeepTheirSource(t *testing.T) {
 		t.Fatalf("a plain apply kept the source %q", s.Source)
 	}
 }
+
+// TestSourcedServicesWithLoadBalancers checks that a service applied from
+// a directory with loadBalancers meets ApplyBalancedService's checks, as
+// that command's services do, and keeps both its source and its
+// listeners.
+func TestSourcedServicesWithLoadBalancers(t *testing.T) {
+	f := New(nil)
+	lb := structs.LoadBalancer{ContainerName: "app", ContainerPort: 8080, ListenerPort: 80}
+	web := balanced("web", lb)
+	web.Source = "deploy"
+	mustApply(t, f, 1, CmdApplySourcedService, ApplyService{Service: web, TaskDefinition: servedDef("web", 8080), At: 1})
+	if s := f.State().Service("web"); s == nil || s.Source != "deploy" || len(s.LoadBalancers) != 1 {
+		t.Fatalf("service after a sourced apply: %+v", s)
+	}
+	other := balanced("api", lb)
+	other.Source = "deploy"
+	if err, ok := apply(t, f, 2, CmdApplySourcedService, ApplyService{Service: other, TaskDefinition: servedDef("api", 8080)}).(error); !ok ||
+		!strings.Contains(err.Error(), "by service web") {
+		t.Fatalf("a sourced service took web's listener: %v", err)
+	}
+}
