@@ -44,11 +44,14 @@ func (a *Agent) Health() api.Health {
 
 // ApplyService implements api.Backend.
 func (a *Agent) ApplyService(ctx context.Context, svc *structs.Service, td *structs.TaskDefinition) (*structs.Service, error) {
-	// A daemon, and a service with load balancers, have command types of
-	// their own, which the committer writes only once every server applies
-	// them.
+	// A daemon, a service with load balancers, and a service that records
+	// the directory it was applied from, have command types of their own,
+	// which the committer writes only once every server applies them. The
+	// last is the newest, and takes the other two kinds too.
 	t := fsm.CmdApplyService
 	switch {
+	case svc.Source != "":
+		t = fsm.CmdApplySourcedService
 	case len(svc.LoadBalancers) > 0:
 		t = fsm.CmdApplyBalancedService
 	case svc.IsDaemon():

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/skiff-run/skiff/schedule"
 	"github.com/skiff-run/skiff/structs"
@@ -70,6 +71,9 @@ type ServiceFile struct {
 	// service belongs to, and the services it waits for.
 	Project   string                      `json:"project,omitempty"`
 	DependsOn []structs.ServiceDependency `json:"dependsOn,omitempty"`
+	// Source is skiff's too: the directory `skiff apply -f DIR` applied
+	// the service from, which that command sets (see structs.Service).
+	Source string `json:"source,omitempty"`
 	// Schedule and Concurrency make the file a scheduled task's (see
 	// DecodeScheduleFile) rather than a service's.
 	Schedule    string `json:"schedule,omitempty"`
@@ -232,6 +236,7 @@ var (
 			"restartPolicy":        {acted: map[string]*shape{"maxBackoffSeconds": nil}},
 			"taskDefinition":       taskDefShape,
 			"project":              nil,
+			"source":               nil,
 			"dependsOn":            {acted: map[string]*shape{"service": nil, "condition": nil}, maxItems: MaxDependencies, items: "dependencies"},
 			"deploymentConfiguration": {acted: map[string]*shape{"minimumHealthyPercent": nil, "maximumPercent": nil,
 				"deploymentCircuitBreaker": {acted: map[string]*shape{"enable": nil, "rollback": nil}}},
@@ -519,6 +524,9 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 			return nil, nil, nil, err
 		}
 	}
+	if err := checkSource(f.Source); err != nil {
+		return nil, nil, nil, err
+	}
 	if err := checkDependencies(name, f.DependsOn); err != nil {
 		return nil, nil, nil, err
 	}
@@ -556,6 +564,7 @@ func DecodeServiceFile(raw []byte) (*structs.Service, *structs.TaskDefinition, [
 		PlacementConstraints:          f.PlacementConstraints,
 		RestartPolicy:                 f.RestartPolicy,
 		Project:                       f.Project,
+		Source:                        f.Source,
 		DependsOn:                     f.DependsOn,
 		Rebalance:                     f.Rebalance,
 		Tags:                          f.Tags,
@@ -592,7 +601,7 @@ func DecodeScheduleFile(raw []byte) (*structs.Schedule, *structs.TaskDefinition,
 		set   bool
 	}{{"desiredCount", f.DesiredCount != nil}, {"schedulingStrategy", f.SchedulingStrategy != ""},
 		{"placementStrategy", len(f.PlacementStrategy) > 0}, {"placementConstraints", len(f.PlacementConstraints) > 0},
-		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}, {"rebalance", f.Rebalance != nil}, {"scheduler", f.Scheduler != ""}, {"loadBalancers", len(f.LoadBalancers) > 0},
+		{"dependsOn", len(f.DependsOn) > 0}, {"project", f.Project != ""}, {"source", f.Source != ""}, {"rebalance", f.Rebalance != nil}, {"scheduler", f.Scheduler != ""}, {"loadBalancers", len(f.LoadBalancers) > 0},
 		{"cluster", structs.ClusterName(f.Cluster) != structs.DefaultCluster}} {
 		if c.set {
 			return nil, nil, nil, fieldErr(c.field, "not taken by a scheduled task, which runs one one-off task at each time")
@@ -854,6 +863,23 @@ func checkName(field, name string) error {
 	}
 	if len(name) > maxNameLength || !nameRE.MatchString(name) {
 		return fieldErr(field, "%q: expected up to %d letters, digits, hyphens and underscores, starting with a letter or digit", name, maxNameLength)
+	}
+	return nil
+}
+
+// maxSourceLength bounds a service's source, a directory's name or path.
+const maxSourceLength = 1024
+
+// checkSource checks a service's source: empty, for a service not applied
+// from a directory, or printable text of a sensible length.
+func checkSource(source string) error {
+	if len(source) > maxSourceLength {
+		return fieldErr("source", "%d bytes: expected at most %d", len(source), maxSourceLength)
+	}
+	for _, r := range source {
+		if !unicode.IsPrint(r) {
+			return fieldErr("source", "%q: expected printable text, the directory the service was applied from", source)
+		}
 	}
 	return nil
 }

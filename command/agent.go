@@ -27,50 +27,58 @@ func agentCommand() *cli.Command {
 		Name:      "agent",
 		Usage:     "run the agent in the foreground (logs to stderr; SIGINT or SIGTERM stops it)",
 		ArgsUsage: " ",
-		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "dev", Usage: "one-node cluster on 127.0.0.1 that bootstraps itself (implies --bind 127.0.0.1 --bootstrap-expect 1)"},
-			&cli.StringFlag{Name: "data-dir", Value: "skiff-data", Usage: "where the node id, the Raft log and snapshots live"},
-			&cli.StringFlag{Name: "bind", Usage: "IP to listen on (default 0.0.0.0, or 127.0.0.1 with --dev)"},
-			&cli.StringFlag{Name: "advertise", Usage: "IP other agents reach this one on (default: the bind IP, or a private IP of the host)"},
-			&cli.IntFlag{Name: "http-port", Value: 7070, Usage: "API port"},
-			&cli.IntFlag{Name: "raft-port", Value: 7071, Usage: "Raft port"},
-			&cli.IntFlag{Name: "gossip-port", Value: 7946, Usage: "gossip port (UDP and TCP)"},
-			&cli.StringSliceFlag{Name: "join", Usage: "HOST[:PORT] of any member to join; retried with backoff until one answers (repeatable)"},
-			&cli.StringFlag{Name: "token", EnvVars: []string{"SKIFF_TOKEN"}, Usage: "the cluster's join token (`skiff token generate`); kept in the data dir, so needed on the first start only; not needed with --dev"},
-			&cli.IntFlag{Name: "bootstrap-expect", Usage: "how many agents form a new cluster together (default 3, or 1 with --dev)"},
-			&cli.IntFlag{Name: "voters", Value: 3, Usage: "how many Raft voters the leader keeps: 3 or 5; later agents are non-voting replicas"},
-			&cli.BoolFlag{Name: "leave-on-terminate", Usage: "on SIGTERM, leave the cluster gracefully (hand over leadership, move tasks away) before stopping"},
-			&cli.StringFlag{Name: "name", Usage: "node name (default: the host name)"},
-			&cli.StringSliceFlag{Name: "attr", Usage: "node attribute KEY=VALUE for placement constraints and spread (repeatable)"},
-			&cli.StringSliceFlag{Name: "tag", Usage: "node tag KEY=VALUE, which listings filter by with --filter tag:KEY=VALUE (repeatable)"},
-			&cli.StringFlag{Name: "cluster", Value: structs.DefaultCluster, Usage: "the pool this node joins: services and tasks run only in the cluster they name"},
-			&cli.Int64Flag{Name: "cpu", Usage: "cpu units this node offers, 1024 per core (default: all cores)"},
-			&cli.Int64Flag{Name: "memory", Usage: "MiB of memory this node offers (default: all memory)"},
-			&cli.IntFlag{Name: "gpus", Value: -1, DefaultText: "the host's NVIDIA GPUs", Usage: "GPUs this node offers to tasks that ask for them"},
-			&cli.StringFlag{Name: "port-range", Value: "20000-32767", Usage: "range of dynamic host ports"},
-			&cli.StringSliceFlag{Name: "allow-host-path", Usage: "host path PREFIX under which tasks may bind mount host volumes (repeatable; default: none, or any with --dev)"},
-			&cli.BoolFlag{Name: "allow-privileged", Usage: "run tasks that ask for more of the host than an ordinary container: privileged, host devices, the host's network, PID or IPC namespace, added capabilities, unconfined security options (default: no, or yes with --dev)"},
-			&cli.DurationFlag{Name: "probe-interval", Value: 500 * time.Millisecond, Usage: "gossip probe interval; a dead host is found after about 4-5 intervals"},
-			&cli.DurationFlag{Name: "raft-timeout", Value: 500 * time.Millisecond, Usage: "how long followers go without hearing from the Raft leader before electing another; the leader heartbeats 5-10 times within it, so a longer one costs an idle leader less CPU and a dead one more time to replace"},
-			&cli.DurationFlag{Name: "pending-timeout", Value: 10 * time.Minute, Usage: "how long a service's task may stay PENDING before it is placed again elsewhere"},
-			&cli.DurationFlag{Name: "healthy-after", Value: 5 * time.Second, Usage: "how long a deployment's new task without a health check must run before it counts as healthy"},
-			&cli.DurationFlag{Name: "deployment-stuck-after", Value: 5 * time.Minute, Usage: "how long a deployment whose new tasks cannot be placed may make no progress before it fails"},
-			&cli.DurationFlag{Name: "image-gc-after", Value: time.Hour, Usage: "how long an image must go unused by this node's tasks before it may be removed"},
-			&cli.Float64Flag{Name: "image-gc-high", Value: 80, Usage: "how full (percent) the disk of the engine's data root must be before unused images are removed, oldest first; 100 turns it off"},
-			&cli.DurationFlag{Name: "rotation-grace", Value: time.Minute, Usage: "after `skiff token rotate`, how long agents still accept the old cluster secret"},
-			&cli.DurationFlag{Name: "down-after", Value: 500 * time.Millisecond, Usage: "how long a host must be dead in gossip before its tasks are placed elsewhere"},
-			&cli.IntFlag{Name: "dns-port", Value: 8600, Usage: "port of the DNS server on 127.0.0.1 for people and tools; 0 serves none there"},
-			&cli.StringFlag{Name: "dns-domain", Value: "skiff", Usage: "the cluster's DNS domain: SERVICE.DOMAIN, TASK-ID.task.DOMAIN, NODE-NAME.node.DOMAIN"},
-			&cli.StringSliceFlag{Name: "dns-resolver", Usage: "HOST[:PORT] of a resolver that names outside the cluster's domain are forwarded to (repeatable; default: those of /etc/resolv.conf)"},
-			&cli.BoolFlag{Name: "dns-containers", Value: true, Usage: "serve DNS on port 53 of the container engine's bridge gateway and make it the resolver of the containers skiff starts, unless their definition names dnsServers or they use the host's network"},
-			&cli.DurationFlag{Name: "deregistration-delay", Value: 2 * time.Second, Usage: "how long a running task of a service that is asked to stop (deployment, drain, scale down) stays up, already out of endpoints and DNS answers, before its containers get SIGTERM"},
-			&cli.StringFlag{Name: "runtime", Value: "docker", Usage: "docker, or fake for simulated containers that only exist in memory"},
-			&cli.StringFlag{Name: "docker-host", Usage: "the Docker Engine's address, unix:///PATH or tcp://HOST:PORT (default: DOCKER_HOST, else the default socket)"},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
-			&cli.BoolFlag{Name: "no-ingress", Usage: "do not serve services' loadBalancers listener ports on this agent"},
-			&cli.StringFlag{Name: "ingress-bind", Usage: "IP the loadBalancers listeners listen on (default: the --bind IP)"},
-		},
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "a YAML or JSON file that sets agent flags by their long names (join: [...], attr: {KEY: VALUE}); the command line and environment variables override it"},
+		}, agentFlags()...),
 		Action: agentAction,
+	}
+}
+
+// agentFlags are the flags that configure an agent, which skiff install
+// takes too and writes into the agent's config file.
+func agentFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "dev", Usage: "one-node cluster on 127.0.0.1 that bootstraps itself (implies --bind 127.0.0.1 --bootstrap-expect 1)"},
+		&cli.StringFlag{Name: "data-dir", Value: "skiff-data", Usage: "where the node id, the Raft log and snapshots live"},
+		&cli.StringFlag{Name: "bind", Usage: "IP to listen on (default 0.0.0.0, or 127.0.0.1 with --dev)"},
+		&cli.StringFlag{Name: "advertise", Usage: "IP other agents reach this one on (default: the bind IP, or a private IP of the host)"},
+		&cli.IntFlag{Name: "http-port", Value: 7070, Usage: "API port"},
+		&cli.IntFlag{Name: "raft-port", Value: 7071, Usage: "Raft port"},
+		&cli.IntFlag{Name: "gossip-port", Value: 7946, Usage: "gossip port (UDP and TCP)"},
+		&cli.StringSliceFlag{Name: "join", Usage: "HOST[:PORT] of any member to join; retried with backoff until one answers (repeatable)"},
+		&cli.StringFlag{Name: "token", EnvVars: []string{"SKIFF_TOKEN"}, Usage: "the cluster's join token (`skiff token generate`); kept in the data dir, so needed on the first start only; not needed with --dev"},
+		&cli.IntFlag{Name: "bootstrap-expect", Usage: "how many agents form a new cluster together (default 3, or 1 with --dev)"},
+		&cli.IntFlag{Name: "voters", Value: 3, Usage: "how many Raft voters the leader keeps: 3 or 5; later agents are non-voting replicas"},
+		&cli.BoolFlag{Name: "leave-on-terminate", Usage: "on SIGTERM, leave the cluster gracefully (hand over leadership, move tasks away) before stopping"},
+		&cli.StringFlag{Name: "name", Usage: "node name (default: the host name)"},
+		&cli.StringSliceFlag{Name: "attr", Usage: "node attribute KEY=VALUE for placement constraints and spread (repeatable)"},
+		&cli.StringSliceFlag{Name: "tag", Usage: "node tag KEY=VALUE, which listings filter by with --filter tag:KEY=VALUE (repeatable)"},
+		&cli.StringFlag{Name: "cluster", Value: structs.DefaultCluster, Usage: "the pool this node joins: services and tasks run only in the cluster they name"},
+		&cli.Int64Flag{Name: "cpu", Usage: "cpu units this node offers, 1024 per core (default: all cores)"},
+		&cli.Int64Flag{Name: "memory", Usage: "MiB of memory this node offers (default: all memory)"},
+		&cli.IntFlag{Name: "gpus", Value: -1, DefaultText: "the host's NVIDIA GPUs", Usage: "GPUs this node offers to tasks that ask for them"},
+		&cli.StringFlag{Name: "port-range", Value: "20000-32767", Usage: "range of dynamic host ports"},
+		&cli.StringSliceFlag{Name: "allow-host-path", Usage: "host path PREFIX under which tasks may bind mount host volumes (repeatable; default: none, or any with --dev)"},
+		&cli.BoolFlag{Name: "allow-privileged", Usage: "run tasks that ask for more of the host than an ordinary container: privileged, host devices, the host's network, PID or IPC namespace, added capabilities, unconfined security options (default: no, or yes with --dev)"},
+		&cli.DurationFlag{Name: "probe-interval", Value: 500 * time.Millisecond, Usage: "gossip probe interval; a dead host is found after about 4-5 intervals"},
+		&cli.DurationFlag{Name: "raft-timeout", Value: 500 * time.Millisecond, Usage: "how long followers go without hearing from the Raft leader before electing another; the leader heartbeats 5-10 times within it, so a longer one costs an idle leader less CPU and a dead one more time to replace"},
+		&cli.DurationFlag{Name: "pending-timeout", Value: 10 * time.Minute, Usage: "how long a service's task may stay PENDING before it is placed again elsewhere"},
+		&cli.DurationFlag{Name: "healthy-after", Value: 5 * time.Second, Usage: "how long a deployment's new task without a health check must run before it counts as healthy"},
+		&cli.DurationFlag{Name: "deployment-stuck-after", Value: 5 * time.Minute, Usage: "how long a deployment whose new tasks cannot be placed may make no progress before it fails"},
+		&cli.DurationFlag{Name: "image-gc-after", Value: time.Hour, Usage: "how long an image must go unused by this node's tasks before it may be removed"},
+		&cli.Float64Flag{Name: "image-gc-high", Value: 80, Usage: "how full (percent) the disk of the engine's data root must be before unused images are removed, oldest first; 100 turns it off"},
+		&cli.DurationFlag{Name: "rotation-grace", Value: time.Minute, Usage: "after `skiff token rotate`, how long agents still accept the old cluster secret"},
+		&cli.DurationFlag{Name: "down-after", Value: 500 * time.Millisecond, Usage: "how long a host must be dead in gossip before its tasks are placed elsewhere"},
+		&cli.IntFlag{Name: "dns-port", Value: 8600, Usage: "port of the DNS server on 127.0.0.1 for people and tools; 0 serves none there"},
+		&cli.StringFlag{Name: "dns-domain", Value: "skiff", Usage: "the cluster's DNS domain: SERVICE.DOMAIN, TASK-ID.task.DOMAIN, NODE-NAME.node.DOMAIN"},
+		&cli.StringSliceFlag{Name: "dns-resolver", Usage: "HOST[:PORT] of a resolver that names outside the cluster's domain are forwarded to (repeatable; default: those of /etc/resolv.conf)"},
+		&cli.BoolFlag{Name: "dns-containers", Value: true, Usage: "serve DNS on port 53 of the container engine's bridge gateway and make it the resolver of the containers skiff starts, unless their definition names dnsServers or they use the host's network"},
+		&cli.DurationFlag{Name: "deregistration-delay", Value: 2 * time.Second, Usage: "how long a running task of a service that is asked to stop (deployment, drain, scale down) stays up, already out of endpoints and DNS answers, before its containers get SIGTERM"},
+		&cli.StringFlag{Name: "runtime", Value: "docker", Usage: "docker, or fake for simulated containers that only exist in memory"},
+		&cli.StringFlag{Name: "docker-host", Usage: "the Docker Engine's address, unix:///PATH or tcp://HOST:PORT (default: DOCKER_HOST, else the default socket)"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		&cli.BoolFlag{Name: "no-ingress", Usage: "do not serve services' loadBalancers listener ports on this agent"},
+		&cli.StringFlag{Name: "ingress-bind", Usage: "IP the loadBalancers listeners listen on (default: the --bind IP)"},
 	}
 }
 
@@ -78,6 +86,9 @@ func agentCommand() *cli.Command {
 // cluster. Every flag is checked before anything starts.
 func agentAction(c *cli.Context) error {
 	if err := args(c, 0); err != nil {
+		return err
+	}
+	if err := loadConfigFile(c, c.String("config")); err != nil {
 		return err
 	}
 	cfg, err := agentConfig(c)

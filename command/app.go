@@ -94,7 +94,9 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			agentCommand(),
+			installCommand(),
 			e.applyCommand(),
+			e.diffCommand(),
 			e.runCommand(),
 			e.psCommand(),
 			endpointsCommand(),
@@ -131,15 +133,31 @@ func (e *env) newApp(stdout, stderr io.Writer) *cli.App {
 	return app
 }
 
+// dataDirs are the data dirs whose files a client command run on an
+// agent's host uses when no flag says otherwise, the first that exists:
+// that of an agent started in the current directory with the default
+// --data-dir, then that of an agent skiff install set up. Tests replace it.
+var dataDirs = []string{dataDir, installedDataDir}
+
 // dataDir is the data dir of an agent started in the current directory
-// with the default --data-dir, whose files a client command run beside it
-// uses when no flag says otherwise.
+// with the default --data-dir.
 const dataDir = "skiff-data"
 
+// localDataDir is the first of dataDirs that exists, or the first of all.
+func localDataDir() string {
+	for _, d := range dataDirs {
+		if _, err := os.Stat(d); err == nil {
+			return d
+		}
+	}
+	return dataDirs[0]
+}
+
 // client is an API client for the global --addr, --consistent, --token and
-// --cacert flags. Without a token it uses the management token of an agent
-// whose data dir is ./skiff-data, as on the host where the cluster began,
-// and without a CA certificate that agent's ca.pem.
+// --cacert flags. Without a token it uses the management token of the
+// agent whose data dir is ./skiff-data, as on the host where the cluster
+// began, else /var/lib/skiff, as on a host where skiff install set one
+// up; and without a CA certificate that agent's ca.pem.
 func client(c *cli.Context) (*api.Client, error) {
 	tlsConfig, err := clientTLS(c)
 	if err != nil {
@@ -151,7 +169,7 @@ func client(c *cli.Context) (*api.Client, error) {
 	cl.Cluster = c.String("cluster")
 	cl.Token = c.String("token")
 	if cl.Token == "" {
-		if raw, err := os.ReadFile(filepath.Join(dataDir, agent.ManagementTokenFile)); err == nil {
+		if raw, err := os.ReadFile(filepath.Join(localDataDir(), agent.ManagementTokenFile)); err == nil {
 			cl.Token = strings.TrimSpace(string(raw))
 		}
 	}
@@ -159,13 +177,13 @@ func client(c *cli.Context) (*api.Client, error) {
 }
 
 // clientTLS is how the client checks an agent's https certificate: against
-// the CA certificate of --cacert, else of ./skiff-data/ca.pem when there
-// is one. Nil, without either, talks plain http to an address without a
+// the CA certificate of --cacert, else of the local data dir's ca.pem when
+// there is one. Nil, without either, talks plain http to an address without a
 // scheme, as a --dev agent serves.
 func clientTLS(c *cli.Context) (*tls.Config, error) {
 	path, flag := c.String("cacert"), "--cacert"
 	if path == "" {
-		path, flag = filepath.Join(dataDir, agent.CAFile), "the default CA certificate"
+		path, flag = filepath.Join(localDataDir(), agent.CAFile), "the default CA certificate"
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}

@@ -73,21 +73,8 @@ func applyCompose(c *cli.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	have, err := cl.Secrets(c.Context)
-	if err != nil {
+	if err := setComposeSecrets(c, cl, plan.Secrets); err != nil {
 		return err
-	}
-	for _, s := range plan.Secrets {
-		if !s.External {
-			if _, err := cl.SetSecret(c.Context, s.Name, s.Value); err != nil {
-				return fmt.Errorf("secret %s (secrets.%s): %w", s.Name, s.Compose, err)
-			}
-			fmt.Fprintf(c.App.Writer, "secret %s set from %s\n", s.Name, s.From)
-			continue
-		}
-		if !slices.ContainsFunc(have, func(i api.SecretInfo) bool { return i.Name == s.Name }) {
-			return fmt.Errorf("secrets.%s is external, and skiff has no secret %s: set it with skiff secret set %s", s.Compose, s.Name, s.Name)
-		}
 	}
 	applied := make([]*structs.Service, 0, len(plan.Services))
 	for i, s := range plan.Services {
@@ -131,6 +118,28 @@ func watchAll(c *cli.Context, cl *api.Client, svcs []*structs.Service) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// setComposeSecrets sets the secrets a compose file makes, and checks
+// that the external ones it names exist.
+func setComposeSecrets(c *cli.Context, cl *api.Client, secrets []compose.Secret) error {
+	have, err := cl.Secrets(c.Context)
+	if err != nil {
+		return err
+	}
+	for _, s := range secrets {
+		if !s.External {
+			if _, err := cl.SetSecret(c.Context, s.Name, s.Value); err != nil {
+				return fmt.Errorf("secret %s (secrets.%s): %w", s.Name, s.Compose, err)
+			}
+			fmt.Fprintf(c.App.Writer, "secret %s set from %s\n", s.Name, s.From)
+			continue
+		}
+		if !slices.ContainsFunc(have, func(i api.SecretInfo) bool { return i.Name == s.Name }) {
+			return fmt.Errorf("secrets.%s is external, and skiff has no secret %s: set it with skiff secret set %s", s.Compose, s.Name, s.Name)
+		}
+	}
+	return nil
 }
 
 // rmProject deletes every service of the project, then the secrets its

@@ -15,10 +15,12 @@ import (
 
 func (e *env) applyCommand() *cli.Command {
 	return &cli.Command{
-		Name: "apply", Usage: "create or update services from a service file or a compose file", ArgsUsage: " ",
+		Name: "apply", Usage: "create or update services from a service file, a compose file or a directory of them", ArgsUsage: " ",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true, Usage: "service file (JSON or YAML) or compose file (compose.yaml, docker-compose.yml ...), or - for a service file on standard input"},
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true, Usage: "service file (JSON or YAML) or compose file (compose.yaml, docker-compose.yml ...), - for a service file on standard input, or a directory of such files (*.json, *.yaml, *.yml), all checked before any is applied"},
 			&cli.StringFlag{Name: "project", Aliases: []string{"p"}, Usage: "a compose file's project name, which prefixes its services' names (default: the file's name field, else COMPOSE_PROJECT_NAME, else the folder's name)"},
+			sourceFlag(),
+			&cli.BoolFlag{Name: "prune", Usage: "with a directory, delete the services applied from it that it no longer holds (and no other service)"},
 			detachFlag(),
 		},
 		Action: e.apply,
@@ -30,6 +32,17 @@ func (e *env) apply(c *cli.Context) error {
 		return err
 	}
 	path := c.String("file")
+	if path != "-" && isDir(path) {
+		if c.IsSet("project") {
+			return fmt.Errorf("--project applies to one compose file, and %s is a directory", path)
+		}
+		return e.applyDir(c)
+	}
+	for _, f := range []string{"source", "prune"} {
+		if c.IsSet(f) {
+			return fmt.Errorf("--%s applies to a directory of service files, and %s is not one", f, path)
+		}
+	}
 	raw, err := e.readInput(path)
 	if err != nil {
 		return err

@@ -53,6 +53,13 @@ const (
 	// loadBalancers, in loadbalancer.go. An older replica would drop the
 	// field, and take a listener that a newer one refuses as taken.
 	CmdApplyBalancedService
+	// CmdApplySourcedService is an ApplyService (of a replica service, a
+	// daemon or a service with load balancers) whose service records the directory it was applied from.
+	// It has a type of its own so that a leader writes the source only
+	// once every server keeps it: an older replica would drop the field,
+	// and a prune answered from that replica, or after it led, would miss
+	// the service.
+	CmdApplySourcedService
 )
 
 // Baseline is the newest command type that every release of skiff

@@ -247,6 +247,7 @@ var handlers = map[CommandType]handler{
 	CmdRecordEvent:            command("RecordEvent", (*writer).recordEvent),
 	CmdPlaceTasks:             command("PlaceTasks", (*writer).placeTasks),
 	CmdApplyBalancedService:   command("ApplyBalancedService", (*writer).applyBalancedService),
+	CmdApplySourcedService:    command("ApplySourcedService", (*writer).applySourcedService),
 }
 
 // dispatch applies one command. A type this replica does not know stops it,
@@ -411,6 +412,22 @@ func (w *writer) applyDaemonService(c *ApplyService) (any, error) {
 		return "", fmt.Errorf("desired count %d: a daemon service has none", c.Service.DesiredCount)
 	}
 	return w.putApplied(c)
+}
+
+// applySourcedService is applyService, or applyBalancedService for a
+// service with load balancers, or applyDaemonService for a daemon, for a
+// service that records the directory it was applied from.
+func (w *writer) applySourcedService(c *ApplyService) (any, error) {
+	if c.Service.Source == "" {
+		return "", errors.New("source is empty: ApplySourcedService takes services applied from a directory only")
+	}
+	switch {
+	case len(c.Service.LoadBalancers) > 0:
+		return w.applyBalancedService(c)
+	case c.Service.IsDaemon():
+		return w.applyDaemonService(c)
+	}
+	return w.applyService(c)
 }
 
 // resolveTaskDef returns the reference a service or schedule runs: td

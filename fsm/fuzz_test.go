@@ -48,6 +48,7 @@ func FuzzApplyCommand(f *testing.F) {
 			Assign: []TaskPlacement{{ID: "t1", Node: "n1"}}},
 		CmdApplyBalancedService: ApplyService{Service: structs.Service{Name: "lb", DesiredCount: 1,
 			LoadBalancers: []structs.LoadBalancer{{ContainerName: "app", ContainerPort: 80, ListenerPort: 80}}}, TaskDefinition: &served},
+		CmdApplySourcedService: ApplyService{Service: structs.Service{Name: "web", DesiredCount: 1, Source: "deploy"}, TaskDefinition: &td},
 	}
 	for ct := range handlers {
 		if _, ok := seeds[ct]; !ok {

@@ -388,6 +388,11 @@ type Service struct {
 	// Project is the compose project the service came from, if any, so
 	// that the project's services can be found and removed together.
 	Project string `json:"project,omitempty"`
+	// Source is the directory `skiff apply -f DIR` applied the service
+	// from, as that command names it, if any, so that a later apply of
+	// the same directory with --prune can remove the services it no
+	// longer holds and only those.
+	Source string `json:"source,omitempty"`
 	// DependsOn holds the service's tasks back from placement until every
 	// service it names has its tasks in the state it asks for.
 	DependsOn []ServiceDependency `json:"dependsOn,omitempty"`
