@@ -170,6 +170,17 @@ func (w *writeLog) settle(count int) {
 		}
 	}
 	w.acked, w.maybe, w.faulted = count, nil, ""
+	// The bound stays where it was until the cluster has converged: a
+	// task stopped by the last writes keeps running through its node's
+	// deregistration delay and its stop, after the replicas agree.
+	w.maxWanted = max(w.maxWanted, count)
+}
+
+// converged lowers the sampler's bound to the count the cluster now runs
+// (or any write still undecided), once every stopped task is gone.
+func (w *writeLog) converged(count int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.maxWanted = count
 	for _, n := range w.open {
 		w.maxWanted = max(w.maxWanted, n)
@@ -278,6 +289,7 @@ func TestMultiHostNemesis(t *testing.T) {
 		count := checkReplicas(t, f, log)
 		agreed := time.Since(healed)
 		f.converged(l, count, nil)
+		log.converged(count)
 		took := time.Since(healed)
 		t.Logf("cycle %d: one leader after %s, replicas agreed after %s", cycle, led.Round(time.Millisecond), agreed.Round(time.Millisecond))
 		worst = max(worst, took)
