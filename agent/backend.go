@@ -26,10 +26,6 @@ func (a *Agent) View() api.State { return a.fsm.State() }
 // Changed implements api.Backend.
 func (a *Agent) Changed() <-chan struct{} { return a.fsm.Watch() }
 
-// Watch implements api.Watcher, so that blocking queries wake when the
-// local replica changes.
-func (a *Agent) Watch() <-chan struct{} { return a.fsm.Watch() }
-
 // Health implements api.Backend.
 func (a *Agent) Health() api.Health {
 	st := a.fsm.State()

@@ -2,13 +2,6 @@ package api
 
 import "time"
 
-// Watcher is an ability a Backend may have: telling when its replica
-// changes. Without it a blocking query answers at once.
-type Watcher interface {
-	// Watch returns a channel closed at the replica's next change.
-	Watch() <-chan struct{}
-}
-
 // changeIndexes is an ability a State may have: the log index of the last
 // change to each service (with its tasks) and to any node. Without it a
 // blocking query takes the view's own index, which moves with every entry.

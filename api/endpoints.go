@@ -33,10 +33,10 @@ func hashOf(eps []endpoints.Endpoint) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// endpointsIndex is the index of the last entry that could have changed a
-// service's endpoints: one that changed the service, one of its tasks, or
+// serviceIndex is the index of the last entry that could have changed a
+// service's endpoints or its pending tasks: one that changed the service, one of its tasks, or
 // a node.
-func endpointsIndex(st State, name string) uint64 {
+func serviceIndex(st State, name string) uint64 {
 	ci, ok := st.(changeIndexes)
 	if !ok {
 		return st.Index()
@@ -71,27 +71,23 @@ func (s *server) endpointsOf(w http.ResponseWriter, r *http.Request) (any, error
 		}
 		wait = min(d, MaxWait)
 	}
-	watcher, _ := s.b.(Watcher)
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
 		// The watch is taken before the view, so that a change between
 		// the two wakes the wait below.
-		var changed <-chan struct{}
-		if watcher != nil {
-			changed = watcher.Watch()
-		}
+		changed := s.b.Changed()
 		st := s.b.View()
 		blocking := index > 0 || hash != ""
 		if st.Service(name) == nil && !blocking {
-			// A watcher, though, waits for a service that is not there
+			// A blocking query, though, waits for a service that is not there
 			// yet, or sees it go, as a service without endpoints.
 			return nil, fmt.Errorf("service %s: %w", name, ErrNotFound)
 		}
-		at := endpointsIndex(st, name)
+		at := serviceIndex(st, name)
 		eps, until := endpoints.Until(st, name, time.Now())
 		answer := Endpoints{Index: at, Hash: hashOf(nonNil(eps)), Endpoints: nonNil(eps)}
-		if !blocking || index > 0 && at > index || hash != "" && answer.Hash != hash || watcher == nil {
+		if !blocking || index > 0 && at > index || hash != "" && answer.Hash != hash {
 			w.Header().Set(IndexHeader, strconv.FormatUint(at, 10))
 			return answer, nil
 		}

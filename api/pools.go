@@ -89,22 +89,17 @@ func (s *server) pending(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
-	watcher, _ := s.b.(Watcher)
 	for {
-		var changed <-chan struct{}
-		if watcher != nil {
-			changed = watcher.Watch()
-		}
+		// The watch is taken before the view, so that a change between
+		// the two wakes the wait below.
+		changed := s.b.Changed()
 		st := s.b.View()
 		svc := st.Service(name)
 		if svc == nil {
 			return nil, fmt.Errorf("service %s: %w", name, ErrNotFound)
 		}
-		index := st.Index()
-		if ci, ok := st.(changeIndexes); ok {
-			index = max(ci.ServiceChangedAt(name), ci.NodesChangedAt())
-		}
-		if index > after || changed == nil {
+		index := serviceIndex(st, name)
+		if index > after {
 			w.Header().Set(IndexHeader, strconv.FormatUint(index, 10))
 			return pendingOf(st, svc, index), nil
 		}

@@ -18,7 +18,7 @@ type watchingFake struct {
 	changed chan struct{}
 }
 
-func (w *watchingFake) Watch() <-chan struct{} {
+func (w *watchingFake) Changed() <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.changed
