@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -268,16 +269,26 @@ func TestBrowserDevAgent(t *testing.T) {
 	until("no log out", `document.getElementById('logout').hidden && !document.getElementById('nav').hidden`)
 }
 
-// load opens url. Chromium drops a page load when the host's network
-// interfaces change, as they do whenever a test elsewhere on the machine
-// makes or removes a Docker network, so a load cut short that way is tried
-// again, a few times.
+// load opens url and checks that the page's script ran. Chromium drops
+// requests in flight when the host's network interfaces change, as they do
+// whenever a test elsewhere on the machine makes or removes a Docker
+// network: the page itself fails with ERR_NETWORK_CHANGED, or it loads
+// without app.js (a deferred script has run by the time the load event
+// fires, so a page without the script's functions then has lost it). Either
+// is tried again, a few times, as a user would reload.
 func load(t *testing.T, ctx context.Context, url string) {
 	t.Helper()
 	var err error
 	for range 5 {
 		sctx, cancel := context.WithTimeout(ctx, browserTimeout)
 		err = chromedp.Do(sctx, chromedp.Navigate(url))
+		if err == nil {
+			var ran bool
+			ran, err = chromedp.Run(sctx, chromedp.Evaluate[bool](`typeof start === 'function'`))
+			if err == nil && !ran {
+				err = errors.New("the page loaded without its script, ERR_NETWORK_CHANGED or not")
+			}
+		}
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") {
 			break

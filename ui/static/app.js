@@ -298,7 +298,10 @@ const views = {
       }
     },
     // follow streams the picked container's log into the page until the
-    // view goes or another container is picked.
+    // view goes or another container is picked. A stream cut by the
+    // network (fetch's TypeError, not an answer of the agent's) is started
+    // again after a pause, from the log's beginning, as the page itself
+    // would be on a reload.
     follow() {
       if (this.stream) this.stream.abort();
       this.stream = new AbortController();
@@ -314,7 +317,11 @@ const views = {
         pre.textContent = text;
         if (atEnd) pre.scrollTop = pre.scrollHeight;
       }).catch((e) => {
-        if (e.name !== 'AbortError') pre.append(document.createTextNode('\n[log stream ended: ' + e.message + ']\n'));
+        if (e.name === 'AbortError') return;
+        pre.append(document.createTextNode('\n[log stream ended: ' + e.message + ']\n'));
+        if (e instanceof TypeError) {
+          setTimeout(() => { if (!signal.aborted) this.follow(); }, 2000);
+        }
       });
     },
     unmount() { if (this.stream) this.stream.abort(); },
@@ -422,10 +429,11 @@ function schedule() {
   }, state.streaming ? STREAM_POLL_MS : POLL_MS);
 }
 
-// readStream reads a streamed answer of the API chunk by chunk. fetch is
-// used rather than EventSource because EventSource cannot send the
-// Authorization header.
-async function readStream(path, signal, onChunk, accept) {
+// readStream reads a streamed answer of the API chunk by chunk, calling
+// onOpen (when given) once the agent has answered 200 and before the first
+// chunk, which may be long in coming. fetch is used rather than EventSource
+// because EventSource cannot send the Authorization header.
+async function readStream(path, signal, onChunk, accept, onOpen) {
   const headers = {};
   if (accept) headers.Accept = accept;
   if (state.token) headers.Authorization = 'Bearer ' + state.token;
@@ -439,6 +447,7 @@ async function readStream(path, signal, onChunk, accept) {
     err.status = res.status;
     throw err;
   }
+  if (onOpen) onOpen();
   const reader = res.body.getReader();
   const dec = new TextDecoder();
   for (;;) {
@@ -453,8 +462,10 @@ let lastEventID = '';
 
 // followEvents reads the agent's Server-Sent Events stream (GET /v1/events)
 // and refreshes the page on each event, reconnecting after the last log
-// index it had whole. An agent without the stream (404, an older release)
-// leaves the page polling.
+// index it had whole. The page counts as live as soon as the agent answers,
+// not at the first event: a stream resumed after a dropped connection (a
+// laptop changing networks) may have nothing to send for a long time. An
+// agent without the stream (404, an older release) leaves the page polling.
 async function followEvents() {
   if (eventStream) eventStream.abort();
   eventStream = new AbortController();
@@ -464,8 +475,8 @@ async function followEvents() {
   for (;;) {
     try {
       const q = lastEventID ? '?since=' + encodeURIComponent(lastEventID) : '';
+      buf = '';
       await readStream('/v1/events' + q, signal, (chunk) => {
-        if (state.streaming !== true) { state.streaming = true; schedule(); }
         buf += chunk;
         let i;
         while ((i = buf.search(/\r?\n\r?\n/)) >= 0) {
@@ -481,7 +492,9 @@ async function followEvents() {
           clearTimeout(debounce);
           debounce = setTimeout(refresh, 150);
         }
-      }, 'text/event-stream');
+      }, 'text/event-stream', () => {
+        if (state.streaming !== true) { state.streaming = true; schedule(); refresh(); }
+      });
     } catch (e) {
       if (signal.aborted) return;
       if (e instanceof AuthError) { fail(e); return; }
