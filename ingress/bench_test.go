@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +24,10 @@ import (
 // turns in chunks of requests within each run, so that both meet the same
 // load from the rest of the machine. It reports each target's requests
 // per second and 99th percentile latency, the proxy's throughput as a
-// percentage of direct, and the latency it adds at the 99th percentile.
+// percentage of direct, the latency it adds at the 99th percentile, and
+// the CPU time the whole process spends per request on each target, which
+// is the load generator and the task alone for direct, and they plus the
+// proxy through it.
 //
 //	go test -run '^$' -bench HTTP -benchtime 20000x -count 5 ./ingress
 func BenchmarkHTTP(b *testing.B) {
@@ -151,12 +155,14 @@ func compare(b *testing.B, targets [2]func() requester, workers int) {
 			clients[i] = append(clients[i], newClient())
 		}
 	}
-	var elapsed [2]time.Duration
+	var elapsed, cpu [2]time.Duration
 	var lat [2][]time.Duration
 	b.ResetTimer()
 	for done, turn := 0, 0; done < b.N; turn = 1 - turn {
 		n := min(benchChunk, b.N-done)
+		c0 := cpuTime(b)
 		d, l := burst(b, clients[turn], n)
+		cpu[turn] += cpuTime(b) - c0
 		elapsed[turn] += d
 		lat[turn] = append(lat[turn], l...)
 		done += n
@@ -179,6 +185,19 @@ func compare(b *testing.B, targets [2]func() requester, workers int) {
 	b.ReportMetric(p99[0], "direct-p99-µs")
 	b.ReportMetric(p99[1], "proxy-p99-µs")
 	b.ReportMetric(p99[1]-p99[0], "added-p99-µs")
+	b.ReportMetric(float64(cpu[0].Microseconds())/float64(len(lat[0])), "direct-cpu-µs/req")
+	b.ReportMetric(float64(cpu[1].Microseconds())/float64(len(lat[1])), "proxy-cpu-µs/req")
+}
+
+// cpuTime is the CPU time, user and system, that the process has used:
+// load generator, proxy and task together, since they share it. Its
+// growth per request is what a request costs the machine.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // burst sends n requests, one at a time from each of clients, and returns
