@@ -127,3 +127,15 @@ func checkLoadBalancerTargets(st State, svc *structs.Service, td *structs.TaskDe
 	}
 	return nil
 }
+
+// checkReservedPorts refuses a service whose definition, td (named
+// tdField in the request), takes a listener port of st's services as a
+// static host port, or whose listener port another service's definition
+// takes as one. The leader's state machine decides again when it applies
+// the service.
+func checkReservedPorts(st State, svc *structs.Service, td *structs.TaskDefinition, tdField string) error {
+	if field, why := structs.ReservedPortConflict(svc, td, tdField, st.Services(), func(ref string) *structs.TaskDefinition { return registered(st, ref) }); field != "" {
+		return &statusError{status: 409, FieldError: FieldError{Field: field, Message: why}}
+	}
+	return nil
+}

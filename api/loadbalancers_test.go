@@ -109,3 +109,24 @@ func TestApplyRefusesTakenListeners(t *testing.T) {
 		t.Fatalf("status %d: %s", a.status, a.body)
 	}
 }
+
+func TestApplyRefusesAHostPortOnAListenerPort(t *testing.T) {
+	f := newFake()
+	f.state.services[1].LoadBalancers = []structs.LoadBalancer{{ContainerName: "app", ContainerPort: 5432, ListenerPort: 5432, Protocol: structs.ProtocolTCP}}
+	f.state.taskdefs = append(f.state.taskdefs, &structs.TaskDefinition{Family: "db", Revision: 2, ContainerDefinitions: []structs.ContainerDefinition{
+		{Name: "pg", Image: "x", PortMappings: []structs.PortMapping{{ContainerPort: 5432}, {ContainerPort: 9187, HostPort: 9187}}}}})
+	srv := serve(t, f, &logBuffer{})
+	onListener := `{"service":"web","desiredCount":1,"taskDefinition":{"family":"web","containerDefinitions":[{"name":"app","image":"x",
+	    "portMappings":[{"containerPort":8080},{"containerPort":5432,"hostPort":5432}]}]}}`
+	a := send(t, srv.URL, "PUT", "/v1/services/web", onListener, nil)
+	if a.status != http.StatusConflict {
+		t.Fatalf("status %d: %s", a.status, a.body)
+	}
+	checkJSON(t, a.body, map[string]any{"field": "taskDefinition.containerDefinitions[0].portMappings[1].hostPort", "error": "~listener port of service db"})
+
+	a = send(t, srv.URL, "PUT", "/v1/services/web", balancedFile(`[{"containerName":"app","containerPort":8080,"listenerPort":9187}]`), nil)
+	if a.status != http.StatusConflict {
+		t.Fatalf("status %d: %s", a.status, a.body)
+	}
+	checkJSON(t, a.body, map[string]any{"field": "loadBalancers[0].listenerPort", "error": "~static host port of service db"})
+}

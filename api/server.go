@@ -747,6 +747,13 @@ func (s *server) applyService(w http.ResponseWriter, r *http.Request) (any, erro
 	if err := checkLoadBalancerTargets(view, svc, def); err != nil {
 		return nil, err
 	}
+	tdField := "taskDefinition"
+	if td == nil {
+		tdField = "taskDefinition(" + def.Ref() + ")"
+	}
+	if err := checkReservedPorts(view, svc, def, tdField); err != nil {
+		return nil, err
+	}
 	out, err := s.b.ApplyService(r.Context(), svc, td)
 	if err != nil {
 		return nil, err

@@ -466,6 +466,9 @@ func (w *writer) putApplied(c *ApplyService) (any, error) {
 		return "", err
 	}
 	s.TaskDefinition = ref
+	if err := w.reservedPorts(&s); err != nil {
+		return "", err
+	}
 	s.CreatedAt = c.At
 	s.PlacementFailure, s.Deployments = nil, nil
 	old := w.t.service(s.Name)
@@ -486,6 +489,25 @@ func (w *writer) putApplied(c *ApplyService) (any, error) {
 	}
 	w.serviceEvent(structs.EventServiceApplied, c.At, s.Name, what)
 	return s.TaskDefinition, nil
+}
+
+// reservedPorts refuses a service whose tasks would take a listener port
+// as a static host port, or whose listener port another service's tasks
+// take as one: on every node the agent's listener and the task would
+// clash. It reads the other services inside Apply, so that of two
+// services applied at once only the first gets the port.
+func (w *writer) reservedPorts(s *structs.Service) error {
+	def := func(ref string) *structs.TaskDefinition {
+		family, rev, err := structs.ParseTaskDefRef(ref)
+		if err != nil {
+			return nil
+		}
+		return w.t.taskDef(family, rev)
+	}
+	if field, why := structs.ReservedPortConflict(s, def(s.TaskDefinition), "taskDefinition("+s.TaskDefinition+")", all(w.t.services), def); field != "" {
+		return fmt.Errorf("%w: service %s: %s: %s", structs.ErrConflict, s.Name, field, why)
+	}
+	return nil
 }
 
 func (w *writer) scaleService(c *ScaleService) (any, error) {

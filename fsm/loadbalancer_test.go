@@ -70,3 +70,65 @@ func TestBalancedServicesHaveTheirOwnCommand(t *testing.T) {
 	mustApply(t, f, 10, CmdDeleteService, DeleteService{Name: "web"})
 	mustApply(t, f, 11, CmdApplyBalancedService, ApplyService{Service: balanced("web2", web), TaskDefinition: servedDef("web2", 8080)})
 }
+
+// staticDef is servedDef with the container's port on a static host port.
+func staticDef(family string, port, hostPort int) *structs.TaskDefinition {
+	td := servedDef(family, port)
+	td.ContainerDefinitions[0].PortMappings[0].HostPort = hostPort
+	return td
+}
+
+// TestListenerPortsAreReservedInsideApply checks that Apply keeps every
+// agent's listener ports apart from the host ports tasks take: a service
+// may not map a listener port statically, its own or another's; a listener
+// may not open on a port another service maps statically; two tcp
+// listeners may not share a port; and a task placed on a named node gets
+// no listener port as a dynamic host port.
+func TestListenerPortsAreReservedInsideApply(t *testing.T) {
+	f := New(nil)
+	mustApply(t, f, 1, CmdRegisterNode, RegisterNode{Node: structs.Node{ID: "n1", Name: "n1", CPU: 1024, MemoryMiB: 1024, PortMin: 20000, PortMax: 20010}})
+	web := structs.LoadBalancer{ContainerName: "app", ContainerPort: 8080, ListenerPort: 80}
+	mustApply(t, f, 2, CmdApplyBalancedService, ApplyService{Service: balanced("web", web), TaskDefinition: servedDef("web", 8080)})
+
+	refused := func(idx uint64, ct CommandType, c ApplyService, field, why string) {
+		t.Helper()
+		err, ok := apply(t, f, idx, ct, c).(error)
+		if !ok || !errors.Is(err, structs.ErrConflict) || !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), why) {
+			t.Fatalf("service %s: got %v, want a conflict naming %s and %q", c.Service.Name, err, field, why)
+		}
+		if f.State().Service(c.Service.Name) != nil {
+			t.Fatalf("refused service %s was written", c.Service.Name)
+		}
+	}
+	refused(3, CmdApplyService, ApplyService{Service: balanced("api"), TaskDefinition: staticDef("api", 9000, 80)},
+		"taskDefinition(api:1).containerDefinitions[0].portMappings[0].hostPort", "listener port of service web")
+	own := structs.LoadBalancer{ContainerName: "app", ContainerPort: 8080, ListenerPort: 8443}
+	refused(4, CmdApplyBalancedService, ApplyService{Service: balanced("self", own), TaskDefinition: staticDef("self", 8080, 8443)},
+		"hostPort", "listener port of service self")
+
+	mustApply(t, f, 5, CmdApplyService, ApplyService{Service: balanced("db"), TaskDefinition: staticDef("db", 5432, 5432)})
+	onDB := structs.LoadBalancer{ContainerName: "app", ContainerPort: 8080, ListenerPort: 5432, Protocol: structs.ProtocolTCP}
+	refused(6, CmdApplyBalancedService, ApplyService{Service: balanced("pg", onDB), TaskDefinition: servedDef("pg", 8080)},
+		"loadBalancers[0].listenerPort", "static host port of service db")
+
+	tcp := structs.LoadBalancer{ContainerName: "app", ContainerPort: 8080, ListenerPort: 6379, Protocol: structs.ProtocolTCP}
+	mustApply(t, f, 7, CmdApplyBalancedService, ApplyService{Service: balanced("cache", tcp), TaskDefinition: servedDef("cache", 8080)})
+	refused(8, CmdApplyBalancedService, ApplyService{Service: balanced("cache2", tcp), TaskDefinition: servedDef("cache2", 8080)},
+		"loadBalancers[0].listenerPort", "already a tcp listener")
+
+	// A listener inside the nodes' dynamic range: a one-off task on a
+	// named node gets the next port instead.
+	mustApply(t, f, 9, CmdApplyBalancedService, ApplyService{Service: balanced("edge", structs.LoadBalancer{ContainerName: "app", ContainerPort: 8080, ListenerPort: 20000}),
+		TaskDefinition: servedDef("edge", 8080)})
+	mustApply(t, f, 10, CmdRegisterTaskDefinition, RegisterTaskDefinition{TaskDefinition: *servedDef("job", 8080)})
+	mustApply(t, f, 11, CmdPlaceTasks, PlaceTasks{New: []structs.Task{{ID: "j1", TaskDefinition: "job:1", Node: "n1"}}, At: 1})
+	if got := f.State().Task("j1").HostPorts; len(got) != 1 || got[0] != 20001 {
+		t.Fatalf("host ports %v, want [20001]: 20000 is edge's listener", got)
+	}
+	mustApply(t, f, 12, CmdRegisterTaskDefinition, RegisterTaskDefinition{TaskDefinition: *staticDef("fixed", 8080, 20000)})
+	err, _ := apply(t, f, 13, CmdPlaceTasks, PlaceTasks{New: []structs.Task{{ID: "j2", TaskDefinition: "fixed:1", Node: "n1"}}, At: 1}).(error)
+	var pe *structs.PlacementError
+	if !errors.As(err, &pe) || pe.Failure.Reasons[0].Kind != structs.ReasonListenerPort || !strings.Contains(err.Error(), "service edge") {
+		t.Fatalf("got %v: want n1 refusing host port 20000, edge's listener", err)
+	}
+}

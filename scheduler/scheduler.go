@@ -16,6 +16,9 @@ import (
 type View interface {
 	Nodes() []*structs.Node
 	TasksByNode(node string) []*structs.Task
+	// Services gives the load balancers' listener ports, which every
+	// agent listens on and no task may take.
+	Services() []*structs.Service
 }
 
 // Job asks for Count more copies of a task definition.
@@ -218,6 +221,8 @@ func (r refusal) text() string {
 		return "not enough memory free"
 	case structs.ReasonHostPort:
 		return "host port " + r.detail + " in use"
+	case structs.ReasonListenerPort:
+		return "host port " + r.detail
 	case structs.ReasonDynamicPorts:
 		return "no free dynamic host port"
 	case structs.ReasonHostPath:
@@ -238,11 +243,24 @@ type planner struct {
 	strategies  []strategy
 	groupCounts []int
 	index       nodeIndex // nil when the strategies need a scan of every node
+	// listeners maps the listener ports of the cluster's load balancers
+	// to the service of each; dynamic host ports skip them.
+	listeners map[int]string
+	// onListener is the refusal of every node when a static host port of
+	// the task is a listener port, else the zero refusal.
+	onListener refusal
 }
 
 func newPlanner(v View, nodes []*structs.Node, job Job) (*planner, error) {
 	p := &planner{job: job, need: needOf(job.TaskDef), hostPaths: job.TaskDef.HostPaths(),
-		privileges: job.TaskDef.Privileges()}
+		privileges: job.TaskDef.Privileges(), listeners: structs.ListenerPorts(v.Services())}
+	for _, hp := range job.TaskDef.StaticTCPHostPorts() {
+		if svc, ok := p.listeners[hp.Port]; ok {
+			p.onListener = refusal{structs.ReasonListenerPort, fmt.Sprintf("%d of container %s is the listener port of service %s's load balancer, which every agent listens on",
+				hp.Port, hp.Container, svc)}
+			break
+		}
+	}
 	var err error
 	if p.filters, err = buildFilters(job.Constraints); err != nil {
 		return nil, err
@@ -314,6 +332,9 @@ type refusal struct{ kind, detail string }
 // fits runs the filters and the resource checks; it returns the zero
 // refusal when the task fits, else the first check that failed.
 func (p *planner) fits(ns *nodeState) refusal {
+	if p.onListener != (refusal{}) {
+		return p.onListener
+	}
 	if ns.node.Status != structs.NodeReady {
 		return refusal{structs.ReasonNodeStatus, ns.node.Status}
 	}
@@ -369,7 +390,7 @@ func (ns *nodeState) freeGPUs() int {
 func (p *planner) freeDynamic(ns *nodeState) int {
 	n := 0
 	for port := ns.portNext; port <= ns.node.PortMax && n < p.need.dynamic; port++ {
-		if !ns.ports[port] && !p.need.isStatic(port) {
+		if !ns.ports[port] && !p.need.isStatic(port) && p.listeners[port] == "" {
 			n++
 		}
 	}
@@ -425,7 +446,7 @@ func (p *planner) commit(ns *nodeState) Placement {
 		}
 		for i, hp := range p.need.mappingPort {
 			if hp == 0 {
-				for ns.ports[ns.portNext] {
+				for ns.ports[ns.portNext] || p.listeners[ns.portNext] != "" {
 					ns.portNext++
 				}
 				ns.ports[ns.portNext] = true

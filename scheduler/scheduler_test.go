@@ -11,12 +11,14 @@ import (
 
 // view is an in-memory View for tests.
 type view struct {
-	nodes  []*structs.Node
-	byNode map[string][]*structs.Task
+	nodes    []*structs.Node
+	byNode   map[string][]*structs.Task
+	services []*structs.Service
 }
 
 func (v *view) Nodes() []*structs.Node                { return v.nodes }
 func (v *view) TasksByNode(id string) []*structs.Task { return v.byNode[id] }
+func (v *view) Services() []*structs.Service          { return v.services }
 
 func newView(nodes ...*structs.Node) *view {
 	return &view{nodes: nodes, byNode: map[string][]*structs.Task{}}

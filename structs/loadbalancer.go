@@ -137,3 +137,91 @@ func LoadBalancerTarget(lb *LoadBalancer, td *TaskDefinition) (field, why string
 	}
 	return "containerName", fmt.Sprintf("%q is not a container of task definition %s (it has %s)", lb.ContainerName, td.Ref(), strings.Join(names, ", "))
 }
+
+// ListenerPorts maps each listener port of services to the service that
+// listens on it, the first by name when several http services share it.
+// Every agent listens on all of them, whatever its pool, so no task may
+// take one as a host port on any node.
+func ListenerPorts(services []*Service) map[int]string {
+	out := map[int]string{}
+	for _, s := range services {
+		for i := range s.LoadBalancers {
+			p := s.LoadBalancers[i].ListenerPort
+			if have, ok := out[p]; !ok || s.Name < have {
+				out[p] = s.Name
+			}
+		}
+	}
+	return out
+}
+
+// StaticHostPort is a tcp host port that a definition's tasks take on
+// whichever node they run, with the container that maps it and the field
+// of the definition that names it.
+type StaticHostPort struct {
+	Port      int
+	Container string
+	Field     string
+}
+
+// StaticTCPHostPorts lists the tcp host ports t's tasks take on whichever
+// node they run: the hostPort of each mapping that names one, and in host
+// network mode each containerPort. A udp mapping cannot meet a listener,
+// which is tcp.
+func (t *TaskDefinition) StaticTCPHostPorts() []StaticHostPort {
+	var out []StaticHostPort
+	for i := range t.ContainerDefinitions {
+		name := t.ContainerDefinitions[i].Name
+		for j, pm := range t.ContainerDefinitions[i].PortMappings {
+			if pm.Protocol == "udp" {
+				continue
+			}
+			field := fmt.Sprintf("containerDefinitions[%d].portMappings[%d].", i, j)
+			switch {
+			case t.NetworkMode == NetworkHost:
+				out = append(out, StaticHostPort{Port: pm.ContainerPort, Container: name, Field: field + "containerPort"})
+			case pm.HostPort != 0:
+				out = append(out, StaticHostPort{Port: pm.HostPort, Container: name, Field: field + "hostPort"})
+			}
+		}
+	}
+	return out
+}
+
+// ReservedPortConflict checks service s, whose tasks run td, against the
+// listener ports every agent holds: a static host port of td must not be a
+// listener port of any service (s's own included), and a listener port of
+// s must not be a static host port of another service's definition, which
+// def returns by reference (nil when it has none). It returns the field at
+// fault, "loadBalancers[i].listenerPort" or a field of td under tdField,
+// and why; or "" and "". others may hold an older version of s, which is
+// skipped.
+func ReservedPortConflict(s *Service, td *TaskDefinition, tdField string, others []*Service, def func(ref string) *TaskDefinition) (field, why string) {
+	listeners := ListenerPorts(append([]*Service{s}, slices.DeleteFunc(slices.Clone(others), func(o *Service) bool { return o.Name == s.Name })...))
+	if td != nil {
+		for _, hp := range td.StaticTCPHostPorts() {
+			if owner, ok := listeners[hp.Port]; ok {
+				return tdField + "." + hp.Field, fmt.Sprintf("host port %d is the listener port of service %s's load balancer, which every agent listens on; choose another host port, or 0 for a dynamic one", hp.Port, owner)
+			}
+		}
+	}
+	for i := range s.LoadBalancers {
+		port := s.LoadBalancers[i].ListenerPort
+		for _, o := range others {
+			if o.Name == s.Name {
+				continue
+			}
+			otd := def(o.TaskDefinition)
+			if otd == nil {
+				continue
+			}
+			for _, hp := range otd.StaticTCPHostPorts() {
+				if hp.Port == port {
+					return fmt.Sprintf("loadBalancers[%d].listenerPort", i), fmt.Sprintf("port %d is a static host port of service %s (%s of task definition %s), which its tasks take on their nodes, and every agent would listen on it; choose another listener port",
+						port, o.Name, hp.Field, otd.Ref())
+				}
+			}
+		}
+	}
+	return "", ""
+}

@@ -127,6 +127,9 @@ const (
 	ReasonPrivileged   = "privileged"   // the node does not allow what Privileges lists
 	ReasonDependency   = "dependency"   // a service it depends on is not ready yet
 	ReasonCluster      = "cluster"      // the node is in another pool
+	// ReasonListenerPort: a static host port is a load balancer's
+	// listener port, which every agent listens on.
+	ReasonListenerPort = "listenerPort"
 )
 
 // PlacementReason counts the nodes that refused a task for one reason.
@@ -154,6 +157,8 @@ func (r PlacementReason) String() string {
 		return fmt.Sprintf("%d %s have no free dynamic host port", r.Nodes, noun)
 	case ReasonHostPort:
 		return fmt.Sprintf("%d %s: host port %s in use", r.Nodes, noun, r.Detail)
+	case ReasonListenerPort:
+		return fmt.Sprintf("%d %s: host port %s", r.Nodes, noun, r.Detail)
 	case ReasonNodeStatus, ReasonIneligible:
 		return fmt.Sprintf("%d %s: node is %s", r.Nodes, noun, r.Detail)
 	case ReasonConstraint:
