@@ -34,10 +34,20 @@ func pinned(name, engine, upstream string) []byte {
 	    "portMappings":[{"containerPort":8080,"hostPort":0}]}]}}`, name, engine, name, testImage, command))
 }
 
+// behind is pinned with a load balancer on listener for its container's
+// port 8080.
+func behind(name, engine string, listener int) []byte {
+	return bytes.Replace(pinned(name, engine, ""), []byte(`"desiredCount":1,`),
+		fmt.Appendf(nil, `"desiredCount":1,"loadBalancers":[{"containerName":"app","containerPort":8080,"listenerPort":%d}],`, listener), 1)
+}
+
 // TestContainersReachServicesOnAnotherNode runs two agents, each on an
 // engine of its own with a bridge of its own (a private daemon, and the
-// shared one), each serving DNS on its bridge's gateway: a container on
-// one node reaches a service on the other at http://web.skiff:PORT.
+// shared one), each serving DNS and its ingress listeners on its bridge's
+// gateway: a container on one node reaches a service on the other at
+// http://web.skiff:PORT, and a service with a load balancer at
+// http://front.skiff:LISTENER, through its own node's agent, whose proxy
+// forwards to the task on the other node.
 func TestContainersReachServicesOnAnotherNode(t *testing.T) {
 	ip := hostIP(t)
 	shared := dockertest.Client(t)
@@ -51,6 +61,21 @@ func TestContainersReachServicesOnAnotherNode(t *testing.T) {
 			t.Fatal(err)
 		}
 		rts[name] = rt
+	}
+	// Each agent's listeners are on its own bridge's gateway, which only
+	// its own engine's containers are routed to as their host: the name
+	// of a service behind a listener answers with it, so a container that
+	// reaches the service went through its own node's agent.
+	gateways := map[string]string{}
+	for name, rt := range rts {
+		gw, err := rt.Gateway(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		gateways[name] = gw
+	}
+	if gateways["n1"] == gateways["n2"] {
+		t.Fatalf("both engines' bridges have gateway %s", gateways["n1"])
 	}
 	var ids []string
 	t.Cleanup(func() {
@@ -79,7 +104,7 @@ func TestContainersReachServicesOnAnotherNode(t *testing.T) {
 			RaftAddr: net.JoinHostPort(ip, rport), GossipAddr: net.JoinHostPort("0.0.0.0", gport), Join: []string{gossip[other]},
 			BootstrapExpect: 2, CPU: 4096, MemoryMiB: 4096, Runtime: rts[name], Resync: time.Second, PortMin: portMin, PortMax: portMin + 49,
 			Attributes: map[string]string{"engine": engine}, Logger: testutil.Logger(t), RaftLog: testutil.PrefixLogWriter(t, name+": "),
-			DNSAddr: "127.0.0.1:0", DNSForContainers: true})
+			DNSAddr: "127.0.0.1:0", DNSForContainers: true, IngressBind: gateways[name]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,5 +154,37 @@ func TestContainersReachServicesOnAnotherNode(t *testing.T) {
 			return false, err.Error()
 		}
 		return strings.Contains(b.String(), "upstream ready: "+url), fmt.Sprintf("client on %s logged %q", ts[0].Node, b.String())
+	})
+
+	// The same through a load balancer: front runs on n2 alone, and a
+	// container on n1 reaches it on the listener port by name.
+	const listener = 43960
+	if _, err := cl.ApplyService(ctx, "front", behind("front", "shared", listener)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 90*time.Second, func() (bool, string) {
+		eps, err := cl.Endpoints(ctx, "front", nil, 0)
+		return err == nil && len(eps.Endpoints) == 1 && eps.Endpoints[0].Healthy && eps.Endpoints[0].NodeName == "n2", fmt.Sprintf("front's endpoints %+v %v", eps, err)
+	})
+	for name, a := range agents {
+		testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+			got := addresses(t, a.DNSAddr(), "front.skiff.")
+			return got == gateways[name], fmt.Sprintf("%s answers front.skiff. with %q, want its own listeners' %s", name, got, gateways[name])
+		})
+	}
+	proxied := fmt.Sprintf("http://front.skiff:%d/health", listener)
+	if _, err := cl.ApplyService(ctx, "proxied", pinned("proxied", "private", proxied)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 90*time.Second, func() (bool, string) {
+		ts, err := cl.Tasks(ctx, "proxied", false)
+		if err != nil || len(ts) != 1 || ts[0].LastStatus != structs.StatusRunning || ts[0].Node != agents["n1"].ID() {
+			return false, fmt.Sprintf("proxied tasks %v %v", ts, err)
+		}
+		var b bytes.Buffer
+		if err := cl.Logs(ctx, ts[0].ID, "app", false, &b); err != nil {
+			return false, err.Error()
+		}
+		return strings.Contains(b.String(), "upstream ready: "+proxied), fmt.Sprintf("proxied on %s logged %q", ts[0].Node, b.String())
 	})
 }

@@ -83,3 +83,51 @@ func TestClusterIngressOnEveryAgent(t *testing.T) {
 		})
 	}
 }
+
+// A cluster keeps its listener ports apart from the host ports of tasks:
+// a service that maps one statically is refused with the field at fault,
+// a one-off task that does is not placed and the scheduler says why, and
+// a dynamic host port skips one in the nodes' range.
+func TestClusterReservesListenerPorts(t *testing.T) {
+	listener := loopbackPort(t)
+	c := testcluster.NewTuned(t, 1, 1, func(cfg *agent.Config) {
+		cfg.PortMin, cfg.PortMax = listener, listener+1
+		cfg.IngressBind = "127.0.0.1"
+	})
+	ctx := context.Background()
+	cl := c.Leader().Client()
+	def := func(family string, hostPort int) string {
+		return fmt.Sprintf(`{"family":%q,"containerDefinitions":[{"name":"app","image":"img","memory":16,
+		  "portMappings":[{"containerPort":8080,"hostPort":%d}]}]}`, family, hostPort)
+	}
+	web := fmt.Sprintf(`{"service":"web","desiredCount":1,
+	  "loadBalancers":[{"containerName":"app","containerPort":8080,"listenerPort":%d}],"taskDefinition":%s}`, listener, def("web", 0))
+	if _, err := cl.ApplyService(ctx, "web", []byte(web)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cl.ApplyService(ctx, "api", []byte(fmt.Sprintf(`{"service":"api","desiredCount":1,"taskDefinition":%s}`, def("api", listener))))
+	if err == nil || !strings.Contains(err.Error(), "taskDefinition.containerDefinitions[0].portMappings[0].hostPort") ||
+		!strings.Contains(err.Error(), "listener port of service web") {
+		t.Fatalf("a service mapping web's listener port statically: %v", err)
+	}
+	res, err := cl.Run(ctx, []byte(def("job", listener)), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Tasks) != 0 || !strings.Contains(res.Failure, fmt.Sprintf("host port %d of container app is the listener port of service web", listener)) {
+		t.Fatalf("a one-off task on web's listener port: %+v", res)
+	}
+	// web's own task took the range's other port; a dynamic one is left
+	// for nobody else.
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+		ts, err := cl.Tasks(ctx, "web", false)
+		return err == nil && len(ts) == 1 && len(ts[0].HostPorts) == 1 && ts[0].HostPorts[0] == listener+1, fmt.Sprintf("web's tasks %+v %v", ts, err)
+	})
+	res, err = cl.Run(ctx, []byte(def("dyn", 0)), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Tasks) != 0 || !strings.Contains(res.Failure, "no free dynamic host port") {
+		t.Fatalf("a dynamic host port beside a listener in a range of two: %+v", res)
+	}
+}
