@@ -138,6 +138,9 @@ func (w *writer) setServiceRevision(c *SetServiceRevision) (any, error) {
 			return nil, err
 		}
 		s.TaskDefinition = c.TaskDefinition
+		if err := w.reservedPorts(&s); err != nil {
+			return nil, err
+		}
 	}
 	s.UpdatedAt = c.At
 	w.t.putService(&s)

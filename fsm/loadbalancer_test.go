@@ -82,8 +82,9 @@ func staticDef(family string, port, hostPort int) *structs.TaskDefinition {
 // agent's listener ports apart from the host ports tasks take: a service
 // may not map a listener port statically, its own or another's; a listener
 // may not open on a port another service maps statically; two tcp
-// listeners may not share a port; and a task placed on a named node gets
-// no listener port as a dynamic host port.
+// listeners may not share a port; a service may not be set back to a
+// revision that maps a listener port; and a task placed on a named node
+// gets no listener port as a dynamic host port.
 func TestListenerPortsAreReservedInsideApply(t *testing.T) {
 	f := New(nil)
 	mustApply(t, f, 1, CmdRegisterNode, RegisterNode{Node: structs.Node{ID: "n1", Name: "n1", CPU: 1024, MemoryMiB: 1024, PortMin: 20000, PortMax: 20010}})
@@ -116,17 +117,27 @@ func TestListenerPortsAreReservedInsideApply(t *testing.T) {
 	refused(8, CmdApplyBalancedService, ApplyService{Service: balanced("cache2", tcp), TaskDefinition: servedDef("cache2", 8080)},
 		"loadBalancers[0].listenerPort", "already a tcp listener")
 
+	// Nor may a service be set back to a revision that maps one.
+	mustApply(t, f, 9, CmdRegisterTaskDefinition, RegisterTaskDefinition{TaskDefinition: *staticDef("db", 5432, 80)})
+	if err, ok := apply(t, f, 10, CmdSetServiceRevision, SetServiceRevision{Name: "db", TaskDefinition: "db:2"}).(error); !ok ||
+		!strings.Contains(err.Error(), "taskDefinition(db:2)") || !strings.Contains(err.Error(), "listener port of service web") {
+		t.Fatalf("db set to a revision on web's listener port: %v", err)
+	}
+	if got := f.State().Service("db").TaskDefinition; got != "db:1" {
+		t.Fatalf("db runs %s after a refused revision, want db:1", got)
+	}
+
 	// A listener inside the nodes' dynamic range: a one-off task on a
 	// named node gets the next port instead.
-	mustApply(t, f, 9, CmdApplyBalancedService, ApplyService{Service: balanced("edge", structs.LoadBalancer{ContainerName: "app", ContainerPort: 8080, ListenerPort: 20000}),
+	mustApply(t, f, 11, CmdApplyBalancedService, ApplyService{Service: balanced("edge", structs.LoadBalancer{ContainerName: "app", ContainerPort: 8080, ListenerPort: 20000}),
 		TaskDefinition: servedDef("edge", 8080)})
-	mustApply(t, f, 10, CmdRegisterTaskDefinition, RegisterTaskDefinition{TaskDefinition: *servedDef("job", 8080)})
-	mustApply(t, f, 11, CmdPlaceTasks, PlaceTasks{New: []structs.Task{{ID: "j1", TaskDefinition: "job:1", Node: "n1"}}, At: 1})
+	mustApply(t, f, 12, CmdRegisterTaskDefinition, RegisterTaskDefinition{TaskDefinition: *servedDef("job", 8080)})
+	mustApply(t, f, 13, CmdPlaceTasks, PlaceTasks{New: []structs.Task{{ID: "j1", TaskDefinition: "job:1", Node: "n1"}}, At: 1})
 	if got := f.State().Task("j1").HostPorts; len(got) != 1 || got[0] != 20001 {
 		t.Fatalf("host ports %v, want [20001]: 20000 is edge's listener", got)
 	}
-	mustApply(t, f, 12, CmdRegisterTaskDefinition, RegisterTaskDefinition{TaskDefinition: *staticDef("fixed", 8080, 20000)})
-	err, _ := apply(t, f, 13, CmdPlaceTasks, PlaceTasks{New: []structs.Task{{ID: "j2", TaskDefinition: "fixed:1", Node: "n1"}}, At: 1}).(error)
+	mustApply(t, f, 14, CmdRegisterTaskDefinition, RegisterTaskDefinition{TaskDefinition: *staticDef("fixed", 8080, 20000)})
+	err, _ := apply(t, f, 15, CmdPlaceTasks, PlaceTasks{New: []structs.Task{{ID: "j2", TaskDefinition: "fixed:1", Node: "n1"}}, At: 1}).(error)
 	var pe *structs.PlacementError
 	if !errors.As(err, &pe) || pe.Failure.Reasons[0].Kind != structs.ReasonListenerPort || !strings.Contains(err.Error(), "service edge") {
 		t.Fatalf("got %v: want n1 refusing host port 20000, edge's listener", err)
