@@ -243,8 +243,9 @@ type planner struct {
 	strategies  []strategy
 	groupCounts []int
 	index       nodeIndex // nil when the strategies need a scan of every node
-	// listeners maps the listener ports of the cluster's load balancers
-	// to the service of each; dynamic host ports skip them.
+	// listeners maps the listener ports of every service's load
+	// balancers, whatever their pool, to the service of each; dynamic host
+	// ports skip them.
 	listeners map[int]string
 	// onListener is the refusal of every node when a static host port of
 	// the task is a listener port, else the zero refusal.

@@ -201,7 +201,11 @@ func ReservedPortConflict(s *Service, td *TaskDefinition, tdField string, others
 	if td != nil {
 		for _, hp := range td.StaticTCPHostPorts() {
 			if owner, ok := listeners[hp.Port]; ok {
-				return tdField + "." + hp.Field, fmt.Sprintf("host port %d is the listener port of service %s's load balancer, which every agent listens on; choose another host port, or 0 for a dynamic one", hp.Port, owner)
+				hint := "choose another host port, or 0 for a dynamic one"
+				if td.NetworkMode == NetworkHost {
+					hint = "in host network mode the container listens on the host's port itself; choose another"
+				}
+				return tdField + "." + hp.Field, fmt.Sprintf("host port %d is the listener port of service %s's load balancer, which every agent listens on; %s", hp.Port, owner, hint)
 			}
 		}
 	}

@@ -41,3 +41,39 @@ func TestListenerConflictSkipsTheServiceItself(t *testing.T) {
 		t.Fatalf("ListenerConflict = %d, %q: want entry 0, by service web", i, why)
 	}
 }
+
+func TestReservedPortConflict(t *testing.T) {
+	mapping := func(container, host int, protocol string) *TaskDefinition {
+		return &TaskDefinition{Family: "x", Revision: 1, ContainerDefinitions: []ContainerDefinition{{Name: "app",
+			PortMappings: []PortMapping{{ContainerPort: 8080}, {ContainerPort: container, HostPort: host, Protocol: protocol}}}}}
+	}
+	lb := func(port int) []LoadBalancer {
+		return []LoadBalancer{{ContainerName: "app", ContainerPort: 8080, ListenerPort: port}}
+	}
+	defs := map[string]*TaskDefinition{"db:1": mapping(5432, 5432, "")}
+	def := func(ref string) *TaskDefinition { return defs[ref] }
+	others := []*Service{{Name: "web", TaskDefinition: "web:1", LoadBalancers: lb(80)}, {Name: "db", TaskDefinition: "db:1"}}
+	hostMode := mapping(80, 0, "")
+	hostMode.NetworkMode = NetworkHost
+	cases := []struct {
+		name        string
+		s           *Service
+		td          *TaskDefinition
+		field, want string
+	}{
+		{"static port on another's listener", &Service{Name: "api"}, mapping(9000, 80, ""), "td.containerDefinitions[0].portMappings[1].hostPort", "listener port of service web"},
+		{"static port on its own listener", &Service{Name: "api", LoadBalancers: lb(9000)}, mapping(9000, 9000, ""), "td.containerDefinitions[0].portMappings[1].hostPort", "listener port of service api"},
+		{"host network port on a listener", &Service{Name: "api"}, hostMode, "td.containerDefinitions[0].portMappings[1].containerPort", "host network mode"},
+		{"listener on another's static port", &Service{Name: "api", LoadBalancers: lb(5432)}, mapping(9000, 0, ""), "loadBalancers[0].listenerPort", "static host port of service db"},
+		{"udp beside a listener", &Service{Name: "dns"}, mapping(80, 80, "udp"), "", ""},
+		{"a new version of web itself", &Service{Name: "web", LoadBalancers: lb(81)}, mapping(9000, 80, ""), "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			field, why := ReservedPortConflict(tc.s, tc.td, "td", others, def)
+			if field != tc.field || !strings.Contains(why, tc.want) {
+				t.Fatalf("got %q: %q, want %q: ...%s...", field, why, tc.field, tc.want)
+			}
+		})
+	}
+}
