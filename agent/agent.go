@@ -113,6 +113,10 @@ type Config struct {
 	// Resync is how often the node loop re-reads the engine even when
 	// nothing announced a change; default 2s.
 	Resync time.Duration
+	// QuietResync is how often it re-reads the engine while the engine
+	// announces its changes and the node has nothing to catch up on;
+	// default 30s. See node.Config.QuietResync.
+	QuietResync time.Duration
 	// RaftTimeout is how long Raft followers go without hearing from the
 	// leader before they elect another; zero means
 	// raft.DefaultHeartbeatTimeout. See raft.Config.HeartbeatTimeout.
@@ -341,7 +345,7 @@ func New(cfg Config) (*Agent, error) {
 			GPUs: cfg.GPUs, Attributes: cfg.Attributes, PortMin: cfg.PortMin, PortMax: cfg.PortMax, AllowedHostPaths: cfg.AllowHostPaths,
 			AllowPrivileged: cfg.AllowPrivileged, Tags: cfg.Tags, Cluster: structs.ClusterName(cfg.Cluster)},
 		Runtime: cfg.Runtime, Replica: a.fsm, Committer: a.commit, CaughtUp: a.raft.CaughtUp,
-		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, Logger: a.log, Secrets: a.vault,
+		HasLeader: func() bool { return a.raft.LeaderID() != "" }, Resync: cfg.Resync, QuietResync: cfg.QuietResync, Logger: a.log, Secrets: a.vault,
 		DiskUsedPercent:     diskPercent,
 		DeregistrationDelay: cfg.DeregistrationDelay, DNSServers: containerDNS,
 	})
@@ -427,6 +431,9 @@ func setDefaults(cfg *Config) error {
 	}
 	if cfg.Resync == 0 {
 		cfg.Resync = 2 * time.Second
+	}
+	if cfg.QuietResync == 0 {
+		cfg.QuietResync = 30 * time.Second
 	}
 	if cfg.BootstrapExpect == 0 {
 		cfg.BootstrapExpect = 1

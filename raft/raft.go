@@ -68,12 +68,13 @@ type Config struct {
 const DefaultHeartbeatTimeout = 500 * time.Millisecond
 
 // HeartbeatPace is how often, as a share of the heartbeat timeout, the
-// leader heartbeats each follower: at the default timeout every 200 ms,
-// where hashicorp/raft alone heartbeats every 50 to 100 ms. A follower
+// leader heartbeats its followers, all at once (see driver): at the
+// default timeout every 200 ms, where hashicorp/raft alone heartbeats
+// each follower every 50 to 100 ms on a timer of its own. A follower
 // stands for election after a full timeout without a heartbeat, so it
 // still hears from the leader two and a half times within one; the
 // election, and so a dead leader's replacement, takes exactly as long as
-// before.
+// with the library's own heartbeats.
 const HeartbeatPace = 0.4
 
 // DefaultCommitTimeout is the leader's commit timeout when Config leaves
@@ -91,7 +92,7 @@ type Node struct {
 	store     *raftboltdb.BoltStore
 	snaps     *hraft.FileSnapshotStore
 	transport *hraft.NetworkTransport
-	pacer     *pacer
+	driver    *driver
 	leaderCh  chan bool
 	fsm       *fsm.FSM
 	// startIndex is the last log index on disk when the node opened, and
@@ -121,13 +122,20 @@ func (n *Node) Status() Status {
 		LeaderChanges: n.leaderChanges.Load()}
 }
 
-// observeLeaders counts the leader observations Raft sends until Close
-// closes the channel. Raft never blocks on the channel: an observation
-// that finds it full is dropped, which can only make the count low in a
-// storm of elections.
+// observeLeaders counts the leader observations Raft sends, and has the
+// heartbeat driver follow the changes of state, until Close closes the
+// channel. Raft never blocks on the channel: an observation that finds it
+// full is dropped, which can only make the count low in a storm of
+// elections; the driver looks at Raft's state itself, on every change
+// that does arrive and on its own ticks.
 func (n *Node) observeLeaders() {
-	for range n.observed {
-		n.leaderChanges.Add(1)
+	for o := range n.observed {
+		switch o.Data.(type) {
+		case hraft.LeaderObservation:
+			n.leaderChanges.Add(1)
+		case hraft.RaftState:
+			n.driver.sync()
+		}
 	}
 }
 
@@ -166,7 +174,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 	}
 	rc.ElectionTimeout = rc.HeartbeatTimeout
-	// The lease is as long as the library allows: with heartbeats paced at
+	// The lease is as long as the library allows: with heartbeats every
 	// HeartbeatPace of the timeout, half of it left a leader a margin of
 	// only one heartbeat before it stepped down.
 	rc.LeaderLeaseTimeout = rc.HeartbeatTimeout
@@ -217,18 +225,20 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("raft: read log: %w", err)
 	}
-	pace := newPacer(time.Duration(float64(rc.HeartbeatTimeout) * HeartbeatPace))
-	r, err := hraft.NewRaft(rc, f, store, store, snaps, pacedHeartbeats{mainLoopHeartbeats{transport}, pace})
+	r, err := hraft.NewRaft(rc, f, store, store, snaps, mainLoopHeartbeats{transport})
 	if err != nil {
 		transport.Close()
 		store.Close()
 		return nil, fmt.Errorf("raft: start: %w", err)
 	}
-	n := &Node{raft: r, store: store, snaps: snaps, transport: transport, pacer: pace, leaderCh: leaderCh, fsm: f,
+	n := &Node{raft: r, store: store, snaps: snaps, transport: transport, driver: newDriver(r, logger, rc.HeartbeatTimeout), leaderCh: leaderCh, fsm: f,
 		startIndex: startIndex, startCommand: lastCommand(store, startIndex), observed: make(chan hraft.Observation, 16)}
 	n.observer = hraft.NewObserver(n.observed, false, func(o *hraft.Observation) bool {
-		_, ok := o.Data.(hraft.LeaderObservation)
-		return ok
+		switch o.Data.(type) {
+		case hraft.LeaderObservation, hraft.RaftState:
+			return true
+		}
+		return false
 	})
 	r.RegisterObserver(n.observer)
 	go n.observeLeaders()
@@ -383,9 +393,7 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 		return err
 	}
 	idx := n.raft.LastIndex()
-	done := n.pacer.hurry()
 	err := wait(ctx, n.raft.VerifyLeader())
-	done()
 	if errors.Is(err, hraft.ErrNotLeader) || errors.Is(err, hraft.ErrLeadershipLost) {
 		return ErrNotLeader
 	}
@@ -454,7 +462,7 @@ func lastCommand(store hraft.LogStore, last uint64) uint64 {
 // Close shuts Raft down and closes the stores. It does not leave the
 // cluster: a closed node is a member that is down.
 func (n *Node) Close() error {
-	n.pacer.close()
+	n.driver.close()
 	err := n.raft.Shutdown().Error()
 	n.unobserve.Do(func() {
 		n.raft.DeregisterObserver(n.observer)

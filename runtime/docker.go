@@ -693,23 +693,34 @@ func (d *Docker) Logs(ctx context.Context, node, taskID, name string, opts struc
 }
 
 // Changes implements Notifier from the engine's event stream. When the
-// stream breaks it reconnects after a second; the agent's periodic resync
-// covers the gap.
+// stream breaks it reconnects after a second, and announces both the
+// break and the new stream, so that the agent reads the engine for what
+// the gap hid instead of waiting for its periodic re-read.
 func (d *Docker) Changes(ctx context.Context, node string) <-chan struct{} {
 	out := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case out <- struct{}{}:
+		default:
+		}
+	}
 	go func() {
-		for ctx.Err() == nil {
+		for first := true; ctx.Err() == nil; first = false {
 			f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("label", LabelNode+"="+node))
 			msgs, errs := d.cli.Events(ctx, events.ListOptions{Filters: f})
+			// What changed while the stream was down was never announced,
+			// so a stream begun again is announced itself: the agent then
+			// reads the engine rather than wait for its next re-read.
+			if !first {
+				notify()
+			}
 		stream:
 			for {
 				select {
 				case <-msgs:
-					select {
-					case out <- struct{}{}:
-					default:
-					}
+					notify()
 				case <-errs:
+					notify()
 					break stream
 				case <-ctx.Done():
 					return

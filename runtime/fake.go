@@ -89,6 +89,9 @@ func (f *Fake) SetDown(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.down = err
+	// Docker's event stream breaks when the engine goes and is begun
+	// again when it is back, and either is announced.
+	f.notify()
 }
 
 // Starts counts successful Start calls, for tests that look for duplicates.

@@ -61,7 +61,14 @@ type Config struct {
 	// Resync is how often the runner re-reads the engine even when nothing
 	// announced a change.
 	Resync time.Duration
-	Logger *slog.Logger
+	// QuietResync is how often it re-reads the engine instead while there
+	// is nothing to catch up on: the runtime announces its changes, the
+	// last pass read the engine and reported everything, the node's
+	// registration is in the state and no engine operation is under way.
+	// Each change then wakes a pass at once, so the re-read is only a
+	// safety net. Zero means Resync.
+	QuietResync time.Duration
+	Logger      *slog.Logger
 	// Secrets opens the secrets tasks read when they start; without it a
 	// task that reads one fails to start, saying so.
 	Secrets Opener
@@ -131,17 +138,24 @@ func (r *Runner) Run(ctx context.Context) {
 	if nt, ok := r.cfg.Runtime.(runtime.Notifier); ok {
 		changes = nt.Changes(ctx, r.id)
 	}
-	tick := time.NewTicker(r.cfg.Resync)
-	defer tick.Stop()
+	resync := time.NewTimer(r.cfg.Resync)
+	defer resync.Stop()
 	for {
 		watch := r.cfg.Replica.Watch()
+		quiet := false
 		if r.cfg.CaughtUp() {
 			r.register(ctx)
-			if err := r.sync(ctx); err != nil && ctx.Err() == nil {
+			err := r.sync(ctx)
+			if err != nil && ctx.Err() == nil {
 				r.log.Warn("node sync", "err", err)
 			}
-			r.register(ctx)
+			quiet = r.register(ctx) && err == nil && changes != nil && !r.working() && !r.unreported()
 		}
+		wait := r.cfg.Resync
+		if quiet && r.cfg.QuietResync > 0 {
+			wait = r.cfg.QuietResync
+		}
+		resync.Reset(wait)
 		passed := time.Now()
 		select {
 		case <-ctx.Done():
@@ -149,7 +163,7 @@ func (r *Runner) Run(ctx context.Context) {
 		case <-watch:
 		case <-changes:
 		case <-r.wakeCh:
-		case <-tick.C:
+		case <-resync.C:
 		}
 		// While the engine works through many starts or stops, the end of
 		// each, each container event and each status report wake the
@@ -176,24 +190,34 @@ func (r *Runner) working() bool {
 	return len(r.busy) > 0
 }
 
+// unreported reports whether a failed start is still to be reported.
+func (r *Runner) unreported() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.failed) > 0
+}
+
 // register writes this node into the state when it is missing or its
-// address or resources changed. It needs a reachable leader; until one is
+// address or resources changed, and reports whether the state holds this
+// node's registration as it is. It needs a reachable leader; until one is
 // there it is retried on every pass.
-func (r *Runner) register(ctx context.Context) {
+func (r *Runner) register(ctx context.Context) bool {
 	want := r.cfg.Node
 	want.EngineError = r.engineErr
 	if r.cfg.DiskUsedPercent != nil {
 		want.DiskUsedPercent = r.cfg.DiskUsedPercent()
 	}
 	if have := r.cfg.Replica.State().Node(r.id); have != nil && sameRegistration(have, &want) {
-		return
+		return true
 	}
 	if !r.cfg.HasLeader() {
-		return
+		return false
 	}
 	if _, err := r.cfg.Committer.Commit(ctx, fsm.CmdRegisterNode, fsm.RegisterNode{Node: want, At: now()}); err != nil {
 		r.log.Debug("register node", "err", err)
+		return false
 	}
+	return true
 }
 
 func now() int64 { return time.Now().UnixMilli() }

@@ -34,13 +34,19 @@ func start(t *testing.T) *setup {
 // startWith runs a runner on rt, which is fake or drives it, that opens
 // secrets with o and logs to log (nil discards).
 func startWith(t *testing.T, fake *runtime.Fake, rt runtime.Runtime, o Opener, log io.Writer) *setup {
+	return startQuiet(t, fake, rt, o, log, 0)
+}
+
+// startQuiet is startWith with the runner's QuietResync.
+func startQuiet(t *testing.T, fake *runtime.Fake, rt runtime.Runtime, o Opener, log io.Writer, quiet time.Duration) *setup {
 	s := &setup{rt: fake, c: fsmtest.New()}
 	if log == nil {
 		log = io.Discard
 	}
 	r := New(Config{Node: structs.Node{ID: "n1", Name: "one", CPU: 1024, MemoryMiB: 1024, PortMin: 1, PortMax: 2},
 		Runtime: rt, Replica: s.c.FSM, Committer: s.c, CaughtUp: s.caughtUp.Load, HasLeader: func() bool { return true },
-		Resync: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})), Secrets: o})
+		Resync: 20 * time.Millisecond, QuietResync: quiet,
+		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})), Secrets: o})
 	s.r = r
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -214,6 +220,37 @@ func TestRunnerPacesPassesWhileWorking(t *testing.T) {
 	}
 	close(h.release)
 	waitFor(t, "t1 running", func() bool { return s.c.FSM.State().Task("t1").LastStatus == structs.StatusRunning })
+}
+
+// TestRunnerReadsAQuietEngineRarely: with nothing to catch up on, the
+// runner leaves the engine alone between the changes it announces, where
+// it otherwise re-reads it every Resync; a change is acted on at once, and
+// an engine that stops answering (its event stream breaks, which is
+// announced) is read every Resync again until it is back.
+func TestRunnerReadsAQuietEngineRarely(t *testing.T) {
+	fake := runtime.NewFake()
+	h := &heldStarts{Fake: fake, release: make(chan struct{})}
+	close(h.release)
+	s := startQuiet(t, fake, h, nil, nil, time.Hour)
+	s.caughtUp.Store(true)
+	s.place(t, "t1")
+	waitFor(t, "t1 running", func() bool { return s.c.FSM.State().Task("t1").LastStatus == structs.StatusRunning })
+	// Ten Resyncs pass; the wake-ups that settling still brings are over
+	// after the first few, and then the engine is not read again.
+	time.Sleep(10 * 20 * time.Millisecond)
+	before := h.lists.Load()
+	testutil.AssertFor(t, 300*time.Millisecond, func() (bool, string) {
+		n := h.lists.Load() - before
+		return n == 0, fmt.Sprintf("%d listings of a quiet engine in fifteen Resyncs", n)
+	})
+	fake.Stop(context.Background(), "n1", "t1", time.Second)
+	waitFor(t, "the stop seen", func() bool { return s.c.FSM.State().Task("t1").LastStatus == structs.StatusStopped })
+	s.rt.SetDown(errors.New("Cannot connect to the Docker daemon"))
+	waitFor(t, "the engine reported down", func() bool {
+		return s.c.FSM.State().Node("n1").EngineError == "Cannot connect to the Docker daemon"
+	})
+	s.rt.SetDown(nil)
+	waitFor(t, "the engine reported back", func() bool { return s.c.FSM.State().Node("n1").EngineError == "" })
 }
 
 // waitFor waits until cond holds, failing with what it waited for.

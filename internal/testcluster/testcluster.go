@@ -204,7 +204,7 @@ func (c *Cluster) NewPorts(m *Member) {
 func (c *Cluster) start(m *Member) error {
 	cfg := agent.Config{Name: m.Name, DataDir: m.Dir, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr,
 		Join: c.joinAddrs(m), Token: c.Token, BootstrapExpect: c.expect, CPU: 4096, MemoryMiB: 4096, Runtime: m.Runtime,
-		Resync: 200 * time.Millisecond, ProbeInterval: 200 * time.Millisecond, DownAfter: 200 * time.Millisecond,
+		Resync: 200 * time.Millisecond, QuietResync: 200 * time.Millisecond, ProbeInterval: 200 * time.Millisecond, DownAfter: 200 * time.Millisecond,
 		PromoteAfter: 2 * time.Second, RemoveAfter: time.Hour, ReconnectInterval: time.Second, Logger: m.log, RaftLog: m.raftLog, Faults: m.Faults}
 	if c.tune != nil {
 		c.tune(&cfg)
