@@ -43,6 +43,10 @@ type driver struct {
 	stop    chan struct{} // closed to end the ticker; nil while not driving
 	stopped chan struct{} // closed once the ticker has ended
 	closed  bool
+	// paused counts the leadership transfers under way, during which the
+	// node's timeouts are its own again: the library times a transfer by
+	// the election timeout.
+	paused int
 }
 
 func newDriver(r *hraft.Raft, log hclog.Logger, timeout time.Duration) *driver {
@@ -56,7 +60,7 @@ func newDriver(r *hraft.Raft, log hclog.Logger, timeout time.Duration) *driver {
 func (d *driver) sync() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	lead := !d.closed && d.raft.State() == hraft.Leader
+	lead := !d.closed && d.paused == 0 && d.raft.State() == hraft.Leader
 	switch {
 	case lead && d.stop == nil:
 		d.setTimeout(d.backstop)
@@ -70,6 +74,21 @@ func (d *driver) sync() {
 	}
 }
 
+// pause stops driving and sets the timeouts back until the returned
+// function is called, which the caller must do once.
+func (d *driver) pause() (resume func()) {
+	d.mu.Lock()
+	d.paused++
+	d.mu.Unlock()
+	d.sync()
+	return func() {
+		d.mu.Lock()
+		d.paused--
+		d.mu.Unlock()
+		d.sync()
+	}
+}
+
 // close stops driving for good.
 func (d *driver) close() {
 	d.mu.Lock()
@@ -79,10 +98,10 @@ func (d *driver) close() {
 }
 
 // setTimeout changes the library's heartbeat timeout, and its election
-// timeout with it, which may not be shorter (a candidate's, so unused
-// while the node leads). Lowering them wakes a follower's timer at once,
-// which then checks the leader's last contact against the shorter
-// timeout. Callers hold mu.
+// timeout with it, which may not be shorter. A leader uses the election
+// timeout only to time a leadership transfer, which pauses the driver.
+// Lowering them wakes a follower's timer at once, which then checks the
+// leader's last contact against the shorter timeout. Callers hold mu.
 func (d *driver) setTimeout(t time.Duration) {
 	rc := d.raft.ReloadableConfig()
 	if rc.HeartbeatTimeout == t && rc.ElectionTimeout == t {
@@ -114,7 +133,12 @@ func (d *driver) tick(stop, stopped chan struct{}) {
 				go d.sync()
 				continue
 			}
-			d.raft.VerifyLeader()
+			// A leader alone in the configuration has nobody to
+			// heartbeat, and its check would ask nobody. The
+			// configuration is read without the main loop.
+			if cfg := d.raft.GetConfiguration(); cfg.Error() == nil && len(cfg.Configuration().Servers) > 1 {
+				d.raft.VerifyLeader()
+			}
 		}
 	}
 }

@@ -35,12 +35,21 @@ func TestLeaderDrivesHeartbeats(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 		return timeout() == 4*DefaultHeartbeatTimeout, "the leader's heartbeat timeout is " + timeout().String()
 	})
-	// The library alone would send 20 to 40 in the window; the driver
-	// sends one a pace (200 ms), and a loaded machine only fewer.
+	// The backstop is moved out of the window, so that every heartbeat
+	// the follower hears is the driver's: one a pace (200 ms), fewer on a
+	// loaded machine, and none at all without the driver. The library
+	// alone would send 20 to 40.
+	n.driver.mu.Lock()
+	n.driver.backstop = 100 * DefaultHeartbeatTimeout
+	n.driver.mu.Unlock()
+	n.driver.pause()()
+	if got := timeout(); got != 100*DefaultHeartbeatTimeout {
+		t.Fatalf("the leader's heartbeat timeout is %v after the backstop moved", got)
+	}
 	const window = 2 * time.Second
 	pace := time.Duration(float64(DefaultHeartbeatTimeout) * HeartbeatPace)
-	if got, most := heartbeatsOver(follower, window), int(window/pace)+3; got < 1 || got > most {
-		t.Fatalf("the follower heard %d heartbeats in %v: want 1 to %d, one a pace", got, window, most)
+	if got, most := heartbeatsOver(follower, window), int(window/pace)+3; got < 4 || got > most {
+		t.Fatalf("the follower heard %d heartbeats in %v: want 4 to %d, one a pace", got, window, most)
 	}
 
 	other, err := hraft.NewTCPTransport(testutil.Addr(t), nil, 1, 5*time.Second, io.Discard)
@@ -82,9 +91,13 @@ func TestLoneVoterHeartbeatsNonvoters(t *testing.T) {
 		_, hb := follower.counts()
 		return hb > 0, "no heartbeat reached the non-voter"
 	})
-	// Under the backstop a heartbeat goes 0.4 to 0.8 of the follower
-	// timeout after the last, so at least five in the window on an idle
+	// Under the backstop the library's timer sends a heartbeat a tenth to
+	// a fifth of it after the last, which must come within the follower
+	// timeout: 0.4 to 0.8 of it, so at least five in the window on an idle
 	// machine; two leave room for a loaded one.
+	if longest := n.driver.backstop / 5; longest >= DefaultHeartbeatTimeout {
+		t.Fatalf("under a backstop of %v a non-voter may wait %v for a heartbeat, over its %v timeout", n.driver.backstop, longest, DefaultHeartbeatTimeout)
+	}
 	const window = 2 * time.Second
 	if got := heartbeatsOver(follower, window); got < 2 {
 		t.Fatalf("the non-voter heard %d heartbeats in %v", got, window)

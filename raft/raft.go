@@ -313,7 +313,13 @@ func (n *Node) Remove(id string) error {
 }
 
 // TransferLeadership hands leadership to another voter and waits for it.
-func (n *Node) TransferLeadership() error { return n.raft.LeadershipTransfer().Error() }
+// The heartbeat driver pauses meanwhile, so that the library times the
+// transfer by the node's own election timeout.
+func (n *Node) TransferLeadership() error {
+	resume := n.driver.pause()
+	defer resume()
+	return n.raft.LeadershipTransfer().Error()
+}
 
 // Addr is the address peers reach this node on.
 func (n *Node) Addr() string { return string(n.transport.LocalAddr()) }
@@ -462,8 +468,11 @@ func lastCommand(store hraft.LogStore, last uint64) uint64 {
 // Close shuts Raft down and closes the stores. It does not leave the
 // cluster: a closed node is a member that is down.
 func (n *Node) Close() error {
-	n.driver.close()
+	// Raft shuts down first: a leadership check made after it returns at
+	// once, where one made while a stalled main loop's queue is full
+	// would hold the driver's ticker, and so close, until it is.
 	err := n.raft.Shutdown().Error()
+	n.driver.close()
 	n.unobserve.Do(func() {
 		n.raft.DeregisterObserver(n.observer)
 		close(n.observed)

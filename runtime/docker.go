@@ -692,6 +692,12 @@ func (d *Docker) Logs(ctx context.Context, node, taskID, name string, opts struc
 	return err
 }
 
+// stateEvents are the container events that change what List reports:
+// a container made, started, stopped, exited, killed, paused, removed or
+// judged by its health check. Docker matches "health_status" against its
+// "health_status: healthy" and "health_status: unhealthy" as a prefix.
+var stateEvents = []string{"create", "start", "restart", "die", "stop", "kill", "oom", "pause", "unpause", "destroy", "health_status"}
+
 // Changes implements Notifier from the engine's event stream. When the
 // stream breaks it reconnects after a second, and announces both the
 // break and the new stream, so that the agent reads the engine for what
@@ -705,15 +711,20 @@ func (d *Docker) Changes(ctx context.Context, node string) <-chan struct{} {
 		}
 	}
 	go func() {
-		for first := true; ctx.Err() == nil; first = false {
+		for ctx.Err() == nil {
 			f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("label", LabelNode+"="+node))
-			msgs, errs := d.cli.Events(ctx, events.ListOptions{Filters: f})
-			// What changed while the stream was down was never announced,
-			// so a stream begun again is announced itself: the agent then
-			// reads the engine rather than wait for its next re-read.
-			if !first {
-				notify()
+			// Only what changes a container's state is asked for: a
+			// health check's probe is an exec, whose events would wake
+			// the agent at every probe of every container.
+			for _, action := range stateEvents {
+				f.Add("event", action)
 			}
+			msgs, errs := d.cli.Events(ctx, events.ListOptions{Filters: f})
+			// What changed before the stream began, or while it was down,
+			// was never announced, so the stream's beginning is announced
+			// itself: the agent then reads the engine rather than wait for
+			// its next re-read.
+			notify()
 		stream:
 			for {
 				select {

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -75,6 +76,11 @@ func TestDockerTaskLifecycle(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	changes := d.Changes(ctx, node)
+	select {
+	case <-changes: // the stream's beginning
+	case <-time.After(10 * time.Second):
+		t.Fatal("the beginning of the event stream was not announced")
+	}
 	def := &structs.TaskDefinition{Family: "pair", Revision: 1, ContainerDefinitions: []structs.ContainerDefinition{
 		{Name: "db", Image: "skiff-testapp:latest", Memory: 32, Command: []string{"/testapp", "serve"},
 			HealthCheck: &structs.HealthCheck{Command: []string{"CMD", "/testapp", "probe"}, Interval: 1, Timeout: 1, Retries: 3}},
@@ -99,6 +105,33 @@ func TestDockerTaskLifecycle(t *testing.T) {
 		out.Reset()
 		err := d.Logs(ctx, node, task.ID, "web", structs.LogOptions{Tail: structs.AllLines}, &out)
 		return err == nil && strings.Contains(out.String(), "upstream ready: http://db:8080/health"), out.String()
+	})
+	// Once the task has settled, its health check's probes (an exec a
+	// second) announce nothing: only changes of state wake the agent.
+	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
+		cs := observed(t, d, node, task.ID)
+		for _, c := range cs {
+			if c.Name == "db" && c.Health == "healthy" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("db not healthy: %+v", cs)
+	})
+	time.Sleep(500 * time.Millisecond)
+	for drained := false; !drained; {
+		select {
+		case <-changes:
+		default:
+			drained = true
+		}
+	}
+	testutil.AssertFor(t, 2500*time.Millisecond, func() (bool, string) {
+		select {
+		case <-changes:
+			return false, "a change announced while only health probes ran"
+		default:
+			return true, ""
+		}
 	})
 	if err := d.Stop(ctx, node, task.ID, time.Second); err != nil {
 		t.Fatal(err)

@@ -95,10 +95,12 @@ type Runner struct {
 	id  string
 	log *slog.Logger
 
-	// listFailures counts the engine listings that failed in a row, and
-	// engineErr is what the node reports once there are engineFailures of
-	// them. Only Run's goroutine touches them.
+	// listFailures counts the engine listings that failed in a row,
+	// since firstFailure, and engineErr is what the node reports once
+	// there are engineFailures of them over at least two Resyncs. Only
+	// Run's goroutine touches them.
 	listFailures int
+	firstFailure time.Time
 	engineErr    string
 
 	mu     sync.Mutex
@@ -140,6 +142,11 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 	resync := time.NewTimer(r.cfg.Resync)
 	defer resync.Stop()
+	// announced is whether the engine announced a change since the last
+	// pass. Docker announces a container's exit before its listing shows
+	// the container exited, so the pass an announcement wakes may see
+	// nothing new; the re-read after it comes at Resync, not QuietResync.
+	announced := false
 	for {
 		watch := r.cfg.Replica.Watch()
 		quiet := false
@@ -149,8 +156,9 @@ func (r *Runner) Run(ctx context.Context) {
 			if err != nil && ctx.Err() == nil {
 				r.log.Warn("node sync", "err", err)
 			}
-			quiet = r.register(ctx) && err == nil && changes != nil && !r.working() && !r.unreported()
+			quiet = r.register(ctx) && err == nil && changes != nil && !announced && !r.working() && !r.unreported()
 		}
+		announced = false
 		wait := r.cfg.Resync
 		if quiet && r.cfg.QuietResync > 0 {
 			wait = r.cfg.QuietResync
@@ -162,6 +170,7 @@ func (r *Runner) Run(ctx context.Context) {
 			return
 		case <-watch:
 		case <-changes:
+			announced = true
 		case <-r.wakeCh:
 		case <-resync.C:
 		}
@@ -243,7 +252,14 @@ func (r *Runner) sync(ctx context.Context) error {
 	observed, err := r.cfg.Runtime.List(ctx, r.id)
 	if err != nil {
 		r.listFailures++
-		if r.listFailures >= engineFailures && r.engineErr == "" && ctx.Err() == nil {
+		if r.listFailures == 1 {
+			r.firstFailure = time.Now()
+		}
+		// Failures are counted over time as well: a restarting engine's
+		// event stream fails to connect every second, and each failure
+		// wakes a pass, so a count alone would report an engine that is
+		// back a few seconds later.
+		if r.listFailures >= engineFailures && time.Since(r.firstFailure) >= 2*r.cfg.Resync && r.engineErr == "" && ctx.Err() == nil {
 			r.engineErr = err.Error()
 			r.log.Error("the container engine does not answer; reporting it, so that this node's tasks are placed elsewhere", "err", err)
 		}
@@ -271,6 +287,13 @@ func (r *Runner) sync(ctx context.Context) error {
 	for id, seq := range r.ended {
 		if seq <= listedAt {
 			delete(r.ended, id)
+		}
+	}
+	// A failed start of a task that ended meanwhile (the leader marked it
+	// LOST, or it was deleted) is never reported, so it is forgotten.
+	for id := range r.failed {
+		if t := st.Task(id); t == nil || t.Node != r.id || t.Terminal() {
+			delete(r.failed, id)
 		}
 	}
 	for _, t := range st.TasksByNode(r.id) {

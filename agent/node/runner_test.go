@@ -34,18 +34,18 @@ func start(t *testing.T) *setup {
 // startWith runs a runner on rt, which is fake or drives it, that opens
 // secrets with o and logs to log (nil discards).
 func startWith(t *testing.T, fake *runtime.Fake, rt runtime.Runtime, o Opener, log io.Writer) *setup {
-	return startQuiet(t, fake, rt, o, log, 0)
+	return startQuiet(t, fake, rt, o, log, 20*time.Millisecond, 0)
 }
 
-// startQuiet is startWith with the runner's QuietResync.
-func startQuiet(t *testing.T, fake *runtime.Fake, rt runtime.Runtime, o Opener, log io.Writer, quiet time.Duration) *setup {
+// startQuiet is startWith with the runner's Resync and QuietResync.
+func startQuiet(t *testing.T, fake *runtime.Fake, rt runtime.Runtime, o Opener, log io.Writer, resync, quiet time.Duration) *setup {
 	s := &setup{rt: fake, c: fsmtest.New()}
 	if log == nil {
 		log = io.Discard
 	}
 	r := New(Config{Node: structs.Node{ID: "n1", Name: "one", CPU: 1024, MemoryMiB: 1024, PortMin: 1, PortMax: 2},
 		Runtime: rt, Replica: s.c.FSM, Committer: s.c, CaughtUp: s.caughtUp.Load, HasLeader: func() bool { return true },
-		Resync: 20 * time.Millisecond, QuietResync: quiet,
+		Resync: resync, QuietResync: quiet,
 		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})), Secrets: o})
 	s.r = r
 	ctx, cancel := context.WithCancel(context.Background())
@@ -231,7 +231,7 @@ func TestRunnerReadsAQuietEngineRarely(t *testing.T) {
 	fake := runtime.NewFake()
 	h := &heldStarts{Fake: fake, release: make(chan struct{})}
 	close(h.release)
-	s := startQuiet(t, fake, h, nil, nil, time.Hour)
+	s := startQuiet(t, fake, h, nil, nil, 20*time.Millisecond, time.Hour)
 	s.caughtUp.Store(true)
 	s.place(t, "t1")
 	waitFor(t, "t1 running", func() bool { return s.c.FSM.State().Task("t1").LastStatus == structs.StatusRunning })
@@ -251,6 +251,31 @@ func TestRunnerReadsAQuietEngineRarely(t *testing.T) {
 	})
 	s.rt.SetDown(nil)
 	waitFor(t, "the engine reported back", func() bool { return s.c.FSM.State().Node("n1").EngineError == "" })
+}
+
+// TestRunnerWaitsOutAShortEngineOutage: an engine that restarts fails its
+// event stream's reconnects every second, each of which wakes a pass, so
+// failed listings come fast; the node reports the engine down only once
+// they span two Resyncs, not at the third of them.
+func TestRunnerWaitsOutAShortEngineOutage(t *testing.T) {
+	fake := runtime.NewFake()
+	s := startQuiet(t, fake, fake, nil, nil, 300*time.Millisecond, time.Hour)
+	s.caughtUp.Store(true)
+	waitFor(t, "registration", func() bool { return s.c.FSM.State().Node("n1") != nil })
+	down := errors.New("Cannot connect to the Docker daemon")
+	reported := func() bool { return s.c.FSM.State().Node("n1").EngineError != "" }
+	// Announcements every 10 ms for 300 ms: thirty failed listings within
+	// one Resync.
+	for range 30 {
+		s.rt.SetDown(down)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if reported() {
+		t.Fatal("the engine was reported down within one Resync of its first failed listing")
+	}
+	waitFor(t, "the engine reported down once the failures span two Resyncs", reported)
+	s.rt.SetDown(nil)
+	waitFor(t, "the engine reported back", func() bool { return !reported() })
 }
 
 // waitFor waits until cond holds, failing with what it waited for.
