@@ -48,7 +48,7 @@ func activeOf(st interface{ Tasks() []*structs.Task }) []*structs.Task {
 // placement: a node without room refuses the whole run with the
 // scheduler's reason, and nothing is placed anywhere.
 func TestRunOnNodeWithoutRoomIsRefused(t *testing.T) {
-	c := testcluster.New(t, 2, 1)
+	c := testcluster.New(t, 2, 2)
 	m := c.Members[0]
 	if code, _, _ := memberCLI(t, m, "run", "--memory", "3000", "--node", "n2", "job"); code != 0 {
 		t.Fatalf("run on n2 with room: exit %d", code)
