@@ -260,9 +260,11 @@ func fieldChanges(old *structs.Service, oldDef *structs.TaskDefinition, svc *str
 
 // specOf is what a service file sets of a service, as a JSON document.
 func specOf(svc *structs.Service, def *structs.TaskDefinition) (map[string]any, error) {
+	// What the leader records of a service, rather than what its file
+	// sets, is left out: the fields that JSON leaves out when empty are
+	// emptied, the others deleted from the document.
 	s := *svc
-	s.Name, s.TaskDefinition, s.PlacementFailure, s.Deployments = "", "", nil, nil
-	s.RestartedAt, s.CreatedAt, s.UpdatedAt = 0, 0, 0
+	s.PlacementFailure, s.Deployments, s.RestartedAt = nil, nil, 0
 	doc, err := asJSON(s)
 	if err != nil {
 		return nil, err
@@ -281,9 +283,6 @@ func specOf(svc *structs.Service, def *structs.TaskDefinition) (map[string]any, 
 	td, err := asJSON(d)
 	if err != nil {
 		return nil, err
-	}
-	if tm, ok := td.(map[string]any); ok {
-		delete(tm, "revision")
 	}
 	m["taskDefinition"] = td
 	return m, nil

@@ -135,6 +135,7 @@ func inspectTask(c *cli.Context, cl *api.Client, id string) (any, error) {
 	for _, n := range nodes {
 		if n.ID == t.Node {
 			d.Node = n
+			break
 		}
 	}
 	if t.Service != "" {

@@ -224,8 +224,9 @@ func uninstall(c *cli.Context, unitPath, configPath string) error {
 	return nil
 }
 
-// writeFileAtomic writes a file through a temporary one beside it, so
-// that a failed install leaves the old file, not half a new one.
+// writeFileAtomic writes a file through a temporary one beside it, synced
+// before the rename, so that a failed install or a crash right after it
+// leaves the old file or the whole new one, never half or none.
 func writeFileAtomic(path string, content []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -237,6 +238,10 @@ func writeFileAtomic(path string, content []byte, mode os.FileMode) error {
 		return err
 	}
 	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}
