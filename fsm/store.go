@@ -107,6 +107,12 @@ type tables struct {
 	// snapshot's index, which at worst makes the leader look once more.
 	changed      *btree.BTreeG[change]
 	nodesChanged uint64
+	// listeners maps every load balancer's listener port to its service
+	// (see structs.ListenerPorts), so that each placement looks a port up
+	// instead of scanning every service. It is derived from services,
+	// made again by the writes of a service with load balancers, and never
+	// written once made: tables and their copies share it.
+	listeners map[int]string
 	// at is the index of the entry that writes these tables; the writes
 	// record it in changed.
 	at uint64
@@ -155,6 +161,7 @@ func (t *tables) copy() *tables {
 		rotations:      t.rotations.Copy(),
 		changed:        t.changed.Copy(),
 		nodesChanged:   t.nodesChanged,
+		listeners:      t.listeners,
 		at:             t.at,
 		secrets:        t.secrets.Copy(),
 		schedules:      t.schedules.Copy(),
@@ -258,13 +265,21 @@ func (t *tables) putNode(n *structs.Node) {
 }
 
 func (t *tables) putService(s *structs.Service) {
+	old := t.service(s.Name)
 	t.services.Set(entry[structs.Service]{s.Name, s})
 	t.touch(s.Name)
+	if len(s.LoadBalancers) > 0 || old != nil && len(old.LoadBalancers) > 0 {
+		t.listeners = structs.ListenerPorts(all(t.services))
+	}
 }
 
 func (t *tables) deleteService(name string) {
+	old := t.service(name)
 	t.services.Delete(entry[structs.Service]{key: name})
 	t.touch(name)
+	if old != nil && len(old.LoadBalancers) > 0 {
+		t.listeners = structs.ListenerPorts(all(t.services))
+	}
 }
 
 func (t *tables) putTaskDef(td *structs.TaskDefinition) {
@@ -345,6 +360,11 @@ func (s *State) Node(id string) *structs.Node { return s.t.node(id) }
 
 // Services returns every service, ordered by name.
 func (s *State) Services() []*structs.Service { return all(s.t.services) }
+
+// ListenerPorts maps the listener port of every service's load balancers
+// to the service (the first by name where several share one), kept as
+// services are written. Callers must not change the map.
+func (s *State) ListenerPorts() map[int]string { return s.t.listeners }
 
 // Service returns one service or nil.
 func (s *State) Service(name string) *structs.Service { return s.t.service(name) }

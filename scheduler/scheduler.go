@@ -16,9 +16,10 @@ import (
 type View interface {
 	Nodes() []*structs.Node
 	TasksByNode(node string) []*structs.Task
-	// Services gives the load balancers' listener ports, which every
-	// agent listens on and no task may take.
-	Services() []*structs.Service
+	// ListenerPorts maps the listener port of every service's load
+	// balancers to the service, as structs.ListenerPorts does (nil for
+	// none): every agent listens on them and no task may take one.
+	ListenerPorts() map[int]string
 }
 
 // Job asks for Count more copies of a task definition.
@@ -254,7 +255,7 @@ type planner struct {
 
 func newPlanner(v View, nodes []*structs.Node, job Job) (*planner, error) {
 	p := &planner{job: job, need: needOf(job.TaskDef), hostPaths: job.TaskDef.HostPaths(),
-		privileges: job.TaskDef.Privileges(), listeners: structs.ListenerPorts(v.Services())}
+		privileges: job.TaskDef.Privileges(), listeners: v.ListenerPorts()}
 	for _, hp := range job.TaskDef.StaticTCPHostPorts() {
 		if svc, ok := p.listeners[hp.Port]; ok {
 			p.onListener = refusal{structs.ReasonListenerPort, fmt.Sprintf("%d of container %s is the listener port of service %s's load balancer, which every agent listens on",

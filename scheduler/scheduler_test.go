@@ -18,7 +18,7 @@ type view struct {
 
 func (v *view) Nodes() []*structs.Node                { return v.nodes }
 func (v *view) TasksByNode(id string) []*structs.Task { return v.byNode[id] }
-func (v *view) Services() []*structs.Service          { return v.services }
+func (v *view) ListenerPorts() map[int]string         { return structs.ListenerPorts(v.services) }
 
 func newView(nodes ...*structs.Node) *view {
 	return &view{nodes: nodes, byNode: map[string][]*structs.Task{}}
