@@ -174,7 +174,7 @@ func (a *Agent) localContainer(id, container string) (*structs.ContainerDefiniti
 		return nil, fmt.Errorf("%w: task %s runs on node %s", api.ErrUnavailable, id, t.Node)
 	}
 	td := st.TaskDefinition(t.TaskDefinition)
-	if td == nil {
+	if td == nil || len(td.ContainerDefinitions) == 0 {
 		return nil, fmt.Errorf("task definition %s: %w", t.TaskDefinition, api.ErrNotFound)
 	}
 	if container == "" {

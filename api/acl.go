@@ -79,7 +79,9 @@ func (s *server) authenticate(authorize func(string) Access, next http.Handler) 
 		// be one), but a snapshot holds the whole state and a command in
 		// a container can do anything, so both need what a write does.
 		need, what := AccessWrite, "a management token"
-		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path != SnapshotPath && !isExecPath(r.URL.Path) {
+		// The path is judged as it was sent, since the router matches it
+		// escaped: /v1/tasks/a%2Fb/exec reaches exec with the id a/b.
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path != SnapshotPath && !isExecPath(r.URL.EscapedPath()) {
 			need, what = AccessRead, "a token"
 		}
 		switch {

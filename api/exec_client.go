@@ -135,7 +135,10 @@ func sendSizes(ctx context.Context, conn *websocket.Conn, sizes <-chan structs.T
 		select {
 		case <-ctx.Done():
 			return
-		case sz := <-sizes:
+		case sz, ok := <-sizes:
+			if !ok {
+				return
+			}
 			raw, _ := json.Marshal(ExecControl{Type: "resize", Rows: sz.Rows, Cols: sz.Cols})
 			if err := conn.Write(ctx, websocket.MessageText, raw); err != nil {
 				return

@@ -178,6 +178,12 @@ func TestExecNeedsManagementToken(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Status != 403 || !strings.Contains(err.Error(), "needs a management token") {
 		t.Fatalf("read-only token: %v", err)
 	}
+	// An id with an escaped slash reaches exec all the same, and is judged
+	// as an exec.
+	_, _, _, err = execIn(t, srv, "read", "aaaa/1111", ExecRequest{Cmd: []string{"ls"}}, nil, nil)
+	if !errors.As(err, &ae) || ae.Status != 403 || !strings.Contains(err.Error(), "needs a management token") {
+		t.Fatalf("read-only token, escaped slash in the id: %v", err)
+	}
 	code, out, _, err := execIn(t, srv, "write", "aaaa1111", ExecRequest{Cmd: []string{"ls", "-l"}}, nil, nil)
 	if err != nil || code != 0 || out != "ran ls -l\n" {
 		t.Fatalf("management token: code %d, err %v, stdout %q", code, err, out)
