@@ -1,7 +1,9 @@
 package fsm
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -141,5 +143,43 @@ func TestListenerPortsAreReservedInsideApply(t *testing.T) {
 	var pe *structs.PlacementError
 	if !errors.As(err, &pe) || pe.Failure.Reasons[0].Kind != structs.ReasonListenerPort || !strings.Contains(err.Error(), "service edge") {
 		t.Fatalf("got %v: want n1 refusing host port 20000, edge's listener", err)
+	}
+}
+
+// TestListenerPortsFollowServices: the state's index of listener ports
+// follows every write of a balanced service, its removal, and a restore
+// from a snapshot, which the index is not part of.
+func TestListenerPortsFollowServices(t *testing.T) {
+	f := New(nil)
+	web := structs.LoadBalancer{ContainerName: "app", ContainerPort: 8080, ListenerPort: 80}
+	mustApply(t, f, 1, CmdApplyBalancedService, ApplyService{Service: balanced("web", web), TaskDefinition: servedDef("web", 8080), At: 1})
+	mustApply(t, f, 2, CmdApplyService, ApplyService{Service: structs.Service{Name: "plain", DesiredCount: 1}, TaskDefinition: servedDef("plain", 8080), At: 1})
+	if got := f.State().ListenerPorts(); len(got) != 1 || got[80] != "web" {
+		t.Fatalf("listener ports %v: want 80 of web", got)
+	}
+	moved := web
+	moved.ListenerPort = 81
+	mustApply(t, f, 3, CmdApplyBalancedService, ApplyService{Service: balanced("web", moved), TaskDefinition: servedDef("web", 8080), At: 2})
+	if got := f.State().ListenerPorts(); len(got) != 1 || got[81] != "web" {
+		t.Fatalf("listener ports %v after the listener moved: want 81 of web", got)
+	}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	g := New(nil)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(s.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.State().ListenerPorts(); len(got) != 1 || got[81] != "web" {
+		t.Fatalf("listener ports %v after a restore: want 81 of web", got)
+	}
+	mustApply(t, f, 4, CmdDeleteService, DeleteService{Name: "web"})
+	if got := f.State().ListenerPorts(); len(got) != 0 {
+		t.Fatalf("listener ports %v after web was deleted", got)
 	}
 }
