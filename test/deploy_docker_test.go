@@ -51,16 +51,35 @@ func rollFile(t *testing.T, content []byte) string {
 	return path
 }
 
-// A client that polls every task the cluster lists as running, on its
-// host port, throughout a rolling deployment sees no failed request: old
-// tasks stop only once new ones answer. A request counts as failed unless
-// the cluster had already asked its task to stop by the time it failed,
-// which is when a client that follows the cluster's list would stop
-// sending to it.
+// A client that polls every healthy endpoint the cluster publishes for a
+// service, on its host port, throughout a rolling deployment sees no
+// failed request: old tasks stop only once new ones answer. The endpoints
+// are what DNS and the ingress route to; a task only just running is not
+// among them, since its program may not listen yet. A request counts as
+// failed unless the cluster had already asked its task to stop by the
+// time it failed, which is when a client that follows the endpoints would
+// stop sending to it.
 func TestDeploymentLosesNoRequest(t *testing.T) {
 	d := startDockerAgent(t)
 	if code, _, _ := skiffCLI(t, d, "apply", "-f", rollFile(t, rollService("one"))); code != 0 {
 		t.Fatalf("first apply exited %d", code)
+	}
+	// A new service's apply returns once its tasks run; they are served,
+	// and polled, once healthy.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		eps, err := d.c.Endpoints(context.Background(), "roll", nil, 0)
+		healthy := 0
+		for _, ep := range eps.Endpoints {
+			if ep.Healthy {
+				healthy++
+			}
+		}
+		if err == nil && healthy == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("endpoints of the first revision: %d healthy, error %v; want 3 healthy within 30 s", healthy, err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -72,8 +91,21 @@ func TestDeploymentLosesNoRequest(t *testing.T) {
 		defer wg.Done()
 		for ctx.Err() == nil {
 			ok := 0
-			for _, task := range d.running("roll") {
-				body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/greet", task.HostPorts[0]))
+			eps, err := d.c.Endpoints(ctx, "roll", nil, 0)
+			if err != nil {
+				if ctx.Err() == nil {
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("endpoints: %v", err))
+					mu.Unlock()
+				}
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			for _, ep := range eps.Endpoints {
+				if !ep.Healthy {
+					continue
+				}
+				body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/greet", ep.HostPort))
 				if err == nil {
 					ok++
 					mu.Lock()
@@ -81,9 +113,9 @@ func TestDeploymentLosesNoRequest(t *testing.T) {
 					mu.Unlock()
 					continue
 				}
-				if now, gerr := d.c.Task(context.Background(), task.ID); gerr == nil && now.DesiredStatus == structs.StatusRunning {
+				if now, gerr := d.c.Task(context.Background(), ep.TaskID); gerr == nil && now.DesiredStatus == structs.StatusRunning {
 					mu.Lock()
-					failures = append(failures, fmt.Sprintf("task %s (%s), still wanted: %v", task.ID, task.TaskDefinition, err))
+					failures = append(failures, fmt.Sprintf("task %s (%s), still wanted: %v", ep.TaskID, now.TaskDefinition, err))
 					mu.Unlock()
 				}
 			}
