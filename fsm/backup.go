@@ -54,3 +54,16 @@ type backupSink struct{ bytes.Buffer }
 func (s *backupSink) ID() string    { return "backup" }
 func (s *backupSink) Cancel() error { return nil }
 func (s *backupSink) Close() error  { return nil }
+
+// BackupSecrets returns the sealed secrets a checked backup holds, so that
+// the agent can tell, before it restores one, whether it holds the keys
+// that sealed them.
+func BackupSecrets(b *structs.Backup) ([]*structs.Secret, error) {
+	var data struct {
+		Secrets []*structs.Secret `json:"secrets"`
+	}
+	if err := json.Unmarshal(b.State, &data); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	return data.Secrets, nil
+}

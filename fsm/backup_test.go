@@ -61,3 +61,23 @@ func TestCheckBackupRefuses(t *testing.T) {
 		})
 	}
 }
+
+// BackupSecrets finds the sealed secrets of a backup, with the key each is
+// sealed under, and nothing of a backup without secrets.
+func TestBackupSecrets(t *testing.T) {
+	f := New(nil)
+	if b, err := NewBackup(f.State()); err != nil {
+		t.Fatal(err)
+	} else if got, err := BackupSecrets(b); err != nil || len(got) != 0 {
+		t.Fatalf("secrets of an empty backup: %v, %v; want none", got, err)
+	}
+	mustApply(t, f, 1, CmdSetSecret, SetSecret{Secret: structs.Secret{Name: "db", KeyID: "k1", Sealed: make([]byte, 2+sealOverhead), Size: 2}})
+	b, err := NewBackup(f.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := BackupSecrets(b)
+	if err != nil || len(got) != 1 || got[0].Name != "db" || got[0].KeyID != "k1" {
+		t.Fatalf("secrets of the backup: %+v, %v; want db sealed under k1", got, err)
+	}
+}

@@ -88,6 +88,35 @@ func TestClusterSnapshotRestore(t *testing.T) {
 	})
 }
 
+// TestClusterRestoreRefusesAnotherClustersSecrets restores a snapshot
+// holding a secret onto a cluster of another join token: the secret is
+// sealed under a key that cluster does not hold, so the restore is refused
+// naming the secret, and the cluster's state is left as it was.
+func TestClusterRestoreRefusesAnotherClustersSecrets(t *testing.T) {
+	ctx := context.Background()
+	a := testcluster.New(t, 1, 1)
+	if _, err := a.Leader().Client().SetSecret(ctx, "db-password", []byte("hunter2")); err != nil {
+		t.Fatal(err)
+	}
+	var saved bytes.Buffer
+	if err := a.Leader().Client().SaveSnapshot(ctx, &saved); err != nil {
+		t.Fatal(err)
+	}
+	b := testcluster.New(t, 1, 1)
+	runService(t, b, "api", 1)
+	_, err := b.Leader().Client().RestoreSnapshot(ctx, saved.Bytes())
+	if err == nil || !strings.Contains(err.Error(), "snapshot.secrets") || !strings.Contains(err.Error(), "db-password") || !strings.Contains(err.Error(), "join token") {
+		t.Fatalf("restore of another cluster's secrets: %v, want a refusal naming snapshot.secrets, the secret and the join token", err)
+	}
+	st := b.Leader().Agent().State()
+	if st.Service("api") == nil || st.Secret("db-password") != nil {
+		t.Errorf("after a refused restore: service api %v, secret %v; want the cluster's own state, unchanged", st.Service("api") != nil, st.Secret("db-password") != nil)
+	}
+	if _, err := a.Leader().Client().RestoreSnapshot(ctx, saved.Bytes()); err != nil {
+		t.Errorf("restore onto the cluster that saved it: %v", err)
+	}
+}
+
 // TestClusterOperatorRecover loses two of three voters for good: the
 // survivor, stopped and recovered, starts as a one-voter cluster that
 // takes writes and still holds its state.
