@@ -438,6 +438,14 @@ func setDefaults(cfg *Config) error {
 	if cfg.BootstrapExpect == 0 {
 		cfg.BootstrapExpect = 1
 	}
+	// An agent that expects one voter forms a cluster of its own at once,
+	// so one that is also told to join others would, on its first start,
+	// lead a cluster of its own before it met them, and take writes there
+	// that the cluster it joins then erases. Once it has state it
+	// bootstraps nothing, and joining is how it finds the others again.
+	if cfg.BootstrapExpect == 1 && len(cfg.Join) > 0 && !hasRaftState(cfg.DataDir) {
+		return errors.New("agent: bootstrap-expect 1 forms a new cluster of this agent alone, and cannot be combined with join on a first start; leave bootstrap-expect out to join a cluster")
+	}
 	if cfg.Voters == 0 {
 		cfg.Voters = 3
 	}

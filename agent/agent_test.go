@@ -351,3 +351,27 @@ func TestAllowPrivilegedDefault(t *testing.T) {
 		}
 	}
 }
+
+// An agent told to join others is refused if it would also bootstrap a
+// cluster of its own on its first start; once it has state it bootstraps
+// nothing and may join, and one that expects others may always join.
+func TestJoinWithBootstrapExpectOne(t *testing.T) {
+	fresh, started := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(started, "raft"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(started, "raft", "raft.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		dir    string
+		expect int
+		refuse bool
+	}{{fresh, 1, true}, {fresh, 0, true}, {fresh, 3, false}, {started, 1, false}} {
+		cfg := Config{Runtime: runtime.NewFake(), GossipAddr: "127.0.0.1:0", DataDir: tc.dir, Join: []string{"10.0.0.2"}, BootstrapExpect: tc.expect}
+		err := setDefaults(&cfg)
+		if refused := err != nil && strings.Contains(err.Error(), "bootstrap-expect 1"); refused != tc.refuse {
+			t.Errorf("expect %d, state %v: %v; want refused %v", tc.expect, tc.dir == started, err, tc.refuse)
+		}
+	}
+}

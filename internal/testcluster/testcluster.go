@@ -55,6 +55,9 @@ type Member struct {
 	// joins through (every other member's, by default).
 	Join []string
 
+	// joined is set on a member Add started, a host joining a running
+	// cluster.
+	joined  bool
 	c       *Cluster
 	log     *slog.Logger
 	raftLog io.Writer
@@ -179,7 +182,7 @@ func NewTuned(t testing.TB, n, expect int, tune func(*agent.Config)) *Cluster {
 func (c *Cluster) Add() *Member {
 	c.t.Helper()
 	name := fmt.Sprintf("n%d", len(c.Members)+1)
-	m := &Member{Name: name, Dir: c.t.TempDir(), Runtime: runtime.NewFake(), Faults: faultnet.New(), c: c,
+	m := &Member{Name: name, Dir: c.t.TempDir(), Runtime: runtime.NewFake(), Faults: faultnet.New(), c: c, joined: true,
 		log: testutil.Logger(c.t), raftLog: testutil.PrefixLogWriter(c.t, name+": ")}
 	c.NewPorts(m)
 	c.mu.Lock()
@@ -202,8 +205,14 @@ func (c *Cluster) NewPorts(m *Member) {
 // in about a second, dead members retried every second once a partition
 // heals, and a dead voter replaced after two seconds.
 func (c *Cluster) start(m *Member) error {
+	// A host that joins a running cluster waits for it rather than form
+	// one of its own, as a cluster of one's expectation would have it.
+	expect := c.expect
+	if m.joined && expect == 1 {
+		expect = 3
+	}
 	cfg := agent.Config{Name: m.Name, DataDir: m.Dir, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr,
-		Join: c.joinAddrs(m), Token: c.Token, BootstrapExpect: c.expect, CPU: 4096, MemoryMiB: 4096, Runtime: m.Runtime,
+		Join: c.joinAddrs(m), Token: c.Token, BootstrapExpect: expect, CPU: 4096, MemoryMiB: 4096, Runtime: m.Runtime,
 		Resync: 200 * time.Millisecond, QuietResync: 200 * time.Millisecond, ProbeInterval: 200 * time.Millisecond, DownAfter: 200 * time.Millisecond,
 		PromoteAfter: 2 * time.Second, RemoveAfter: time.Hour, ReconnectInterval: time.Second, Logger: m.log, RaftLog: m.raftLog, Faults: m.Faults}
 	if c.tune != nil {
