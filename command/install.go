@@ -84,13 +84,13 @@ func install(c *cli.Context) error {
 		return err
 	}
 	// The config file may hold the join token, so only root reads it.
-	if err := writeFileAtomic(configPath, config, 0o600); err != nil {
+	if err := writeFileAtomic(configPath, 0o600, bytesOf(config)); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(unitPath), 0o755); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(unitPath, unit, 0o644); err != nil {
+	if err := writeFileAtomic(unitPath, 0o644, bytesOf(unit)); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "wrote %s and %s\nstart the agent with: systemctl enable --now skiff\n", configPath, unitPath)
@@ -222,31 +222,4 @@ func uninstall(c *cli.Context, unitPath, configPath string) error {
 	// A config dir that holds other files is left alone.
 	_ = os.Remove(filepath.Dir(configPath))
 	return nil
-}
-
-// writeFileAtomic writes a file through a temporary one beside it, synced
-// before the rename, so that a failed install or a crash right after it
-// leaves the old file or the whole new one, never half or none.
-func writeFileAtomic(path string, content []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(content); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -2,10 +2,11 @@ package command
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -32,47 +33,29 @@ func snapshotCommand() *cli.Command {
 	}
 }
 
-// snapshotSave writes the snapshot next to FILE first and renames it, so
-// that FILE is never half a snapshot.
+// snapshotSave writes the snapshot through a file beside FILE, and
+// renames it only once it decodes, so that FILE is never half a snapshot.
 func snapshotSave(c *cli.Context) error {
 	cl, err := clientFor(c, 1)
 	if err != nil {
 		return err
 	}
 	path := c.Args().First()
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriter(tmp)
-	if err := cl.SaveSnapshot(c.Context, w); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	raw, err := os.ReadFile(tmp.Name())
-	if err != nil {
-		return err
-	}
+	var raw bytes.Buffer
 	var b structs.Backup
-	if err := json.Unmarshal(raw, &b); err != nil {
-		return fmt.Errorf("the agent's snapshot does not decode: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	err = writeFileAtomic(path, 0o600, func(w io.Writer) error {
+		if err := cl.SaveSnapshot(c.Context, io.MultiWriter(w, &raw)); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(raw.Bytes(), &b); err != nil {
+			return fmt.Errorf("the agent's snapshot does not decode: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "saved the state at index %d to %s (%d bytes)\n", b.Index, path, len(raw))
+	fmt.Fprintf(c.App.Writer, "saved the state at index %d to %s (%d bytes)\n", b.Index, path, raw.Len())
 	return nil
 }
 

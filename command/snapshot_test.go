@@ -28,8 +28,27 @@ func TestSnapshotSave(t *testing.T) {
 	if err != nil || string(raw) != snapshotFile {
 		t.Errorf("file %q, %v: want the agent's answer as it came", raw, err)
 	}
-	if left, _ := filepath.Glob(path + ".*.tmp"); len(left) != 0 {
-		t.Errorf("temporary files left: %v", left)
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("the directory holds %v: want the snapshot alone, no temporary file", entries)
+	}
+}
+
+// An answer that is not a snapshot leaves the file that was there as it
+// was, and no temporary file beside it.
+func TestSnapshotSaveKeepsTheOldFileOnABadAnswer(t *testing.T) {
+	f := newFakeAPI(t, map[string]answer{"GET /v1/snapshot": ok(`{"format":`)})
+	path := filepath.Join(t.TempDir(), "cluster.snap")
+	if err := os.WriteFile(path, []byte(snapshotFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := skiffAt(f, "snapshot", "save", path); r.code != 1 || !strings.Contains(r.stderr, "does not decode") {
+		t.Errorf("save of a bad answer: exit %d, stderr %q; want 1, saying it does not decode", r.code, r.stderr)
+	}
+	if raw, err := os.ReadFile(path); err != nil || string(raw) != snapshotFile {
+		t.Errorf("file %q, %v: want the old snapshot kept", raw, err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("the directory holds %v: want the old snapshot alone", entries)
 	}
 }
 
