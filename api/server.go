@@ -354,8 +354,9 @@ const UIPrefix = "/ui/"
 
 // browserGuard refuses what a web page in the user's browser could send
 // on its own: a write that is not JSON (a form or text/plain POST needs no
-// preflight, JSON does), and, with RestrictHosts, a Host header that names
-// someone else's domain.
+// preflight, JSON does), an unauthenticated forwarded command that is not
+// application/octet-stream, and, with RestrictHosts, a Host header that
+// names someone else's domain.
 func (s *server) browserGuard(opts Options, next http.Handler) http.Handler {
 	hosts := map[string]bool{"localhost": true}
 	for _, h := range opts.Hosts {
@@ -373,12 +374,26 @@ func (s *server) browserGuard(opts Options, next http.Handler) http.Handler {
 				return
 			}
 		}
-		// Agents forward their commands as a type byte and JSON, and older
-		// releases send no content type at all, so the internal path keeps
-		// taking them during a rolling upgrade.
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.URL.Path != InternalApplyPath {
+		// A web page can send a write of its own only as a form, plain
+		// text or without a content type; any other type needs the
+		// agent's consent to a preflight, which it never gives. Agents
+		// forward their commands as a type byte and JSON, sent as
+		// application/octet-stream, and older releases send no content type
+		// at all. Where tokens are checked, a forward needs a node's
+		// certificate, which no page has, and is taken whatever type it
+		// names, so that a rolling upgrade goes on; where nothing is
+		// checked (a --dev agent, or a cluster without a join token) it
+		// must name a type no page can send unasked.
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if err != nil || mt != "application/json" {
+			switch {
+			case r.URL.Path == InternalApplyPath && opts.Authorize != nil:
+			case r.URL.Path == InternalApplyPath:
+				if err != nil || (mt != "application/octet-stream" && mt != "application/json") {
+					s.writeErr(w, r, &statusError{http.StatusUnsupportedMediaType, FieldError{Field: "Content-Type", Message: fmt.Sprintf("%q: forwarded commands must be application/octet-stream", r.Header.Get("Content-Type"))}})
+					return
+				}
+			case err != nil || mt != "application/json":
 				s.writeErr(w, r, &statusError{http.StatusUnsupportedMediaType, FieldError{Field: "Content-Type", Message: fmt.Sprintf("%q: writes must be application/json", r.Header.Get("Content-Type"))}})
 				return
 			}

@@ -745,6 +745,9 @@ func TestBrowserGuard(t *testing.T) {
 		{"localhost", "GET", "/v1/health", "", "localhost:7070", http.StatusOK},
 		{"the node's name", "GET", "/v1/health", "", "PI-1", http.StatusOK},
 		{"json with charset", "DELETE", "/v1/services/web", "application/json; charset=utf-8", "", http.StatusNoContent},
+		{"text/plain forwarded command", "POST", InternalApplyPath, "text/plain", "", http.StatusUnsupportedMediaType},
+		{"forwarded command without a content type", "POST", InternalApplyPath, "-", "", http.StatusUnsupportedMediaType},
+		{"forwarded command as agents send it", "POST", InternalApplyPath, "application/octet-stream", "", http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := http.NewRequest(tc.method, srv.URL+tc.path, nil)
