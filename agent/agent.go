@@ -444,6 +444,9 @@ func setDefaults(cfg *Config) error {
 	// that the cluster it joins then erases. Once it has state it
 	// bootstraps nothing, and joining is how it finds the others again.
 	if cfg.BootstrapExpect == 1 && len(cfg.Join) > 0 && !hasRaftState(cfg.DataDir) {
+		if cfg.Dev {
+			return errors.New("agent: --dev forms a cluster of this agent alone, and cannot join others; leave --dev out to join a cluster")
+		}
 		return errors.New("agent: bootstrap-expect 1 forms a new cluster of this agent alone, and cannot be combined with join on a first start; leave bootstrap-expect out to join a cluster")
 	}
 	if cfg.Voters == 0 {

@@ -374,4 +374,8 @@ func TestJoinWithBootstrapExpectOne(t *testing.T) {
 			t.Errorf("expect %d, state %v: %v; want refused %v", tc.expect, tc.dir == started, err, tc.refuse)
 		}
 	}
+	cfg := Config{Runtime: runtime.NewFake(), GossipAddr: "127.0.0.1:0", DataDir: fresh, Join: []string{"10.0.0.2"}, BootstrapExpect: 1, Dev: true}
+	if err := setDefaults(&cfg); err == nil || !strings.Contains(err.Error(), "--dev") {
+		t.Errorf("a --dev agent told to join: %v, want a refusal naming --dev", err)
+	}
 }

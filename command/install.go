@@ -35,9 +35,21 @@ func installCommand() *cli.Command {
 			&cli.StringFlag{Name: "config-dir", Value: defaultConfigDir, Usage: "where the agent's config file " + configFileName + " goes"},
 			&cli.StringFlag{Name: "binary", Usage: "the skiff binary the unit runs (default: this one)"},
 			&cli.BoolFlag{Name: "uninstall", Usage: "remove the unit and the config file instead (the data dir stays; stop the service first with systemctl disable --now skiff)"},
-		}, agentFlags()...),
+		}, installFlags()...),
 		Action: install,
 	}
+}
+
+// installFlags are the agent's flags with the data dir an installed agent
+// keeps, so that the help shows the default install uses.
+func installFlags() []cli.Flag {
+	flags := agentFlags()
+	for _, f := range flags {
+		if sf, ok := f.(*cli.StringFlag); ok && sf.Name == "data-dir" {
+			sf.Value = installedDataDir
+		}
+	}
+	return flags
 }
 
 func install(c *cli.Context) error {
@@ -49,13 +61,15 @@ func install(c *cli.Context) error {
 	if c.Bool("uninstall") {
 		return uninstall(c, unitPath, configPath)
 	}
-	// The agent's own checks run now, so that a bad flag is reported here
-	// rather than by a service that fails to start.
+	// The data dir is written into the config file even when left out,
+	// since the agent that reads the file has a default of its own.
 	if !c.IsSet("data-dir") {
 		if err := c.Set("data-dir", installedDataDir); err != nil {
 			return err
 		}
 	}
+	// The agent's own checks run now, so that a bad flag is reported here
+	// rather than by a service that fails to start.
 	if _, err := agentConfig(c); err != nil {
 		return err
 	}

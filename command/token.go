@@ -53,7 +53,7 @@ func tokenCommand() *cli.Command {
 			},
 			{
 				Name: "rotate", ArgsUsage: " ",
-				Usage: "replace the cluster secret: agents already in move to the new one; after the grace (a minute) the old token admits nobody",
+				Usage: "replace the cluster secret: agents already in move to the new one; after the agents' --rotation-grace (a minute by default) the old token admits nobody",
 				Action: func(c *cli.Context) error {
 					cl, err := clientFor(c, 0)
 					if err != nil {
