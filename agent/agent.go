@@ -407,6 +407,8 @@ func New(cfg Config) (*Agent, error) {
 		a.wg.Add(1)
 		go func() { defer a.wg.Done(); a.ingress.Run(a.ctx) }()
 	}
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.releasePages(a.ctx) }()
 	go func() {
 		defer a.wg.Done()
 		a.ring.Maintain(a.ctx, cfg.Join, defaultGossipPort, a.peerGossipAddrs, func(msg string, args ...any) { a.log.Info(msg, args...) })
