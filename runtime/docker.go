@@ -54,6 +54,16 @@ type Docker struct {
 	// exitsMu, which List holds.
 	exitsMu sync.Mutex
 	exits   map[string]exit
+
+	// restarts holds, by container id, the restart counts Stats read of
+	// containers without a restart policy. skiff gives its containers
+	// none, so the engine never restarts one and its count stays what
+	// the first inspect said: a sample then costs one engine call per
+	// container instead of two. A container with a policy is inspected at
+	// every sample; one no longer running is forgotten at the next.
+	// Guarded by restartsMu.
+	restartsMu sync.Mutex
+	restarts   map[string]int
 }
 
 // NewDocker connects to the engine named by the environment (DOCKER_HOST,

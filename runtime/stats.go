@@ -36,8 +36,9 @@ type StatsReader interface {
 const statsParallel = 4
 
 // Stats implements StatsReader with one-shot stats (no wait for a second
-// sample) and an inspect, for the restart count, of each running task
-// container. A container that stops meanwhile is left out.
+// sample) of each running task container, and an inspect for its restart
+// count when that may have changed (see Docker.restarts). A container
+// that stops meanwhile is left out.
 func (d *Docker) Stats(ctx context.Context, node string) ([]ContainerStats, error) {
 	f := taskFilter(node, "")
 	f.Add("status", "running")
@@ -45,6 +46,7 @@ func (d *Docker) Stats(ctx context.Context, node string) ([]ContainerStats, erro
 	if err != nil {
 		return nil, err
 	}
+	d.forgetRestarts(list)
 	out := make([]*ContainerStats, len(list))
 	sem := make(chan struct{}, statsParallel)
 	var wg sync.WaitGroup
@@ -88,17 +90,57 @@ func (d *Docker) containerStats(ctx context.Context, id string) (*ContainerStats
 	if err := json.NewDecoder(rd.Body).Decode(&st); err != nil {
 		return nil, fmt.Errorf("stats of %s: %w", shortID(id), err)
 	}
-	info, err := d.cli.ContainerInspect(ctx, id)
+	restarts, err := d.restartCount(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	s := &ContainerStats{CPUSeconds: float64(st.CPUStats.CPUUsage.TotalUsage) / 1e9, Restarts: info.RestartCount,
+	s := &ContainerStats{CPUSeconds: float64(st.CPUStats.CPUUsage.TotalUsage) / 1e9, Restarts: restarts,
 		MemoryBytes: int64(st.MemoryStats.Usage - reclaimable(st.MemoryStats))}
 	for _, n := range st.Networks {
 		s.NetRxBytes += int64(n.RxBytes)
 		s.NetTxBytes += int64(n.TxBytes)
 	}
 	return s, nil
+}
+
+// restartCount is how many times the engine restarted a container: known
+// already for one without a restart policy, inspected otherwise.
+func (d *Docker) restartCount(ctx context.Context, id string) (int, error) {
+	d.restartsMu.Lock()
+	n, ok := d.restarts[id]
+	d.restartsMu.Unlock()
+	if ok {
+		return n, nil
+	}
+	info, err := d.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if info.HostConfig != nil && info.HostConfig.RestartPolicy.IsNone() {
+		d.restartsMu.Lock()
+		if d.restarts == nil {
+			d.restarts = map[string]int{}
+		}
+		d.restarts[id] = info.RestartCount
+		d.restartsMu.Unlock()
+	}
+	return info.RestartCount, nil
+}
+
+// forgetRestarts drops the restart counts of containers that are not in
+// list, the running task containers of a sample.
+func (d *Docker) forgetRestarts(list []container.Summary) {
+	running := make(map[string]bool, len(list))
+	for _, c := range list {
+		running[c.ID] = true
+	}
+	d.restartsMu.Lock()
+	defer d.restartsMu.Unlock()
+	for id := range d.restarts {
+		if !running[id] {
+			delete(d.restarts, id)
+		}
+	}
 }
 
 // reclaimable is the page cache docker stats leaves out of a container's
