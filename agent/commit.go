@@ -68,6 +68,9 @@ func (c *committer) Commit(ctx context.Context, t fsm.CommandType, body any) (an
 		if forwardable[t] {
 			return c.forward(ctx, cmd)
 		}
+		if serr := c.raft.StoreError(); serr != nil && c.raft.LeaderID() == "" {
+			return nil, fmt.Errorf("%w: this agent cannot write its Raft log, so it cannot lead: %v", api.ErrUnavailable, serr)
+		}
 		return nil, fmt.Errorf("%w: this agent is not the leader (leader: %q)", api.ErrUnavailable, c.raft.LeaderID())
 	}
 	return res, err

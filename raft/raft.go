@@ -104,7 +104,14 @@ type Node struct {
 	observer      *hraft.Observer
 	observed      chan hraft.Observation
 	unobserve     sync.Once
+	storeErrs     *storeErrors
 }
+
+// StoreError returns the node's last failure to write its Raft log, when it
+// came in the last half minute, and nil otherwise. A node that cannot write
+// (its disk is full) cannot stay leader, so callers told that no leader is
+// available can say why.
+func (n *Node) StoreError() error { return n.storeErrs.last() }
 
 // Status is what metrics show of a Raft node.
 type Status struct {
@@ -164,7 +171,9 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	if cfg.Debug {
 		level = hclog.Debug
 	}
-	logger := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: out, Level: level})
+	logger := hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "raft", Output: out, Level: level})
+	storeErrs := newStoreErrors()
+	logger.RegisterSink(storeErrs)
 
 	rc := hraft.DefaultConfig()
 	rc.LocalID = hraft.ServerID(cfg.NodeID)
@@ -231,7 +240,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("raft: start: %w", err)
 	}
-	n := &Node{raft: r, store: store, snaps: snaps, transport: transport, driver: newDriver(r, logger, rc.HeartbeatTimeout), leaderCh: leaderCh, fsm: f,
+	n := &Node{raft: r, store: store, snaps: snaps, transport: transport, driver: newDriver(r, logger, rc.HeartbeatTimeout), leaderCh: leaderCh, fsm: f, storeErrs: storeErrs,
 		startIndex: startIndex, startCommand: lastCommand(store, startIndex), observed: make(chan hraft.Observation, 16)}
 	n.observer = hraft.NewObserver(n.observed, false, func(o *hraft.Observation) bool {
 		switch o.Data.(type) {
