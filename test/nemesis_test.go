@@ -213,7 +213,8 @@ func TestMultiHostNemesis(t *testing.T) {
 
 	// The sampler: no task id may ever run in two containers at once, and
 	// outside the faulted node the service never runs more containers than
-	// twice the largest count asked for (a redeploy replaces every task).
+	// twice the largest count asked for, answered or not (a redeploy
+	// replaces every task).
 	var dupMu sync.Mutex
 	var dups []string
 	sampleCtx, stopSampling := context.WithCancel(ctx)
@@ -222,8 +223,15 @@ func TestMultiHostNemesis(t *testing.T) {
 		defer close(sampled)
 		for sampleCtx.Err() == nil {
 			engine, nodes := f.engineRunning()
+			// A write without an answer yet may already be committed and
+			// running (the client hears of a commit after the nodes do), so
+			// the counts it and the undecided ones ask for count too.
 			log.mu.Lock()
-			faulted, bound := log.faulted, 2*log.maxWanted
+			faulted, wanted := log.faulted, log.maxWanted
+			for _, n := range slices.Concat(log.maybe, log.open) {
+				wanted = max(wanted, n)
+			}
+			bound := 2 * wanted
 			log.mu.Unlock()
 			visible, where := 0, map[string]int{}
 			for id, n := range engine {
