@@ -390,7 +390,7 @@ func (s *server) browserGuard(opts Options, next http.Handler) http.Handler {
 			case r.URL.Path == InternalApplyPath && opts.Authorize != nil:
 			case r.URL.Path == InternalApplyPath:
 				if err != nil || (mt != "application/octet-stream" && mt != "application/json") {
-					s.writeErr(w, r, &statusError{http.StatusUnsupportedMediaType, FieldError{Field: "Content-Type", Message: fmt.Sprintf("%q: forwarded commands must be application/octet-stream", r.Header.Get("Content-Type"))}})
+					s.writeErr(w, r, &statusError{http.StatusUnsupportedMediaType, FieldError{Field: "Content-Type", Message: fmt.Sprintf("%q: forwarded commands must be application/octet-stream or application/json", r.Header.Get("Content-Type"))}})
 					return
 				}
 			case err != nil || mt != "application/json":

@@ -18,23 +18,24 @@ const storeErrorFor = 30 * time.Second
 // all a writer learns from Raft is that no leader is available. It is an
 // hclog sink, safe for concurrent use.
 type storeErrors struct {
-	mu   sync.Mutex
-	err  error
-	at   time.Time
-	now  func() time.Time
-	msgs map[string]bool
+	mu  sync.Mutex
+	err error
+	at  time.Time
+	now func() time.Time
 }
 
-func newStoreErrors() *storeErrors {
-	return &storeErrors{now: time.Now, msgs: map[string]bool{
-		"failed to commit logs":    true, // a leader's write of its new entries
-		"failed to append to logs": true, // a follower's write of the leader's
-	}}
+// storeFailures are the messages hashicorp/raft logs a failed write of the
+// log store under.
+var storeFailures = map[string]bool{
+	"failed to commit logs":    true, // a leader's write of its new entries
+	"failed to append to logs": true, // a follower's write of the leader's
 }
+
+func newStoreErrors() *storeErrors { return &storeErrors{now: time.Now} }
 
 // Accept implements hclog.SinkAdapter.
 func (s *storeErrors) Accept(_ string, level hclog.Level, msg string, args ...any) {
-	if level < hclog.Error || !s.msgs[msg] {
+	if level < hclog.Error || !storeFailures[msg] {
 		return
 	}
 	for i := 0; i+1 < len(args); i += 2 {
