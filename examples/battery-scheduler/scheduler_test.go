@@ -56,7 +56,11 @@ func activeTasks(m *testcluster.Member) []*structs.Task {
 func TestSchedulerPlacesThroughFailover(t *testing.T) {
 	c := testcluster.NewTuned(t, 3, 3, func(cfg *agent.Config) {
 		cfg.Attributes = map[string]string{"battery": batteries[cfg.Name]}
-		cfg.PendingTimeout = time.Second
+		// Short, for the check that unplaced tasks outlive it, but longer
+		// than a failover takes to hear the RUNNING reports that went to
+		// the killed leader: a placed task still PENDING past it is
+		// replaced, which would move it off the fullest node.
+		cfg.PendingTimeout = 3 * time.Second
 	})
 	leader := c.Leader()
 	var via *testcluster.Member
@@ -155,7 +159,7 @@ func TestSchedulerPlacesThroughFailover(t *testing.T) {
 		return n == 2 && all == 8, fmt.Sprintf("%d unplaced of %d", n, all)
 	})
 	// Well past the pending timeout, nothing replaces the waiting tasks.
-	testutil.AssertFor(t, 3*time.Second, func() (bool, string) {
+	testutil.AssertFor(t, 4*time.Second, func() (bool, string) {
 		n, all := unplaced()
 		return n == 2 && all == 8, fmt.Sprintf("with no scheduler running: %d unplaced of %d active", n, all)
 	})
